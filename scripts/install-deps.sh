@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the Debian packages vifd builds and tests against. Idempotent: does nothing
+# when everything is already present.
+set -euo pipefail
+
+PKGS=(libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
+      qemu-system-x86 openvswitch-switch dnsmasq-base iptables iproute2 pkg-config)
+
+missing=()
+for p in "${PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+
+# The image may ship a backported qemu-utils that conflicts with Debian's qemu-system-x86:
+# pin qemu-utils to the version the qemu-system-x86 candidate wants.
+extra=()
+if dpkg-query -W qemu-utils >/dev/null 2>&1; then
+    want=$(apt-cache policy qemu-system-x86 | awk '/Candidate:/ {print $2}')
+    have=$(dpkg-query -W -f='${Version}' qemu-utils)
+    if [ -n "$want" ] && [ "$want" != "(none)" ] && [ "$have" != "$want" ]; then
+        extra+=(--allow-downgrades "qemu-utils=$want")
+    fi
+fi
+apt-get install -y -qq --no-install-recommends "${extra[@]}" "${missing[@]}"

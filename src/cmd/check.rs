@@ -1,0 +1,46 @@
+//! `vifd check`: every problem, with an exit status scripts can use.
+
+use std::io::Write;
+
+use serde_json::json;
+
+use super::{print_json, CmdError};
+use crate::cli::CheckArgs;
+use crate::collect::collect;
+use crate::inventory::Inventory;
+use crate::output::{cell, table};
+
+/// Returns whether any problem was found.
+pub async fn run(args: &CheckArgs) -> Result<bool, CmdError> {
+    let inv = collect(&(&args.host).into()).await?;
+    if args.json {
+        print_json(&json!({ "problems": inv.problems }))?;
+    } else {
+        std::io::stdout().lock().write_all(render(&inv).as_bytes())?;
+    }
+    Ok(!inv.problems.is_empty())
+}
+
+pub fn render(inv: &Inventory) -> String {
+    let summary = format!(
+        "{} problem(s) in {} interface(s) of {} domain(s)\n",
+        inv.problems.len(),
+        inv.interfaces.len(),
+        inv.domains.len()
+    );
+    if inv.problems.is_empty() {
+        return summary;
+    }
+    let rows: Vec<Vec<String>> = inv
+        .problems
+        .iter()
+        .map(|p| {
+            vec![
+                p.kind.to_string(),
+                cell(p.device.as_deref()),
+                p.detail.clone(),
+            ]
+        })
+        .collect();
+    table(&["PROBLEM", "DEVICE", "DETAIL"], &rows) + &summary
+}

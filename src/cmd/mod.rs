@@ -1,0 +1,40 @@
+//! One module per subcommand.
+
+pub mod check;
+pub mod demo;
+pub mod list;
+
+use crate::cli::HostArgs;
+use crate::collect::{CollectError, Source};
+
+/// Why a command failed. Each becomes one line on stderr and exit status 2.
+#[derive(Debug, thiserror::Error)]
+pub enum CmdError {
+    #[error(transparent)]
+    Collect(#[from] CollectError),
+    #[error("no domain named or with UUID {0:?}")]
+    NoSuchDomain(String),
+    #[error("cannot write output: {0}")]
+    Output(#[from] std::io::Error),
+    #[error(transparent)]
+    Demo(#[from] demo::DemoError),
+}
+
+impl From<&HostArgs> for Source {
+    fn from(a: &HostArgs) -> Self {
+        Source {
+            libvirt_uri: a.libvirt_uri.clone(),
+            netns: a.netns_target(),
+            options: a.correlate_options(),
+        }
+    }
+}
+
+/// Writes `value` as pretty JSON followed by a newline.
+pub(crate) fn print_json(value: &serde_json::Value) -> Result<(), CmdError> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value).map_err(std::io::Error::from)?;
+    writeln!(out)?;
+    Ok(())
+}

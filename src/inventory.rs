@@ -1,0 +1,128 @@
+//! The VIF record and problem types: the JSON contract served to clients.
+//!
+//! Field names are stable. Unknown values serialize as `null`; no field is omitted.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::libvirt::{DomainState, InterfaceSource, Virtualport};
+use crate::mac::MacAddr;
+use crate::netlink::DeviceKind;
+
+/// Everything known about the host's virtual interfaces at one moment.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Inventory {
+    /// Every domain, in libvirt's order.
+    pub domains: Vec<DomainSummary>,
+    /// One record per domain interface, in domain then XML order.
+    pub interfaces: Vec<Vif>,
+    /// Every problem: those of the records, then the host-level ones.
+    pub problems: Vec<Problem>,
+}
+
+/// A domain, without its interfaces.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DomainSummary {
+    pub uuid: String,
+    pub name: String,
+    pub state: DomainState,
+    pub interface_count: usize,
+}
+
+impl Inventory {
+    /// The domain with this name or UUID.
+    pub fn find_domain(&self, name_or_uuid: &str) -> Option<&DomainSummary> {
+        self.domains
+            .iter()
+            .find(|d| d.uuid.eq_ignore_ascii_case(name_or_uuid) || d.name == name_or_uuid)
+    }
+}
+
+/// A virtual interface: a domain's NIC matched to the host device that carries it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Vif {
+    /// The Neutron port UUID when known, else a UUID v5 of domain UUID + guest MAC.
+    pub id: String,
+    pub domain_uuid: String,
+    pub domain_name: String,
+    pub domain_state: DomainState,
+    /// The guest's MAC, from `<mac address>`.
+    pub mac_address: Option<MacAddr>,
+    /// The interface type of the XML (`bridge`, `network`, `ethernet`, `direct`, ...).
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub model: Option<String>,
+    /// libvirt's device alias (`net0`).
+    pub alias: Option<String>,
+    pub source: InterfaceSource,
+    /// The network this interface belongs to.
+    pub net_id: Option<String>,
+    /// Where `net_id` came from (`libvirt-network`, ...).
+    pub net_id_source: Option<String>,
+    /// The Neutron port (or other switch port) this interface is.
+    pub port_id: Option<String>,
+    /// Where `port_id` came from (`virtualport`, `nova-metadata`).
+    pub port_id_source: Option<String>,
+    /// `<target managed>`: false for a pre-created tap that keeps its own MAC.
+    pub target_managed: Option<bool>,
+    pub virtualport: Option<Virtualport>,
+    /// `<link state>` of the XML: `up` or `down`.
+    pub link_state: Option<String>,
+    /// The host device carrying the interface.
+    pub device: Option<String>,
+    pub ifindex: Option<u32>,
+    pub device_kind: Option<DeviceKind>,
+    pub host_mac: Option<MacAddr>,
+    /// The bridge (or `ovs-system`) the host device is enslaved to.
+    pub master: Option<String>,
+    pub operstate: Option<String>,
+    pub carrier: Option<bool>,
+    /// The host device's MTU (the XML's `<mtu>` when there is no device).
+    pub mtu: Option<u32>,
+    pub problems: Vec<ProblemKind>,
+}
+
+/// The kinds of discrepancy vifd reports. The names are a contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProblemKind {
+    /// An active domain's interface has no host device.
+    DeviceMissing,
+    /// The host device's MAC breaks libvirt's rule for it.
+    MacMismatch,
+    /// The host device is enslaved to another bridge than the XML says (or to none).
+    WrongMaster,
+    /// A running domain's device has no carrier.
+    NoCarrier,
+    /// A tap or macvtap that no domain claims.
+    OrphanDevice,
+}
+
+impl ProblemKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::DeviceMissing => "device-missing",
+            Self::MacMismatch => "mac-mismatch",
+            Self::WrongMaster => "wrong-master",
+            Self::NoCarrier => "no-carrier",
+            Self::OrphanDevice => "orphan-device",
+        }
+    }
+}
+
+impl fmt::Display for ProblemKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One problem, with what it concerns and a sentence for a human.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    pub kind: ProblemKind,
+    pub device: Option<String>,
+    pub domain_uuid: Option<String>,
+    pub mac_address: Option<MacAddr>,
+    pub detail: String,
+}

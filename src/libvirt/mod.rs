@@ -1,0 +1,199 @@
+//! The guest side: libvirt domains and networks, read through the `virt` crate.
+//!
+//! Everything this module returns is our own type; no `virt` handle leaves it.
+
+mod fetch;
+mod xml;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::mac::MacAddr;
+
+pub use fetch::fetch;
+pub use xml::{parse_domain_xml, ParsedDomain, XmlError};
+
+/// Failures talking to libvirt.
+#[derive(Debug, thiserror::Error)]
+pub enum LibvirtError {
+    #[error("cannot connect to libvirt at {uri}: {message}")]
+    Connect { uri: String, message: String },
+    #[error("cannot list {what} on {uri}: {message}")]
+    List {
+        uri: String,
+        what: &'static str,
+        message: String,
+    },
+    #[error("libvirt worker for {uri} stopped unexpectedly")]
+    Worker { uri: String },
+}
+
+/// What libvirt knows about the host at one moment.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Snapshot {
+    pub domains: Vec<Domain>,
+    pub networks: Vec<Network>,
+}
+
+/// A libvirt virtual network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Network {
+    pub name: String,
+    pub uuid: String,
+    /// The Linux bridge the network's guests are plugged into, when it has one.
+    pub bridge: Option<String>,
+    pub active: bool,
+}
+
+/// A libvirt domain with the interfaces of its live XML.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Domain {
+    pub uuid: String,
+    pub name: String,
+    pub state: DomainState,
+    pub interfaces: Vec<DomainInterface>,
+    /// Nova's `<nova:instance>` metadata, when the domain is a Nova instance.
+    pub nova: Option<NovaInstance>,
+}
+
+/// libvirt's `virDomainState`, named as `virsh domstate` names it (without spaces).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DomainState {
+    Nostate,
+    Running,
+    Blocked,
+    Paused,
+    Shutdown,
+    Shutoff,
+    Crashed,
+    Pmsuspended,
+}
+
+impl DomainState {
+    /// Maps libvirt's numeric state; unknown future values count as `nostate`.
+    pub fn from_raw(v: u32) -> Self {
+        match v {
+            1 => Self::Running,
+            2 => Self::Blocked,
+            3 => Self::Paused,
+            4 => Self::Shutdown,
+            5 => Self::Shutoff,
+            6 => Self::Crashed,
+            7 => Self::Pmsuspended,
+            _ => Self::Nostate,
+        }
+    }
+
+    /// A QEMU process exists, so the domain's host devices must exist too.
+    pub fn has_process(self) -> bool {
+        matches!(
+            self,
+            Self::Running | Self::Blocked | Self::Paused | Self::Shutdown | Self::Pmsuspended
+        )
+    }
+
+    /// The guest is executing, so its NICs should have carrier.
+    pub fn is_running(self) -> bool {
+        matches!(self, Self::Running | Self::Blocked)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Nostate => "nostate",
+            Self::Running => "running",
+            Self::Blocked => "blocked",
+            Self::Paused => "paused",
+            Self::Shutdown => "shutdown",
+            Self::Shutoff => "shutoff",
+            Self::Crashed => "crashed",
+            Self::Pmsuspended => "pmsuspended",
+        }
+    }
+}
+
+/// One `<interface>` of a domain's XML.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct DomainInterface {
+    /// The `type` attribute as written (`bridge`, `network`, `ethernet`, `direct`, ...).
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub mac: Option<MacAddr>,
+    /// `<target dev>`: the host device name.
+    pub target: Option<String>,
+    /// `<target managed>`: `Some(false)` for a pre-created tap libvirt must not touch.
+    pub target_managed: Option<bool>,
+    pub source: InterfaceSource,
+    pub model: Option<String>,
+    pub alias: Option<String>,
+    /// `<link state>`: `up` or `down`.
+    pub link_state: Option<String>,
+    pub mtu: Option<u32>,
+    pub virtualport: Option<Virtualport>,
+}
+
+impl DomainInterface {
+    /// Whether this interface type is carried by a host netdev (tap or macvtap). vhostuser,
+    /// hostdev, user-mode and socket interfaces are not, and are reported without one.
+    pub fn has_host_netdev(&self) -> bool {
+        matches!(
+            self.kind.as_str(),
+            "bridge" | "network" | "ethernet" | "direct"
+        )
+    }
+}
+
+/// The interface's `<source>`: which fields are set depends on the interface type.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct InterfaceSource {
+    /// `type='bridge'` (and live `type='network'`): the bridge.
+    pub bridge: Option<String>,
+    /// `type='network'`: the libvirt network name.
+    pub network: Option<String>,
+    /// `type='direct'`: the lower device of the macvtap.
+    pub dev: Option<String>,
+    /// `type='direct'` macvtap mode, or `type='vhostuser'` socket mode.
+    pub mode: Option<String>,
+    /// `type='vhostuser'`: the socket path.
+    pub path: Option<String>,
+    /// `type='hostdev'`: the host device address (`0000:03:10.2` for PCI).
+    pub address: Option<String>,
+    /// Attributes of `<source>` not covered above, kept as written.
+    pub other: BTreeMap<String, String>,
+}
+
+/// `<virtualport>`: the switch the port belongs to and the port's identity there.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Virtualport {
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub interfaceid: Option<String>,
+}
+
+/// Nova's `<nova:instance>` metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct NovaInstance {
+    pub name: Option<String>,
+    pub project_uuid: Option<String>,
+    pub project_name: Option<String>,
+    pub user_uuid: Option<String>,
+    pub user_name: Option<String>,
+    pub ports: Vec<NovaPort>,
+}
+
+/// A `<nova:port>`: a Neutron port plugged into the instance.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct NovaPort {
+    pub uuid: String,
+    pub ips: Vec<NovaIp>,
+}
+
+/// A `<nova:ip>` of a port.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct NovaIp {
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub address: String,
+    pub version: Option<u8>,
+}

@@ -1,0 +1,51 @@
+//! The `vifd` binary: parses the command line, sets up logging and the runtime, and
+//! hands over to the subcommand's module.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+use vifd::cli::{Cli, Command};
+use vifd::cmd;
+
+/// Exit status when vifd could not look (libvirt unreachable, namespace missing, ...).
+const EXIT_ERROR: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(&cli.log_level);
+    match run(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            // Our error messages already carry their cause: print the outermost only.
+            eprintln!("vifd: {e}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+fn run(command: Command) -> anyhow::Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
+    rt.block_on(async {
+        match command {
+            Command::List(args) => cmd::list::run(&args).await?,
+            Command::Check(args) => {
+                let found = cmd::check::run(&args).await?;
+                return Ok(ExitCode::from(u8::from(found)));
+            }
+            Command::Demo(args) => cmd::demo::run(args.clean).await?,
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn init_tracing(level: &str) {
+    let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
