@@ -350,6 +350,11 @@ def bench_main(args):
                   [virsh_b, {"argv": ["ip", "-n", args.netns, "-j", "-d", "link", "show"],
                             "label": "ip -n %s -j -d link show" % args.netns}]),
     ]
+    if args.floor:
+        if not (os.path.isfile(args.floor) and os.access(args.floor, os.X_OK)):
+            raise HarnessError("--floor %s is not an executable file" % args.floor)
+        cands.append(Candidate("floor", "[info] libvirt C client: open+list+XMLDesc",
+                               [{"argv": [args.floor, args.uri]}]))
 
     info = machine_info(args.uri)
     try:
@@ -418,6 +423,13 @@ def bench_main(args):
     p()
     overall = all(ok for *_, ok in checks)
     p("overall: %s" % ("PASS" if overall else "FAIL"))
+    if "floor" in res:
+        f = res["floor"]
+        p("floor:   a bare libvirt C client (bench/libvirt_floor.c) takes %.2fx (a), %.2fx (b), RSS %+.1f MiB vs (a)"
+          % (f["wall_ms_median"] / a["wall_ms_median"], f["wall_ms_median"] / b["wall_ms_median"],
+             f["rss_mib_max"] - a["rss_mib_max"]))
+        if f["wall_ms_median"] / b["wall_ms_median"] > args.max_ratio_b:
+            p("         -> the (b) target is below what opening this URI through libvirt costs")
     if args.repro:
         p("reproduce: %s" % args.repro)
 
@@ -459,6 +471,7 @@ def main():
     b.add_argument("--b-mode", choices=["auto", "stdin", "semicolon"], default="auto",
                    help="how (b) feeds domiflist commands to virsh [auto: semicolon if it fits]")
     b.add_argument("--spawn", help="path to the compiled bench/spawn.c helper")
+    b.add_argument("--floor", help="path to the compiled bench/libvirt_floor.c (informational row)")
     b.add_argument("--max-ratio-a", type=float, default=TARGET_RATIO_A)
     b.add_argument("--max-ratio-b", type=float, default=TARGET_RATIO_B)
     b.add_argument("--max-rss-delta", type=float, default=TARGET_RSS_DELTA_MIB, help="MiB")

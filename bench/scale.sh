@@ -21,6 +21,9 @@
 #
 # Needs root (network namespaces, taps), virsh, iproute2, python3; a C
 # compiler for bench/spawn.c (accurate peak RSS; falls back without it).
+# With libvirt headers (libvirt-dev) it also builds bench/libvirt_floor.c, a
+# bare C client (open + list + XMLDesc), shown as an [info] row: the least
+# any in-process libvirt client can take on this URI.
 # Exit status: 0 when the report was produced (PASS or FAIL), non-zero on
 # harness errors.
 set -euo pipefail
@@ -96,6 +99,19 @@ if [ ! -x "$SPAWN" ] || [ "$HERE/spawn.c" -nt "$SPAWN" ]; then
     fi
 fi
 
+# ---- informational floor: a bare libvirt C client (needs libvirt headers)
+FLOOR="$WORKDIR/libvirt_floor"
+if [ ! -x "$FLOOR" ] || [ "$HERE/libvirt_floor.c" -nt "$FLOOR" ]; then
+    if command -v cc >/dev/null && pkg-config --exists libvirt 2>/dev/null; then
+        # shellcheck disable=SC2046
+        cc -O2 -o "$FLOOR.tmp" "$HERE/libvirt_floor.c" $(pkg-config --cflags --libs libvirt) \
+            && mv "$FLOOR.tmp" "$FLOOR" || { say "WARNING: could not build libvirt_floor.c; skipping that row"; FLOOR=; }
+    else
+        say "note: no libvirt headers (libvirt-dev); skipping the libvirt_floor row"
+        FLOOR=
+    fi
+fi
+
 # ---- node file + link script
 DATA="$WORKDIR/n$N-k$K"
 say "generating $N domains x $K interfaces in $DATA"
@@ -122,7 +138,7 @@ python3 "$HERE/measure.py" bench \
     --uri "$URI" --netns "$NETNS" --vifd "$VIFD" \
     --names "$DATA/names.txt" --taps "$DATA/taps.txt" --expect-ifaces $((N * K)) \
     --runs "$RUNS" --warmup "$WARMUP" --b-mode "$B_MODE" \
-    ${SPAWN:+--spawn "$SPAWN"} \
+    ${SPAWN:+--spawn "$SPAWN"} ${FLOOR:+--floor "$FLOOR"} \
     --title "N=$N domains x K=$K interfaces ($((N * K)) taps), $URI" \
     --repro "$REPRO" \
     --json "$DATA/results.json" || rc=$?

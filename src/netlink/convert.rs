@@ -11,8 +11,8 @@ use rtnetlink::packet_route::link::{
 use super::{DeviceKind, HostDevice};
 use crate::mac::MacAddr;
 
-/// `IFLA_TUN_TYPE` in the tun driver's `IFLA_INFO_DATA`; value 1 is a tun, 2 a tap.
-const IFLA_TUN_TYPE: u16 = 4;
+/// `IFLA_TUN_TYPE` in the tun driver's `IFLA_INFO_DATA` (after OWNER=1, GROUP=2); value 1 is a tun, 2 a tap.
+const IFLA_TUN_TYPE: u16 = 3;
 const IFF_TUN: u8 = 1;
 
 /// A device before master and lower-device indexes are turned into names.

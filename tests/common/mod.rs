@@ -1,0 +1,83 @@
+//! Helpers for tests that build real devices in network namespaces.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// A fresh network namespace, deleted (with every device in it) on drop.
+pub struct TestNs {
+    pub name: String,
+}
+
+impl TestNs {
+    pub fn new(tag: &str) -> Self {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let name = format!("vifdt-{tag}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst));
+        ip(&["netns", "add", &name]);
+        let ns = TestNs { name };
+        ns.batch("link set lo up\n");
+        ns
+    }
+
+    /// Runs `ip -n NS -batch -` with these commands; panics with ip's message on failure.
+    pub fn batch(&self, commands: &str) {
+        let mut child = Command::new("ip")
+            .args(["-n", &self.name, "-batch", "-"])
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run ip (iproute2 is a prerequisite)");
+        child.stdin.take().unwrap().write_all(commands.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "ip -batch failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// `ip -j -d link show` in the namespace, parsed.
+    pub fn ip_links(&self) -> Vec<serde_json::Value> {
+        let out = Command::new("ip").args(["-n", &self.name, "-j", "-d", "link", "show"]).output().unwrap();
+        assert!(out.status.success());
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
+impl Drop for TestNs {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "delete", &self.name]).status();
+    }
+}
+
+pub fn ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().expect("run ip");
+    assert!(out.status.success(), "ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+}
+
+/// Runs the vifd binary built for this test run.
+pub fn vifd(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vifd"))
+        .args(args)
+        .env_remove("VIFD_LIBVIRT_URI")
+        .env_remove("VIFD_NETNS")
+        .output()
+        .expect("run vifd")
+}
+
+/// Runs vifd and parses its stdout as JSON, requiring the given exit status.
+pub fn vifd_json(args: &[&str], status: i32) -> serde_json::Value {
+    let out = vifd(args);
+    assert_eq!(
+        out.status.code(),
+        Some(status),
+        "vifd {args:?}: stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("vifd printed JSON")
+}
+
+pub fn fixture_path(rel: &str) -> String {
+    format!("{}/tests/fixtures/{rel}", env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn fixture(rel: &str) -> String {
+    std::fs::read_to_string(fixture_path(rel)).unwrap()
+}
