@@ -30,10 +30,12 @@ this is a report), 2 on harness errors (a command exits non-zero, an output
 sanity check fails, a missing binary, ...).
 """
 import argparse
+import atexit
 import json
 import os
 import platform
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -60,6 +62,7 @@ class Runner:
     def __init__(self, spawn_helper=None):
         self.helper = spawn_helper
         self.tmpdir = tempfile.mkdtemp(prefix="vifd-measure-")
+        atexit.register(shutil.rmtree, self.tmpdir, True)
         self.errfile = os.path.join(self.tmpdir, "stderr")
 
     def run(self, argv, stdin=None, stdout=None):

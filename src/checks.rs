@@ -119,6 +119,9 @@ fn master_problem(
     };
     Some(match actual {
         Some(m) => format!("{} is enslaved to {m}, expected {expected}", dev.name),
-        None => format!("{} is not enslaved to any bridge, expected {expected}", dev.name),
+        None => format!(
+            "{} is not enslaved to any bridge, expected {expected}",
+            dev.name
+        ),
     })
 }

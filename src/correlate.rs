@@ -54,7 +54,11 @@ pub fn correlate(guests: &Snapshot, devices: &[HostDevice], opts: &CorrelateOpti
                 device: Some(dev.name.clone()),
                 domain_uuid: None,
                 mac_address: dev.mac,
-                detail: format!("{} {} is not claimed by any domain", dev.kind.as_str(), dev.name),
+                detail: format!(
+                    "{} {} is not claimed by any domain",
+                    dev.kind.as_str(),
+                    dev.name
+                ),
             });
         }
     }
@@ -75,7 +79,11 @@ pub(crate) struct HostIndex<'a> {
 
 impl<'a> HostIndex<'a> {
     fn new(devices: &'a [HostDevice]) -> Self {
-        let by_name = devices.iter().enumerate().map(|(k, d)| (d.name.as_str(), k)).collect();
+        let by_name = devices
+            .iter()
+            .enumerate()
+            .map(|(k, d)| (d.name.as_str(), k))
+            .collect();
         Self { devices, by_name }
     }
 
@@ -113,7 +121,9 @@ fn match_devices(domains: &[Domain], host: &HostIndex) -> Matches {
     let mut by_mac: HashMap<(MacAddr, bool), usize> = HashMap::new();
     for (k, dev) in devices.iter().enumerate() {
         if let (false, Some(mac)) = (m.claimed[k], dev.mac) {
-            by_mac.entry((mac, dev.kind == DeviceKind::Macvtap)).or_insert(k);
+            by_mac
+                .entry((mac, dev.kind == DeviceKind::Macvtap))
+                .or_insert(k);
         }
     }
     for (d, i) in untargeted {
@@ -183,13 +193,19 @@ fn network_of<'a>(iface: &DomainInterface, networks: &'a [Network]) -> Option<&'
         return networks.iter().find(|n| n.name == name);
     }
     let bridge = iface.source.bridge.as_deref()?;
-    networks.iter().find(|n| n.bridge.as_deref() == Some(bridge))
+    networks
+        .iter()
+        .find(|n| n.bridge.as_deref() == Some(bridge))
 }
 
 /// The port id: `<virtualport>`'s interfaceid, else the `<nova:port>` whose UUID the
 /// tap's name abbreviates (Nova names taps `tap` + the first 11 characters of the port).
 fn port_of(dom: &Domain, iface: &DomainInterface) -> (Option<String>, Option<String>) {
-    if let Some(id) = iface.virtualport.as_ref().and_then(|v| v.interfaceid.clone()) {
+    if let Some(id) = iface
+        .virtualport
+        .as_ref()
+        .and_then(|v| v.interfaceid.clone())
+    {
         return (Some(id), Some("virtualport".into()));
     }
     let prefix = iface

@@ -1,12 +1,12 @@
 //! vifd: which virtual interfaces exist on this hypervisor, who owns them, which host
 //! device carries each, and what does not add up.
 
-pub mod libvirt;
-pub mod mac;
-pub mod netlink;
 mod checks;
 pub mod correlate;
 pub mod inventory;
+pub mod libvirt;
+pub mod mac;
+pub mod netlink;
 
 pub use correlate::{correlate, CorrelateOptions};
 pub use inventory::{Inventory, Problem, ProblemKind, Vif};

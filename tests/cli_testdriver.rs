@@ -24,7 +24,10 @@ fn record<'a>(list: &'a Value, domain: &str, mac: &str) -> &'a Value {
 #[test]
 fn list_json_matches_every_interface_to_its_device() {
     let (ns, uri) = demo_host();
-    let list = vifd_json(&["list", "--json", "--libvirt-uri", &uri, "--netns", &ns.name], 0);
+    let list = vifd_json(
+        &["list", "--json", "--libvirt-uri", &uri, "--netns", &ns.name],
+        0,
+    );
     assert_eq!(list["interfaces"].as_array().unwrap().len(), 7);
 
     let eth = record(&list, "web-1", "fa:16:3e:11:22:01");
@@ -65,11 +68,36 @@ fn list_json_matches_every_interface_to_its_device() {
 fn list_can_select_one_domain_by_name_or_uuid() {
     let (ns, uri) = demo_host();
     for sel in ["db-1", "1e8d4b63-0c2f-4a4b-9d7e-3f5a7b9c1d22"] {
-        let list = vifd_json(&["list", "--json", "--domain", sel, "--libvirt-uri", &uri, "--netns", &ns.name], 0);
-        let names: Vec<_> = list["interfaces"].as_array().unwrap().iter().map(|v| v["domain_name"].clone()).collect();
+        let list = vifd_json(
+            &[
+                "list",
+                "--json",
+                "--domain",
+                sel,
+                "--libvirt-uri",
+                &uri,
+                "--netns",
+                &ns.name,
+            ],
+            0,
+        );
+        let names: Vec<_> = list["interfaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["domain_name"].clone())
+            .collect();
         assert_eq!(names, ["db-1", "db-1"]);
     }
-    let out = vifd(&["list", "--domain", "nope", "--libvirt-uri", &uri, "--netns", &ns.name]);
+    let out = vifd(&[
+        "list",
+        "--domain",
+        "nope",
+        "--libvirt-uri",
+        &uri,
+        "--netns",
+        &ns.name,
+    ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no domain named or with UUID \"nope\""));
 }
@@ -85,21 +113,42 @@ fn list_table_is_readable() {
     assert_eq!(lines.len(), 8);
     // Columns are aligned: MAC starts at the same offset on every line.
     let col = lines[0].find("MAC").unwrap();
-    assert!(lines[1..].iter().all(|l| l[col..].chars().next().unwrap().is_ascii_hexdigit()), "{text}");
+    assert!(
+        lines[1..]
+            .iter()
+            .all(|l| l[col..].chars().next().unwrap().is_ascii_hexdigit()),
+        "{text}"
+    );
     assert!(text.contains("device-missing"));
 }
 
 #[test]
 fn check_reports_the_missing_device_and_the_orphan_tap() {
     let (ns, uri) = demo_host();
-    let check = vifd_json(&["check", "--json", "--libvirt-uri", &uri, "--netns", &ns.name], 1);
+    let check = vifd_json(
+        &[
+            "check",
+            "--json",
+            "--libvirt-uri",
+            &uri,
+            "--netns",
+            &ns.name,
+        ],
+        1,
+    );
     let problems: Vec<_> = check["problems"]
         .as_array()
         .unwrap()
         .iter()
         .map(|p| (p["kind"].as_str().unwrap(), p["device"].as_str().unwrap()))
         .collect();
-    assert_eq!(problems, [("device-missing", "tap-db1-1"), ("orphan-device", "tap-stray0")]);
+    assert_eq!(
+        problems,
+        [
+            ("device-missing", "tap-db1-1"),
+            ("orphan-device", "tap-stray0")
+        ]
+    );
     let first = &check["problems"][0];
     assert_eq!(first["domain_uuid"], "1e8d4b63-0c2f-4a4b-9d7e-3f5a7b9c1d22");
     assert_eq!(first["mac_address"], "52:54:00:aa:00:02");
@@ -111,7 +160,12 @@ fn check_exits_0_when_everything_adds_up() {
     let (ns, uri) = demo_host();
     ns.batch("link del tap-stray0\ntuntap add dev tap-db1-1 mode tap\nlink set tap-db1-1 address fe:54:00:aa:00:02 master br-demo up\n");
     let out = vifd(&["check", "--libvirt-uri", &uri, "--netns", &ns.name]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("0 problem(s)"));
 }
 
@@ -119,8 +173,23 @@ fn check_exits_0_when_everything_adds_up() {
 fn check_detects_mac_and_master_changes_made_by_hand() {
     let (ns, uri) = demo_host();
     ns.batch("link set tap-db1-0 nomaster\nlink set tap3f9c2a41-7b address 02:00:00:00:00:01\n");
-    let check = vifd_json(&["check", "--json", "--libvirt-uri", &uri, "--netns", &ns.name], 1);
-    let kinds: Vec<_> = check["problems"].as_array().unwrap().iter().map(|p| p["kind"].as_str().unwrap().to_string()).collect();
+    let check = vifd_json(
+        &[
+            "check",
+            "--json",
+            "--libvirt-uri",
+            &uri,
+            "--netns",
+            &ns.name,
+        ],
+        1,
+    );
+    let kinds: Vec<_> = check["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["kind"].as_str().unwrap().to_string())
+        .collect();
     assert!(kinds.contains(&"mac-mismatch".to_string()), "{kinds:?}");
     assert!(kinds.contains(&"wrong-master".to_string()), "{kinds:?}");
 }
@@ -129,8 +198,20 @@ fn check_detects_mac_and_master_changes_made_by_hand() {
 fn check_exits_2_with_one_line_when_it_cannot_look() {
     let (ns, uri) = demo_host();
     for args in [
-        vec!["check", "--libvirt-uri", &uri, "--netns", "vifdt-no-such-ns"],
-        vec!["check", "--libvirt-uri", "test:///nonexistent/node.xml", "--netns", &ns.name],
+        vec![
+            "check",
+            "--libvirt-uri",
+            &uri,
+            "--netns",
+            "vifdt-no-such-ns",
+        ],
+        vec![
+            "check",
+            "--libvirt-uri",
+            "test:///nonexistent/node.xml",
+            "--netns",
+            &ns.name,
+        ],
     ] {
         let out = vifd(&args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");

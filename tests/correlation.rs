@@ -75,8 +75,16 @@ fn kinds(inv: &Inventory) -> Vec<ProblemKind> {
 #[test]
 fn healthy_bridged_tap_has_no_problem() {
     let inv = run(
-        vec![domain(DomainState::Running, vec![bridged("52:54:00:00:00:01", "vnet0", "br0")])],
-        &[device("vnet0", DeviceKind::Tap, "fe:54:00:00:00:01", Some("br0"))],
+        vec![domain(
+            DomainState::Running,
+            vec![bridged("52:54:00:00:00:01", "vnet0", "br0")],
+        )],
+        &[device(
+            "vnet0",
+            DeviceKind::Tap,
+            "fe:54:00:00:00:01",
+            Some("br0"),
+        )],
     );
     assert_eq!(kinds(&inv), []);
     let v = &inv.interfaces[0];
@@ -89,7 +97,13 @@ fn healthy_bridged_tap_has_no_problem() {
 #[test]
 fn missing_device_of_running_or_paused_domain_is_reported() {
     for state in [DomainState::Running, DomainState::Paused] {
-        let inv = run(vec![domain(state, vec![bridged("52:54:00:00:00:01", "vnet0", "br0")])], &[]);
+        let inv = run(
+            vec![domain(
+                state,
+                vec![bridged("52:54:00:00:00:01", "vnet0", "br0")],
+            )],
+            &[],
+        );
         assert_eq!(kinds(&inv), [ProblemKind::DeviceMissing], "{state:?}");
         assert_eq!(inv.interfaces[0].problems, [ProblemKind::DeviceMissing]);
         assert_eq!(inv.interfaces[0].ifindex, None);
@@ -98,30 +112,62 @@ fn missing_device_of_running_or_paused_domain_is_reported() {
 
 #[test]
 fn shutoff_domain_without_device_is_fine() {
-    let inv = run(vec![domain(DomainState::Shutoff, vec![bridged("52:54:00:00:00:01", "tapabc", "br0")])], &[]);
+    let inv = run(
+        vec![domain(
+            DomainState::Shutoff,
+            vec![bridged("52:54:00:00:00:01", "tapabc", "br0")],
+        )],
+        &[],
+    );
     assert_eq!(kinds(&inv), []);
 }
 
 #[test]
 fn tap_mac_breaking_the_fe_rule_is_a_mismatch() {
     let inv = run(
-        vec![domain(DomainState::Paused, vec![bridged("52:54:00:00:00:01", "vnet0", "br0")])],
-        &[device("vnet0", DeviceKind::Tap, "52:54:00:00:00:01", Some("br0"))],
+        vec![domain(
+            DomainState::Paused,
+            vec![bridged("52:54:00:00:00:01", "vnet0", "br0")],
+        )],
+        &[device(
+            "vnet0",
+            DeviceKind::Tap,
+            "52:54:00:00:00:01",
+            Some("br0"),
+        )],
     );
     assert_eq!(kinds(&inv), [ProblemKind::MacMismatch]);
-    assert!(inv.problems[0].detail.contains("expected fe:54:00:00:00:01"));
+    assert!(inv.problems[0]
+        .detail
+        .contains("expected fe:54:00:00:00:01"));
 }
 
 #[test]
 fn guest_mac_starting_with_fe_expects_fa_on_the_tap() {
     let good = run(
-        vec![domain(DomainState::Paused, vec![bridged("fe:54:00:00:00:01", "vnet0", "br0")])],
-        &[device("vnet0", DeviceKind::Tap, "fa:54:00:00:00:01", Some("br0"))],
+        vec![domain(
+            DomainState::Paused,
+            vec![bridged("fe:54:00:00:00:01", "vnet0", "br0")],
+        )],
+        &[device(
+            "vnet0",
+            DeviceKind::Tap,
+            "fa:54:00:00:00:01",
+            Some("br0"),
+        )],
     );
     assert_eq!(kinds(&good), []);
     let bad = run(
-        vec![domain(DomainState::Paused, vec![bridged("fe:54:00:00:00:01", "vnet0", "br0")])],
-        &[device("vnet0", DeviceKind::Tap, "fe:54:00:00:00:01", Some("br0"))],
+        vec![domain(
+            DomainState::Paused,
+            vec![bridged("fe:54:00:00:00:01", "vnet0", "br0")],
+        )],
+        &[device(
+            "vnet0",
+            DeviceKind::Tap,
+            "fe:54:00:00:00:01",
+            Some("br0"),
+        )],
     );
     assert_eq!(kinds(&bad), [ProblemKind::MacMismatch]);
 }
@@ -130,13 +176,29 @@ fn guest_mac_starting_with_fe_expects_fa_on_the_tap() {
 fn macvtap_must_carry_the_guest_mac() {
     let direct = |guest| iface("direct", guest, Some("macvtap0"));
     let good = run(
-        vec![domain(DomainState::Paused, vec![direct("52:54:00:00:00:02")])],
-        &[device("macvtap0", DeviceKind::Macvtap, "52:54:00:00:00:02", None)],
+        vec![domain(
+            DomainState::Paused,
+            vec![direct("52:54:00:00:00:02")],
+        )],
+        &[device(
+            "macvtap0",
+            DeviceKind::Macvtap,
+            "52:54:00:00:00:02",
+            None,
+        )],
     );
     assert_eq!(kinds(&good), []);
     let bad = run(
-        vec![domain(DomainState::Paused, vec![direct("52:54:00:00:00:02")])],
-        &[device("macvtap0", DeviceKind::Macvtap, "fe:54:00:00:00:02", None)],
+        vec![domain(
+            DomainState::Paused,
+            vec![direct("52:54:00:00:00:02")],
+        )],
+        &[device(
+            "macvtap0",
+            DeviceKind::Macvtap,
+            "fe:54:00:00:00:02",
+            None,
+        )],
     );
     assert_eq!(kinds(&bad), [ProblemKind::MacMismatch]);
 }
@@ -155,17 +217,30 @@ fn unmanaged_tap_keeps_its_own_mac() {
 #[test]
 fn tap_on_another_bridge_is_wrong_master() {
     let inv = run(
-        vec![domain(DomainState::Paused, vec![bridged("52:54:00:00:00:01", "vnet0", "br0")])],
-        &[device("vnet0", DeviceKind::Tap, "fe:54:00:00:00:01", Some("br1"))],
+        vec![domain(
+            DomainState::Paused,
+            vec![bridged("52:54:00:00:00:01", "vnet0", "br0")],
+        )],
+        &[device(
+            "vnet0",
+            DeviceKind::Tap,
+            "fe:54:00:00:00:01",
+            Some("br1"),
+        )],
     );
     assert_eq!(kinds(&inv), [ProblemKind::WrongMaster]);
-    assert!(inv.problems[0].detail.contains("enslaved to br1, expected br0"));
+    assert!(inv.problems[0]
+        .detail
+        .contains("enslaved to br1, expected br0"));
 }
 
 #[test]
 fn tap_on_no_bridge_is_wrong_master() {
     let inv = run(
-        vec![domain(DomainState::Paused, vec![bridged("52:54:00:00:00:01", "vnet0", "br0")])],
+        vec![domain(
+            DomainState::Paused,
+            vec![bridged("52:54:00:00:00:01", "vnet0", "br0")],
+        )],
         &[device("vnet0", DeviceKind::Tap, "fe:54:00:00:00:01", None)],
     );
     assert_eq!(kinds(&inv), [ProblemKind::WrongMaster]);
@@ -178,16 +253,41 @@ fn openvswitch_port_expects_the_datapath_as_master() {
         kind: Some("openvswitch".into()),
         interfaceid: Some("9c1e3a5c-7e9b-4d1f-8a3c-5e7a9c1e3a5c".into()),
     });
-    let ovs = device("ovs-system", DeviceKind::Openvswitch, "02:00:00:00:00:01", None);
-    let tap = device("tap9c1e3a5c-7e", DeviceKind::Tap, "fe:16:3e:00:00:01", Some("ovs-system"));
-    let inv = run(vec![domain(DomainState::Running, vec![i.clone()])], &[ovs, tap.clone()]);
+    let ovs = device(
+        "ovs-system",
+        DeviceKind::Openvswitch,
+        "02:00:00:00:00:01",
+        None,
+    );
+    let tap = device(
+        "tap9c1e3a5c-7e",
+        DeviceKind::Tap,
+        "fe:16:3e:00:00:01",
+        Some("ovs-system"),
+    );
+    let inv = run(
+        vec![domain(DomainState::Running, vec![i.clone()])],
+        &[ovs, tap.clone()],
+    );
     assert_eq!(kinds(&inv), []);
-    assert_eq!(inv.interfaces[0].port_id.as_deref(), Some("9c1e3a5c-7e9b-4d1f-8a3c-5e7a9c1e3a5c"));
-    assert_eq!(inv.interfaces[0].port_id_source.as_deref(), Some("virtualport"));
+    assert_eq!(
+        inv.interfaces[0].port_id.as_deref(),
+        Some("9c1e3a5c-7e9b-4d1f-8a3c-5e7a9c1e3a5c")
+    );
+    assert_eq!(
+        inv.interfaces[0].port_id_source.as_deref(),
+        Some("virtualport")
+    );
     assert_eq!(inv.interfaces[0].id, "9c1e3a5c-7e9b-4d1f-8a3c-5e7a9c1e3a5c");
 
-    let on_linux_bridge = HostDevice { master: Some("br-int".into()), ..tap };
-    let inv = run(vec![domain(DomainState::Running, vec![i])], &[on_linux_bridge]);
+    let on_linux_bridge = HostDevice {
+        master: Some("br-int".into()),
+        ..tap
+    };
+    let inv = run(
+        vec![domain(DomainState::Running, vec![i])],
+        &[on_linux_bridge],
+    );
     assert_eq!(kinds(&inv), [ProblemKind::WrongMaster]);
 }
 
@@ -196,9 +296,15 @@ fn running_domain_without_carrier_is_reported_paused_is_not() {
     let mut dev = device("vnet0", DeviceKind::Tap, "fe:54:00:00:00:01", Some("br0"));
     dev.carrier = Some(false);
     let i = bridged("52:54:00:00:00:01", "vnet0", "br0");
-    let running = run(vec![domain(DomainState::Running, vec![i.clone()])], std::slice::from_ref(&dev));
+    let running = run(
+        vec![domain(DomainState::Running, vec![i.clone()])],
+        std::slice::from_ref(&dev),
+    );
     assert_eq!(kinds(&running), [ProblemKind::NoCarrier]);
-    let paused = run(vec![domain(DomainState::Paused, vec![i.clone()])], std::slice::from_ref(&dev));
+    let paused = run(
+        vec![domain(DomainState::Paused, vec![i.clone()])],
+        std::slice::from_ref(&dev),
+    );
     assert_eq!(kinds(&paused), []);
     let mut link_down = i;
     link_down.link_state = Some("down".into());
@@ -209,20 +315,35 @@ fn running_domain_without_carrier_is_reported_paused_is_not() {
 #[test]
 fn orphan_tap_is_reported() {
     let inv = run(
-        vec![domain(DomainState::Running, vec![bridged("52:54:00:00:00:01", "vnet0", "br0")])],
+        vec![domain(
+            DomainState::Running,
+            vec![bridged("52:54:00:00:00:01", "vnet0", "br0")],
+        )],
         &[
             device("vnet0", DeviceKind::Tap, "fe:54:00:00:00:01", Some("br0")),
-            device("tapdeadbeef-00", DeviceKind::Tap, "fe:16:3e:99:99:99", Some("br0")),
+            device(
+                "tapdeadbeef-00",
+                DeviceKind::Tap,
+                "fe:16:3e:99:99:99",
+                Some("br0"),
+            ),
             device("macvtap7", DeviceKind::Macvtap, "52:54:00:99:99:99", None),
             // Not a guest carrier, or not a watched name: never an orphan.
             device("vnet-veth", DeviceKind::Veth, "fe:16:3e:99:99:98", None),
             device("mytap", DeviceKind::Tap, "fe:16:3e:99:99:97", None),
         ],
     );
-    let orphans: Vec<_> = inv.problems.iter().map(|p| (p.kind, p.device.as_deref().unwrap())).collect();
+    let orphans: Vec<_> = inv
+        .problems
+        .iter()
+        .map(|p| (p.kind, p.device.as_deref().unwrap()))
+        .collect();
     assert_eq!(
         orphans,
-        [(ProblemKind::OrphanDevice, "tapdeadbeef-00"), (ProblemKind::OrphanDevice, "macvtap7")]
+        [
+            (ProblemKind::OrphanDevice, "tapdeadbeef-00"),
+            (ProblemKind::OrphanDevice, "macvtap7")
+        ]
     );
 }
 
@@ -230,7 +351,9 @@ fn orphan_tap_is_reported() {
 fn orphan_patterns_are_configurable() {
     let snap = Snapshot::default();
     let devs = [device("mytap", DeviceKind::Tap, "fe:16:3e:99:99:97", None)];
-    let opts = CorrelateOptions { orphan_patterns: vec!["my*".into()] };
+    let opts = CorrelateOptions {
+        orphan_patterns: vec!["my*".into()],
+    };
     assert_eq!(correlate(&snap, &devs, &opts).problems.len(), 1);
 }
 
@@ -257,12 +380,18 @@ fn vhostuser_and_hostdev_have_no_device_and_no_problem() {
     let inv = run(
         vec![domain(
             DomainState::Running,
-            vec![iface("vhostuser", "52:54:00:00:00:07", None), iface("hostdev", "52:54:00:00:00:08", None)],
+            vec![
+                iface("vhostuser", "52:54:00:00:00:07", None),
+                iface("hostdev", "52:54:00:00:00:08", None),
+            ],
         )],
         &[],
     );
     assert_eq!(kinds(&inv), []);
-    assert!(inv.interfaces.iter().all(|v| v.device.is_none() && v.ifindex.is_none()));
+    assert!(inv
+        .interfaces
+        .iter()
+        .all(|v| v.device.is_none() && v.ifindex.is_none()));
 }
 
 #[test]
@@ -278,31 +407,71 @@ fn network_interface_gets_the_network_uuid_and_its_bridge_is_checked() {
             active: true,
         }],
     };
-    let dev = device("vnet3", DeviceKind::Tap, "fe:54:00:00:00:09", Some("br-other"));
+    let dev = device(
+        "vnet3",
+        DeviceKind::Tap,
+        "fe:54:00:00:00:09",
+        Some("br-other"),
+    );
     let inv = correlate(&snap, &[dev], &CorrelateOptions::default());
     let v = &inv.interfaces[0];
-    assert_eq!(v.net_id.as_deref(), Some("8c1b1d4e-2f6a-4b7c-9d0e-1a2b3c4d5e6f"));
+    assert_eq!(
+        v.net_id.as_deref(),
+        Some("8c1b1d4e-2f6a-4b7c-9d0e-1a2b3c4d5e6f")
+    );
     assert_eq!(v.net_id_source.as_deref(), Some("libvirt-network"));
     assert_eq!(v.problems, [ProblemKind::WrongMaster]);
 }
 
 #[test]
 fn nova_port_is_found_by_tap_name() {
-    let mut d = domain(DomainState::Running, vec![iface("ethernet", "fa:16:3e:01:02:03", Some("tap4e6a8c0e-2f"))]);
+    let mut d = domain(
+        DomainState::Running,
+        vec![iface(
+            "ethernet",
+            "fa:16:3e:01:02:03",
+            Some("tap4e6a8c0e-2f"),
+        )],
+    );
     d.nova = Some(NovaInstance {
-        ports: vec![NovaPort { uuid: "4e6a8c0e-2f4b-46d8-9e0a-2c4e6a8c0e2f".into(), ips: vec![] }],
+        ports: vec![NovaPort {
+            uuid: "4e6a8c0e-2f4b-46d8-9e0a-2c4e6a8c0e2f".into(),
+            ips: vec![],
+        }],
         ..Default::default()
     });
-    let inv = run(vec![d], &[device("tap4e6a8c0e-2f", DeviceKind::Tap, "fe:16:3e:01:02:03", None)]);
+    let inv = run(
+        vec![d],
+        &[device(
+            "tap4e6a8c0e-2f",
+            DeviceKind::Tap,
+            "fe:16:3e:01:02:03",
+            None,
+        )],
+    );
     let v = &inv.interfaces[0];
-    assert_eq!(v.port_id.as_deref(), Some("4e6a8c0e-2f4b-46d8-9e0a-2c4e6a8c0e2f"));
+    assert_eq!(
+        v.port_id.as_deref(),
+        Some("4e6a8c0e-2f4b-46d8-9e0a-2c4e6a8c0e2f")
+    );
     assert_eq!(v.port_id_source.as_deref(), Some("nova-metadata"));
     assert_eq!(v.id, "4e6a8c0e-2f4b-46d8-9e0a-2c4e6a8c0e2f");
 }
 
 #[test]
 fn vif_id_without_port_is_stable_and_distinct() {
-    let mk = |guest| run(vec![domain(DomainState::Shutoff, vec![bridged(guest, "t", "br0")])], &[]).interfaces[0].id.clone();
+    let mk = |guest| {
+        run(
+            vec![domain(
+                DomainState::Shutoff,
+                vec![bridged(guest, "t", "br0")],
+            )],
+            &[],
+        )
+        .interfaces[0]
+            .id
+            .clone()
+    };
     assert_eq!(mk("52:54:00:00:00:01"), mk("52:54:00:00:00:01"));
     assert_ne!(mk("52:54:00:00:00:01"), mk("52:54:00:00:00:02"));
     assert_eq!(mk("52:54:00:00:00:01").len(), 36);
@@ -310,12 +479,35 @@ fn vif_id_without_port_is_stable_and_distinct() {
 
 #[test]
 fn record_json_has_every_contract_field_with_nulls() {
-    let inv = run(vec![domain(DomainState::Shutoff, vec![iface("user", "52:54:00:00:00:01", None)])], &[]);
+    let inv = run(
+        vec![domain(
+            DomainState::Shutoff,
+            vec![iface("user", "52:54:00:00:00:01", None)],
+        )],
+        &[],
+    );
     let v = serde_json::to_value(&inv.interfaces[0]).unwrap();
     for field in [
-        "id", "domain_uuid", "domain_name", "domain_state", "mac_address", "type", "model", "alias",
-        "source", "net_id", "net_id_source", "port_id", "device", "ifindex", "device_kind",
-        "host_mac", "master", "operstate", "mtu", "problems",
+        "id",
+        "domain_uuid",
+        "domain_name",
+        "domain_state",
+        "mac_address",
+        "type",
+        "model",
+        "alias",
+        "source",
+        "net_id",
+        "net_id_source",
+        "port_id",
+        "device",
+        "ifindex",
+        "device_kind",
+        "host_mac",
+        "master",
+        "operstate",
+        "mtu",
+        "problems",
     ] {
         assert!(v.get(field).is_some(), "missing field {field}");
     }

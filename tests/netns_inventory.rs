@@ -6,11 +6,15 @@ use common::TestNs;
 use vifd::netlink::{read_devices, DeviceKind, HostDevice, NetnsTarget};
 
 async fn devices(ns: &TestNs) -> Vec<HostDevice> {
-    read_devices(&NetnsTarget::Named(ns.name.clone())).await.expect("netlink dump")
+    read_devices(&NetnsTarget::Named(ns.name.clone()))
+        .await
+        .expect("netlink dump")
 }
 
 fn find<'a>(devs: &'a [HostDevice], name: &str) -> &'a HostDevice {
-    devs.iter().find(|d| d.name == name).unwrap_or_else(|| panic!("{name} not in {devs:#?}"))
+    devs.iter()
+        .find(|d| d.name == name)
+        .unwrap_or_else(|| panic!("{name} not in {devs:#?}"))
 }
 
 #[tokio::test]
@@ -67,7 +71,12 @@ async fn inventory_agrees_with_ip_link_on_shared_fields() {
     for l in &links {
         let d = find(&devs, l["ifname"].as_str().unwrap());
         assert_eq!(Some(d.ifindex as u64), l["ifindex"].as_u64());
-        assert_eq!(d.mac.map(|m| m.to_string()).as_deref(), l["address"].as_str(), "{}", d.name);
+        assert_eq!(
+            d.mac.map(|m| m.to_string()).as_deref(),
+            l["address"].as_str(),
+            "{}",
+            d.name
+        );
         assert_eq!(d.master.as_deref(), l["master"].as_str());
         assert_eq!(Some(d.mtu.unwrap() as u64), l["mtu"].as_u64());
         assert_eq!(d.operstate.to_uppercase(), l["operstate"].as_str().unwrap());
@@ -86,7 +95,10 @@ async fn inventory_agrees_with_ip_link_on_shared_fields() {
 async fn veth_peer_in_another_namespace_has_a_netnsid() {
     let a = TestNs::new("pa");
     let b = TestNs::new("pb");
-    a.batch(&format!("link add vx0 type veth peer name vx1 netns {}\n", b.name));
+    a.batch(&format!(
+        "link add vx0 type veth peer name vx1 netns {}\n",
+        b.name
+    ));
     let devs = devices(&a).await;
     let vx0 = find(&devs, "vx0");
     assert!(vx0.link_netnsid.is_some(), "{vx0:?}");
@@ -98,15 +110,22 @@ async fn veth_peer_in_another_namespace_has_a_netnsid() {
 async fn namespace_can_be_named_by_path() {
     let ns = TestNs::new("path");
     ns.batch("tuntap add dev tapp0 mode tap\n");
-    let devs = read_devices(&NetnsTarget::Named(format!("/run/netns/{}", ns.name))).await.unwrap();
+    let devs = read_devices(&NetnsTarget::Named(format!("/run/netns/{}", ns.name)))
+        .await
+        .unwrap();
     find(&devs, "tapp0");
 }
 
 #[tokio::test]
 async fn missing_namespace_is_a_clear_error() {
-    let err = read_devices(&NetnsTarget::Named("vifdt-does-not-exist".into())).await.unwrap_err();
+    let err = read_devices(&NetnsTarget::Named("vifdt-does-not-exist".into()))
+        .await
+        .unwrap_err();
     let msg = err.to_string();
-    assert!(msg.contains("vifdt-does-not-exist") && msg.contains("not found"), "{msg}");
+    assert!(
+        msg.contains("vifdt-does-not-exist") && msg.contains("not found"),
+        "{msg}"
+    );
 }
 
 #[tokio::test]

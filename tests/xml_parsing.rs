@@ -12,7 +12,10 @@ fn fixture(name: &str) -> ParsedDomain {
 fn ovs_hybrid_interface_and_nova_metadata_are_read() {
     let d = fixture("nova-ovs-hybrid.xml");
     assert_eq!(d.name.as_deref(), Some("instance-0000002a"));
-    assert_eq!(d.uuid.as_deref(), Some("c6f2b7c4-3d4e-4f5a-8b6c-7d8e9f0a1b2c"));
+    assert_eq!(
+        d.uuid.as_deref(),
+        Some("c6f2b7c4-3d4e-4f5a-8b6c-7d8e9f0a1b2c")
+    );
     let i = &d.interfaces[0];
     assert_eq!(i.kind, "bridge");
     assert_eq!(i.mac.unwrap().to_string(), "fa:16:3e:5a:6b:7c");
@@ -26,10 +29,17 @@ fn ovs_hybrid_interface_and_nova_metadata_are_read() {
     let nova = d.nova.expect("nova metadata");
     assert_eq!(nova.name.as_deref(), Some("web-a"));
     assert_eq!(nova.user_name.as_deref(), Some("demo"));
-    assert_eq!(nova.project_uuid.as_deref(), Some("a1b2c3d4e5f647a8b9c0d1e2f3a4b5c6"));
+    assert_eq!(
+        nova.project_uuid.as_deref(),
+        Some("a1b2c3d4e5f647a8b9c0d1e2f3a4b5c6")
+    );
     assert_eq!(nova.project_name.as_deref(), Some("demo-project"));
     assert_eq!(nova.ports.len(), 1);
-    let ips: Vec<_> = nova.ports[0].ips.iter().map(|ip| (ip.address.as_str(), ip.version)).collect();
+    let ips: Vec<_> = nova.ports[0]
+        .ips
+        .iter()
+        .map(|ip| (ip.address.as_str(), ip.version))
+        .collect();
     assert_eq!(ips, [("10.0.0.5", Some(4)), ("fd00::5", Some(6))]);
 }
 
@@ -44,7 +54,10 @@ fn nova_ethernet_interfaces_have_no_source() {
     let ovs = &d.interfaces[1];
     let vp = ovs.virtualport.as_ref().expect("virtualport");
     assert_eq!(vp.kind.as_deref(), Some("openvswitch"));
-    assert_eq!(vp.interfaceid.as_deref(), Some("9c1e3a5c-7e9b-4d1f-8a3c-5e7a9c1e3a5c"));
+    assert_eq!(
+        vp.interfaceid.as_deref(),
+        Some("9c1e3a5c-7e9b-4d1f-8a3c-5e7a9c1e3a5c")
+    );
     assert_eq!(d.nova.unwrap().ports.len(), 2);
 }
 
@@ -61,16 +74,33 @@ fn linuxbridge_brq_interface_is_read() {
 fn direct_vhostuser_hostdev_network_and_unmanaged_taps_are_read() {
     let d = fixture("assorted.xml");
     let kinds: Vec<_> = d.interfaces.iter().map(|i| i.kind.as_str()).collect();
-    assert_eq!(kinds, ["direct", "vhostuser", "hostdev", "network", "ethernet", "vds", "user"]);
+    assert_eq!(
+        kinds,
+        [
+            "direct",
+            "vhostuser",
+            "hostdev",
+            "network",
+            "ethernet",
+            "vds",
+            "user"
+        ]
+    );
 
     let direct = &d.interfaces[0];
     assert_eq!(direct.source.dev.as_deref(), Some("eno1"));
     assert_eq!(direct.source.mode.as_deref(), Some("vepa"));
 
     let vhu = &d.interfaces[1];
-    assert_eq!(vhu.source.path.as_deref(), Some("/var/run/openvswitch/vhu1a2b3c4d-5e"));
+    assert_eq!(
+        vhu.source.path.as_deref(),
+        Some("/var/run/openvswitch/vhu1a2b3c4d-5e")
+    );
     assert_eq!(vhu.source.mode.as_deref(), Some("server"));
-    assert_eq!(vhu.source.other.get("type").map(String::as_str), Some("unix"));
+    assert_eq!(
+        vhu.source.other.get("type").map(String::as_str),
+        Some("unix")
+    );
     assert!(!vhu.has_host_netdev());
 
     let hostdev = &d.interfaces[2];
@@ -92,7 +122,10 @@ fn unknown_interface_types_and_elements_are_kept_as_data() {
     let d = fixture("assorted.xml");
     let vds = &d.interfaces[5];
     assert_eq!(vds.kind, "vds");
-    assert_eq!(vds.source.other.get("switchid").map(String::as_str), Some("12345678-1234-1234-1234-123456789abc"));
+    assert_eq!(
+        vds.source.other.get("switchid").map(String::as_str),
+        Some("12345678-1234-1234-1234-123456789abc")
+    );
     assert!(!vds.has_host_netdev());
     let user = &d.interfaces[6];
     assert_eq!(user.mac, None);
@@ -100,8 +133,13 @@ fn unknown_interface_types_and_elements_are_kept_as_data() {
 
 #[test]
 fn malformed_xml_is_an_error_not_a_panic() {
-    assert!(matches!(parse_domain_xml("<domain><devices>"), Err(XmlError::Malformed(_))));
-    assert!(matches!(parse_domain_xml("<network/>"), Err(XmlError::NotADomain(n)) if n == "network"));
+    assert!(matches!(
+        parse_domain_xml("<domain><devices>"),
+        Err(XmlError::Malformed(_))
+    ));
+    assert!(
+        matches!(parse_domain_xml("<network/>"), Err(XmlError::NotADomain(n)) if n == "network")
+    );
     // A bad MAC is dropped, not fatal.
     let d = parse_domain_xml("<domain><devices><interface type='bridge'><mac address='nope'/></interface></devices></domain>").unwrap();
     assert_eq!(d.interfaces[0].mac, None);

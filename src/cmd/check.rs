@@ -16,7 +16,9 @@ pub async fn run(args: &CheckArgs) -> Result<bool, CmdError> {
     if args.json {
         print_json(&json!({ "problems": inv.problems }))?;
     } else {
-        std::io::stdout().lock().write_all(render(&inv).as_bytes())?;
+        std::io::stdout()
+            .lock()
+            .write_all(render(&inv).as_bytes())?;
     }
     Ok(!inv.problems.is_empty())
 }

@@ -51,7 +51,11 @@ pub async fn run(clean: bool) -> Result<(), CmdError> {
     let inv = collect(&src).await?;
     let args = format!("--libvirt-uri {} --netns {NETNS}", uri());
     let mut out = std::io::stdout().lock();
-    writeln!(out, "Demo host: network namespace {NETNS}, libvirt {}\n", uri())?;
+    writeln!(
+        out,
+        "Demo host: network namespace {NETNS}, libvirt {}\n",
+        uri()
+    )?;
     writeln!(out, "$ vifd list {args}")?;
     let vifs: Vec<_> = inv.interfaces.iter().collect();
     write!(out, "{}", super::list::render(&vifs))?;
@@ -94,7 +98,11 @@ fn remove() -> Result<(), DemoError> {
 fn ip(args: &[&str], stdin: Option<&str>) -> Result<(), DemoError> {
     let mut child = Command::new("ip")
         .args(args)
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

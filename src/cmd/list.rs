@@ -16,7 +16,9 @@ pub async fn run(args: &ListArgs) -> Result<(), CmdError> {
     if args.json {
         return print_json(&json!({ "interfaces": vifs }));
     }
-    std::io::stdout().lock().write_all(render(&vifs).as_bytes())?;
+    std::io::stdout()
+        .lock()
+        .write_all(render(&vifs).as_bytes())?;
     Ok(())
 }
 
@@ -38,7 +40,15 @@ pub fn select<'a>(inv: &'a Inventory, domain: Option<&str>) -> Result<Vec<&'a Vi
 /// The aligned table an admin reads.
 pub fn render(vifs: &[&Vif]) -> String {
     const HEADERS: [&str; 10] = [
-        "DOMAIN", "STATE", "MAC", "TYPE", "DEVICE", "LINK", "SOURCE/MASTER", "NET ID", "PORT ID",
+        "DOMAIN",
+        "STATE",
+        "MAC",
+        "TYPE",
+        "DEVICE",
+        "LINK",
+        "SOURCE/MASTER",
+        "NET ID",
+        "PORT ID",
         "PROBLEMS",
     ];
     let rows: Vec<Vec<String>> = vifs
@@ -57,7 +67,11 @@ pub fn render(vifs: &[&Vif]) -> String {
                 if v.problems.is_empty() {
                     "-".into()
                 } else {
-                    v.problems.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(",")
+                    v.problems
+                        .iter()
+                        .map(|p| p.as_str())
+                        .collect::<Vec<_>>()
+                        .join(",")
                 },
             ]
         })
@@ -73,7 +87,11 @@ fn source_and_master(v: &Vif) -> String {
         .as_ref()
         .map(|n| format!("network:{n}"))
         .or_else(|| s.bridge.clone())
-        .or_else(|| s.dev.as_ref().map(|d| format!("{d}/{}", s.mode.as_deref().unwrap_or("vepa"))))
+        .or_else(|| {
+            s.dev
+                .as_ref()
+                .map(|d| format!("{d}/{}", s.mode.as_deref().unwrap_or("vepa")))
+        })
         .or_else(|| s.path.clone())
         .or_else(|| s.address.clone());
     match (wanted, v.master.as_deref()) {

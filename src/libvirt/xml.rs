@@ -6,9 +6,7 @@
 
 use roxmltree::{Document, Node};
 
-use super::{
-    DomainInterface, InterfaceSource, NovaInstance, NovaIp, NovaPort, Virtualport,
-};
+use super::{DomainInterface, InterfaceSource, NovaInstance, NovaIp, NovaPort, Virtualport};
 
 /// Namespaces of Nova's instance metadata start with this (versions 1.0, 1.1, ...).
 const NOVA_NS_PREFIX: &str = "http://openstack.org/xmlns/libvirt/nova/";
@@ -96,7 +94,8 @@ fn parse_source(node: Node) -> InterfaceSource {
             "mode" => src.mode = v,
             "path" => src.path = v,
             _ => {
-                src.other.insert(a.name().to_string(), a.value().to_string());
+                src.other
+                    .insert(a.name().to_string(), a.value().to_string());
             }
         }
     }
@@ -207,5 +206,7 @@ fn text(node: Node) -> Option<String> {
 }
 
 fn child_text(node: Node, name: &str) -> Option<String> {
-    node.children().find(|n| n.has_tag_name(name)).and_then(text)
+    node.children()
+        .find(|n| n.has_tag_name(name))
+        .and_then(text)
 }

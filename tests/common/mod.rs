@@ -13,7 +13,11 @@ pub struct TestNs {
 impl TestNs {
     pub fn new(tag: &str) -> Self {
         static N: AtomicU32 = AtomicU32::new(0);
-        let name = format!("vifdt-{tag}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst));
+        let name = format!(
+            "vifdt-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        );
         ip(&["netns", "add", &name]);
         let ns = TestNs { name };
         ns.batch("link set lo up\n");
@@ -28,14 +32,26 @@ impl TestNs {
             .stderr(Stdio::piped())
             .spawn()
             .expect("run ip (iproute2 is a prerequisite)");
-        child.stdin.take().unwrap().write_all(commands.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(commands.as_bytes())
+            .unwrap();
         let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "ip -batch failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "ip -batch failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// `ip -j -d link show` in the namespace, parsed.
     pub fn ip_links(&self) -> Vec<serde_json::Value> {
-        let out = Command::new("ip").args(["-n", &self.name, "-j", "-d", "link", "show"]).output().unwrap();
+        let out = Command::new("ip")
+            .args(["-n", &self.name, "-j", "-d", "link", "show"])
+            .output()
+            .unwrap();
         assert!(out.status.success());
         serde_json::from_slice(&out.stdout).unwrap()
     }
@@ -43,13 +59,20 @@ impl TestNs {
 
 impl Drop for TestNs {
     fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "delete", &self.name]).status();
+        let _ = Command::new("ip")
+            .args(["netns", "delete", &self.name])
+            .status();
     }
 }
 
 pub fn ip(args: &[&str]) {
     let out = Command::new("ip").args(args).output().expect("run ip");
-    assert!(out.status.success(), "ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Runs the vifd binary built for this test run.

@@ -1,0 +1,42 @@
+# vifd — quick start: `make demo` and `make test` (as root on Debian 12; both idempotent).
+
+CARGO ?= cargo
+VIFD  := target/release/vifd
+
+.PHONY: all deps services build demo test lint unit bench clean-demo
+
+all: build
+
+## Debian packages vifd builds and tests against (installed only when missing).
+deps:
+	bash scripts/install-deps.sh
+
+## libvirtd + virtlogd for the real-hypervisor tests (started only when not running).
+services: deps
+	bash scripts/start-libvirtd.sh
+
+build: deps
+	$(CARGO) build --release --locked
+
+## Builds the demo host (namespace vifd-demo + test-driver node file) and shows it.
+demo: build
+	$(VIFD) demo
+
+clean-demo:
+	$(VIFD) demo --clean
+
+## Every test: formatting, lints, unit, namespace, test-driver and real-libvirtd tests.
+test: services lint
+	$(CARGO) test --locked --all-targets
+
+lint: deps
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+## Only the tests that need neither root nor libvirtd.
+unit:
+	$(CARGO) test --locked --lib --test xml_parsing --test correlation
+
+## The scale benchmark of BENCHMARKS.md.
+bench: build
+	bash bench/scale.sh 1000 4

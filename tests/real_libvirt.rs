@@ -1,0 +1,288 @@
+//! Against a real libvirtd (`qemu:///system`, started by `scripts/start-libvirtd.sh`):
+//! paused QEMU domains with bridge, network, ethernet and direct interfaces. `vifd list`
+//! must agree with `virsh domiflist` and `ip -j -d link show`, and `vifd check` must see
+//! what is changed by hand. A missing libvirtd fails this test; it never skips.
+
+mod common;
+
+use std::process::Command;
+
+use common::{fixture, ip, vifd, vifd_json};
+use serde_json::Value;
+
+const URI: &str = "qemu:///system";
+
+fn virsh(args: &[&str]) -> String {
+    let out = Command::new("virsh")
+        .arg("-c")
+        .arg(URI)
+        .args(args)
+        .output()
+        .expect("run virsh");
+    assert!(
+        out.status.success(),
+        "virsh {args:?} failed (is libvirtd running? `make test` starts it): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Everything the test creates on the host, removed on drop even when an assertion fails.
+struct Host {
+    tag: String,
+    domains: Vec<String>,
+    network: Option<String>,
+    devices: Vec<String>,
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let quiet = |args: &[&str]| {
+            let _ = Command::new("virsh").arg("-c").arg(URI).args(args).output();
+        };
+        for d in &self.domains {
+            quiet(&["destroy", d]);
+        }
+        if let Some(n) = &self.network {
+            quiet(&["net-destroy", n]);
+            quiet(&["net-undefine", n]);
+        }
+        for dev in &self.devices {
+            let _ = Command::new("ip").args(["link", "del", dev]).output();
+        }
+    }
+}
+
+impl Host {
+    fn new() -> Self {
+        virsh(&["version"]);
+        let tag = format!("{}", std::process::id() % 10000);
+        let mut h = Host {
+            tag,
+            domains: vec![],
+            network: None,
+            devices: vec![],
+        };
+        let (br, lower) = (h.name("vtbr"), h.name("vtlo"));
+        ip(&["link", "add", &br, "type", "bridge"]);
+        h.devices.push(br.clone());
+        ip(&["link", "set", &br, "up"]);
+        ip(&[
+            "link",
+            "add",
+            &lower,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &format!("{lower}p"),
+        ]);
+        h.devices.push(lower.clone());
+        ip(&["link", "set", &lower, "up"]);
+        h.start_network();
+        h
+    }
+
+    fn name(&self, prefix: &str) -> String {
+        format!("{prefix}{}", self.tag)
+    }
+
+    fn start_network(&mut self) {
+        let name = self.name("vtnet");
+        let xml = fixture("qemu/network.xml")
+            .replace("@NETNAME@", &name)
+            .replace("@NETBRIDGE@", &self.name("vtnbr"))
+            .replace(
+                "@NETPREFIX@",
+                &format!("192.168.{}", 200 + self.tag.parse::<u32>().unwrap() % 50),
+            );
+        let path = std::env::temp_dir().join(format!("{name}.xml"));
+        std::fs::write(&path, xml).unwrap();
+        virsh(&["net-define", path.to_str().unwrap()]);
+        self.network = Some(name.clone());
+        virsh(&["net-start", &name]);
+    }
+
+    /// Creates a paused domain with four NICs; returns its name and guest MACs.
+    fn create_domain(&mut self, n: u8) -> (String, [String; 4]) {
+        let name = format!("vifdt-{}-{n}", self.tag);
+        let macs = [1, 2, 3, 4].map(|i| {
+            format!(
+                "52:54:00:{:02x}:{n:02x}:{i:02x}",
+                self.tag.parse::<u32>().unwrap() % 256
+            )
+        });
+        let mut xml = fixture("qemu/domain.xml")
+            .replace("@NAME@", &name)
+            .replace(
+                "@UUID@",
+                &format!(
+                    "0000{n:04x}-0000-4000-8000-{:012}",
+                    self.tag.parse::<u64>().unwrap()
+                ),
+            )
+            .replace("@EMULATOR_TYPE@", emulator_type())
+            .replace("@BRIDGE@", &self.name("vtbr"))
+            .replace("@NETWORK@", &self.name("vtnet"))
+            .replace("@ETH_TAP@", &format!("tapvt{}-{n}", self.tag))
+            .replace("@DIRECT_DEV@", &self.name("vtlo"));
+        for (i, m) in macs.iter().enumerate() {
+            xml = xml.replace(&format!("@MAC{}@", i + 1), m);
+        }
+        let path = std::env::temp_dir().join(format!("{name}.xml"));
+        std::fs::write(&path, xml).unwrap();
+        virsh(&["create", path.to_str().unwrap(), "--paused"]);
+        self.domains.push(name.clone());
+        (name, macs)
+    }
+}
+
+/// KVM when libvirt can use it here, else TCG.
+fn emulator_type() -> &'static str {
+    let kvm = Command::new("virsh")
+        .args(["-c", URI, "domcapabilities", "--virttype", "kvm"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if kvm {
+        "kvm"
+    } else {
+        "qemu"
+    }
+}
+
+/// `virsh domiflist` rows: interface, type, source, model, MAC.
+fn domiflist(domain: &str) -> Vec<Vec<String>> {
+    virsh(&["domiflist", domain])
+        .lines()
+        .skip(2)
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.split_whitespace().map(String::from).collect())
+        .collect()
+}
+
+fn ip_links() -> Vec<Value> {
+    let out = Command::new("ip")
+        .args(["-j", "-d", "link", "show"])
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn records_of<'a>(list: &'a Value, domain: &str) -> Vec<&'a Value> {
+    list["interfaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["domain_name"] == domain)
+        .collect()
+}
+
+fn assert_agrees_with_virsh_and_ip(list: &Value, domain: &str) {
+    let recs = records_of(list, domain);
+    let rows = domiflist(domain);
+    assert_eq!(recs.len(), rows.len(), "{domain}: {list:#}");
+    let links = ip_links();
+    for (rec, row) in recs.iter().zip(&rows) {
+        assert_eq!(rec["device"], row[0].as_str(), "device of {row:?}");
+        assert_eq!(rec["type"], row[1].as_str());
+        let source = match row[1].as_str() {
+            "bridge" => &rec["source"]["bridge"],
+            "network" => &rec["source"]["network"],
+            "direct" => &rec["source"]["dev"],
+            _ => &Value::Null,
+        };
+        assert_eq!(source.as_str().unwrap_or("-"), row[2]);
+        assert_eq!(rec["model"], row[3].as_str());
+        assert_eq!(rec["mac_address"], row[4].as_str());
+
+        let link = links
+            .iter()
+            .find(|l| l["ifname"] == rec["device"])
+            .expect("device in ip link");
+        assert_eq!(rec["ifindex"], link["ifindex"]);
+        assert_eq!(rec["host_mac"], link["address"]);
+        assert_eq!(rec["master"].as_str(), link["master"].as_str());
+        assert_eq!(rec["mtu"], link["mtu"]);
+        assert_eq!(
+            rec["operstate"].as_str().unwrap().to_uppercase(),
+            link["operstate"].as_str().unwrap()
+        );
+        let kind = match link["linkinfo"]["info_kind"].as_str().unwrap() {
+            "tun" => link["linkinfo"]["info_data"]["type"].as_str().unwrap(),
+            k => k,
+        };
+        assert_eq!(rec["device_kind"], kind);
+        assert_eq!(rec["domain_state"], "paused");
+        assert_eq!(rec["problems"], serde_json::json!([]), "{rec:#}");
+    }
+}
+
+fn check_json() -> (Option<i32>, Value) {
+    let out = vifd(&["check", "--json", "--libvirt-uri", URI]);
+    (
+        out.status.code(),
+        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null),
+    )
+}
+
+#[test]
+fn real_domains_agree_with_virsh_and_ip_and_hand_changes_are_detected() {
+    let mut host = Host::new();
+    let (a, macs_a) = host.create_domain(1);
+    let (b, _) = host.create_domain(2);
+
+    let list = vifd_json(&["list", "--json", "--libvirt-uri", URI], 0);
+    assert_agrees_with_virsh_and_ip(&list, &a);
+    assert_agrees_with_virsh_and_ip(&list, &b);
+    let net_uuid = virsh(&["net-uuid", host.network.as_deref().unwrap()])
+        .trim()
+        .to_string();
+    let on_net = records_of(&list, &a)
+        .into_iter()
+        .find(|r| r["type"] == "network")
+        .unwrap()
+        .clone();
+    assert_eq!(on_net["net_id"], net_uuid.as_str());
+    assert_eq!(on_net["master"], host.name("vtnbr").as_str());
+
+    let (code, check) = check_json();
+    assert_eq!(code, Some(0), "a healthy host has no problems: {check:#}");
+
+    // Delete one domain's bridge tap by hand: device-missing.
+    let bridge_tap = records_of(&list, &a)[0]["device"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ip(&["link", "del", &bridge_tap]);
+    // A stray tap nobody owns: orphan-device.
+    let stray = format!("tapvtstray{}", host.tag);
+    ip(&["tuntap", "add", "dev", &stray, "mode", "tap"]);
+    host.devices.push(stray.clone());
+
+    let (code, check) = check_json();
+    assert_eq!(code, Some(1), "{check:#}");
+    let problems = check["problems"].as_array().unwrap();
+    assert!(
+        problems.iter().any(|p| p["kind"] == "device-missing"
+            && p["device"] == bridge_tap.as_str()
+            && p["mac_address"] == macs_a[0].as_str()),
+        "{check:#}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p["kind"] == "orphan-device" && p["device"] == stray.as_str()),
+        "{check:#}"
+    );
+    assert_eq!(problems.len(), 2, "{check:#}");
+
+    // libvirt unreachable: exit 2 with one line.
+    let out = vifd(&[
+        "check",
+        "--libvirt-uri",
+        "qemu+unix:///system?socket=/nonexistent/sock",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot connect to libvirt"));
+    drop((a, b));
+}
