@@ -12,6 +12,14 @@ fn demo_host() -> (TestNs, String) {
     (ns, format!("test://{}", fixture_path("demo/node.xml")))
 }
 
+/// `vifd check --json` on the demo host, which must find problems.
+fn check_json(ns: &TestNs, uri: &str) -> Value {
+    vifd_json(
+        &["check", "--json", "--libvirt-uri", uri, "--netns", &ns.name],
+        1,
+    )
+}
+
 fn record<'a>(list: &'a Value, domain: &str, mac: &str) -> &'a Value {
     list["interfaces"]
         .as_array()
@@ -125,17 +133,7 @@ fn list_table_is_readable() {
 #[test]
 fn check_reports_the_missing_device_and_the_orphan_tap() {
     let (ns, uri) = demo_host();
-    let check = vifd_json(
-        &[
-            "check",
-            "--json",
-            "--libvirt-uri",
-            &uri,
-            "--netns",
-            &ns.name,
-        ],
-        1,
-    );
+    let check = check_json(&ns, &uri);
     let problems: Vec<_> = check["problems"]
         .as_array()
         .unwrap()
@@ -173,17 +171,7 @@ fn check_exits_0_when_everything_adds_up() {
 fn check_detects_mac_and_master_changes_made_by_hand() {
     let (ns, uri) = demo_host();
     ns.batch("link set tap-db1-0 nomaster\nlink set tap3f9c2a41-7b address 02:00:00:00:00:01\n");
-    let check = vifd_json(
-        &[
-            "check",
-            "--json",
-            "--libvirt-uri",
-            &uri,
-            "--netns",
-            &ns.name,
-        ],
-        1,
-    );
+    let check = check_json(&ns, &uri);
     let kinds: Vec<_> = check["problems"]
         .as_array()
         .unwrap()

@@ -60,6 +60,15 @@ fn device(name: &str, kind: DeviceKind, host_mac: &str, master: Option<&str>) ->
     }
 }
 
+/// One domain in `state` with one interface.
+fn one(state: DomainState, iface: DomainInterface, devices: &[HostDevice]) -> Inventory {
+    run(vec![domain(state, vec![iface])], devices)
+}
+
+fn tap(name: &str, host_mac: &str, master: Option<&str>) -> HostDevice {
+    device(name, DeviceKind::Tap, host_mac, master)
+}
+
 fn run(domains: Vec<Domain>, devices: &[HostDevice]) -> Inventory {
     let snap = Snapshot {
         domains,
@@ -74,17 +83,10 @@ fn kinds(inv: &Inventory) -> Vec<ProblemKind> {
 
 #[test]
 fn healthy_bridged_tap_has_no_problem() {
-    let inv = run(
-        vec![domain(
-            DomainState::Running,
-            vec![bridged("52:54:00:00:00:01", "vnet0", "br0")],
-        )],
-        &[device(
-            "vnet0",
-            DeviceKind::Tap,
-            "fe:54:00:00:00:01",
-            Some("br0"),
-        )],
+    let inv = one(
+        DomainState::Running,
+        bridged("52:54:00:00:00:01", "vnet0", "br0"),
+        &[tap("vnet0", "fe:54:00:00:00:01", Some("br0"))],
     );
     assert_eq!(kinds(&inv), []);
     let v = &inv.interfaces[0];
@@ -112,11 +114,9 @@ fn missing_device_of_running_or_paused_domain_is_reported() {
 
 #[test]
 fn shutoff_domain_without_device_is_fine() {
-    let inv = run(
-        vec![domain(
-            DomainState::Shutoff,
-            vec![bridged("52:54:00:00:00:01", "tapabc", "br0")],
-        )],
+    let inv = one(
+        DomainState::Shutoff,
+        bridged("52:54:00:00:00:01", "tapabc", "br0"),
         &[],
     );
     assert_eq!(kinds(&inv), []);
@@ -124,17 +124,10 @@ fn shutoff_domain_without_device_is_fine() {
 
 #[test]
 fn tap_mac_breaking_the_fe_rule_is_a_mismatch() {
-    let inv = run(
-        vec![domain(
-            DomainState::Paused,
-            vec![bridged("52:54:00:00:00:01", "vnet0", "br0")],
-        )],
-        &[device(
-            "vnet0",
-            DeviceKind::Tap,
-            "52:54:00:00:00:01",
-            Some("br0"),
-        )],
+    let inv = one(
+        DomainState::Paused,
+        bridged("52:54:00:00:00:01", "vnet0", "br0"),
+        &[tap("vnet0", "52:54:00:00:00:01", Some("br0"))],
     );
     assert_eq!(kinds(&inv), [ProblemKind::MacMismatch]);
     assert!(inv.problems[0]
@@ -144,30 +137,16 @@ fn tap_mac_breaking_the_fe_rule_is_a_mismatch() {
 
 #[test]
 fn guest_mac_starting_with_fe_expects_fa_on_the_tap() {
-    let good = run(
-        vec![domain(
-            DomainState::Paused,
-            vec![bridged("fe:54:00:00:00:01", "vnet0", "br0")],
-        )],
-        &[device(
-            "vnet0",
-            DeviceKind::Tap,
-            "fa:54:00:00:00:01",
-            Some("br0"),
-        )],
+    let good = one(
+        DomainState::Paused,
+        bridged("fe:54:00:00:00:01", "vnet0", "br0"),
+        &[tap("vnet0", "fa:54:00:00:00:01", Some("br0"))],
     );
     assert_eq!(kinds(&good), []);
-    let bad = run(
-        vec![domain(
-            DomainState::Paused,
-            vec![bridged("fe:54:00:00:00:01", "vnet0", "br0")],
-        )],
-        &[device(
-            "vnet0",
-            DeviceKind::Tap,
-            "fe:54:00:00:00:01",
-            Some("br0"),
-        )],
+    let bad = one(
+        DomainState::Paused,
+        bridged("fe:54:00:00:00:01", "vnet0", "br0"),
+        &[tap("vnet0", "fe:54:00:00:00:01", Some("br0"))],
     );
     assert_eq!(kinds(&bad), [ProblemKind::MacMismatch]);
 }
@@ -175,11 +154,9 @@ fn guest_mac_starting_with_fe_expects_fa_on_the_tap() {
 #[test]
 fn macvtap_must_carry_the_guest_mac() {
     let direct = |guest| iface("direct", guest, Some("macvtap0"));
-    let good = run(
-        vec![domain(
-            DomainState::Paused,
-            vec![direct("52:54:00:00:00:02")],
-        )],
+    let good = one(
+        DomainState::Paused,
+        direct("52:54:00:00:00:02"),
         &[device(
             "macvtap0",
             DeviceKind::Macvtap,
@@ -188,11 +165,9 @@ fn macvtap_must_carry_the_guest_mac() {
         )],
     );
     assert_eq!(kinds(&good), []);
-    let bad = run(
-        vec![domain(
-            DomainState::Paused,
-            vec![direct("52:54:00:00:00:02")],
-        )],
+    let bad = one(
+        DomainState::Paused,
+        direct("52:54:00:00:00:02"),
         &[device(
             "macvtap0",
             DeviceKind::Macvtap,
@@ -207,26 +182,20 @@ fn macvtap_must_carry_the_guest_mac() {
 fn unmanaged_tap_keeps_its_own_mac() {
     let mut i = iface("ethernet", "52:54:00:00:00:03", Some("mytap0"));
     i.target_managed = Some(false);
-    let inv = run(
-        vec![domain(DomainState::Running, vec![i])],
-        &[device("mytap0", DeviceKind::Tap, "02:aa:bb:cc:dd:ee", None)],
+    let inv = one(
+        DomainState::Running,
+        i,
+        &[tap("mytap0", "02:aa:bb:cc:dd:ee", None)],
     );
     assert_eq!(kinds(&inv), []);
 }
 
 #[test]
 fn tap_on_another_bridge_is_wrong_master() {
-    let inv = run(
-        vec![domain(
-            DomainState::Paused,
-            vec![bridged("52:54:00:00:00:01", "vnet0", "br0")],
-        )],
-        &[device(
-            "vnet0",
-            DeviceKind::Tap,
-            "fe:54:00:00:00:01",
-            Some("br1"),
-        )],
+    let inv = one(
+        DomainState::Paused,
+        bridged("52:54:00:00:00:01", "vnet0", "br0"),
+        &[tap("vnet0", "fe:54:00:00:00:01", Some("br1"))],
     );
     assert_eq!(kinds(&inv), [ProblemKind::WrongMaster]);
     assert!(inv.problems[0]
@@ -236,12 +205,10 @@ fn tap_on_another_bridge_is_wrong_master() {
 
 #[test]
 fn tap_on_no_bridge_is_wrong_master() {
-    let inv = run(
-        vec![domain(
-            DomainState::Paused,
-            vec![bridged("52:54:00:00:00:01", "vnet0", "br0")],
-        )],
-        &[device("vnet0", DeviceKind::Tap, "fe:54:00:00:00:01", None)],
+    let inv = one(
+        DomainState::Paused,
+        bridged("52:54:00:00:00:01", "vnet0", "br0"),
+        &[tap("vnet0", "fe:54:00:00:00:01", None)],
     );
     assert_eq!(kinds(&inv), [ProblemKind::WrongMaster]);
 }
@@ -259,16 +226,8 @@ fn openvswitch_port_expects_the_datapath_as_master() {
         "02:00:00:00:00:01",
         None,
     );
-    let tap = device(
-        "tap9c1e3a5c-7e",
-        DeviceKind::Tap,
-        "fe:16:3e:00:00:01",
-        Some("ovs-system"),
-    );
-    let inv = run(
-        vec![domain(DomainState::Running, vec![i.clone()])],
-        &[ovs, tap.clone()],
-    );
+    let tap = tap("tap9c1e3a5c-7e", "fe:16:3e:00:00:01", Some("ovs-system"));
+    let inv = one(DomainState::Running, i.clone(), &[ovs, tap.clone()]);
     assert_eq!(kinds(&inv), []);
     assert_eq!(
         inv.interfaces[0].port_id.as_deref(),
@@ -284,53 +243,37 @@ fn openvswitch_port_expects_the_datapath_as_master() {
         master: Some("br-int".into()),
         ..tap
     };
-    let inv = run(
-        vec![domain(DomainState::Running, vec![i])],
-        &[on_linux_bridge],
-    );
+    let inv = one(DomainState::Running, i, &[on_linux_bridge]);
     assert_eq!(kinds(&inv), [ProblemKind::WrongMaster]);
 }
 
 #[test]
 fn running_domain_without_carrier_is_reported_paused_is_not() {
-    let mut dev = device("vnet0", DeviceKind::Tap, "fe:54:00:00:00:01", Some("br0"));
+    let mut dev = tap("vnet0", "fe:54:00:00:00:01", Some("br0"));
     dev.carrier = Some(false);
     let i = bridged("52:54:00:00:00:01", "vnet0", "br0");
-    let running = run(
-        vec![domain(DomainState::Running, vec![i.clone()])],
-        std::slice::from_ref(&dev),
-    );
+    let running = one(DomainState::Running, i.clone(), std::slice::from_ref(&dev));
     assert_eq!(kinds(&running), [ProblemKind::NoCarrier]);
-    let paused = run(
-        vec![domain(DomainState::Paused, vec![i.clone()])],
-        std::slice::from_ref(&dev),
-    );
+    let paused = one(DomainState::Paused, i.clone(), std::slice::from_ref(&dev));
     assert_eq!(kinds(&paused), []);
     let mut link_down = i;
     link_down.link_state = Some("down".into());
-    let on_purpose = run(vec![domain(DomainState::Running, vec![link_down])], &[dev]);
+    let on_purpose = one(DomainState::Running, link_down, &[dev]);
     assert_eq!(kinds(&on_purpose), []);
 }
 
 #[test]
 fn orphan_tap_is_reported() {
-    let inv = run(
-        vec![domain(
-            DomainState::Running,
-            vec![bridged("52:54:00:00:00:01", "vnet0", "br0")],
-        )],
+    let inv = one(
+        DomainState::Running,
+        bridged("52:54:00:00:00:01", "vnet0", "br0"),
         &[
-            device("vnet0", DeviceKind::Tap, "fe:54:00:00:00:01", Some("br0")),
-            device(
-                "tapdeadbeef-00",
-                DeviceKind::Tap,
-                "fe:16:3e:99:99:99",
-                Some("br0"),
-            ),
+            tap("vnet0", "fe:54:00:00:00:01", Some("br0")),
+            tap("tapdeadbeef-00", "fe:16:3e:99:99:99", Some("br0")),
             device("macvtap7", DeviceKind::Macvtap, "52:54:00:99:99:99", None),
             // Not a guest carrier, or not a watched name: never an orphan.
             device("vnet-veth", DeviceKind::Veth, "fe:16:3e:99:99:98", None),
-            device("mytap", DeviceKind::Tap, "fe:16:3e:99:99:97", None),
+            tap("mytap", "fe:16:3e:99:99:97", None),
         ],
     );
     let orphans: Vec<_> = inv
@@ -350,7 +293,7 @@ fn orphan_tap_is_reported() {
 #[test]
 fn orphan_patterns_are_configurable() {
     let snap = Snapshot::default();
-    let devs = [device("mytap", DeviceKind::Tap, "fe:16:3e:99:99:97", None)];
+    let devs = [tap("mytap", "fe:16:3e:99:99:97", None)];
     let opts = CorrelateOptions {
         orphan_patterns: vec!["my*".into()],
     };
@@ -366,7 +309,7 @@ fn interface_without_target_is_matched_by_mac_rule() {
     let inv = run(
         vec![domain(DomainState::Paused, vec![tap_iface, mvt_iface])],
         &[
-            device("vnet9", DeviceKind::Tap, "fe:54:00:00:00:05", Some("br0")),
+            tap("vnet9", "fe:54:00:00:00:05", Some("br0")),
             device("macvtap4", DeviceKind::Macvtap, "52:54:00:00:00:06", None),
         ],
     );
@@ -407,12 +350,7 @@ fn network_interface_gets_the_network_uuid_and_its_bridge_is_checked() {
             active: true,
         }],
     };
-    let dev = device(
-        "vnet3",
-        DeviceKind::Tap,
-        "fe:54:00:00:00:09",
-        Some("br-other"),
-    );
+    let dev = tap("vnet3", "fe:54:00:00:00:09", Some("br-other"));
     let inv = correlate(&snap, &[dev], &CorrelateOptions::default());
     let v = &inv.interfaces[0];
     assert_eq!(
@@ -440,15 +378,7 @@ fn nova_port_is_found_by_tap_name() {
         }],
         ..Default::default()
     });
-    let inv = run(
-        vec![d],
-        &[device(
-            "tap4e6a8c0e-2f",
-            DeviceKind::Tap,
-            "fe:16:3e:01:02:03",
-            None,
-        )],
-    );
+    let inv = run(vec![d], &[tap("tap4e6a8c0e-2f", "fe:16:3e:01:02:03", None)]);
     let v = &inv.interfaces[0];
     assert_eq!(
         v.port_id.as_deref(),
@@ -461,14 +391,7 @@ fn nova_port_is_found_by_tap_name() {
 #[test]
 fn vif_id_without_port_is_stable_and_distinct() {
     let mk = |guest| {
-        run(
-            vec![domain(
-                DomainState::Shutoff,
-                vec![bridged(guest, "t", "br0")],
-            )],
-            &[],
-        )
-        .interfaces[0]
+        one(DomainState::Shutoff, bridged(guest, "t", "br0"), &[]).interfaces[0]
             .id
             .clone()
     };
