@@ -1,5 +1,9 @@
 //! Reading both sides of the host at once and correlating them.
 
+use std::time::Instant;
+
+use tracing::debug;
+
 use crate::correlate::{correlate, CorrelateOptions};
 use crate::inventory::Inventory;
 use crate::libvirt::{self, LibvirtError};
@@ -25,13 +29,24 @@ pub struct Source {
 /// Reads libvirt (on a blocking thread) and netlink (on its own thread) in parallel,
 /// then correlates.
 pub async fn collect(src: &Source) -> Result<Inventory, CollectError> {
+    let started = Instant::now();
     let uri = src.libvirt_uri.clone();
-    let guests = tokio::task::spawn_blocking(move || libvirt::fetch(&uri));
-    let devices = netlink::read_devices(&src.netns);
+    let guests = tokio::task::spawn_blocking(move || {
+        let res = libvirt::fetch(&uri);
+        debug!(elapsed = ?started.elapsed(), "libvirt snapshot read");
+        res
+    });
+    let devices = async {
+        let res = netlink::read_devices(&src.netns).await;
+        debug!(elapsed = ?started.elapsed(), "netlink snapshot read");
+        res
+    };
     let (guests, devices) = tokio::join!(guests, devices);
     let devices = devices?;
     let guests = guests.map_err(|_| LibvirtError::Worker {
         uri: src.libvirt_uri.clone(),
     })??;
-    Ok(correlate(&guests, &devices, &src.options))
+    let inv = correlate(&guests, &devices, &src.options);
+    debug!(elapsed = ?started.elapsed(), interfaces = inv.interfaces.len(), "correlated");
+    Ok(inv)
 }

@@ -2,19 +2,27 @@
 
 use std::io::Write;
 
-use serde_json::json;
+use serde::Serialize;
 
 use super::{print_json, CmdError};
 use crate::cli::CheckArgs;
 use crate::collect::collect;
-use crate::inventory::Inventory;
+use crate::inventory::{Inventory, Problem};
 use crate::output::{cell, table};
+
+/// `vifd check --json`.
+#[derive(Serialize)]
+struct CheckOutput<'a> {
+    problems: &'a [Problem],
+}
 
 /// Returns whether any problem was found.
 pub async fn run(args: &CheckArgs) -> Result<bool, CmdError> {
     let inv = collect(&(&args.host).into()).await?;
     if args.json {
-        print_json(&json!({ "problems": inv.problems }))?;
+        print_json(&CheckOutput {
+            problems: &inv.problems,
+        })?;
     } else {
         std::io::stdout()
             .lock()

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use serde_json::json;
+use serde::Serialize;
 
 use super::{print_json, CmdError};
 use crate::cli::ListArgs;
@@ -10,11 +10,17 @@ use crate::collect::collect;
 use crate::inventory::{Inventory, Vif};
 use crate::output::{cell, table};
 
+/// `vifd list --json`.
+#[derive(Serialize)]
+struct ListOutput<'a> {
+    interfaces: &'a [&'a Vif],
+}
+
 pub async fn run(args: &ListArgs) -> Result<(), CmdError> {
     let inv = collect(&(&args.host).into()).await?;
     let vifs = select(&inv, args.domain.as_deref())?;
     if args.json {
-        return print_json(&json!({ "interfaces": vifs }));
+        return print_json(&ListOutput { interfaces: &vifs });
     }
     std::io::stdout()
         .lock()

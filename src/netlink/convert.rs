@@ -2,9 +2,9 @@
 
 use std::collections::HashMap;
 
-use rtnetlink::packet_core::Nla;
+use rtnetlink::packet_core::{Nla, NlasIterator, ParseableParametrized};
 use rtnetlink::packet_route::link::{
-    InfoData, InfoKind, InfoTun, LinkAttribute, LinkFlags, LinkInfo, LinkLayerType, LinkMessage,
+    InfoData, InfoKind, InfoTun, LinkAttribute, LinkFlags, LinkHeader, LinkInfo, LinkLayerType,
     State,
 };
 
@@ -14,6 +14,11 @@ use crate::mac::MacAddr;
 /// `IFLA_TUN_TYPE` in the tun driver's `IFLA_INFO_DATA` (after OWNER=1, GROUP=2); value 1 is a tun, 2 a tap.
 const IFLA_TUN_TYPE: u16 = 3;
 const IFF_TUN: u8 = 1;
+/// Size of `struct ifinfomsg`, before the attributes.
+const LINK_HEADER_LEN: usize = 16;
+/// The `IFLA_*` attributes decoded: ADDRESS, IFNAME, MTU, LINK, MASTER, OPERSTATE,
+/// LINKINFO, CARRIER, LINK_NETNSID.
+const WANTED: [u16; 9] = [1, 3, 4, 5, 10, 16, 18, 33, 37];
 
 /// A device before master and lower-device indexes are turned into names.
 pub(super) struct RawLink {
@@ -22,27 +27,40 @@ pub(super) struct RawLink {
 }
 
 impl RawLink {
-    /// `None` for a message without a name, which the kernel never sends for a link.
-    pub(super) fn from_message(msg: LinkMessage) -> Option<Self> {
+    /// Decodes an `RTM_NEWLINK` payload; `None` when it is malformed or has no name.
+    pub(super) fn parse(payload: &[u8]) -> Option<Self> {
+        let header = LinkHeader::parse(payload).ok()?;
+        let family = header.interface_family;
+        let attrs = NlasIterator::new(payload.get(LINK_HEADER_LEN..)?)
+            .filter_map(Result::ok)
+            .filter(|nla| WANTED.contains(&nla.kind()))
+            .filter_map(|nla| LinkAttribute::parse_with_param(&nla, family).ok());
+        Self::from_parts(&header, attrs)
+    }
+
+    fn from_parts(
+        header: &LinkHeader,
+        attributes: impl Iterator<Item = LinkAttribute>,
+    ) -> Option<Self> {
         let mut name = None;
         let mut kind = None;
         let mut mac = None;
         let mut master_ifindex = None;
         let mut dev = HostDevice {
-            ifindex: msg.header.index,
+            ifindex: header.index,
             name: String::new(),
             kind: DeviceKind::Physical,
             mac: None,
             master: None,
             operstate: "unknown".into(),
             carrier: None,
-            admin_up: msg.header.flags.contains(LinkFlags::Up),
+            admin_up: header.flags.contains(LinkFlags::Up),
             mtu: None,
             link_ifindex: None,
             link_netnsid: None,
             lower: None,
         };
-        for attr in msg.attributes {
+        for attr in attributes {
             match attr {
                 LinkAttribute::IfName(n) => name = Some(n),
                 LinkAttribute::Address(a) => mac = MacAddr::from_bytes(&a),
@@ -58,7 +76,7 @@ impl RawLink {
         }
         dev.name = name?;
         dev.mac = mac;
-        dev.kind = kind.unwrap_or(match msg.header.link_layer_type {
+        dev.kind = kind.unwrap_or(match header.link_layer_type {
             LinkLayerType::Loopback => DeviceKind::Loopback,
             _ => DeviceKind::Physical,
         });

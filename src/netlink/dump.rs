@@ -1,10 +1,23 @@
 //! One link dump on a thread of its own, inside the requested namespace.
+//!
+//! A plain blocking netlink socket, and only the attributes vifd uses are decoded: a full
+//! `LinkMessage` parse (inet6 devconf, per-family stats, ...) of thousands of taps costs
+//! several times what the kernel needs to produce the dump.
 
-use futures::TryStreamExt;
+use rtnetlink::packet_core::{
+    ErrorBuffer, NetlinkBuffer, NetlinkMessage, NLMSG_DONE, NLMSG_ERROR, NLM_F_DUMP, NLM_F_REQUEST,
+};
+use rtnetlink::packet_route::link::LinkMessage;
+use rtnetlink::packet_route::RouteNetlinkMessage;
+use rtnetlink::sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 
 use super::convert::{resolve_names, RawLink};
 use super::netns::{enter, NetnsTarget};
 use super::{HostDevice, NetlinkError};
+
+const RTM_NEWLINK: u16 = 16;
+/// Larger than any single dump datagram the kernel sends (it caps them near 32 KiB).
+const RECV_BUF: usize = 256 * 1024;
 
 /// Reads every link of the namespace.
 ///
@@ -39,23 +52,48 @@ fn dump_links(ns: &NetnsTarget) -> Result<Vec<HostDevice>, NetlinkError> {
         ns: ns.describe(),
         source,
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .build()
-        .map_err(socket_err)?;
-    rt.block_on(async {
-        let (conn, handle, _) = rtnetlink::new_connection().map_err(socket_err)?;
-        tokio::spawn(conn);
-        let mut links = handle.link().get().execute();
-        let mut raw = Vec::new();
-        while let Some(msg) = links.try_next().await.map_err(|e| NetlinkError::Dump {
-            ns: ns.describe(),
-            message: e.to_string(),
-        })? {
-            if let Some(link) = RawLink::from_message(msg) {
-                raw.push(link);
+    let dump_err = |message: String| NetlinkError::Dump {
+        ns: ns.describe(),
+        message,
+    };
+    let mut sock = Socket::new(NETLINK_ROUTE).map_err(socket_err)?;
+    sock.bind_auto().map_err(socket_err)?;
+    sock.connect(&SocketAddr::new(0, 0)).map_err(socket_err)?;
+    sock.send(&dump_request(), 0).map_err(socket_err)?;
+
+    let mut links = Vec::new();
+    let mut buf: Vec<u8> = Vec::with_capacity(RECV_BUF);
+    loop {
+        buf.clear();
+        sock.recv(&mut buf, 0).map_err(socket_err)?;
+        let mut rest = &buf[..];
+        while !rest.is_empty() {
+            let msg = NetlinkBuffer::new_checked(rest).map_err(|e| dump_err(e.to_string()))?;
+            match msg.message_type() {
+                NLMSG_DONE => return Ok(resolve_names(links)),
+                NLMSG_ERROR => {
+                    let err = ErrorBuffer::new_checked(msg.payload())
+                        .map_err(|e| dump_err(e.to_string()))?;
+                    if let Some(code) = err.code() {
+                        let errno = std::io::Error::from_raw_os_error(-code.get());
+                        return Err(dump_err(errno.to_string()));
+                    }
+                }
+                RTM_NEWLINK => links.extend(RawLink::parse(msg.payload())),
+                _ => {}
             }
+            let len = (msg.length() as usize + 3) & !3;
+            rest = rest.get(len..).unwrap_or_default();
         }
-        Ok(resolve_names(raw))
-    })
+    }
+}
+
+fn dump_request() -> Vec<u8> {
+    let mut msg = NetlinkMessage::from(RouteNetlinkMessage::GetLink(LinkMessage::default()));
+    msg.header.flags = NLM_F_REQUEST | NLM_F_DUMP;
+    msg.header.sequence_number = 1;
+    msg.finalize();
+    let mut bytes = vec![0; msg.buffer_len()];
+    msg.serialize(&mut bytes);
+    bytes
 }
