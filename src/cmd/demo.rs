@@ -3,7 +3,6 @@
 //! should own them. Then `vifd list` and `vifd check` run against both.
 
 use std::io::Write;
-use std::path::Path;
 use std::process::{Command, Stdio};
 
 use super::CmdError;
@@ -83,7 +82,7 @@ fn create() -> Result<(), DemoError> {
 
 /// Removes what `create` made; absent parts are fine.
 fn remove() -> Result<(), DemoError> {
-    if Path::new("/run/netns").join(NETNS).exists() {
+    if NetnsTarget::Named(NETNS.into()).exists() {
         ip(&["netns", "delete", NETNS], None)?;
     }
     match std::fs::remove_dir_all(STATE_DIR) {

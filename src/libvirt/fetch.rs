@@ -84,18 +84,9 @@ fn read_domain(dom: &VirtDomain) -> Option<Domain> {
     })
 }
 
+/// libvirt's numeric state, known to the `virt` crate or not, mapped by `from_raw`.
 fn map_state(state: Enum<VirtState, u32>) -> DomainState {
-    match state {
-        Enum::Known(VirtState::NoState) => DomainState::Nostate,
-        Enum::Known(VirtState::Running) => DomainState::Running,
-        Enum::Known(VirtState::Blocked) => DomainState::Blocked,
-        Enum::Known(VirtState::Paused) => DomainState::Paused,
-        Enum::Known(VirtState::Shutdown) => DomainState::Shutdown,
-        Enum::Known(VirtState::Shutoff) => DomainState::Shutoff,
-        Enum::Known(VirtState::Crashed) => DomainState::Crashed,
-        Enum::Known(VirtState::PMSuspended) => DomainState::Pmsuspended,
-        Enum::Unknown(raw) => DomainState::from_raw(raw),
-    }
+    DomainState::from_raw(state.to_raw())
 }
 
 fn read_network(net: &VirtNetwork) -> Option<Network> {

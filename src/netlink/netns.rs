@@ -36,6 +36,14 @@ impl NetnsTarget {
         }
     }
 
+    /// Whether the named namespace exists (the current one always does).
+    pub fn exists(&self) -> bool {
+        match self {
+            Self::Current => true,
+            Self::Named(name) => Self::path(name).exists(),
+        }
+    }
+
     fn path(name: &str) -> PathBuf {
         if name.contains('/') {
             PathBuf::from(name)
