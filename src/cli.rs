@@ -1,10 +1,16 @@
 //! Command-line definitions (clap derive). Parsing happens in `main.rs`; each
 //! subcommand's behaviour lives in its own module under `cmd`.
 
+use std::path::PathBuf;
+
 use clap::{Args, Parser, Subcommand};
 
+use crate::collect::Source;
+use crate::config::FileConfig;
 use crate::correlate::CorrelateOptions;
 use crate::netlink::NetnsTarget;
+
+pub const DEFAULT_LIBVIRT_URI: &str = "qemu:///system";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -14,9 +20,14 @@ use crate::netlink::NetnsTarget;
     after_help = "Examples:\n  vifd list\n  vifd check --json\n  vifd list --libvirt-uri qemu:///system --netns /proc/1/ns/net"
 )]
 pub struct Cli {
-    /// Log level or filter (error, warn, info, debug, trace, or RUST_LOG syntax).
-    #[arg(long, global = true, env = "VIFD_LOG_LEVEL", default_value = "warn")]
-    pub log_level: String,
+    /// Log level or filter (error, warn, info, debug, trace, or RUST_LOG syntax) [default: warn].
+    #[arg(long, global = true, env = "VIFD_LOG_LEVEL")]
+    pub log_level: Option<String>,
+
+    /// TOML configuration file; every option has a key of the same name in snake_case
+    /// [default: /etc/vifd/vifd.toml, if it exists].
+    #[arg(long, global = true, env = "VIFD_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -30,17 +41,23 @@ pub enum Command {
     /// Report every problem; exit 0 when there are none, 1 when there are some, 2 when it could not look.
     #[command(after_help = "Examples:\n  vifd check\n  vifd check --json --netns compute-ns")]
     Check(CheckArgs),
-    /// Build a demo host (a network namespace and a libvirt test-driver node file) and show it.
-    #[command(after_help = "Examples:\n  vifd demo\n  vifd demo --clean")]
+    /// Serve the inventory over HTTP: vifd's JSON API and the OpenStack Compute shapes.
+    #[command(
+        after_help = "Examples:\n  vifd serve\n  vifd serve --listen 127.0.0.1:8789 --listen unix:/run/vifd/vifd.sock\n  vifd serve --listen 0.0.0.0:8789 --token-file /etc/vifd/token --tls-cert cert.pem --tls-key key.pem"
+    )]
+    Serve(ServeArgs),
+    /// Build a demo host (a network namespace and a libvirt test-driver node file), show it
+    /// and serve it on 127.0.0.1:8789.
+    #[command(after_help = "Examples:\n  vifd demo\n  vifd demo --no-serve\n  vifd demo --clean")]
     Demo(DemoArgs),
 }
 
 /// Where to look: the options of every command that reads the host.
 #[derive(Debug, Clone, Args)]
 pub struct HostArgs {
-    /// libvirt connection URI.
-    #[arg(long, env = "VIFD_LIBVIRT_URI", default_value = "qemu:///system")]
-    pub libvirt_uri: String,
+    /// libvirt connection URI [default: qemu:///system].
+    #[arg(long, env = "VIFD_LIBVIRT_URI")]
+    pub libvirt_uri: Option<String>,
 
     /// Network namespace of the host devices: a name under /run/netns or a path such as
     /// /proc/PID/ns/net. Default: the current one.
@@ -54,17 +71,27 @@ pub struct HostArgs {
 }
 
 impl HostArgs {
-    pub fn netns_target(&self) -> NetnsTarget {
-        NetnsTarget::from_arg(self.netns.as_deref())
-    }
-
-    pub fn correlate_options(&self) -> CorrelateOptions {
-        if self.orphan_patterns.is_empty() {
-            CorrelateOptions::default()
+    /// What to read: these options, else the file's, else the defaults.
+    pub fn source(&self, file: &FileConfig) -> Source {
+        let patterns = if self.orphan_patterns.is_empty() {
+            file.orphan_pattern.clone().unwrap_or_default()
         } else {
-            CorrelateOptions {
-                orphan_patterns: self.orphan_patterns.clone(),
-            }
+            self.orphan_patterns.clone()
+        };
+        Source {
+            libvirt_uri: self
+                .libvirt_uri
+                .clone()
+                .or_else(|| file.libvirt_uri.clone())
+                .unwrap_or_else(|| DEFAULT_LIBVIRT_URI.to_string()),
+            netns: NetnsTarget::from_arg(self.netns.as_deref().or(file.netns.as_deref())),
+            options: if patterns.is_empty() {
+                CorrelateOptions::default()
+            } else {
+                CorrelateOptions {
+                    orphan_patterns: patterns,
+                }
+            },
         }
     }
 }
@@ -91,8 +118,33 @@ pub struct CheckArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub host: HostArgs,
+    /// Address to serve on: IP:PORT, or unix:PATH for a unix socket (mode 0660); repeatable
+    /// [default: 127.0.0.1:8789]. A non-loopback address needs --token-file.
+    #[arg(long, env = "VIFD_LISTEN", value_name = "ADDR", value_delimiter = ',')]
+    pub listen: Vec<String>,
+    /// Seconds between inventories [default: 10].
+    #[arg(long, env = "VIFD_REFRESH", value_name = "SECONDS")]
+    pub refresh: Option<u64>,
+    /// File holding the bearer token that requests on non-loopback TCP listeners must carry.
+    #[arg(long, env = "VIFD_TOKEN_FILE", value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// PEM certificate chain: serve TCP listeners over TLS (with --tls-key).
+    #[arg(long, env = "VIFD_TLS_CERT", value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "VIFD_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Remove the demo namespace and files instead of creating them.
     #[arg(long)]
     pub clean: bool,
+    /// Build and show the demo host, then exit instead of serving it.
+    #[arg(long)]
+    pub no_serve: bool,
 }

@@ -6,7 +6,7 @@ use tracing::debug;
 
 use crate::correlate::{correlate, CorrelateOptions};
 use crate::inventory::Inventory;
-use crate::libvirt::{self, LibvirtError};
+use crate::libvirt::{self, LibvirtError, Snapshot};
 use crate::netlink::{self, NetlinkError, NetnsTarget};
 
 /// Why an inventory could not be taken.
@@ -29,6 +29,11 @@ pub struct Source {
 /// Reads libvirt (on a blocking thread) and netlink (on its own thread) in parallel,
 /// then correlates.
 pub async fn collect(src: &Source) -> Result<Inventory, CollectError> {
+    Ok(collect_with_snapshot(src).await?.1)
+}
+
+/// As [`collect`], also returning libvirt's snapshot (the server reads disks from it).
+pub async fn collect_with_snapshot(src: &Source) -> Result<(Snapshot, Inventory), CollectError> {
     let started = Instant::now();
     let uri = src.libvirt_uri.clone();
     let guests = tokio::task::spawn_blocking(move || {
@@ -48,5 +53,5 @@ pub async fn collect(src: &Source) -> Result<Inventory, CollectError> {
     })??;
     let inv = correlate(&guests, &devices, &src.options);
     debug!(elapsed = ?started.elapsed(), interfaces = inv.interfaces.len(), "correlated");
-    Ok(inv)
+    Ok((guests, inv))
 }

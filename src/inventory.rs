@@ -4,14 +4,15 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::libvirt::{DomainState, InterfaceSource, Virtualport};
 use crate::mac::MacAddr;
 use crate::netlink::DeviceKind;
 
 /// Everything known about the host's virtual interfaces at one moment.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Inventory {
     /// Every domain, in libvirt's order.
     pub domains: Vec<DomainSummary>,
@@ -22,7 +23,7 @@ pub struct Inventory {
 }
 
 /// A domain, without its interfaces.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct DomainSummary {
     pub uuid: String,
     pub name: String,
@@ -40,7 +41,7 @@ impl Inventory {
 }
 
 /// A virtual interface: a domain's NIC matched to the host device that carries it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Vif {
     /// The Neutron port UUID when known, else a UUID v5 of domain UUID + guest MAC.
     pub id: String,
@@ -48,6 +49,7 @@ pub struct Vif {
     pub domain_name: String,
     pub domain_state: DomainState,
     /// The guest's MAC, from `<mac address>`.
+    #[schema(value_type = Option<String>, example = "52:54:00:12:34:56")]
     pub mac_address: Option<MacAddr>,
     /// The interface type of the XML (`bridge`, `network`, `ethernet`, `direct`, ...).
     #[serde(rename = "type")]
@@ -72,7 +74,10 @@ pub struct Vif {
     /// The host device carrying the interface.
     pub device: Option<String>,
     pub ifindex: Option<u32>,
+    /// `tap`, `macvtap`, `veth`, ... or the kernel's own kind name.
+    #[schema(value_type = Option<String>)]
     pub device_kind: Option<DeviceKind>,
+    #[schema(value_type = Option<String>)]
     pub host_mac: Option<MacAddr>,
     /// The bridge (or `ovs-system`) the host device is enslaved to.
     pub master: Option<String>,
@@ -84,7 +89,9 @@ pub struct Vif {
 }
 
 /// The kinds of discrepancy vifd reports. The names are a contract.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum ProblemKind {
     /// An active domain's interface has no host device.
@@ -118,11 +125,12 @@ impl fmt::Display for ProblemKind {
 }
 
 /// One problem, with what it concerns and a sentence for a human.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Problem {
     pub kind: ProblemKind,
     pub device: Option<String>,
     pub domain_uuid: Option<String>,
+    #[schema(value_type = Option<String>, example = "52:54:00:12:34:56")]
     pub mac_address: Option<MacAddr>,
     pub detail: String,
 }

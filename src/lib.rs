@@ -10,7 +10,10 @@ pub mod netlink;
 
 pub use correlate::{correlate, CorrelateOptions};
 pub use inventory::{Inventory, Problem, ProblemKind, Vif};
+pub mod api;
 pub mod cli;
 pub mod cmd;
 pub mod collect;
+pub mod config;
 pub mod output;
+pub mod serve;

@@ -39,6 +39,7 @@ fn domain(state: DomainState, interfaces: Vec<DomainInterface>) -> Domain {
         name: "vm1".into(),
         state,
         interfaces,
+        disks: vec![],
         nova: None,
     }
 }

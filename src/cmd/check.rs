@@ -7,6 +7,7 @@ use serde::Serialize;
 use super::{print_json, CmdError};
 use crate::cli::CheckArgs;
 use crate::collect::collect;
+use crate::config::FileConfig;
 use crate::inventory::{Inventory, Problem};
 use crate::output::{cell, table};
 
@@ -17,8 +18,8 @@ struct CheckOutput<'a> {
 }
 
 /// Returns whether any problem was found.
-pub async fn run(args: &CheckArgs) -> Result<bool, CmdError> {
-    let inv = collect(&(&args.host).into()).await?;
+pub async fn run(args: &CheckArgs, file: &FileConfig) -> Result<bool, CmdError> {
+    let inv = collect(&args.host.source(file)).await?;
     if args.json {
         print_json(&CheckOutput {
             problems: &inv.problems,

@@ -6,9 +6,11 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use super::CmdError;
+use crate::cli::DemoArgs;
 use crate::collect::{collect, Source};
 use crate::correlate::CorrelateOptions;
 use crate::netlink::NetnsTarget;
+use crate::serve::{self, ListenAddr, ServeConfig, Server};
 
 /// The namespace the demo devices live in.
 pub const NETNS: &str = "vifd-demo";
@@ -35,9 +37,9 @@ pub fn uri() -> String {
     format!("test://{STATE_DIR}/node.xml")
 }
 
-pub async fn run(clean: bool) -> Result<(), CmdError> {
+pub async fn run(args: &DemoArgs) -> Result<(), CmdError> {
     remove()?;
-    if clean {
+    if args.clean {
         println!("removed network namespace {NETNS} and {STATE_DIR}");
         return Ok(());
     }
@@ -48,22 +50,49 @@ pub async fn run(clean: bool) -> Result<(), CmdError> {
         options: CorrelateOptions::default(),
     };
     let inv = collect(&src).await?;
-    let args = format!("--libvirt-uri {} --netns {NETNS}", uri());
+    let flags = format!("--libvirt-uri {} --netns {NETNS}", uri());
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
         "Demo host: network namespace {NETNS}, libvirt {}\n",
         uri()
     )?;
-    writeln!(out, "$ vifd list {args}")?;
+    writeln!(out, "$ vifd list {flags}")?;
     let vifs: Vec<_> = inv.interfaces.iter().collect();
     write!(out, "{}", super::list::render(&vifs))?;
-    writeln!(out, "\n$ vifd check {args}")?;
+    writeln!(out, "\n$ vifd check {flags}")?;
     write!(out, "{}", super::check::render(&inv))?;
     writeln!(
         out,
-        "\nTry also: vifd list --json {args}\n          ip -n {NETNS} -d link show\nRemove it: vifd demo --clean"
+        "\nTry also: vifd list --json {flags}\n          ip -n {NETNS} -d link show\nRemove it: vifd demo --clean"
     )?;
+    if args.no_serve {
+        return Ok(());
+    }
+    let server = Server::bind(ServeConfig {
+        source: src,
+        listen: vec![ListenAddr::parse(serve::DEFAULT_LISTEN)?],
+        refresh: serve::DEFAULT_REFRESH,
+        token_file: None,
+        tls: None,
+    })
+    .await?;
+    let some_uuid = inv.domains.first().map_or("<uuid>", |d| d.uuid.as_str());
+    let base = format!("http://{}", serve::DEFAULT_LISTEN);
+    writeln!(
+        out,
+        "\nServing the demo host on {base} (Ctrl-C to stop). Try:\n  \
+         curl -s {base}/v1/interfaces\n  \
+         curl -s {base}/v1/problems\n  \
+         curl -s {base}/v2.1/servers/{some_uuid}/os-virtual-interfaces \\\n       \
+         -H 'OpenStack-API-Version: compute 2.12'\n  \
+         curl -s {base}/v2/servers/{some_uuid}/os-virtual-interfaces\n  \
+         curl -s -H 'Accept: application/xml' {base}/v2.1/extensions\n  \
+         curl -s {base}/openapi.json"
+    )?;
+    out.flush()?;
+    drop(out);
+    server.run(serve::termination()).await;
     Ok(())
 }
 

@@ -7,6 +7,7 @@ use serde::Serialize;
 use super::{print_json, CmdError};
 use crate::cli::ListArgs;
 use crate::collect::collect;
+use crate::config::FileConfig;
 use crate::inventory::{Inventory, Vif};
 use crate::output::{cell, table};
 
@@ -16,8 +17,8 @@ struct ListOutput<'a> {
     interfaces: &'a [&'a Vif],
 }
 
-pub async fn run(args: &ListArgs) -> Result<(), CmdError> {
-    let inv = collect(&(&args.host).into()).await?;
+pub async fn run(args: &ListArgs, file: &FileConfig) -> Result<(), CmdError> {
+    let inv = collect(&args.host.source(file)).await?;
     let vifs = select(&inv, args.domain.as_deref())?;
     if args.json {
         return print_json(&ListOutput { interfaces: &vifs });

@@ -3,9 +3,9 @@
 pub mod check;
 pub mod demo;
 pub mod list;
+pub mod serve;
 
-use crate::cli::HostArgs;
-use crate::collect::{CollectError, Source};
+use crate::collect::CollectError;
 
 /// Why a command failed. Each becomes one line on stderr and exit status 2.
 #[derive(Debug, thiserror::Error)]
@@ -18,16 +18,12 @@ pub enum CmdError {
     Output(#[from] std::io::Error),
     #[error(transparent)]
     Demo(#[from] demo::DemoError),
-}
-
-impl From<&HostArgs> for Source {
-    fn from(a: &HostArgs) -> Self {
-        Source {
-            libvirt_uri: a.libvirt_uri.clone(),
-            netns: a.netns_target(),
-            options: a.correlate_options(),
-        }
-    }
+    #[error(transparent)]
+    Serve(#[from] crate::serve::ServeError),
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
 }
 
 /// Writes `value` as pretty JSON followed by a newline, streamed through one buffer:

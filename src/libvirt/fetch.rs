@@ -80,6 +80,7 @@ fn read_domain(dom: &VirtDomain) -> Option<Domain> {
         name: parsed.name.unwrap_or(name),
         state,
         interfaces: parsed.interfaces,
+        disks: parsed.disks,
         nova: parsed.nova,
     })
 }

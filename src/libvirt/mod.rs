@@ -8,6 +8,7 @@ mod xml;
 use std::collections::BTreeMap;
 
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::mac::MacAddr;
 
@@ -53,12 +54,25 @@ pub struct Domain {
     pub name: String,
     pub state: DomainState,
     pub interfaces: Vec<DomainInterface>,
+    /// The `<disk>` devices, in XML order.
+    pub disks: Vec<DomainDisk>,
     /// Nova's `<nova:instance>` metadata, when the domain is a Nova instance.
     pub nova: Option<NovaInstance>,
 }
 
+/// One `<disk>` of a domain's XML: what a volume attachment is made of.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct DomainDisk {
+    /// `<target dev>`: the guest-side name (`vda`, `sdb`).
+    pub target: Option<String>,
+    /// `<serial>`: Nova writes the Cinder volume UUID here.
+    pub serial: Option<String>,
+    /// The `device` attribute: `disk`, `cdrom`, `floppy`, `lun`.
+    pub device: Option<String>,
+}
+
 /// libvirt's `virDomainState`, named as `virsh domstate` names it (without spaces).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DomainState {
     Nostate,
@@ -145,7 +159,7 @@ impl DomainInterface {
 }
 
 /// The interface's `<source>`: which fields are set depends on the interface type.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, ToSchema)]
 pub struct InterfaceSource {
     /// `type='bridge'` (and live `type='network'`): the bridge.
     pub bridge: Option<String>,
@@ -164,7 +178,7 @@ pub struct InterfaceSource {
 }
 
 /// `<virtualport>`: the switch the port belongs to and the port's identity there.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, ToSchema)]
 pub struct Virtualport {
     #[serde(rename = "type")]
     pub kind: Option<String>,

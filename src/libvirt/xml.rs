@@ -6,7 +6,9 @@
 
 use roxmltree::{Document, Node};
 
-use super::{DomainInterface, InterfaceSource, NovaInstance, NovaIp, NovaPort, Virtualport};
+use super::{
+    DomainDisk, DomainInterface, InterfaceSource, NovaInstance, NovaIp, NovaPort, Virtualport,
+};
 
 /// Namespaces of Nova's instance metadata start with this (versions 1.0, 1.1, ...).
 const NOVA_NS_PREFIX: &str = "http://openstack.org/xmlns/libvirt/nova/";
@@ -26,6 +28,7 @@ pub struct ParsedDomain {
     pub name: Option<String>,
     pub uuid: Option<String>,
     pub interfaces: Vec<DomainInterface>,
+    pub disks: Vec<DomainDisk>,
     pub nova: Option<NovaInstance>,
 }
 
@@ -43,11 +46,15 @@ pub fn parse_domain_xml(text: &str) -> Result<ParsedDomain, XmlError> {
     };
     for top in root.children().filter(Node::is_element) {
         match top.tag_name().name() {
-            "devices" => out.interfaces.extend(
-                top.children()
-                    .filter(|n| n.has_tag_name("interface"))
-                    .map(parse_interface),
-            ),
+            "devices" => {
+                for dev in top.children().filter(Node::is_element) {
+                    match dev.tag_name().name() {
+                        "interface" => out.interfaces.push(parse_interface(dev)),
+                        "disk" => out.disks.push(parse_disk(dev)),
+                        _ => {}
+                    }
+                }
+            }
             "metadata" => {
                 if let Some(inst) = top.children().find(is_nova_instance) {
                     out.nova = Some(parse_nova_instance(inst));
@@ -81,6 +88,17 @@ fn parse_interface(node: Node) -> DomainInterface {
         }
     }
     iface
+}
+
+fn parse_disk(node: Node) -> DomainDisk {
+    DomainDisk {
+        target: node
+            .children()
+            .find(|n| n.has_tag_name("target"))
+            .and_then(|t| attr(t, "dev")),
+        serial: child_text(node, "serial"),
+        device: attr(node, "device"),
+    }
 }
 
 fn parse_source(node: Node) -> InterfaceSource {

@@ -1,0 +1,64 @@
+//! Bearer-token access for listeners that are reachable from other hosts.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::fault::Fault;
+
+/// The secret a client must present as `Authorization: Bearer <token>`.
+pub struct Token(Vec<u8>);
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
+}
+
+impl Token {
+    /// A token from a file's content: surrounding whitespace (the trailing newline) is not
+    /// part of it. `None` when nothing is left.
+    pub fn new(text: &str) -> Option<Self> {
+        let t = text.trim();
+        (!t.is_empty()).then(|| Token(t.as_bytes().to_vec()))
+    }
+
+    /// Compares in time that depends only on the expected token's length, so a client
+    /// cannot learn it byte by byte from response times.
+    pub fn matches(&self, presented: &[u8]) -> bool {
+        let mut diff = self.0.len() ^ presented.len();
+        for (i, &b) in self.0.iter().enumerate() {
+            diff |= usize::from(b ^ presented.get(i).copied().unwrap_or(0));
+        }
+        diff == 0
+    }
+}
+
+/// Refuses any request without the right bearer token, 401 in Nova's fault shape.
+pub async fn require(State(token): State<Arc<Token>>, req: Request, next: Next) -> Response {
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(HeaderValue::as_bytes)
+        .and_then(|v| {
+            let (scheme, rest) = v.split_at_checked(7)?;
+            scheme.eq_ignore_ascii_case(b"bearer ").then_some(rest)
+        });
+    if presented.is_some_and(|t| token.matches(t)) {
+        return next.run(req).await;
+    }
+    let message = if presented.is_some() {
+        "The bearer token is not valid."
+    } else {
+        "Authentication required: send Authorization: Bearer <token>."
+    };
+    let mut resp = Fault::new(StatusCode::UNAUTHORIZED, message).into_response();
+    resp.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"vifd\""),
+    );
+    resp
+}

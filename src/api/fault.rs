@@ -1,0 +1,132 @@
+//! Errors as Nova shapes them: `{"itemNotFound": {"code": 404, "message": "..."}}`.
+//!
+//! Handlers return a [`Fault`]; the framework's own refusals (unknown method, bad path
+//! parameter) come back as bare statuses. [`render_faults`] is the one place both become
+//! a fault body, in JSON or (when the client asked for it) XML.
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http_body_util::BodyExt;
+
+use super::xml;
+
+/// The most of a framework error body we read to use as the fault message.
+const MAX_FRAMEWORK_MESSAGE: usize = 1024;
+
+/// An error answer. The body is rendered by [`render_faults`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl Fault {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Fault {
+            status,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, message)
+    }
+
+    /// Nova's name for the fault of this status.
+    pub fn name(&self) -> &'static str {
+        match self.status.as_u16() {
+            400 => "badRequest",
+            401 => "unauthorized",
+            403 => "forbidden",
+            404 => "itemNotFound",
+            405 => "badMethod",
+            409 => "conflictingRequest",
+            413 | 429 => "overLimit",
+            415 => "badMediaType",
+            501 => "notImplemented",
+            503 => "serviceUnavailable",
+            _ => "computeFault",
+        }
+    }
+
+    fn json(&self) -> String {
+        let inner = serde_json::json!({"code": self.status.as_u16(), "message": self.message});
+        serde_json::json!({ self.name(): inner }).to_string()
+    }
+
+    fn xml(&self) -> String {
+        format!(
+            "{}<{name} code=\"{code}\" xmlns=\"{ns}\"><message>{msg}</message></{name}>",
+            xml::DECL,
+            name = self.name(),
+            code = self.status.as_u16(),
+            ns = xml::COMPUTE_NS,
+            msg = xml::escape(&self.message),
+        )
+    }
+}
+
+impl IntoResponse for Fault {
+    fn into_response(self) -> Response {
+        let mut resp = self.status.into_response();
+        resp.extensions_mut().insert(self);
+        resp
+    }
+}
+
+/// Gives every error response a fault body.
+pub async fn render_faults(req: Request, next: Next) -> Response {
+    let xml = xml::wants_xml(req.headers());
+    let method = req.method().clone();
+    let resp = next.run(req).await;
+    let status = resp.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let fault = match parts.extensions.remove::<Fault>() {
+        Some(f) => f,
+        None => Fault::new(status, framework_message(status, &method, body).await),
+    };
+    let (content_type, text) = if xml {
+        (xml::CONTENT_TYPE, fault.xml())
+    } else {
+        ("application/json", fault.json())
+    };
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts
+        .headers
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    Response::from_parts(parts, Body::from(text))
+}
+
+/// The message for an error the framework produced itself.
+async fn framework_message(status: StatusCode, method: &Method, body: Body) -> String {
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        return format!("The method {method} is not allowed for this resource.");
+    }
+    let limited = http_body_util::Limited::new(body, MAX_FRAMEWORK_MESSAGE);
+    let text = match limited.collect().await {
+        Ok(b) => String::from_utf8_lossy(&b.to_bytes()).trim().to_string(),
+        Err(_) => String::new(),
+    };
+    if text.is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("The request failed.")
+            .to_string()
+    } else {
+        text
+    }
+}

@@ -1,0 +1,127 @@
+//! The HTTP API, as a router over the shared view: no I/O here beyond answering. The
+//! listeners, TLS and the refresher live in `serve`.
+
+pub mod auth;
+pub mod compute;
+pub mod fault;
+pub mod native;
+pub mod openapi;
+pub mod view;
+pub mod xml;
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{header, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::get;
+use axum::{Extension, Router};
+
+use auth::Token;
+use compute::Scheme;
+use fault::Fault;
+use view::Shared;
+
+/// The largest request body accepted before it is refused with 413; every endpoint takes
+/// none, so this only decides between "too large" and "not allowed".
+pub const MAX_BODY: u64 = 64 * 1024;
+
+/// How one listener's router is set up.
+#[derive(Debug, Clone, Default)]
+pub struct RouterOptions {
+    /// Every request must carry `Authorization: Bearer <token>`.
+    pub token: Option<Arc<Token>>,
+    /// Links say `https`.
+    pub tls: bool,
+}
+
+/// Every endpoint, with the middleware every response goes through.
+pub fn router(shared: Arc<Shared>, opts: RouterOptions) -> Router {
+    let native = Router::new()
+        .route("/healthz", get(native::healthz))
+        .route("/readyz", get(native::readyz))
+        .route("/v1/interfaces", get(native::interfaces))
+        .route("/v1/interfaces/{id}", get(native::interface))
+        .route("/v1/domains", get(native::domains))
+        .route(
+            "/v1/domains/{domain}/interfaces",
+            get(native::domain_interfaces),
+        )
+        .route("/v1/problems", get(native::problems))
+        .route("/openapi.json", get(openapi::serve));
+    let mut app = native
+        .merge(compute::router())
+        .fallback(not_found)
+        .layer(middleware::from_fn(refuse_bodies));
+    if let Some(token) = opts.token {
+        app = app.layer(middleware::from_fn_with_state(token, auth::require));
+    }
+    app.layer(middleware::from_fn(compute::flavor))
+        .layer(middleware::from_fn_with_state(shared.clone(), with_view))
+        .layer(middleware::from_fn(fault::render_faults))
+        .layer(Extension(Scheme(if opts.tls { "https" } else { "http" })))
+        .with_state(shared)
+}
+
+async fn not_found(method: Method, req: Request) -> Fault {
+    Fault::not_found(format!(
+        "The resource could not be found: {method} {}",
+        req.uri().path()
+    ))
+}
+
+/// Hands the request the current view and stamps its generation on the response, so a
+/// response and its header always describe the same inventory.
+async fn with_view(State(shared): State<Arc<Shared>>, mut req: Request, next: Next) -> Response {
+    let view = shared.current();
+    let generation = view.generation;
+    let compute = req.uri().path().starts_with("/v2");
+    req.extensions_mut().insert(view);
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert("x-vifd-generation", generation.into());
+    if compute {
+        h.insert("x-vifd-host-generation", generation.into());
+    }
+    resp
+}
+
+/// No endpoint takes a body: a large one is over the limit, one of another media type is
+/// unsupported, and any other is a bad request.
+async fn refuse_bodies(req: Request, next: Next) -> Result<Response, Fault> {
+    let h = req.headers();
+    let length = match h.get(header::CONTENT_LENGTH) {
+        None => 0,
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .ok_or_else(|| Fault::bad_request("Content-Length is not a number."))?,
+    };
+    let chunked = h.contains_key(header::TRANSFER_ENCODING);
+    if length > MAX_BODY {
+        return Err(Fault::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("Request body of {length} bytes is over the limit of {MAX_BODY} bytes."),
+        ));
+    }
+    if length > 0 || chunked {
+        let json = h
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_none_or(|ct| ct.trim_start().starts_with("application/json"));
+        if !json {
+            return Err(Fault::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Unsupported Content-Type: this API reads JSON, and no endpoint takes a body.",
+            ));
+        }
+        return Err(Fault::bad_request(format!(
+            "{} {} takes no request body.",
+            req.method(),
+            req.uri().path()
+        )));
+    }
+    Ok(next.run(req).await)
+}

@@ -1,0 +1,226 @@
+//! vifd's own API: `/healthz`, `/readyz` and `/v1/...`, the record contract as JSON.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::fault::Fault;
+use super::view::{list_body, Shared, View};
+use crate::inventory::{DomainSummary, Problem, ProblemKind, Vif};
+use crate::mac::MacAddr;
+
+/// `GET /healthz`.
+#[derive(Serialize, ToSchema)]
+pub struct HealthBody {
+    /// Always `ok`: the daemon is up and answering.
+    pub status: &'static str,
+}
+
+/// `GET /readyz` when ready.
+#[derive(Serialize, ToSchema)]
+pub struct ReadyBody {
+    pub ready: bool,
+    /// The generation being served.
+    pub generation: u64,
+    pub collected_at: String,
+}
+
+/// `GET /v1/interfaces` and `GET /v1/domains/{domain}/interfaces`.
+#[derive(ToSchema)]
+#[allow(dead_code)] // Documents the body `list_body` writes.
+pub struct InterfaceList {
+    pub generation: u64,
+    /// When the inventory was taken (RFC 3339).
+    pub collected_at: String,
+    pub interfaces: Vec<Vif>,
+}
+
+/// `GET /v1/interfaces/{id}`.
+#[derive(Serialize, ToSchema)]
+pub struct InterfaceBody<'a> {
+    pub interface: &'a Vif,
+}
+
+/// `GET /v1/domains`.
+#[derive(ToSchema)]
+#[allow(dead_code)] // Documents the body `list_body` writes.
+pub struct DomainList {
+    pub generation: u64,
+    pub collected_at: String,
+    pub domains: Vec<DomainSummary>,
+}
+
+/// `GET /v1/problems`: the record-level problems, then the host-level ones.
+#[derive(ToSchema)]
+#[allow(dead_code)] // Documents the body `list_body` writes.
+pub struct ProblemList {
+    pub generation: u64,
+    pub collected_at: String,
+    pub problems: Vec<Problem>,
+}
+
+/// Filters of `GET /v1/interfaces`; all given must match.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct InterfaceFilter {
+    /// Domain name or UUID.
+    pub domain: Option<String>,
+    /// Network UUID.
+    pub net_id: Option<String>,
+    /// Guest or host MAC address.
+    pub mac: Option<String>,
+    /// Host device name.
+    pub device: Option<String>,
+    /// Only records with this problem.
+    #[param(value_type = Option<String>)]
+    pub problem: Option<ProblemKind>,
+}
+
+#[utoipa::path(get, path = "/healthz", tag = "native",
+    responses((status = 200, description = "The daemon is up", body = HealthBody)))]
+pub async fn healthz() -> Json<HealthBody> {
+    Json(HealthBody { status: "ok" })
+}
+
+#[utoipa::path(get, path = "/readyz", tag = "native", responses(
+    (status = 200, description = "An inventory is in and libvirt was reachable at the last refresh", body = ReadyBody),
+    (status = 503, description = "No inventory yet, or libvirt unreachable")))]
+pub async fn readyz(State(shared): State<Arc<Shared>>) -> Result<Json<ReadyBody>, Fault> {
+    let view = shared.current();
+    if view.generation == 0 {
+        return Err(unavailable("no inventory has been taken yet"));
+    }
+    if let Some(e) = shared.health().last_error {
+        return Err(unavailable(format!(
+            "the last refresh failed (serving generation {}): {e}",
+            view.generation
+        )));
+    }
+    Ok(Json(ReadyBody {
+        ready: true,
+        generation: view.generation,
+        collected_at: view.collected_at.clone(),
+    }))
+}
+
+#[utoipa::path(get, path = "/v1/interfaces", tag = "native", params(InterfaceFilter), responses(
+    (status = 200, description = "Every matching record", body = InterfaceList),
+    (status = 400, description = "Unknown filter, bad MAC or unknown problem kind")))]
+pub async fn interfaces(
+    Extension(view): Extension<Arc<View>>,
+    Query(filter): Query<InterfaceFilter>,
+) -> Result<Response, Fault> {
+    let view = ready(&view)?;
+    let unfiltered = filter.domain.is_none()
+        && filter.net_id.is_none()
+        && filter.mac.is_none()
+        && filter.device.is_none()
+        && filter.problem.is_none();
+    if unfiltered {
+        return Ok(json_bytes(view.all_interfaces_json()));
+    }
+    let mac = match &filter.mac {
+        Some(m) => Some(
+            m.parse::<MacAddr>()
+                .map_err(|e| Fault::bad_request(e.to_string()))?,
+        ),
+        None => None,
+    };
+    let domain_uuid = filter
+        .domain
+        .as_deref()
+        .map(|d| view.domain_by_name_or_uuid(d).map(|i| &view.domain(i).uuid));
+    let matches = |v: &&Vif| {
+        domain_uuid.is_none_or(|d| d == Some(&v.domain_uuid))
+            && filter.net_id.as_deref().is_none_or(|n| {
+                v.net_id
+                    .as_deref()
+                    .is_some_and(|id| id.eq_ignore_ascii_case(n))
+            })
+            && mac.is_none_or(|m| v.mac_address == Some(m) || v.host_mac == Some(m))
+            && filter
+                .device
+                .as_deref()
+                .is_none_or(|d| v.device.as_deref() == Some(d))
+            && filter.problem.is_none_or(|p| v.problems.contains(&p))
+    };
+    let vifs: Vec<&Vif> = view.inventory.interfaces.iter().filter(matches).collect();
+    list(view, "interfaces", &vifs)
+}
+
+#[utoipa::path(get, path = "/v1/interfaces/{id}", tag = "native",
+    params(("id" = String, Path, description = "Record id (port UUID or vifd's UUID v5)")),
+    responses((status = 200, description = "The record", body = InterfaceBody),
+              (status = 404, description = "No such record")))]
+pub async fn interface(
+    Extension(view): Extension<Arc<View>>,
+    Path(id): Path<String>,
+) -> Result<Response, Fault> {
+    let view = ready(&view)?;
+    let vif = view
+        .vif_by_id(&id)
+        .ok_or_else(|| Fault::not_found(format!("Interface {id} could not be found.")))?;
+    Ok(Json(InterfaceBody { interface: vif }).into_response())
+}
+
+#[utoipa::path(get, path = "/v1/domains", tag = "native",
+    responses((status = 200, description = "Every domain", body = DomainList)))]
+pub async fn domains(Extension(view): Extension<Arc<View>>) -> Result<Response, Fault> {
+    let view = ready(&view)?;
+    list(view, "domains", &view.inventory.domains)
+}
+
+#[utoipa::path(get, path = "/v1/domains/{domain}/interfaces", tag = "native",
+    params(("domain" = String, Path, description = "Domain name or UUID")),
+    responses((status = 200, description = "The domain's records", body = InterfaceList),
+              (status = 404, description = "No such domain")))]
+pub async fn domain_interfaces(
+    Extension(view): Extension<Arc<View>>,
+    Path(domain): Path<String>,
+) -> Result<Response, Fault> {
+    let view = ready(&view)?;
+    let idx = view
+        .domain_by_name_or_uuid(&domain)
+        .ok_or_else(|| Fault::not_found(format!("Domain {domain} could not be found.")))?;
+    let vifs: Vec<&Vif> = view.vifs_of(idx).collect();
+    list(view, "interfaces", &vifs)
+}
+
+#[utoipa::path(get, path = "/v1/problems", tag = "native",
+    responses((status = 200, description = "Every problem, as `vifd check --json` prints them", body = ProblemList)))]
+pub async fn problems(Extension(view): Extension<Arc<View>>) -> Result<Response, Fault> {
+    let view = ready(&view)?;
+    list(view, "problems", &view.inventory.problems)
+}
+
+/// The view, unless no inventory has been taken yet.
+pub(super) fn ready(view: &View) -> Result<&View, Fault> {
+    if view.generation == 0 {
+        Err(unavailable(
+            "no inventory has been taken yet; retry shortly",
+        ))
+    } else {
+        Ok(view)
+    }
+}
+
+fn unavailable(message: impl Into<String>) -> Fault {
+    Fault::new(StatusCode::SERVICE_UNAVAILABLE, message)
+}
+
+fn list<T: Serialize>(view: &View, key: &str, items: &[T]) -> Result<Response, Fault> {
+    list_body(view.generation, &view.collected_at, key, items)
+        .map(json_bytes)
+        .map_err(|e| Fault::internal(format!("cannot serialize {key}: {e}")))
+}
+
+fn json_bytes(body: Bytes) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}

@@ -1,0 +1,51 @@
+//! `vifd serve`: resolves the options (command line > environment > file > defaults)
+//! and runs the server until SIGTERM or SIGINT.
+
+use std::time::Duration;
+
+use super::CmdError;
+use crate::cli::ServeArgs;
+use crate::config::FileConfig;
+use crate::serve::{self, ListenAddr, ServeConfig, Server};
+
+pub fn config(args: &ServeArgs, file: &FileConfig) -> Result<ServeConfig, CmdError> {
+    let listen_text: Vec<String> = if !args.listen.is_empty() {
+        args.listen.clone()
+    } else {
+        file.listen
+            .clone()
+            .unwrap_or_else(|| vec![serve::DEFAULT_LISTEN.to_string()])
+    };
+    let listen = listen_text
+        .iter()
+        .map(|a| ListenAddr::parse(a))
+        .collect::<Result<Vec<_>, _>>()?;
+    let refresh = args
+        .refresh
+        .or(file.refresh)
+        .map_or(serve::DEFAULT_REFRESH, Duration::from_secs);
+    let cert = args.tls_cert.clone().or_else(|| file.tls_cert.clone());
+    let key = args.tls_key.clone().or_else(|| file.tls_key.clone());
+    let tls = match (cert, key) {
+        (Some(c), Some(k)) => Some((c, k)),
+        (None, None) => None,
+        _ => {
+            return Err(CmdError::Usage(
+                "--tls-cert and --tls-key go together".into(),
+            ))
+        }
+    };
+    Ok(ServeConfig {
+        source: args.host.source(file),
+        listen,
+        refresh,
+        token_file: args.token_file.clone().or_else(|| file.token_file.clone()),
+        tls,
+    })
+}
+
+pub async fn run(args: &ServeArgs, file: &FileConfig) -> Result<(), CmdError> {
+    let server = Server::bind(config(args, file)?).await?;
+    server.run(serve::termination()).await;
+    Ok(())
+}

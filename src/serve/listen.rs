@@ -1,0 +1,254 @@
+//! Listen addresses and the accept loops: HTTP/1.1 over TCP (optionally TLS) or a unix
+//! socket, with bounds on what a client can hold: header size, header read time,
+//! handshake time and the number of open connections.
+
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::{watch, Semaphore};
+use tokio_rustls::TlsAcceptor;
+use tracing::{debug, info, warn};
+
+use super::ServeError;
+
+/// Most connections open at once, over all listeners; beyond, accepting waits.
+pub const MAX_CONNECTIONS: usize = 1024;
+/// A client must send a complete request head within this time.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// The most bytes a request head may take; beyond, hyper answers 431.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+/// In-flight requests get this long to finish at shutdown.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where to listen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListenAddr {
+    Tcp(SocketAddr),
+    Unix(PathBuf),
+}
+
+impl ListenAddr {
+    /// `IP:PORT`, `[IPv6]:PORT`, `localhost:PORT` or `unix:/path`.
+    pub fn parse(text: &str) -> Result<Self, ServeError> {
+        let bad = |why: &str| ServeError::Listen {
+            addr: text.to_string(),
+            message: why.to_string(),
+        };
+        if let Some(path) = text.strip_prefix("unix:") {
+            if !path.starts_with('/') {
+                return Err(bad("a unix socket path must be absolute"));
+            }
+            return Ok(Self::Unix(PathBuf::from(path)));
+        }
+        if let Some(port) = text.strip_prefix("localhost:") {
+            let port = port.parse().map_err(|_| bad("invalid port"))?;
+            return Ok(Self::Tcp(SocketAddr::from(([127, 0, 0, 1], port))));
+        }
+        text.parse()
+            .map(Self::Tcp)
+            .map_err(|_| bad("expected IP:PORT, [IPv6]:PORT or unix:/absolute/path"))
+    }
+
+    /// Reachable only from this host: loopback TCP or a unix socket.
+    pub fn is_local(&self) -> bool {
+        match self {
+            Self::Tcp(a) => a.ip().is_loopback(),
+            Self::Unix(_) => true,
+        }
+    }
+}
+
+impl std::fmt::Display for ListenAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Tcp(a) => write!(f, "{a}"),
+            Self::Unix(p) => write!(f, "unix:{}", p.display()),
+        }
+    }
+}
+
+/// A bound listener with what its connections are served with.
+pub struct Bound {
+    pub addr: ListenAddr,
+    listener: Listener,
+    app: Router,
+    tls: Option<TlsAcceptor>,
+}
+
+enum Listener {
+    Tcp(TcpListener),
+    Unix(UnixListener),
+}
+
+/// Binds `addr`. A unix socket's stale file is replaced, a live one is an error.
+pub async fn bind(
+    addr: ListenAddr,
+    app: Router,
+    tls: Option<TlsAcceptor>,
+) -> Result<Bound, ServeError> {
+    let err = |message: String| ServeError::Listen {
+        addr: addr.to_string(),
+        message,
+    };
+    let listener = match &addr {
+        ListenAddr::Tcp(a) => {
+            Listener::Tcp(TcpListener::bind(a).await.map_err(|e| err(e.to_string()))?)
+        }
+        ListenAddr::Unix(path) => Listener::Unix(bind_unix(path).await.map_err(err)?),
+    };
+    let tls = match addr {
+        ListenAddr::Tcp(_) => tls,
+        ListenAddr::Unix(_) => None,
+    };
+    Ok(Bound {
+        addr,
+        listener,
+        app,
+        tls,
+    })
+}
+
+async fn bind_unix(path: &Path) -> Result<UnixListener, String> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    if path.exists() {
+        if tokio::net::UnixStream::connect(path).await.is_ok() {
+            return Err("another server is answering on this socket".into());
+        }
+        std::fs::remove_file(path).map_err(|e| format!("cannot remove the stale socket: {e}"))?;
+    }
+    let listener = UnixListener::bind(path).map_err(|e| e.to_string())?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
+        .map_err(|e| format!("cannot set mode 0660: {e}"))?;
+    Ok(listener)
+}
+
+impl Bound {
+    /// The bound TCP address (useful with port 0).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        match &self.listener {
+            Listener::Tcp(l) => l.local_addr().ok(),
+            Listener::Unix(_) => None,
+        }
+    }
+
+    /// Accepts until `stop` turns true, then lets open connections finish (up to
+    /// [`DRAIN_TIMEOUT`]) and removes a unix socket's file.
+    pub async fn serve(self, limit: Arc<Semaphore>, mut stop: watch::Receiver<bool>) {
+        info!(addr = %self.addr, tls = self.tls.is_some(), "listening");
+        let graceful = GracefulShutdown::new();
+        loop {
+            let permit = tokio::select! {
+                _ = stop.wait_for(|s| *s) => break,
+                p = limit.clone().acquire_owned() => match p {
+                    Ok(p) => p,
+                    Err(_) => break,
+                },
+            };
+            let accepted = tokio::select! {
+                _ = stop.wait_for(|s| *s) => break,
+                a = self.accept() => a,
+            };
+            match accepted {
+                Ok(Stream::Tcp(s)) => {
+                    let _ = s.set_nodelay(true);
+                    self.spawn(&graceful, s, permit);
+                }
+                Ok(Stream::Unix(s)) => self.spawn(&graceful, s, permit),
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    warn!(addr = %self.addr, error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+        if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            warn!(addr = %self.addr, "connections still open after the drain timeout; closing them");
+        }
+        if let ListenAddr::Unix(path) = &self.addr {
+            let _ = std::fs::remove_file(path);
+        }
+        info!(addr = %self.addr, "stopped");
+    }
+
+    async fn accept(&self) -> std::io::Result<Stream> {
+        match &self.listener {
+            Listener::Tcp(l) => l.accept().await.map(|(s, _)| Stream::Tcp(s)),
+            Listener::Unix(l) => l.accept().await.map(|(s, _)| Stream::Unix(s)),
+        }
+    }
+
+    fn spawn<S>(
+        &self,
+        graceful: &GracefulShutdown,
+        stream: S,
+        permit: tokio::sync::OwnedSemaphorePermit,
+    ) where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let app = self.app.clone();
+        let watcher = graceful.watcher();
+        match self.tls.clone() {
+            None => {
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    let conn = watcher.watch(connection(stream, app));
+                    if let Err(e) = conn.await {
+                        debug!(error = %e, "connection ended with an error");
+                    }
+                });
+            }
+            Some(acceptor) => {
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    let tls =
+                        match tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(stream)).await {
+                            Ok(Ok(s)) => s,
+                            Ok(Err(e)) => return debug!(error = %e, "TLS handshake failed"),
+                            Err(_) => return debug!("TLS handshake timed out"),
+                        };
+                    let conn = watcher.watch(connection(tls, app));
+                    if let Err(e) = conn.await {
+                        debug!(error = %e, "connection ended with an error");
+                    }
+                });
+            }
+        }
+    }
+}
+
+enum Stream {
+    Tcp(tokio::net::TcpStream),
+    Unix(tokio::net::UnixStream),
+}
+
+/// One HTTP/1.1 connection with vifd's limits.
+fn connection<S>(
+    stream: S,
+    app: Router,
+) -> http1::Connection<TokioIo<S>, TowerToHyperService<Router>>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .max_buf_size(MAX_HEADER_BYTES)
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app))
+}

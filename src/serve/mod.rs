@@ -1,0 +1,151 @@
+//! `vifd serve`: the refresher and the listeners around the API router.
+
+pub mod listen;
+pub mod refresh;
+mod tls;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{watch, Semaphore};
+use tracing::info;
+
+use crate::api::auth::Token;
+use crate::api::view::Shared;
+use crate::api::{router, RouterOptions};
+use crate::collect::Source;
+pub use listen::{Bound, ListenAddr};
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8789";
+pub const DEFAULT_REFRESH: Duration = Duration::from_secs(10);
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot listen on {addr}: {message}")]
+    Listen { addr: String, message: String },
+    #[error(
+        "refusing to listen on {addr} without a bearer token: it is reachable from other \
+         hosts; configure --token-file (or listen on loopback or a unix socket)"
+    )]
+    NeedsToken { addr: String },
+    #[error("cannot read token file {path}: {message}")]
+    Token { path: String, message: String },
+    #[error("TLS setup from {path} failed: {message}")]
+    Tls { path: String, message: String },
+    #[error("--refresh must be at least 1 second")]
+    Refresh,
+}
+
+/// Everything `vifd serve` needs, resolved from options, environment and file.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub source: Source,
+    pub listen: Vec<ListenAddr>,
+    pub refresh: Duration,
+    pub token_file: Option<PathBuf>,
+    /// Certificate chain and key, both PEM.
+    pub tls: Option<(PathBuf, PathBuf)>,
+}
+
+/// A server with its listeners bound, not yet serving.
+pub struct Server {
+    pub shared: Arc<Shared>,
+    bound: Vec<Bound>,
+    source: Source,
+    refresh: Duration,
+}
+
+impl Server {
+    /// Checks the configuration and binds every listener, so that every mistake shows
+    /// before anything is served.
+    pub async fn bind(cfg: ServeConfig) -> Result<Self, ServeError> {
+        if cfg.refresh < Duration::from_secs(1) {
+            return Err(ServeError::Refresh);
+        }
+        let token = match &cfg.token_file {
+            Some(path) => Some(Arc::new(read_token(path)?)),
+            None => None,
+        };
+        if token.is_none() {
+            if let Some(open) = cfg.listen.iter().find(|a| !a.is_local()) {
+                return Err(ServeError::NeedsToken {
+                    addr: open.to_string(),
+                });
+            }
+        }
+        let tls = match &cfg.tls {
+            Some((cert, key)) => Some(tls::acceptor(cert, key)?),
+            None => None,
+        };
+        let shared = Shared::new();
+        let mut bound = Vec::new();
+        for addr in cfg.listen {
+            let opts = RouterOptions {
+                // Loopback and unix sockets need nothing; every other listener needs the token.
+                token: if addr.is_local() { None } else { token.clone() },
+                tls: tls.is_some() && matches!(addr, ListenAddr::Tcp(_)),
+            };
+            let app = router(shared.clone(), opts);
+            bound.push(listen::bind(addr, app, tls.clone()).await?);
+        }
+        Ok(Server {
+            shared,
+            bound,
+            source: cfg.source,
+            refresh: cfg.refresh,
+        })
+    }
+
+    /// The bound TCP addresses, in listen order.
+    pub fn tcp_addrs(&self) -> Vec<std::net::SocketAddr> {
+        self.bound.iter().filter_map(Bound::local_addr).collect()
+    }
+
+    /// Serves until `shutdown` completes, then drains open connections.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let refresher = tokio::spawn(refresh::run(self.shared.clone(), self.source, self.refresh));
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let limit = Arc::new(Semaphore::new(listen::MAX_CONNECTIONS));
+        let loops: Vec<_> = self
+            .bound
+            .into_iter()
+            .map(|b| tokio::spawn(b.serve(limit.clone(), stop_rx.clone())))
+            .collect();
+        shutdown.await;
+        info!("shutting down");
+        refresher.abort();
+        let _ = stop_tx.send(true);
+        for l in loops {
+            let _ = l.await;
+        }
+    }
+}
+
+fn read_token(path: &std::path::Path) -> Result<Token, ServeError> {
+    let err = |message: String| ServeError::Token {
+        path: path.display().to_string(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+    Token::new(&text).ok_or_else(|| err("the file is empty".into()))
+}
+
+/// Completes on SIGTERM or SIGINT.
+pub async fn termination() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot watch SIGTERM; stopping on Ctrl-C only");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
