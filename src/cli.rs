@@ -128,6 +128,10 @@ pub struct ServeArgs {
     /// Seconds between inventories [default: 10].
     #[arg(long, env = "VIFD_REFRESH", value_name = "SECONDS")]
     pub refresh: Option<u64>,
+    /// Seconds a client has to send a request's head before its connection is closed
+    /// [default: 10].
+    #[arg(long, env = "VIFD_HEADER_TIMEOUT", value_name = "SECONDS")]
+    pub header_timeout: Option<u64>,
     /// File holding the bearer token that requests on non-loopback TCP listeners must carry.
     #[arg(long, env = "VIFD_TOKEN_FILE", value_name = "FILE")]
     pub token_file: Option<PathBuf>,

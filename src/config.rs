@@ -36,6 +36,8 @@ pub struct FileConfig {
     pub listen: Option<Vec<String>>,
     /// Seconds between inventories.
     pub refresh: Option<u64>,
+    /// Seconds a client has to send a request head.
+    pub header_timeout: Option<u64>,
     pub token_file: Option<PathBuf>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,

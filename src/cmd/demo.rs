@@ -75,6 +75,7 @@ pub async fn run(args: &DemoArgs) -> Result<(), CmdError> {
         refresh: serve::DEFAULT_REFRESH,
         token_file: None,
         tls: None,
+        header_timeout: serve::DEFAULT_HEADER_TIMEOUT,
     })
     .await?;
     let some_uuid = inv.domains.first().map_or("<uuid>", |d| d.uuid.as_str());

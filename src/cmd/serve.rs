@@ -41,6 +41,10 @@ pub fn config(args: &ServeArgs, file: &FileConfig) -> Result<ServeConfig, CmdErr
         refresh,
         token_file: args.token_file.clone().or_else(|| file.token_file.clone()),
         tls,
+        header_timeout: args
+            .header_timeout
+            .or(file.header_timeout)
+            .map_or(serve::DEFAULT_HEADER_TIMEOUT, Duration::from_secs),
     })
 }
 

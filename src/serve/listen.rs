@@ -23,8 +23,8 @@ use super::ServeError;
 
 /// Most connections open at once, over all listeners; beyond, accepting waits.
 pub const MAX_CONNECTIONS: usize = 1024;
-/// A client must send a complete request head within this time.
-pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// By default a client must send a complete request head within this time.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// The most bytes a request head may take; beyond, hyper answers 431.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// In-flight requests get this long to finish at shutdown.
@@ -83,6 +83,8 @@ pub struct Bound {
     listener: Listener,
     app: Router,
     tls: Option<TlsAcceptor>,
+    /// Time allowed for a request head (and a TLS handshake); then the connection closes.
+    header_timeout: Duration,
 }
 
 enum Listener {
@@ -95,6 +97,7 @@ pub async fn bind(
     addr: ListenAddr,
     app: Router,
     tls: Option<TlsAcceptor>,
+    header_timeout: Duration,
 ) -> Result<Bound, ServeError> {
     let err = |message: String| ServeError::Listen {
         addr: addr.to_string(),
@@ -115,6 +118,7 @@ pub async fn bind(
         listener,
         app,
         tls,
+        header_timeout,
     })
 }
 
@@ -203,11 +207,12 @@ impl Bound {
     {
         let app = self.app.clone();
         let watcher = graceful.watcher();
+        let timeout = self.header_timeout;
         match self.tls.clone() {
             None => {
                 tokio::spawn(async move {
                     let _permit = permit;
-                    let conn = watcher.watch(connection(stream, app));
+                    let conn = watcher.watch(connection(stream, app, timeout));
                     if let Err(e) = conn.await {
                         debug!(error = %e, "connection ended with an error");
                     }
@@ -216,13 +221,12 @@ impl Bound {
             Some(acceptor) => {
                 tokio::spawn(async move {
                     let _permit = permit;
-                    let tls =
-                        match tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(stream)).await {
-                            Ok(Ok(s)) => s,
-                            Ok(Err(e)) => return debug!(error = %e, "TLS handshake failed"),
-                            Err(_) => return debug!("TLS handshake timed out"),
-                        };
-                    let conn = watcher.watch(connection(tls, app));
+                    let tls = match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => return debug!(error = %e, "TLS handshake failed"),
+                        Err(_) => return debug!("TLS handshake timed out"),
+                    };
+                    let conn = watcher.watch(connection(tls, app, timeout));
                     if let Err(e) = conn.await {
                         debug!(error = %e, "connection ended with an error");
                     }
@@ -241,13 +245,14 @@ enum Stream {
 fn connection<S>(
     stream: S,
     app: Router,
+    header_timeout: Duration,
 ) -> http1::Connection<TokioIo<S>, TowerToHyperService<Router>>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     http1::Builder::new()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_TIMEOUT)
+        .header_read_timeout(header_timeout)
         .max_buf_size(MAX_HEADER_BYTES)
         .keep_alive(true)
         .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app))

@@ -16,7 +16,7 @@ use crate::api::auth::Token;
 use crate::api::view::Shared;
 use crate::api::{router, RouterOptions};
 use crate::collect::Source;
-pub use listen::{Bound, ListenAddr};
+pub use listen::{Bound, ListenAddr, DEFAULT_HEADER_TIMEOUT};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8789";
 pub const DEFAULT_REFRESH: Duration = Duration::from_secs(10);
@@ -37,6 +37,8 @@ pub enum ServeError {
     Tls { path: String, message: String },
     #[error("--refresh must be at least 1 second")]
     Refresh,
+    #[error("--header-timeout must be at least 1 second")]
+    HeaderTimeout,
 }
 
 /// Everything `vifd serve` needs, resolved from options, environment and file.
@@ -48,6 +50,8 @@ pub struct ServeConfig {
     pub token_file: Option<PathBuf>,
     /// Certificate chain and key, both PEM.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// Time a client has to send a request head before its connection is closed.
+    pub header_timeout: Duration,
 }
 
 /// A server with its listeners bound, not yet serving.
@@ -64,6 +68,9 @@ impl Server {
     pub async fn bind(cfg: ServeConfig) -> Result<Self, ServeError> {
         if cfg.refresh < Duration::from_secs(1) {
             return Err(ServeError::Refresh);
+        }
+        if cfg.header_timeout < Duration::from_secs(1) {
+            return Err(ServeError::HeaderTimeout);
         }
         let token = match &cfg.token_file {
             Some(path) => Some(Arc::new(read_token(path)?)),
@@ -89,7 +96,7 @@ impl Server {
                 tls: tls.is_some() && matches!(addr, ListenAddr::Tcp(_)),
             };
             let app = router(shared.clone(), opts);
-            bound.push(listen::bind(addr, app, tls.clone()).await?);
+            bound.push(listen::bind(addr, app, tls.clone(), cfg.header_timeout).await?);
         }
         Ok(Server {
             shared,

@@ -25,7 +25,8 @@ pub async fn refresh_once(shared: &Shared, source: &Source) {
     let (snapshot, inventory) = match collect_with_snapshot(source).await {
         Ok(x) => x,
         Err(e) => {
-            warn!(error = %e, "inventory failed; serving the previous one");
+            let serving = shared.current().generation;
+            warn!(error = %e, serving, "inventory failed; the last good one (if any) stays served");
             shared.set_error(Some(e.to_string()));
             return;
         }

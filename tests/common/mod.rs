@@ -1,6 +1,9 @@
 //! Helpers for tests that build real devices in network namespaces.
 #![allow(dead_code)]
 
+pub mod daemon;
+pub mod http;
+
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
