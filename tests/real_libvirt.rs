@@ -7,6 +7,8 @@ mod common;
 
 use std::process::Command;
 
+use common::daemon::Daemon;
+use common::http::get;
 use common::{fixture, ip, vifd, vifd_json};
 use serde_json::Value;
 
@@ -54,9 +56,10 @@ impl Drop for Host {
 }
 
 impl Host {
-    fn new() -> Self {
+    /// A host for test number `k` (1..9): tests in one process get different names.
+    fn new(k: u32) -> Self {
         virsh(&["version"]);
-        let tag = format!("{}", std::process::id() % 10000);
+        let tag = format!("{}", (std::process::id() % 1000) * 10 + k);
         let mut h = Host {
             tag,
             domains: vec![],
@@ -103,8 +106,8 @@ impl Host {
         virsh(&["net-start", &name]);
     }
 
-    /// Creates a paused domain with four NICs; returns its name and guest MACs.
-    fn create_domain(&mut self, n: u8) -> (String, [String; 4]) {
+    /// Creates a paused domain with four NICs (and `disks`); returns its name and guest MACs.
+    fn create_domain(&mut self, n: u8, disks: &str) -> (String, [String; 4]) {
         let name = format!("vifdt-{}-{n}", self.tag);
         let macs = [1, 2, 3, 4].map(|i| {
             format!(
@@ -125,7 +128,8 @@ impl Host {
             .replace("@BRIDGE@", &self.name("vtbr"))
             .replace("@NETWORK@", &self.name("vtnet"))
             .replace("@ETH_TAP@", &format!("tapvt{}-{n}", self.tag))
-            .replace("@DIRECT_DEV@", &self.name("vtlo"));
+            .replace("@DIRECT_DEV@", &self.name("vtlo"))
+            .replace("@DISKS@", disks);
         for (i, m) in macs.iter().enumerate() {
             xml = xml.replace(&format!("@MAC{}@", i + 1), m);
         }
@@ -227,9 +231,9 @@ fn check_json() -> (Option<i32>, Value) {
 
 #[test]
 fn real_domains_agree_with_virsh_and_ip_and_hand_changes_are_detected() {
-    let mut host = Host::new();
-    let (a, macs_a) = host.create_domain(1);
-    let (b, _) = host.create_domain(2);
+    let mut host = Host::new(1);
+    let (a, macs_a) = host.create_domain(1, "");
+    let (b, _) = host.create_domain(2, "");
 
     let list = vifd_json(&["list", "--json", "--libvirt-uri", URI], 0);
     assert_agrees_with_virsh_and_ip(&list, &a);
@@ -285,4 +289,123 @@ fn real_domains_agree_with_virsh_and_ip_and_hand_changes_are_detected() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot connect to libvirt"));
     drop((a, b));
+}
+
+fn domuuid(domain: &str) -> String {
+    virsh(&["domuuid", domain]).trim().to_string()
+}
+
+/// `vifd serve` against the real libvirtd: every server's os-virtual-interfaces,
+/// os-interface and os-volume_attachments say what `virsh` says, and a domain started
+/// later shows up with a new generation.
+#[test]
+fn serve_answers_each_server_as_virsh_domiflist_shows() {
+    let mut host = Host::new(2);
+    let volume = format!(
+        "5e1f0c2a-7d3b-4c5e-9f10-{:012}",
+        host.tag.parse::<u64>().unwrap()
+    );
+    let image = std::env::temp_dir().join(format!("vifdt-{}.raw", host.tag));
+    std::fs::File::create(&image)
+        .unwrap()
+        .set_len(1 << 20)
+        .unwrap();
+    let disks = format!(
+        "<disk type='file' device='disk'><driver name='qemu' type='raw'/>\
+         <source file='{}'/><target dev='vdb' bus='virtio'/><serial>{volume}</serial></disk>",
+        image.display()
+    );
+    let (a, _) = host.create_domain(1, &disks);
+    let (b, _) = host.create_domain(2, "");
+    let d = Daemon::on_loopback(&["--libvirt-uri", URI, "--refresh", "1"]);
+    let addr = d.addr();
+    let net_uuid = virsh(&["net-uuid", host.network.as_deref().unwrap()])
+        .trim()
+        .to_string();
+
+    for dom in [&a, &b] {
+        let uuid = domuuid(dom);
+        let rows = domiflist(dom);
+        let path = format!("/v2.1/servers/{uuid}/os-virtual-interfaces");
+        let r = get(addr, &path, &[("OpenStack-API-Version", "compute 2.12")]);
+        assert_eq!(r.status, 200, "{}", r.body);
+        let vifs = r.json()["virtual_interfaces"].as_array().unwrap().clone();
+        let macs: Vec<&str> = vifs
+            .iter()
+            .map(|v| v["mac_address"].as_str().unwrap())
+            .collect();
+        let want: Vec<&str> = rows.iter().map(|r| r[4].as_str()).collect();
+        assert_eq!(
+            macs, want,
+            "{dom}: os-virtual-interfaces vs virsh domiflist"
+        );
+        for (vif, row) in vifs.iter().zip(&rows) {
+            let expected = if row[1] == "network" {
+                net_uuid.as_str().into()
+            } else {
+                serde_json::Value::Null
+            };
+            assert_eq!(vif["net_id"], expected, "{row:?}");
+        }
+
+        let legacy = get(
+            addr,
+            &format!("/v2/servers/{uuid}/os-virtual-interfaces"),
+            &[],
+        )
+        .json();
+        let devices: Vec<&str> = legacy["virtual_interfaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["VIFD-HOST:device"].as_str().unwrap())
+            .collect();
+        let want: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
+        assert_eq!(devices, want, "{dom}: VIFD-HOST:device vs virsh domiflist");
+
+        let att = get(addr, &format!("/v2.1/servers/{uuid}/os-interface"), &[]).json();
+        assert_eq!(
+            att["interfaceAttachments"].as_array().unwrap().len(),
+            rows.len()
+        );
+    }
+
+    let vols = get(
+        addr,
+        &format!("/v2.1/servers/{}/os-volume_attachments", domuuid(&a)),
+        &[],
+    )
+    .json();
+    assert_eq!(
+        vols["volumeAttachments"],
+        serde_json::json!([{"id": volume, "volumeId": volume, "serverId": domuuid(&a), "device": "/dev/vdb"}])
+    );
+    let vols = get(
+        addr,
+        &format!("/v2.1/servers/{}/os-volume_attachments", domuuid(&b)),
+        &[],
+    )
+    .json();
+    assert_eq!(vols["volumeAttachments"], serde_json::json!([]));
+
+    // A domain started after the server shows up at the next refresh, in a new generation.
+    let before: u64 = get(addr, "/healthz", &[])
+        .header("x-vifd-generation")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let (c, _) = host.create_domain(3, "");
+    let path = format!("/v2.1/servers/{}/os-virtual-interfaces", domuuid(&c));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let r = loop {
+        let r = get(addr, &path, &[]);
+        if r.status == 200 || std::time::Instant::now() > deadline {
+            break r;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert_eq!(r.status, 200, "{c} never appeared: {}", r.body);
+    let after: u64 = r.header("x-vifd-generation").unwrap().parse().unwrap();
+    assert!(after > before, "generation {before} -> {after}");
+    let _ = std::fs::remove_file(&image);
 }
