@@ -4,7 +4,8 @@
 set -euo pipefail
 
 PKGS=(libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
-      qemu-system-x86 openvswitch-switch dnsmasq-base iptables iproute2 pkg-config)
+      qemu-system-x86 openvswitch-switch dnsmasq-base iptables iproute2 pkg-config
+      curl openssl ca-certificates)
 
 missing=()
 for p in "${PKGS[@]}"; do
