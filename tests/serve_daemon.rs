@@ -252,12 +252,7 @@ fn config_file_then_environment_then_command_line_take_precedence() {
     };
     let ready_on = |d: &mut Daemon, port: u16| {
         let addr = format!("127.0.0.1:{port}").parse().unwrap();
-        d.wait_ready(|| {
-            std::net::TcpStream::connect(addr)
-                .ok()
-                .and_then(|s| raw(s, &request("GET", "/readyz", &[])))
-                .map(|r| r.status)
-        });
+        d.wait_ready(|| http::status_of(addr, "/readyz"));
         get(addr, "/v1/domains", &[]).json()["domains"]
             .as_array()
             .unwrap()
@@ -309,12 +304,7 @@ fn readyz_is_503_while_libvirt_is_unreachable_and_healthz_stays_200() {
         ],
     );
     // healthz answers as soon as the listener is up; readyz stays 503.
-    d.wait_ready(|| {
-        std::net::TcpStream::connect(addr)
-            .ok()
-            .and_then(|s| raw(s, &request("GET", "/healthz", &[])))
-            .map(|r| r.status)
-    });
+    d.wait_ready(|| http::status_of(addr, "/healthz"));
     let r = get(addr, "/readyz", &[]);
     assert_eq!(r.status, 503);
     assert_eq!(r.json()["serviceUnavailable"]["code"], 503);

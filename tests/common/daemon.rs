@@ -44,12 +44,7 @@ impl Daemon {
         all.extend_from_slice(args);
         let mut d = Self::start(None, &all);
         d.addr = Some(addr);
-        d.wait_ready(|| {
-            std::net::TcpStream::connect(addr)
-                .ok()
-                .and_then(|s| http::raw(s, &http::request("GET", "/readyz", &[])))
-                .map(|r| r.status)
-        });
+        d.wait_ready(|| http::status_of(addr, "/readyz"));
         d
     }
 

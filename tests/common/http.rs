@@ -88,3 +88,11 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// The status of `GET path` at `addr`, or `None` when nothing answers (yet).
+pub fn status_of(addr: SocketAddr, path: &str) -> Option<u16> {
+    TcpStream::connect(addr)
+        .ok()
+        .and_then(|s| raw(s, &request("GET", path, &[])))
+        .map(|r| r.status)
+}

@@ -161,47 +161,45 @@ pub fn paginate<'a, T>(items: &'a [T], query: &HashMap<String, String>) -> Resul
 }
 
 fn micro_xml(entries: &[VirtualInterface]) -> String {
-    let body: String = entries
-        .iter()
-        .map(|e| {
-            format!(
-                "<virtual_interface{}/>",
-                xml::attrs([
-                    ("id", Some(e.id)),
-                    ("mac_address", e.mac_address.as_deref()),
-                    ("net_id", e.net_id.flatten()),
-                ])
-            )
-        })
-        .collect();
-    format!(
-        "{}<virtual_interfaces xmlns=\"{}\">{body}</virtual_interfaces>",
-        xml::DECL,
-        xml::COMPUTE_NS
-    )
+    let rows = entries.iter().map(|e| {
+        vec![
+            ("id", Some(e.id)),
+            ("mac_address", e.mac_address.as_deref()),
+            ("net_id", e.net_id.flatten()),
+        ]
+    });
+    list_xml("", rows)
 }
 
 fn legacy_xml(entries: &[LegacyVirtualInterface]) -> String {
-    let body: String = entries
-        .iter()
-        .map(|e| {
-            format!(
-                "<virtual_interface{}/>",
-                xml::attrs([
-                    ("id", Some(e.id)),
-                    ("mac_address", e.mac_address.as_deref()),
-                    ("OS-EXT-VIF-NET:net_id", e.net_id),
-                    ("VIFD-HOST:device", e.device),
-                    ("VIFD-HOST:host_mac", e.host_mac.as_deref()),
-                    ("VIFD-HOST:master", e.master),
-                    ("VIFD-HOST:operstate", e.operstate),
-                ])
-            )
-        })
+    let rows = entries.iter().map(|e| {
+        vec![
+            ("id", Some(e.id)),
+            ("mac_address", e.mac_address.as_deref()),
+            ("OS-EXT-VIF-NET:net_id", e.net_id),
+            ("VIFD-HOST:device", e.device),
+            ("VIFD-HOST:host_mac", e.host_mac.as_deref()),
+            ("VIFD-HOST:master", e.master),
+            ("VIFD-HOST:operstate", e.operstate),
+        ]
+    });
+    // Extension attributes live in their extension's namespace, as the extension rules say.
+    let ns = format!(
+        " xmlns:{VIF_NET_ALIAS}=\"{VIF_NET_NS}\" xmlns:{VIFD_HOST_ALIAS}=\"{VIFD_HOST_NS}\""
+    );
+    list_xml(&ns, rows)
+}
+
+/// `<virtual_interfaces>` with one empty `<virtual_interface>` per row of attributes.
+fn list_xml<'a>(
+    extra_ns: &str,
+    rows: impl Iterator<Item = Vec<(&'a str, Option<&'a str>)>>,
+) -> String {
+    let body: String = rows
+        .map(|attrs| format!("<virtual_interface{}/>", xml::attrs(attrs)))
         .collect();
     format!(
-        "{}<virtual_interfaces xmlns=\"{}\" xmlns:{VIF_NET_ALIAS}=\"{VIF_NET_NS}\" \
-         xmlns:{VIFD_HOST_ALIAS}=\"{VIFD_HOST_NS}\">{body}</virtual_interfaces>",
+        "{}<virtual_interfaces xmlns=\"{}\"{extra_ns}>{body}</virtual_interfaces>",
         xml::DECL,
         xml::COMPUTE_NS
     )
