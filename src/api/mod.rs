@@ -53,7 +53,8 @@ pub fn router(shared: Arc<Shared>, opts: RouterOptions) -> Router {
     let mut app = native
         .merge(compute::router())
         .fallback(not_found)
-        .layer(middleware::from_fn(refuse_bodies));
+        .layer(middleware::from_fn(refuse_bodies))
+        .layer(middleware::from_fn(compute::version_gate));
     if let Some(token) = opts.token {
         app = app.layer(middleware::from_fn_with_state(token, auth::require));
     }
@@ -76,7 +77,7 @@ async fn not_found(method: Method, req: Request) -> Fault {
 async fn with_view(State(shared): State<Arc<Shared>>, mut req: Request, next: Next) -> Response {
     let view = shared.current();
     let generation = view.generation;
-    let compute = req.uri().path().starts_with("/v2");
+    let compute = compute::api_of(req.uri().path()).is_some();
     req.extensions_mut().insert(view);
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
@@ -88,8 +89,12 @@ async fn with_view(State(shared): State<Arc<Shared>>, mut req: Request, next: Ne
 }
 
 /// No endpoint takes a body: a large one is over the limit, one of another media type is
-/// unsupported, and any other is a bad request.
+/// unsupported, and any other is a bad request. Only GET and HEAD are looked at: every
+/// other method is answered 405 by the router, which should win.
 async fn refuse_bodies(req: Request, next: Next) -> Result<Response, Fault> {
+    if !matches!(*req.method(), Method::GET | Method::HEAD) {
+        return Ok(next.run(req).await);
+    }
     let h = req.headers();
     let length = match h.get(header::CONTENT_LENGTH) {
         None => 0,

@@ -31,6 +31,7 @@ use super::native;
         native::domains,
         native::domain_interfaces,
         native::problems,
+        serve,
         compute::versions,
         compute::version_v2,
         compute::version_v21,
@@ -72,6 +73,12 @@ pub fn document() -> utoipa::openapi::OpenApi {
             (format!("/v2{rest}"), legacy),
         ];
         doc.paths.paths.extend(derived);
+    }
+    // The version documents answer with and without the trailing slash.
+    for (slash, bare) in [("/v2.1/", "/v2.1"), ("/v2/", "/v2")] {
+        if let Some(item) = doc.paths.paths.get(slash).cloned() {
+            doc.paths.paths.insert(bare.to_string(), item);
+        }
     }
     doc
 }
@@ -117,6 +124,8 @@ fn project_param() -> Parameter {
         .build()
 }
 
+#[utoipa::path(get, path = "/openapi.json", tag = "native",
+    responses((status = 200, description = "This document (OpenAPI 3.1)")))]
 pub async fn serve() -> Response {
     static DOC: OnceLock<Bytes> = OnceLock::new();
     let body = DOC.get_or_init(|| {

@@ -9,7 +9,7 @@ use std::fmt;
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
 use crate::api::fault::Fault;
 
@@ -112,15 +112,23 @@ fn compute_entry(headers: &HeaderMap) -> Option<String> {
     None
 }
 
+/// A version the request asked for and cannot have; answered after authentication.
+#[derive(Debug, Clone)]
+pub struct Refused(pub Fault);
+
 /// Negotiates the version for everything under /v2.1 and names it in the response.
 pub async fn layer(mut req: Request, next: Next) -> Response {
-    let (version, mut resp) = match negotiate(req.headers()) {
+    let version = match negotiate(req.headers()) {
         Ok(v) => {
             req.extensions_mut().insert(super::Flavor::Micro(v));
-            (v, next.run(req).await)
+            v
         }
-        Err(fault) => (Version::MIN, fault.into_response()),
+        Err(fault) => {
+            req.extensions_mut().insert(Refused(fault));
+            Version::MIN
+        }
     };
+    let mut resp = next.run(req).await;
     let h = resp.headers_mut();
     let text = version.to_string();
     if let Ok(v) = HeaderValue::from_str(&format!("compute {text}")) {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use axum::extract::Request;
 use axum::http::{header, HeaderMap};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use serde::Serialize;
@@ -79,17 +79,48 @@ pub fn router() -> Router<Arc<Shared>> {
         .nest("/v2.1/{project_id}", resources())
 }
 
+/// Which Compute API a path is under, if any.
+pub fn api_of(path: &str) -> Option<Api> {
+    let under = |prefix: &str| {
+        path.strip_prefix(prefix)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    };
+    if under("/v2.1") {
+        Some(Api::V21)
+    } else if under("/v2") {
+        Some(Api::V2)
+    } else {
+        None
+    }
+}
+
+/// The two Compute APIs served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    V2,
+    V21,
+}
+
 /// Marks requests under /v2 as legacy and negotiates the microversion of those under
-/// /v2.1 (see [`microversion::layer`]).
+/// /v2.1, naming it on every response there (see [`microversion::layer`]). A version the
+/// request cannot have is answered by [`version_gate`], after authentication.
 pub async fn flavor(mut req: Request, next: Next) -> Response {
-    let path = req.uri().path();
-    if path == "/v2.1" || path.starts_with("/v2.1/") {
-        return microversion::layer(req, next).await;
+    match api_of(req.uri().path()) {
+        Some(Api::V21) => microversion::layer(req, next).await,
+        Some(Api::V2) => {
+            req.extensions_mut().insert(Flavor::Legacy);
+            next.run(req).await
+        }
+        None => next.run(req).await,
     }
-    if path == "/v2" || path.starts_with("/v2/") {
-        req.extensions_mut().insert(Flavor::Legacy);
+}
+
+/// Answers the version fault [`flavor`] found, once the client has been let in.
+pub async fn version_gate(req: Request, next: Next) -> Response {
+    match req.extensions().get::<microversion::Refused>() {
+        Some(refused) => refused.0.clone().into_response(),
+        None => next.run(req).await,
     }
-    next.run(req).await
 }
 
 /// A link in a versions document.
