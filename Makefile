@@ -3,7 +3,7 @@
 CARGO ?= cargo
 VIFD  := target/release/vifd
 
-.PHONY: all deps services build demo test lint unit bench clean-demo
+.PHONY: all deps services build demo test lint unit bench bench-serve clean-demo
 
 all: build
 
@@ -40,3 +40,7 @@ unit:
 ## The scale benchmark of BENCHMARKS.md.
 bench: build
 	bash bench/scale.sh 1000 4
+
+## The HTTP benchmark of `vifd serve` (wrk on the 1000 x 4 scale fixture).
+bench-serve: build
+	bash bench/serve.sh 1000 4

@@ -4,6 +4,10 @@
 #   bench/scale.sh N K        build a test:/// node with N domains x K interfaces,
 #                             the matching taps in netns "vifd-bench", and time
 #                             `vifd list --json` against two baselines
+#   bench/scale.sh --setup-only N K
+#                             only build the node file and the netns (no
+#                             measurement, no vifd binary needed); used by
+#                             bench/serve.sh
 #   bench/scale.sh --clean    delete the netns and the generated files
 #
 # Baselines (median of RUNS=5 after WARMUP=1, wall time and peak RSS):
@@ -66,6 +70,11 @@ if [ "$1" = "--clean" ]; then
     exit 0
 fi
 
+SETUP_ONLY=0
+if [ "$1" = "--setup-only" ]; then
+    SETUP_ONLY=1
+    shift
+fi
 [ $# -eq 2 ] || { usage >&2; exit 2; }
 N=$1 K=$2
 [[ "$N" =~ ^[1-9][0-9]*$ ]] || die "N must be a positive integer, got '$N'"
@@ -74,15 +83,17 @@ N=$1 K=$2
 [[ "$WARMUP" =~ ^[0-9]+$ ]] || die "WARMUP must be a non-negative integer"
 
 # ---- the binary under test: check before any expensive setup
-VIFD=${VIFD:-$ROOT/target/release/vifd}
-case "$VIFD" in
-    /*) ;;
-    */*) VIFD="$PWD/$VIFD" ;;
-    *) VIFD=$(command -v "$VIFD") || die "VIFD=$VIFD not found in PATH" ;;
-esac
-[ -x "$VIFD" ] && [ -f "$VIFD" ] || die "vifd binary not found: $VIFD
+if [ "$SETUP_ONLY" -eq 0 ]; then
+    VIFD=${VIFD:-$ROOT/target/release/vifd}
+    case "$VIFD" in
+        /*) ;;
+        */*) VIFD="$PWD/$VIFD" ;;
+        *) VIFD=$(command -v "$VIFD") || die "VIFD=$VIFD not found in PATH" ;;
+    esac
+    [ -x "$VIFD" ] && [ -f "$VIFD" ] || die "vifd binary not found: $VIFD
   build it first:  (cd $ROOT && cargo build --release)
   or point VIFD at a binary:  VIFD=/path/to/vifd $0 $N $K"
+fi
 
 mkdir -p "$WORKDIR"
 touch "$WORKDIR/$MARKER"
@@ -131,6 +142,10 @@ t1=$(date +%s.%N)
 ntaps=$(ip -n "$NETNS" -o link show type tun | wc -l)
 [ "$ntaps" -eq $((N * K)) ] || die "netns $NETNS has $ntaps taps, expected $((N * K))"
 say "netns ready ($(python3 -c "print('%.1f' % ($t1 - $t0))") s)"
+if [ "$SETUP_ONLY" -eq 1 ]; then
+    say "setup only: $URI and netns $NETNS ready; not measuring"
+    exit 0
+fi
 
 REPRO="cd $ROOT && VIFD=$VIFD RUNS=$RUNS WARMUP=$WARMUP B_MODE=$B_MODE bench/scale.sh $N $K"
 rc=0
