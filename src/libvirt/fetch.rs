@@ -16,11 +16,71 @@ use super::{parse_domain_xml, Domain, DomainState, LibvirtError, Network, Snapsh
 /// A domain that disappears while we read it, or whose XML cannot be parsed, is logged
 /// and skipped: one odd guest must not hide all the others.
 pub fn fetch(uri: &str) -> Result<Snapshot, LibvirtError> {
-    silence_default_error_printer();
-    let conn = Connect::open(Some(uri)).map_err(|e| LibvirtError::Connect {
-        uri: uri.to_string(),
-        message: e.message().to_string(),
-    })?;
+    Session::new(uri).fetch()
+}
+
+/// A connection kept open between snapshots, reopened when it breaks (libvirtd
+/// restarted, the socket went away). Opening is the expensive part for some drivers.
+pub struct Session {
+    uri: String,
+    conn: Option<Connect>,
+}
+
+impl Session {
+    pub fn new(uri: &str) -> Self {
+        Session {
+            uri: uri.to_string(),
+            conn: None,
+        }
+    }
+
+    pub fn uri(&self) -> &str {
+        &self.uri
+    }
+
+    /// Reads a snapshot, connecting first when there is no live connection. After a
+    /// failure the connection is dropped, so the next call starts afresh.
+    pub fn fetch(&mut self) -> Result<Snapshot, LibvirtError> {
+        silence_default_error_printer();
+        if self
+            .conn
+            .as_ref()
+            .is_some_and(|c| !c.is_alive().unwrap_or(false))
+        {
+            debug!(uri = %self.uri, "libvirt connection is dead; reconnecting");
+            self.reset();
+        }
+        let conn = match self.conn.take() {
+            Some(c) => c,
+            None => Connect::open(Some(&self.uri)).map_err(|e| LibvirtError::Connect {
+                uri: self.uri.clone(),
+                message: e.message().to_string(),
+            })?,
+        };
+        let res = read_snapshot(&conn, &self.uri);
+        self.conn = Some(conn);
+        if res.is_err() {
+            self.reset();
+        }
+        res
+    }
+
+    fn reset(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            // virt's Drop panics when virConnectClose fails; a broken connection must not
+            // take the caller down with it.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(conn)));
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.reset();
+    }
+}
+
+fn read_snapshot(conn: &Connect, uri: &str) -> Result<Snapshot, LibvirtError> {
     let list_err = |what, e: virt::error::Error| LibvirtError::List {
         uri: uri.to_string(),
         what,

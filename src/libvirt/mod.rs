@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 
 use crate::mac::MacAddr;
 
-pub use fetch::fetch;
+pub use fetch::{fetch, Session};
 pub use xml::{parse_domain_xml, ParsedDomain, XmlError};
 
 /// Failures talking to libvirt.

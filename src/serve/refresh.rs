@@ -6,23 +6,24 @@ use std::time::{Duration, SystemTime};
 use tracing::{debug, info, warn};
 
 use crate::api::view::{Shared, View};
-use crate::collect::{collect_with_snapshot, Source};
+use crate::collect::{Collector, Source};
 
 /// Takes an inventory now and then every `interval`, forever. A failed inventory keeps
 /// the previous one served and marks the daemon not ready until the next success.
 pub async fn run(shared: Arc<Shared>, source: Source, interval: Duration) {
+    let collector = Collector::new(source);
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        refresh_once(&shared, &source).await;
+        refresh_once(&shared, &collector).await;
     }
 }
 
 /// One inventory, published if it could be taken. The generation moves only when the
 /// content changed, so clients can tell "same answer, newer check" from "new answer".
-pub async fn refresh_once(shared: &Shared, source: &Source) {
-    let (snapshot, inventory) = match collect_with_snapshot(source).await {
+pub async fn refresh_once(shared: &Shared, collector: &Collector) {
+    let (snapshot, inventory) = match collector.collect().await {
         Ok(x) => x,
         Err(e) => {
             let serving = shared.current().generation;
