@@ -8,7 +8,7 @@
 #
 # What it does:
 #   1. starts `vifd serve --listen 127.0.0.1:PORT --libvirt-uri test:///…/node.xml
-#      --netns vifd-bench --refresh 3600`, waits for /readyz (60 s), checks
+#      --netns vifd-bench --refresh $REFRESH` (default 10, the daemon's own), waits for /readyz (60 s), checks
 #      /v1/domains, /v1/interfaces and one os-virtual-interfaces answer;
 #   2. (i)  wrk -t THREADS -c CONNS on GET /v2.1/servers/{uuid}/os-virtual-interfaces
 #      (ii) wrk -t THREADS -c LIST_CONNS on GET /v1/interfaces (all N*K records,
@@ -26,6 +26,7 @@
 #   VIFD        vifd binary                        [<repo>/target/release/vifd,
 #                                                   built with cargo when missing]
 #   DURATION    seconds per measured wrk run       [15]
+#   REFRESH     the daemon's --refresh, seconds     [10]
 #   WARMUP_S    seconds of warm-up before each run [5]
 #   THREADS     wrk threads                        [2]
 #   CONNS       connections for (i)                [64]
@@ -45,6 +46,7 @@ ROOT=$(dirname "$HERE")
 NETNS=vifd-bench
 WORKDIR=${VIFD_BENCH_DIR:-/tmp/vifd-bench}
 DURATION=${DURATION:-15}
+REFRESH=${REFRESH:-10}
 WARMUP_S=${WARMUP_S:-5}
 THREADS=${THREADS:-2}
 CONNS=${CONNS:-64}
@@ -157,7 +159,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 LOADAVG0=$(cut -d' ' -f1-3 /proc/loadavg)
-say "starting: $VIFD serve --listen 127.0.0.1:$PORT --libvirt-uri $URI --netns $NETNS --refresh 3600"
+say "starting: $VIFD serve --listen 127.0.0.1:$PORT --libvirt-uri $URI --netns $NETNS --refresh $REFRESH"
 # no VIFD_* variable (token file, TLS, log level, ...) of the caller's environment
 # reaches the daemon; `env` execs it, so $! is the daemon's own pid
 unset_vifd=()
@@ -165,7 +167,7 @@ for v in $(compgen -e); do
     case "$v" in VIFD_*) unset_vifd+=(-u "$v") ;; esac
 done
 env "${unset_vifd[@]}" "$VIFD" serve --listen "127.0.0.1:$PORT" --libvirt-uri "$URI" --netns "$NETNS" \
-    --refresh 3600 >"$LOG" 2>&1 &
+    --refresh "$REFRESH" >"$LOG" 2>&1 &
 PID=$!
 
 alive() {

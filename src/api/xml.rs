@@ -59,3 +59,18 @@ pub fn attrs<'a>(pairs: impl IntoIterator<Item = (&'a str, Option<&'a str>)>) ->
         .filter_map(|(k, v)| v.map(|v| format!(" {k}=\"{}\"", escape(v))))
         .collect()
 }
+
+/// Extractor: whether the client prefers XML (see [`wants_xml`]), without copying headers.
+#[derive(Debug, Clone, Copy)]
+pub struct PrefersXml(pub bool);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PrefersXml {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(PrefersXml(wants_xml(&parts.headers)))
+    }
+}

@@ -1,7 +1,7 @@
 //! `GET /extensions` and `GET /extensions/{alias}`, in JSON or XML.
 
 use axum::extract::Path;
-use axum::http::{header, HeaderMap};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use super::Flavor;
 use crate::api::fault::Fault;
-use crate::api::xml;
+use crate::api::xml::{self, PrefersXml};
 
 /// The alias of vifd's own extension: host-side attributes on VIF entries.
 pub const VIFD_HOST_ALIAS: &str = "VIFD-HOST";
@@ -121,10 +121,10 @@ fn all(flavor: Flavor) -> Vec<Extension> {
     responses((status = 200, description = "The extensions served (JSON, or XML on `Accept: application/xml`)", body = ExtensionList)))]
 pub async fn list(
     axum::Extension(flavor): axum::Extension<Flavor>,
-    headers: HeaderMap,
+    PrefersXml(xml): PrefersXml,
 ) -> Response {
     let exts = all(flavor);
-    if xml::wants_xml(&headers) {
+    if xml {
         let body: String = exts.iter().map(|e| xml_extension(e, false)).collect();
         return xml_response(format!(
             "{}<extensions xmlns=\"{}\" xmlns:atom=\"http://www.w3.org/2005/Atom\">{body}</extensions>",
@@ -142,13 +142,13 @@ pub async fn list(
 pub async fn show(
     axum::Extension(flavor): axum::Extension<Flavor>,
     Path(AliasPath { alias }): Path<AliasPath>,
-    headers: HeaderMap,
+    PrefersXml(xml): PrefersXml,
 ) -> Result<Response, Fault> {
     let ext = all(flavor)
         .into_iter()
         .find(|e| e.alias == alias)
         .ok_or_else(|| Fault::not_found(format!("Extension {alias} could not be found.")))?;
-    if xml::wants_xml(&headers) {
+    if xml {
         return Ok(xml_response(format!(
             "{}{}",
             xml::DECL,

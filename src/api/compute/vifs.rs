@@ -2,11 +2,9 @@
 //! from microversion 2.12; on /v2, `OS-EXT-VIF-NET:net_id` and the `VIFD-HOST:`
 //! attributes instead.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
@@ -17,7 +15,7 @@ use super::microversion::Version;
 use super::{server, Flavor};
 use crate::api::fault::Fault;
 use crate::api::view::View;
-use crate::api::xml;
+use crate::api::xml::{self, PrefersXml};
 use crate::inventory::Vif;
 
 /// The most entries one page holds, as Nova's `osapi_max_limit`.
@@ -81,13 +79,12 @@ pub async fn list(
     Extension(view): Extension<Arc<View>>,
     Extension(flavor): Extension<Flavor>,
     Path(path): Path<ServerPath>,
-    Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
+    Query(page): Query<Page>,
+    PrefersXml(xml): PrefersXml,
 ) -> Result<Response, Fault> {
     let idx = server(&view, &path.server_id)?;
     let vifs: Vec<&Vif> = view.vifs_of(idx).collect();
-    let page = paginate(&vifs, &query)?;
-    let xml = xml::wants_xml(&headers);
+    let page = page.apply(&vifs)?;
     Ok(match flavor {
         Flavor::Micro(v) => {
             let with_net = v >= Version::VIF_NET_ID;
@@ -135,29 +132,34 @@ fn legacy(v: &Vif) -> LegacyVirtualInterface<'_> {
     }
 }
 
-/// Nova's `limit`/`offset`: integers ≥ 0; a limit of 0 (or none) means the maximum.
-pub fn paginate<'a, T>(items: &'a [T], query: &HashMap<String, String>) -> Result<&'a [T], Fault> {
-    let param = |name: &str| -> Result<usize, Fault> {
-        match query.get(name) {
-            None => Ok(0),
-            Some(text) => {
-                let n: i64 = text
-                    .trim()
-                    .parse()
-                    .map_err(|_| Fault::bad_request(format!("{name} param must be an integer")))?;
-                usize::try_from(n)
-                    .map_err(|_| Fault::bad_request(format!("{name} param must be positive")))
-            }
-        }
-    };
-    let offset = param("offset")?;
-    let limit = match param("limit")? {
-        0 => MAX_LIMIT,
-        n => n.min(MAX_LIMIT),
-    };
-    let start = offset.min(items.len());
-    let end = start.saturating_add(limit).min(items.len());
-    Ok(&items[start..end])
+/// Nova's `limit` and `offset` query parameters (others are ignored, as Nova does).
+#[derive(Debug, Default, Deserialize)]
+pub struct Page {
+    pub limit: Option<String>,
+    pub offset: Option<String>,
+}
+
+impl Page {
+    /// The page of `items`: integers ≥ 0; a limit of 0 (or none) means the maximum.
+    pub fn apply<'a, T>(&self, items: &'a [T]) -> Result<&'a [T], Fault> {
+        let offset = param("offset", self.offset.as_deref())?;
+        let limit = match param("limit", self.limit.as_deref())? {
+            0 => MAX_LIMIT,
+            n => n.min(MAX_LIMIT),
+        };
+        let start = offset.min(items.len());
+        let end = start.saturating_add(limit).min(items.len());
+        Ok(&items[start..end])
+    }
+}
+
+fn param(name: &str, text: Option<&str>) -> Result<usize, Fault> {
+    let Some(text) = text else { return Ok(0) };
+    let n: i64 = text
+        .trim()
+        .parse()
+        .map_err(|_| Fault::bad_request(format!("{name} param must be an integer")))?;
+    usize::try_from(n).map_err(|_| Fault::bad_request(format!("{name} param must be positive")))
 }
 
 fn micro_xml(entries: &[VirtualInterface]) -> String {
