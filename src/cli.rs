@@ -132,6 +132,9 @@ pub struct ServeArgs {
     /// [default: 10].
     #[arg(long, env = "VIFD_HEADER_TIMEOUT", value_name = "SECONDS")]
     pub header_timeout: Option<u64>,
+    /// Receive buffer of the link-notification socket, in bytes (a test knob).
+    #[arg(long, env = "VIFD_NETLINK_RCVBUF", value_name = "BYTES", hide = true)]
+    pub netlink_rcvbuf: Option<usize>,
     /// File holding the bearer token that requests on non-loopback TCP listeners must carry.
     #[arg(long, env = "VIFD_TOKEN_FILE", value_name = "FILE")]
     pub token_file: Option<PathBuf>,

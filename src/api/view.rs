@@ -216,7 +216,6 @@ impl Shared {
 
     pub fn publish(&self, view: View) {
         *self.view.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(view);
-        self.set_error(None);
     }
 
     pub fn set_error(&self, error: Option<String>) {

@@ -76,6 +76,7 @@ pub async fn run(args: &DemoArgs) -> Result<(), CmdError> {
         token_file: None,
         tls: None,
         header_timeout: serve::DEFAULT_HEADER_TIMEOUT,
+        netlink_rcvbuf: None,
     })
     .await?;
     let some_uuid = inv.domains.first().map_or("<uuid>", |d| d.uuid.as_str());

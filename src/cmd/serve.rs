@@ -45,6 +45,7 @@ pub fn config(args: &ServeArgs, file: &FileConfig) -> Result<ServeConfig, CmdErr
             .header_timeout
             .or(file.header_timeout)
             .map_or(serve::DEFAULT_HEADER_TIMEOUT, Duration::from_secs),
+        netlink_rcvbuf: args.netlink_rcvbuf,
     })
 }
 

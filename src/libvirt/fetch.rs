@@ -98,7 +98,15 @@ fn read_snapshot(conn: &Connect, uri: &str) -> Result<Snapshot, LibvirtError> {
         .iter()
         .filter_map(read_domain)
         .collect();
-    Ok(Snapshot { domains, networks })
+    Ok(sorted(Snapshot { domains, networks }))
+}
+
+/// libvirt lists in no stable order (the test driver hashes); sort by name so the same
+/// host always reads the same.
+fn sorted(mut snap: Snapshot) -> Snapshot {
+    snap.domains.sort_by(|a, b| a.name.cmp(&b.name));
+    snap.networks.sort_by(|a, b| a.name.cmp(&b.name));
+    snap
 }
 
 /// libvirt prints every error to stderr by default; ours are reported through tracing.

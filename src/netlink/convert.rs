@@ -2,11 +2,8 @@
 
 use std::collections::HashMap;
 
-use rtnetlink::packet_core::{Nla, NlasIterator, ParseableParametrized};
-use rtnetlink::packet_route::link::{
-    InfoData, InfoKind, InfoTun, LinkAttribute, LinkFlags, LinkHeader, LinkInfo, LinkLayerType,
-    State,
-};
+use rtnetlink::packet_core::{NlasIterator, ParseableParametrized};
+use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkHeader, LinkLayerType, State};
 
 use super::{DeviceKind, HostDevice};
 use crate::mac::MacAddr;
@@ -18,11 +15,15 @@ const IFF_TUN: u8 = 1;
 const LINK_HEADER_LEN: usize = 16;
 /// The `IFLA_*` attributes decoded: ADDRESS, IFNAME, MTU, LINK, MASTER, OPERSTATE,
 /// LINKINFO, CARRIER, LINK_NETNSID.
-const WANTED: [u16; 9] = [1, 3, 4, 5, 10, 16, 18, 33, 37];
+const WANTED: [u16; 9] = [1, 3, 4, 5, 10, 16, IFLA_LINKINFO, 33, 37];
+const IFLA_LINKINFO: u16 = 18;
+const IFLA_INFO_KIND: u16 = 1;
+const IFLA_INFO_DATA: u16 = 2;
 
 /// A device before master and lower-device indexes are turned into names.
+#[derive(Debug, Clone)]
 pub(super) struct RawLink {
-    dev: HostDevice,
+    pub(super) dev: HostDevice,
     master_ifindex: Option<u32>,
 }
 
@@ -31,11 +32,24 @@ impl RawLink {
     pub(super) fn parse(payload: &[u8]) -> Option<Self> {
         let header = LinkHeader::parse(payload).ok()?;
         let family = header.interface_family;
+        let mut kind = None;
         let attrs = NlasIterator::new(payload.get(LINK_HEADER_LEN..)?)
             .filter_map(Result::ok)
             .filter(|nla| WANTED.contains(&nla.kind()))
-            .filter_map(|nla| LinkAttribute::parse_with_param(&nla, family).ok());
-        Self::from_parts(&header, attrs)
+            .filter(|nla| {
+                if nla.kind() == IFLA_LINKINFO {
+                    kind = Some(link_kind(nla.value()));
+                    return false;
+                }
+                true
+            })
+            .filter_map(|nla| LinkAttribute::parse_with_param(&nla, family).ok())
+            .collect::<Vec<_>>();
+        let mut raw = Self::from_parts(&header, attrs.into_iter())?;
+        if let Some(k) = kind {
+            raw.dev.kind = k;
+        }
+        Some(raw)
     }
 
     fn from_parts(
@@ -43,7 +57,6 @@ impl RawLink {
         attributes: impl Iterator<Item = LinkAttribute>,
     ) -> Option<Self> {
         let mut name = None;
-        let mut kind = None;
         let mut mac = None;
         let mut master_ifindex = None;
         let mut dev = HostDevice {
@@ -70,16 +83,15 @@ impl RawLink {
                 LinkAttribute::Mtu(m) => dev.mtu = Some(m),
                 LinkAttribute::Link(l) => dev.link_ifindex = Some(l),
                 LinkAttribute::LinkNetNsId(id) => dev.link_netnsid = Some(id),
-                LinkAttribute::LinkInfo(infos) => kind = Some(kind_of(&infos)),
                 _ => {}
             }
         }
         dev.name = name?;
         dev.mac = mac;
-        dev.kind = kind.unwrap_or(match header.link_layer_type {
+        dev.kind = match header.link_layer_type {
             LinkLayerType::Loopback => DeviceKind::Loopback,
             _ => DeviceKind::Physical,
-        });
+        };
         Some(RawLink {
             dev,
             master_ifindex,
@@ -89,61 +101,67 @@ impl RawLink {
 
 /// Fills in master and lower-device names from the same dump.
 pub(super) fn resolve_names(raw: Vec<RawLink>) -> Vec<HostDevice> {
-    let names: HashMap<u32, String> = raw
-        .iter()
-        .map(|r| (r.dev.ifindex, r.dev.name.clone()))
-        .collect();
-    raw.into_iter()
-        .map(|r| {
-            let mut dev = r.dev;
-            dev.master = r.master_ifindex.and_then(|i| names.get(&i).cloned());
-            // A lower device in another namespace has an index that means nothing here.
-            if matches!(dev.kind, DeviceKind::Macvtap | DeviceKind::Macvlan)
-                && dev.link_netnsid.is_none()
-            {
-                dev.lower = dev.link_ifindex.and_then(|i| names.get(&i).cloned());
-            }
-            dev
-        })
-        .collect()
+    resolve_names_of(raw.iter())
 }
 
-fn kind_of(infos: &[LinkInfo]) -> DeviceKind {
-    let mut kind = None;
+/// As [`resolve_names`], from borrowed links.
+pub(super) fn resolve_names_of<'a>(
+    raw: impl Iterator<Item = &'a RawLink> + Clone,
+) -> Vec<HostDevice> {
+    let names: HashMap<u32, &str> = raw
+        .clone()
+        .map(|r| (r.dev.ifindex, r.dev.name.as_str()))
+        .collect();
+    raw.map(|r| {
+        let mut dev = r.dev.clone();
+        let name = |i: &u32| names.get(i).map(|n| n.to_string());
+        dev.master = r.master_ifindex.as_ref().and_then(name);
+        // A lower device in another namespace has an index that means nothing here.
+        if matches!(dev.kind, DeviceKind::Macvtap | DeviceKind::Macvlan)
+            && dev.link_netnsid.is_none()
+        {
+            dev.lower = dev.link_ifindex.as_ref().and_then(name);
+        }
+        dev
+    })
+    .collect()
+}
+
+/// The device kind from the raw `IFLA_LINKINFO` nest. Decoded by hand: the library's
+/// typed parse rejects the whole nest when one driver attribute is not as it expects
+/// (seen with tun's data in link notifications), and only two fields are needed here.
+fn link_kind(nest: &[u8]) -> DeviceKind {
+    let mut kind: Option<String> = None;
     let mut tun_is_tun = false;
-    for info in infos {
-        match info {
-            LinkInfo::Kind(k) => kind = Some(k),
-            LinkInfo::Data(InfoData::Tun(attrs)) => tun_is_tun = tun_type_is_tun(attrs),
+    for nla in NlasIterator::new(nest).filter_map(Result::ok) {
+        match nla.kind() {
+            IFLA_INFO_KIND => {
+                let text = nla.value().split(|&b| b == 0).next().unwrap_or_default();
+                kind = Some(String::from_utf8_lossy(text).into_owned());
+            }
+            IFLA_INFO_DATA => {
+                tun_is_tun = NlasIterator::new(nla.value())
+                    .filter_map(Result::ok)
+                    .any(|a| a.kind() == IFLA_TUN_TYPE && a.value() == [IFF_TUN]);
+            }
             _ => {}
         }
     }
-    match kind {
-        Some(InfoKind::Tun) if tun_is_tun => DeviceKind::Tun,
-        Some(InfoKind::Tun) => DeviceKind::Tap,
-        Some(InfoKind::MacVtap) => DeviceKind::Macvtap,
-        Some(InfoKind::MacVlan) => DeviceKind::Macvlan,
-        Some(InfoKind::Veth) => DeviceKind::Veth,
-        Some(InfoKind::Bridge) => DeviceKind::Bridge,
-        Some(InfoKind::Vxlan) => DeviceKind::Vxlan,
-        Some(InfoKind::Vlan) => DeviceKind::Vlan,
-        Some(InfoKind::Bond) => DeviceKind::Bond,
-        Some(InfoKind::Dummy) => DeviceKind::Dummy,
-        Some(InfoKind::Other(s)) if s == "openvswitch" => DeviceKind::Openvswitch,
+    match kind.as_deref() {
+        Some("tun") if tun_is_tun => DeviceKind::Tun,
+        Some("tun") => DeviceKind::Tap,
+        Some("macvtap") => DeviceKind::Macvtap,
+        Some("macvlan") => DeviceKind::Macvlan,
+        Some("veth") => DeviceKind::Veth,
+        Some("bridge") => DeviceKind::Bridge,
+        Some("vxlan") => DeviceKind::Vxlan,
+        Some("vlan") => DeviceKind::Vlan,
+        Some("bond") => DeviceKind::Bond,
+        Some("dummy") => DeviceKind::Dummy,
+        Some("openvswitch") => DeviceKind::Openvswitch,
         Some(other) => DeviceKind::Other(other.to_string()),
         None => DeviceKind::Physical,
     }
-}
-
-fn tun_type_is_tun(attrs: &[InfoTun]) -> bool {
-    attrs.iter().any(|a| match a {
-        InfoTun::Other(nla) if nla.kind() == IFLA_TUN_TYPE && nla.value_len() == 1 => {
-            let mut v = [0u8; 1];
-            nla.emit_value(&mut v);
-            v[0] == IFF_TUN
-        }
-        _ => false,
-    })
 }
 
 /// RFC 2863 operational state, lowercase as in /sys/class/net/*/operstate.

@@ -15,7 +15,7 @@ use super::convert::{resolve_names, RawLink};
 use super::netns::{enter, NetnsTarget};
 use super::{HostDevice, NetlinkError};
 
-const RTM_NEWLINK: u16 = 16;
+pub(super) const RTM_NEWLINK: u16 = 16;
 /// Larger than any single dump datagram the kernel sends (it caps them near 32 KiB).
 const RECV_BUF: usize = 256 * 1024;
 
@@ -48,6 +48,11 @@ pub async fn read_devices(target: &NetnsTarget) -> Result<Vec<HostDevice>, Netli
 }
 
 fn dump_links(ns: &NetnsTarget) -> Result<Vec<HostDevice>, NetlinkError> {
+    dump_raw(ns).map(resolve_names)
+}
+
+/// Every link of the calling thread's namespace, names unresolved.
+pub(super) fn dump_raw(ns: &NetnsTarget) -> Result<Vec<RawLink>, NetlinkError> {
     let socket_err = |source| NetlinkError::Socket {
         ns: ns.describe(),
         source,
@@ -70,7 +75,7 @@ fn dump_links(ns: &NetnsTarget) -> Result<Vec<HostDevice>, NetlinkError> {
         while !rest.is_empty() {
             let msg = NetlinkBuffer::new_checked(rest).map_err(|e| dump_err(e.to_string()))?;
             match msg.message_type() {
-                NLMSG_DONE => return Ok(resolve_names(links)),
+                NLMSG_DONE => return Ok(links),
                 NLMSG_ERROR => {
                     let err = ErrorBuffer::new_checked(msg.payload())
                         .map_err(|e| dump_err(e.to_string()))?;

@@ -4,6 +4,7 @@
 
 mod convert;
 mod dump;
+mod monitor;
 mod netns;
 
 use serde::Serialize;
@@ -11,6 +12,7 @@ use serde::Serialize;
 use crate::mac::MacAddr;
 
 pub use dump::read_devices;
+pub use monitor::{LinkEvent, LinkWatch};
 pub use netns::NetnsTarget;
 
 /// Failures reading host devices.

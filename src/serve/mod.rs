@@ -52,6 +52,8 @@ pub struct ServeConfig {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Time a client has to send a request head before its connection is closed.
     pub header_timeout: Duration,
+    /// Receive buffer of the link-notification socket (tests shrink it to force overruns).
+    pub netlink_rcvbuf: Option<usize>,
 }
 
 /// A server with its listeners bound, not yet serving.
@@ -60,6 +62,7 @@ pub struct Server {
     bound: Vec<Bound>,
     source: Source,
     refresh: Duration,
+    netlink_rcvbuf: Option<usize>,
 }
 
 impl Server {
@@ -103,6 +106,7 @@ impl Server {
             bound,
             source: cfg.source,
             refresh: cfg.refresh,
+            netlink_rcvbuf: cfg.netlink_rcvbuf,
         })
     }
 
@@ -113,7 +117,12 @@ impl Server {
 
     /// Serves until `shutdown` completes, then drains open connections.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        let refresher = tokio::spawn(refresh::run(self.shared.clone(), self.source, self.refresh));
+        let refresher = tokio::spawn(refresh::run(
+            self.shared.clone(),
+            self.source,
+            self.refresh,
+            self.netlink_rcvbuf,
+        ));
         let (stop_tx, stop_rx) = watch::channel(false);
         let limit = Arc::new(Semaphore::new(listen::MAX_CONNECTIONS));
         let loops: Vec<_> = self

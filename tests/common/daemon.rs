@@ -15,6 +15,11 @@ pub struct Daemon {
 impl Daemon {
     /// Starts `vifd serve ARGS` (inside `netns` when given, through `ip netns exec`).
     pub fn start(netns: Option<&str>, args: &[&str]) -> Self {
+        Self::start_logged(netns, args, None)
+    }
+
+    /// As [`start`](Self::start), with stderr (the log) written to `log` when given.
+    pub fn start_logged(netns: Option<&str>, args: &[&str], log: Option<&std::path::Path>) -> Self {
         let mut cmd = match netns {
             Some(ns) => {
                 let mut c = Command::new("ip");
@@ -31,6 +36,10 @@ impl Daemon {
             .env_remove("VIFD_LISTEN")
             .env_remove("VIFD_CONFIG")
             .stdin(Stdio::null())
+            .stderr(match log {
+                Some(path) => Stdio::from(std::fs::File::create(path).expect("create the log")),
+                None => Stdio::inherit(),
+            })
             .spawn()
             .expect("start vifd serve");
         Daemon { child, addr: None }
@@ -38,11 +47,15 @@ impl Daemon {
 
     /// Starts it on a free loopback port and waits until /readyz says 200.
     pub fn on_loopback(args: &[&str]) -> Self {
+        Self::on_loopback_logged(args, None)
+    }
+
+    pub fn on_loopback_logged(args: &[&str], log: Option<&std::path::Path>) -> Self {
         let addr: SocketAddr = format!("127.0.0.1:{}", http::free_port()).parse().unwrap();
         let listen = addr.to_string();
         let mut all = vec!["--listen", &listen];
         all.extend_from_slice(args);
-        let mut d = Self::start(None, &all);
+        let mut d = Self::start_logged(None, &all, log);
         d.addr = Some(addr);
         d.wait_ready(|| http::status_of(addr, "/readyz"));
         d

@@ -1,0 +1,215 @@
+//! Host-side changes reach `vifd serve` through rtnetlink notifications, without waiting
+//! for a refresh: taps created, deleted, renamed, moved to another bridge, set down or
+//! given another MAC; and a burst that overruns the socket ends in exactly the state a
+//! fresh `vifd list` reports.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use common::daemon::Daemon;
+use common::http::get;
+use common::{fixture, fixture_path, vifd_json, TestNs};
+use serde_json::Value;
+
+fn demo_host() -> (TestNs, String) {
+    let ns = TestNs::new("live");
+    ns.batch(&fixture("demo/devices.ip"));
+    (ns, format!("test://{}", fixture_path("demo/node.xml")))
+}
+
+/// The record whose guest MAC is `mac`.
+fn record(addr: SocketAddr, mac: &str) -> Value {
+    let list = get(addr, &format!("/v1/interfaces?mac={mac}"), &[]).json();
+    list["interfaces"][0].clone()
+}
+
+/// Polls until `ok` holds for the record of `mac` (2 s at most: no refresh happens).
+fn until(addr: SocketAddr, mac: &str, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let r = record(addr, mac);
+        if ok(&r) {
+            return r;
+        }
+        assert!(Instant::now() < deadline, "{what}: {r:#}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn problems(r: &Value) -> Vec<&str> {
+    r["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect()
+}
+
+#[test]
+fn link_changes_show_without_a_refresh() {
+    let (ns, uri) = demo_host();
+    let d = Daemon::on_loopback(&[
+        "--libvirt-uri",
+        &uri,
+        "--netns",
+        &ns.name,
+        "--refresh",
+        "3600",
+    ]);
+    let addr = d.addr();
+    let db1 = "52:54:00:aa:00:02"; // tap-db1-1, missing in the demo
+    let gen0: u64 = get(addr, "/healthz", &[])
+        .header("x-vifd-generation")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(problems(&record(addr, db1)), ["device-missing"]);
+
+    ns.batch("tuntap add dev tap-db1-1 mode tap\nlink set tap-db1-1 address fe:54:00:aa:00:02 master br-demo up\n");
+    let r = until(addr, db1, "created tap", |r| {
+        r["device"] == "tap-db1-1" && r["master"] == "br-demo"
+    });
+    assert_eq!(problems(&r), Vec::<&str>::new());
+    let gen1: u64 = get(addr, "/healthz", &[])
+        .header("x-vifd-generation")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(gen1 > gen0, "generation {gen0} -> {gen1}");
+
+    ns.batch("link set tap-db1-1 master virbr-demo\n");
+    let r = until(addr, db1, "moved to another bridge", |r| {
+        r["master"] == "virbr-demo"
+    });
+    assert_eq!(problems(&r), ["wrong-master"]);
+
+    ns.batch("link set tap-db1-1 address fe:54:00:aa:00:99 master br-demo\n");
+    let r = until(addr, db1, "new MAC", |r| {
+        r["host_mac"] == "fe:54:00:aa:00:99" && r["master"] == "br-demo"
+    });
+    assert_eq!(problems(&r), ["mac-mismatch"]);
+
+    ns.batch("link set tap-db1-1 address fe:54:00:aa:00:02 down\n");
+    until(addr, db1, "set down", |r| {
+        r["operstate"] == "down" && r["problems"] == serde_json::json!([])
+    });
+
+    ns.batch("link set tap-db1-1 name tap-db1-9\n");
+    let r = until(addr, db1, "renamed away", |r| r["ifindex"].is_null());
+    assert_eq!(problems(&r), ["device-missing"]);
+    let orphans = get(addr, "/v1/problems", &[]).json();
+    assert!(
+        orphans["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["kind"] == "orphan-device" && p["device"] == "tap-db1-9"),
+        "{orphans:#}"
+    );
+
+    ns.batch("link del tap-db1-9\n");
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let p = get(addr, "/v1/problems", &[]).json();
+        if !p["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["device"] == "tap-db1-9")
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "deleted tap still an orphan: {p:#}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// 5,000 taps created and 2,500 deleted as fast as `ip -batch` goes, into a 4 KiB socket
+/// buffer: the kernel drops notifications (ENOBUFS), vifd resyncs, and the served state
+/// equals what a fresh `vifd list --json` and `vifd check --json` report.
+#[test]
+fn burst_that_overruns_the_socket_ends_equal_to_a_fresh_list() {
+    let (ns, uri) = demo_host();
+    let log = std::env::temp_dir().join(format!("vifd-live-burst-{}.log", std::process::id()));
+    let d = Daemon::on_loopback_logged(
+        &[
+            "--libvirt-uri",
+            &uri,
+            "--netns",
+            &ns.name,
+            "--refresh",
+            "3600",
+            "--netlink-rcvbuf",
+            "4096",
+        ],
+        Some(&log),
+    );
+    let addr = d.addr();
+    let mut create = String::new();
+    for i in 0..5000 {
+        create.push_str(&format!("tuntap add dev tapburst{i:05} mode tap\n"));
+    }
+    ns.batch(&create);
+    let mut delete = String::new();
+    for i in (0..5000).step_by(2) {
+        delete.push_str(&format!("link del tapburst{i:05}\n"));
+    }
+    ns.batch(&delete);
+
+    let fresh_list = vifd_json(
+        &["list", "--json", "--libvirt-uri", &uri, "--netns", &ns.name],
+        0,
+    );
+    let fresh_check = vifd_json(
+        &[
+            "check",
+            "--json",
+            "--libvirt-uri",
+            &uri,
+            "--netns",
+            &ns.name,
+        ],
+        1,
+    );
+    assert_eq!(
+        fresh_check["problems"].as_array().unwrap().len(),
+        2 + 2500,
+        "the fixture's two problems and 2,500 orphans"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let served = get(addr, "/v1/interfaces", &[]).json();
+        let served_problems = get(addr, "/v1/problems", &[]).json();
+        if served["interfaces"] == fresh_list["interfaces"]
+            && served_problems["problems"] == fresh_check["problems"]
+        {
+            break;
+        }
+        if Instant::now() > deadline {
+            let first_diff = |a: &Value, b: &Value| {
+                let (a, b) = (a.as_array().unwrap(), b.as_array().unwrap());
+                a.iter()
+                    .zip(b)
+                    .find(|(x, y)| x != y)
+                    .map(|(x, y)| format!("{x:#}\nvs fresh\n{y:#}"))
+            };
+            panic!(
+                "served state never matched a fresh list:\ninterfaces: {:?}\nproblems: {:?}",
+                first_diff(&served["interfaces"], &fresh_list["interfaces"]),
+                first_diff(&served_problems["problems"], &fresh_check["problems"]),
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        log_text.contains("overran"),
+        "the overrun path was not exercised:\n{log_text}"
+    );
+    let _ = std::fs::remove_file(&log);
+}
