@@ -3,13 +3,11 @@
 
 mod common;
 
-use common::{fixture, fixture_path, vifd, vifd_json, TestNs};
+use common::{vifd, vifd_json, TestNs};
 use serde_json::Value;
 
 fn demo_host() -> (TestNs, String) {
-    let ns = TestNs::new("cli");
-    ns.batch(&fixture("demo/devices.ip"));
-    (ns, format!("test://{}", fixture_path("demo/node.xml")))
+    common::demo_host("cli")
 }
 
 /// `vifd check --json` on the demo host, which must find problems.

@@ -6,10 +6,11 @@
 mod common;
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::daemon::Daemon;
 use common::http::{get, status_of};
+use common::wait_until;
 
 fn script(name: &str) {
     let path = format!("{}/scripts/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -22,14 +23,6 @@ fn script(name: &str) {
         "{name}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-fn wait_for(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !ok() {
-        assert!(Instant::now() < deadline, "{what} within {secs} s");
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 #[test]
@@ -47,16 +40,20 @@ fn serve_survives_a_libvirtd_restart() {
         }
     }
     let restart = Restart;
-    wait_for("readyz 503 while libvirtd is down", 15, || {
-        status_of(addr, "/readyz") == Some(503)
-    });
+    wait_until(
+        "readyz 503 while libvirtd is down",
+        Duration::from_secs(15),
+        || status_of(addr, "/readyz") == Some(503),
+    );
     let r = get(addr, "/v1/domains", &[]);
     assert_eq!(r.status, 200, "the last inventory stays served: {}", r.body);
 
     drop(restart);
-    wait_for("readyz 200 once libvirtd is back", 60, || {
-        status_of(addr, "/readyz") == Some(200)
-    });
+    wait_until(
+        "readyz 200 once libvirtd is back",
+        Duration::from_secs(60),
+        || status_of(addr, "/readyz") == Some(200),
+    );
     assert!(
         d.child.try_wait().unwrap().is_none(),
         "the daemon kept running"

@@ -10,13 +10,11 @@ use std::time::{Duration, Instant};
 
 use common::daemon::Daemon;
 use common::http::get;
-use common::{fixture, fixture_path, vifd_json, TestNs};
+use common::{vifd_json, wait_until, TestNs};
 use serde_json::Value;
 
 fn demo_host() -> (TestNs, String) {
-    let ns = TestNs::new("live");
-    ns.batch(&fixture("demo/devices.ip"));
-    (ns, format!("test://{}", fixture_path("demo/node.xml")))
+    common::demo_host("live")
 }
 
 /// The record whose guest MAC is `mac`.
@@ -60,11 +58,7 @@ fn link_changes_show_without_a_refresh() {
     ]);
     let addr = d.addr();
     let db1 = "52:54:00:aa:00:02"; // tap-db1-1, missing in the demo
-    let gen0: u64 = get(addr, "/healthz", &[])
-        .header("x-vifd-generation")
-        .unwrap()
-        .parse()
-        .unwrap();
+    let gen0 = get(addr, "/healthz", &[]).generation();
     assert_eq!(problems(&record(addr, db1)), ["device-missing"]);
 
     ns.batch("tuntap add dev tap-db1-1 mode tap\nlink set tap-db1-1 address fe:54:00:aa:00:02 master br-demo up\n");
@@ -72,11 +66,7 @@ fn link_changes_show_without_a_refresh() {
         r["device"] == "tap-db1-1" && r["master"] == "br-demo"
     });
     assert_eq!(problems(&r), Vec::<&str>::new());
-    let gen1: u64 = get(addr, "/healthz", &[])
-        .header("x-vifd-generation")
-        .unwrap()
-        .parse()
-        .unwrap();
+    let gen1 = get(addr, "/healthz", &[]).generation();
     assert!(gen1 > gen0, "generation {gen0} -> {gen1}");
 
     ns.batch("link set tap-db1-1 master virbr-demo\n");
@@ -110,23 +100,18 @@ fn link_changes_show_without_a_refresh() {
     );
 
     ns.batch("link del tap-db1-9\n");
-    let deadline = Instant::now() + Duration::from_secs(2);
-    loop {
-        let p = get(addr, "/v1/problems", &[]).json();
-        if !p["problems"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|p| p["device"] == "tap-db1-9")
-        {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "deleted tap still an orphan: {p:#}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(
+        "the deleted tap no longer an orphan",
+        Duration::from_secs(2),
+        || {
+            let p = get(addr, "/v1/problems", &[]).json();
+            !p["problems"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["device"] == "tap-db1-9")
+        },
+    );
 }
 
 /// 5,000 taps created and 2,500 deleted as fast as `ip -batch` goes, into a 4 KiB socket

@@ -389,11 +389,7 @@ fn serve_answers_each_server_as_virsh_domiflist_shows() {
     assert_eq!(vols["volumeAttachments"], serde_json::json!([]));
 
     // A domain started after the server shows up at the next refresh, in a new generation.
-    let before: u64 = get(addr, "/healthz", &[])
-        .header("x-vifd-generation")
-        .unwrap()
-        .parse()
-        .unwrap();
+    let before = get(addr, "/healthz", &[]).generation();
     let (c, _) = host.create_domain(3, "");
     let path = format!("/v2.1/servers/{}/os-virtual-interfaces", domuuid(&c));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
@@ -405,7 +401,7 @@ fn serve_answers_each_server_as_virsh_domiflist_shows() {
         std::thread::sleep(std::time::Duration::from_millis(200));
     };
     assert_eq!(r.status, 200, "{c} never appeared: {}", r.body);
-    let after: u64 = r.header("x-vifd-generation").unwrap().parse().unwrap();
+    let after = r.generation();
     assert!(after > before, "generation {before} -> {after}");
     let _ = std::fs::remove_file(&image);
 }

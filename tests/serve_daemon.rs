@@ -10,14 +10,12 @@ use std::time::{Duration, Instant};
 
 use common::daemon::{in_netns, Daemon};
 use common::http::{self, connect, get, raw, request};
-use common::{fixture, fixture_path, vifd, TestNs};
+use common::{vifd, TestNs};
 
 const DEMO_SERVER: &str = "0d7c3a52-9b1e-4f3a-8c6d-2e4f6a8b0c11";
 
 fn demo_host() -> (TestNs, String) {
-    let ns = TestNs::new("srv");
-    ns.batch(&fixture("demo/devices.ip"));
-    (ns, format!("test://{}", fixture_path("demo/node.xml")))
+    common::demo_host("srv")
 }
 
 fn scratch(name: &str) -> std::path::PathBuf {

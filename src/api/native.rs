@@ -94,9 +94,7 @@ pub async fn healthz() -> Json<HealthBody> {
     (status = 503, description = "No inventory yet, or libvirt unreachable")))]
 pub async fn readyz(State(shared): State<Arc<Shared>>) -> Result<Json<ReadyBody>, Fault> {
     let view = shared.current();
-    if view.generation == 0 {
-        return Err(unavailable("no inventory has been taken yet"));
-    }
+    ready(&view)?;
     if let Some(e) = shared.health().last_error {
         return Err(unavailable(format!(
             "the last refresh failed (serving generation {}): {e}",

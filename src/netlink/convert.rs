@@ -13,9 +13,9 @@ const IFLA_TUN_TYPE: u16 = 3;
 const IFF_TUN: u8 = 1;
 /// Size of `struct ifinfomsg`, before the attributes.
 const LINK_HEADER_LEN: usize = 16;
-/// The `IFLA_*` attributes decoded: ADDRESS, IFNAME, MTU, LINK, MASTER, OPERSTATE,
-/// LINKINFO, CARRIER, LINK_NETNSID.
-const WANTED: [u16; 9] = [1, 3, 4, 5, 10, 16, IFLA_LINKINFO, 33, 37];
+/// The `IFLA_*` attributes decoded through the library: ADDRESS, IFNAME, MTU, LINK, MASTER,
+/// OPERSTATE, CARRIER, LINK_NETNSID. LINKINFO is decoded by hand (`link_kind`).
+const WANTED: [u16; 8] = [1, 3, 4, 5, 10, 16, 33, 37];
 const IFLA_LINKINFO: u16 = 18;
 const IFLA_INFO_KIND: u16 = 1;
 const IFLA_INFO_DATA: u16 = 2;
@@ -33,28 +33,23 @@ impl RawLink {
         let header = LinkHeader::parse(payload).ok()?;
         let family = header.interface_family;
         let mut kind = None;
-        let attrs = NlasIterator::new(payload.get(LINK_HEADER_LEN..)?)
-            .filter_map(Result::ok)
-            .filter(|nla| WANTED.contains(&nla.kind()))
-            .filter(|nla| {
-                if nla.kind() == IFLA_LINKINFO {
-                    kind = Some(link_kind(nla.value()));
-                    return false;
+        let mut attrs = Vec::new();
+        for nla in NlasIterator::new(payload.get(LINK_HEADER_LEN..)?).filter_map(Result::ok) {
+            match nla.kind() {
+                IFLA_LINKINFO => kind = Some(link_kind(nla.value())),
+                k if WANTED.contains(&k) => {
+                    attrs.extend(LinkAttribute::parse_with_param(&nla, family).ok())
                 }
-                true
-            })
-            .filter_map(|nla| LinkAttribute::parse_with_param(&nla, family).ok())
-            .collect::<Vec<_>>();
-        let mut raw = Self::from_parts(&header, attrs.into_iter())?;
-        if let Some(k) = kind {
-            raw.dev.kind = k;
+                _ => {}
+            }
         }
-        Some(raw)
+        Self::from_parts(&header, attrs.into_iter(), kind)
     }
 
     fn from_parts(
         header: &LinkHeader,
         attributes: impl Iterator<Item = LinkAttribute>,
+        kind: Option<DeviceKind>,
     ) -> Option<Self> {
         let mut name = None;
         let mut mac = None;
@@ -88,10 +83,10 @@ impl RawLink {
         }
         dev.name = name?;
         dev.mac = mac;
-        dev.kind = match header.link_layer_type {
+        dev.kind = kind.unwrap_or(match header.link_layer_type {
             LinkLayerType::Loopback => DeviceKind::Loopback,
             _ => DeviceKind::Physical,
-        };
+        });
         Some(RawLink {
             dev,
             master_ifindex,

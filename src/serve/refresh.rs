@@ -8,9 +8,9 @@ use std::time::{Duration, SystemTime};
 use tracing::{debug, info, warn};
 
 use crate::api::view::{Shared, View};
-use crate::collect::Source;
+use crate::collect::{read_guests, Source};
 use crate::correlate::correlate;
-use crate::libvirt::{LibvirtError, Session, Snapshot};
+use crate::libvirt::{Session, Snapshot};
 use crate::netlink::{LinkWatch, NetlinkError};
 
 /// How long to wait before restarting a failed link watcher.
@@ -39,7 +39,7 @@ pub async fn run(shared: Arc<Shared>, source: Source, interval: Duration, rcvbuf
         links_ready: false,
         links_error: None,
     };
-    let mut links = live.start_watch(rcvbuf).await;
+    let mut links = live.start_watch(rcvbuf);
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -64,7 +64,7 @@ pub async fn run(shared: Arc<Shared>, source: Source, interval: Duration, rcvbuf
                     live.links_ready = false;
                     live.update_health();
                     tokio::time::sleep(WATCH_RETRY).await;
-                    links = live.start_watch(rcvbuf).await;
+                    links = live.start_watch(rcvbuf);
                 }
             },
         }
@@ -80,7 +80,7 @@ async fn next_link_event(links: &mut Option<LinkWatch>) -> Result<(), NetlinkErr
 }
 
 impl Live {
-    async fn start_watch(&mut self, rcvbuf: Option<usize>) -> Option<LinkWatch> {
+    fn start_watch(&mut self, rcvbuf: Option<usize>) -> Option<LinkWatch> {
         match LinkWatch::start(&self.source.netns, rcvbuf) {
             Ok(w) => Some(w),
             Err(e) => {
@@ -93,15 +93,7 @@ impl Live {
     }
 
     async fn read_libvirt(&mut self) {
-        let session = self.session.clone();
-        let uri = self.source.libvirt_uri.clone();
-        let res = tokio::task::spawn_blocking(move || {
-            // A panic while holding the lock leaves a session that reconnects: usable.
-            session.lock().unwrap_or_else(|e| e.into_inner()).fetch()
-        })
-        .await
-        .unwrap_or(Err(LibvirtError::Worker { uri }));
-        match res {
+        match read_guests(self.session.clone()).await {
             Ok(snapshot) => {
                 self.guests = Some(snapshot);
                 self.libvirt_error = None;

@@ -23,6 +23,13 @@ impl Resp {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The `X-Vifd-Generation` header, as a number.
+    pub fn generation(&self) -> u64 {
+        self.header("x-vifd-generation")
+            .and_then(|g| g.parse().ok())
+            .expect("an X-Vifd-Generation header")
+    }
+
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))

@@ -107,3 +107,23 @@ pub fn fixture_path(rel: &str) -> String {
 pub fn fixture(rel: &str) -> String {
     std::fs::read_to_string(fixture_path(rel)).unwrap()
 }
+
+/// The demo host: the demo's devices in a fresh namespace, and the test-driver URI of the
+/// node file that describes its guests.
+pub fn demo_host(tag: &str) -> (TestNs, String) {
+    let ns = TestNs::new(tag);
+    ns.batch(&fixture("demo/devices.ip"));
+    (ns, format!("test://{}", fixture_path("demo/node.xml")))
+}
+
+/// Polls `ok` every 20 ms until it holds; panics naming `what` after `limit`.
+pub fn wait_until(what: &str, limit: std::time::Duration, mut ok: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + limit;
+    while !ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} within {limit:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
