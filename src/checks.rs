@@ -1,6 +1,6 @@
 //! The record-level problems: what about one interface does not add up.
 
-use crate::correlate::HostIndex;
+use crate::correlate::Devices;
 use crate::inventory::{Problem, ProblemKind};
 use crate::libvirt::{Domain, DomainInterface, Network};
 use crate::netlink::{DeviceKind, HostDevice};
@@ -11,7 +11,7 @@ pub(crate) fn check_interface(
     iface: &DomainInterface,
     dev: Option<&HostDevice>,
     network: Option<&Network>,
-    host: &HostIndex,
+    host: &Devices,
 ) -> Vec<Problem> {
     let mut out = Vec::new();
     let mut problem = |kind, detail: String| {
@@ -86,7 +86,7 @@ fn master_problem(
     iface: &DomainInterface,
     dev: &HostDevice,
     network: Option<&Network>,
-    host: &HostIndex,
+    host: &Devices,
 ) -> Option<String> {
     let bridge = iface
         .source

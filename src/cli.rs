@@ -125,7 +125,8 @@ pub struct ServeArgs {
     /// [default: 127.0.0.1:8789]. A non-loopback address needs --token-file.
     #[arg(long, env = "VIFD_LISTEN", value_name = "ADDR", value_delimiter = ',')]
     pub listen: Vec<String>,
-    /// Seconds between inventories [default: 10].
+    /// Seconds between full re-reads of libvirt, a safety net under the events
+    /// [default: 300].
     #[arg(long, env = "VIFD_REFRESH", value_name = "SECONDS")]
     pub refresh: Option<u64>,
     /// Seconds a client has to send a request's head before its connection is closed

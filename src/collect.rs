@@ -51,6 +51,14 @@ pub async fn collect(src: &Source) -> Result<Inventory, CollectError> {
 
 /// A libvirt snapshot read through `session` on a blocking thread.
 pub async fn read_guests(session: Arc<Mutex<Session>>) -> Result<Snapshot, LibvirtError> {
+    with_session(session, Session::fetch).await
+}
+
+/// Runs `f` on the session on a blocking thread: every libvirt call blocks.
+pub async fn with_session<T: Send + 'static>(
+    session: Arc<Mutex<Session>>,
+    f: impl FnOnce(&mut Session) -> Result<T, LibvirtError> + Send + 'static,
+) -> Result<T, LibvirtError> {
     let uri = session
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -58,7 +66,7 @@ pub async fn read_guests(session: Arc<Mutex<Session>>) -> Result<Snapshot, Libvi
         .to_string();
     tokio::task::spawn_blocking(move || {
         // A panic while holding the lock leaves a session that reconnects: usable.
-        session.lock().unwrap_or_else(|e| e.into_inner()).fetch()
+        f(&mut session.lock().unwrap_or_else(|e| e.into_inner()))
     })
     .await
     .unwrap_or(Err(LibvirtError::Worker { uri }))

@@ -4,7 +4,7 @@
 //! ```toml
 //! libvirt_uri = "qemu:///system"
 //! listen = ["127.0.0.1:8789", "unix:/run/vifd/vifd.sock"]
-//! refresh = 10
+//! refresh = 300
 //! ```
 
 use std::path::{Path, PathBuf};

@@ -86,6 +86,8 @@ pub struct Vif {
     /// The host device's MTU (the XML's `<mtu>` when there is no device).
     pub mtu: Option<u32>,
     pub problems: Vec<ProblemKind>,
+    /// True while libvirt cannot be reached: the guest side is the last one read.
+    pub stale: bool,
 }
 
 /// The kinds of discrepancy vifd reports. The names are a contract.
@@ -125,7 +127,7 @@ impl fmt::Display for ProblemKind {
 }
 
 /// One problem, with what it concerns and a sentence for a human.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, ToSchema)]
 pub struct Problem {
     pub kind: ProblemKind,
     pub device: Option<String>,

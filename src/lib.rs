@@ -8,7 +8,7 @@ pub mod libvirt;
 pub mod mac;
 pub mod netlink;
 
-pub use correlate::{correlate, CorrelateOptions};
+pub use correlate::{correlate, CorrelateOptions, Correlation, Delta};
 pub use inventory::{Inventory, Problem, ProblemKind, Vif};
 pub mod api;
 pub mod cli;

@@ -184,7 +184,7 @@ fn inventory() -> (Snapshot, Inventory) {
 fn view() -> View {
     let (snap, inv) = inventory();
     let at = SystemTime::UNIX_EPOCH + Duration::from_secs(COLLECTED_SECS);
-    View::build(GENERATION, at, &snap, inv).expect("view builds")
+    View::build(GENERATION, at, &snap.domains, inv)
 }
 
 /// The router over the fixture inventory.

@@ -284,9 +284,10 @@ fn orphan_tap_is_reported() {
         .collect();
     assert_eq!(
         orphans,
+        // Host-level problems come in device-name order.
         [
-            (ProblemKind::OrphanDevice, "tapdeadbeef-00"),
-            (ProblemKind::OrphanDevice, "macvtap7")
+            (ProblemKind::OrphanDevice, "macvtap7"),
+            (ProblemKind::OrphanDevice, "tapdeadbeef-00")
         ]
     );
 }

@@ -4,15 +4,17 @@
 pub mod auth;
 pub mod compute;
 pub mod fault;
+pub mod feed;
 pub mod native;
 pub mod openapi;
 pub mod view;
+pub mod watch;
 pub mod xml;
 
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{header, Method, StatusCode};
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
@@ -21,7 +23,7 @@ use axum::{Extension, Router};
 use auth::Token;
 use compute::Scheme;
 use fault::Fault;
-use view::Shared;
+use view::{Shared, View};
 
 /// The largest request body accepted before it is refused with 413; every endpoint takes
 /// none, so this only decides between "too large" and "not allowed".
@@ -49,6 +51,7 @@ pub fn router(shared: Arc<Shared>, opts: RouterOptions) -> Router {
             get(native::domain_interfaces),
         )
         .route("/v1/problems", get(native::problems))
+        .route("/v1/watch", get(watch::watch))
         .route("/openapi.json", get(openapi::serve));
     let mut app = native
         .merge(compute::router())
@@ -76,14 +79,18 @@ async fn not_found(method: Method, req: Request) -> Fault {
 /// response and its header always describe the same inventory.
 async fn with_view(State(shared): State<Arc<Shared>>, mut req: Request, next: Next) -> Response {
     let view = shared.current();
-    let generation = view.generation;
     let compute = compute::api_of(req.uri().path()).is_some();
-    req.extensions_mut().insert(view);
+    req.extensions_mut().insert(view.clone());
     let mut resp = next.run(req).await;
+    // A long poll answers from a later view than the one it started with.
+    let view = resp.extensions_mut().remove::<Arc<View>>().unwrap_or(view);
     let h = resp.headers_mut();
-    h.insert("x-vifd-generation", generation.into());
+    h.insert("x-vifd-generation", view.generation.into());
     if compute {
-        h.insert("x-vifd-host-generation", generation.into());
+        h.insert("x-vifd-host-generation", view.generation.into());
+    }
+    if view.stale {
+        h.insert("x-vifd-stale", HeaderValue::from_static("1"));
     }
     resp
 }

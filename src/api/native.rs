@@ -1,6 +1,7 @@
 //! vifd's own API: `/healthz`, `/readyz` and `/v1/...`, the record contract as JSON.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
@@ -81,7 +82,15 @@ pub struct InterfaceFilter {
     /// Only records with this problem.
     #[param(value_type = Option<String>)]
     pub problem: Option<ProblemKind>,
+    /// Long poll: answer once the generation reaches this (or at `timeout`).
+    pub wait_for_generation: Option<u64>,
+    /// Seconds a long poll waits at most (default 30, at most 300).
+    pub timeout: Option<u64>,
 }
+
+/// How long a long poll waits when `timeout` is not given, and at most.
+const POLL_DEFAULT: u64 = 30;
+const POLL_MAX: u64 = 300;
 
 #[utoipa::path(get, path = "/healthz", tag = "native",
     responses((status = 200, description = "The daemon is up", body = HealthBody)))]
@@ -112,17 +121,44 @@ pub async fn readyz(State(shared): State<Arc<Shared>>) -> Result<Json<ReadyBody>
     (status = 200, description = "Every matching record", body = InterfaceList),
     (status = 400, description = "Unknown filter, bad MAC or unknown problem kind")))]
 pub async fn interfaces(
+    State(shared): State<Arc<Shared>>,
     Extension(view): Extension<Arc<View>>,
     Query(filter): Query<InterfaceFilter>,
 ) -> Result<Response, Fault> {
-    let view = ready(&view)?;
+    let view = match filter.wait_for_generation {
+        Some(n) => {
+            let timeout = filter.timeout.unwrap_or(POLL_DEFAULT);
+            if timeout > POLL_MAX {
+                return Err(Fault::bad_request(format!(
+                    "timeout {timeout} is over the limit of {POLL_MAX} seconds."
+                )));
+            }
+            shared.wait_for(n, Duration::from_secs(timeout)).await
+        }
+        None if filter.timeout.is_some() => {
+            return Err(Fault::bad_request(
+                "timeout is only meaningful with wait_for_generation.",
+            ))
+        }
+        None => view,
+    };
+    let mut resp = filtered(&view, &filter)?;
+    resp.extensions_mut().insert(view);
+    Ok(resp)
+}
+
+fn filtered(view: &View, filter: &InterfaceFilter) -> Result<Response, Fault> {
+    let view = ready(view)?;
     let unfiltered = filter.domain.is_none()
         && filter.net_id.is_none()
         && filter.mac.is_none()
         && filter.device.is_none()
         && filter.problem.is_none();
     if unfiltered {
-        return Ok(json_bytes(view.all_interfaces_json()));
+        return view
+            .all_interfaces_json()
+            .map(json_bytes)
+            .map_err(|e| Fault::internal(format!("cannot serialize interfaces: {e}")));
     }
     let mac = match &filter.mac {
         Some(m) => Some(

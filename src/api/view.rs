@@ -2,15 +2,16 @@
 //! when a refresh brings a new one. Requests never wait on libvirt or netlink.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::SystemTime;
 
 use bytes::Bytes;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::feed::{Event, Feed, Start};
 use crate::inventory::{DomainSummary, Inventory, Vif};
-use crate::libvirt::{NovaIp, Snapshot};
+use crate::libvirt::{Domain, NovaIp};
 
 /// A volume attached to a domain: a `<disk>` whose `<serial>` names it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -29,6 +30,8 @@ pub struct View {
     /// When the inventory was taken (RFC 3339, UTC).
     pub collected_at: String,
     pub inventory: Inventory,
+    /// libvirt could not be reached: the guest side is the last one read.
+    pub stale: bool,
     /// Lower-case domain UUID → index in `inventory.domains`.
     by_uuid: HashMap<String, usize>,
     /// Per domain (same order): indices of its records in `inventory.interfaces`.
@@ -39,18 +42,19 @@ pub struct View {
     by_id: HashMap<String, usize>,
     /// Nova port UUID → its fixed IPs from `<nova:ip>`.
     port_ips: HashMap<String, Vec<NovaIp>>,
-    /// `GET /v1/interfaces` without filters, serialized once per generation.
-    all_interfaces_json: Bytes,
+    /// `GET /v1/interfaces` without filters, serialized at most once per generation, on
+    /// first use: a change costs no serialization nobody asks for.
+    all_interfaces_json: OnceLock<Result<Bytes, String>>,
 }
 
 impl View {
-    /// Indexes `inventory`, taken together with `snapshot` at `collected_at`.
-    pub fn build(
+    /// Indexes `inventory`, correlated from `domains` at `collected_at`.
+    pub fn build<'a>(
         generation: u64,
         collected_at: SystemTime,
-        snapshot: &Snapshot,
+        domains: impl IntoIterator<Item = &'a Domain>,
         inventory: Inventory,
-    ) -> Result<Self, serde_json::Error> {
+    ) -> Self {
         let collected_at = humantime::format_rfc3339_seconds(collected_at).to_string();
         let by_uuid: HashMap<String, usize> = inventory
             .domains
@@ -66,7 +70,7 @@ impl View {
         }
         let mut volumes_of = vec![Vec::new(); inventory.domains.len()];
         let mut port_ips = HashMap::new();
-        for dom in &snapshot.domains {
+        for dom in domains {
             if let Some(&d) = by_uuid.get(&dom.uuid.to_ascii_lowercase()) {
                 volumes_of[d] = volumes(dom);
             }
@@ -80,23 +84,24 @@ impl View {
             .enumerate()
             .map(|(i, v)| (v.id.to_ascii_lowercase(), i))
             .collect();
-        let all_interfaces_json = list_body(
-            generation,
-            &collected_at,
-            "interfaces",
-            &inventory.interfaces,
-        )?;
-        Ok(View {
+        View {
             generation,
             collected_at,
             inventory,
+            stale: false,
             by_uuid,
             vifs_of,
             volumes_of,
             by_id,
             port_ips,
-            all_interfaces_json,
-        })
+            all_interfaces_json: OnceLock::new(),
+        }
+    }
+
+    /// The same view, marked stale or not.
+    pub fn with_stale(mut self, stale: bool) -> Self {
+        self.stale = stale;
+        self
     }
 
     /// The domain with this UUID (any case).
@@ -138,21 +143,18 @@ impl View {
     }
 
     /// The body of an unfiltered `GET /v1/interfaces`.
-    pub fn all_interfaces_json(&self) -> Bytes {
-        self.all_interfaces_json.clone()
-    }
-
-    /// Whether an inventory taken with `snapshot` says what this view says.
-    pub fn same_content(&self, snapshot: &Snapshot, inventory: &Inventory) -> bool {
-        self.inventory == *inventory
-            && snapshot.domains.iter().all(|dom| {
-                self.domain_by_uuid(&dom.uuid)
-                    .is_none_or(|i| self.volumes_of[i] == volumes(dom))
+    pub fn all_interfaces_json(&self) -> Result<Bytes, String> {
+        self.all_interfaces_json
+            .get_or_init(|| {
+                let items = &self.inventory.interfaces;
+                list_body(self.generation, &self.collected_at, "interfaces", items)
+                    .map_err(|e| e.to_string())
             })
+            .clone()
     }
 }
 
-fn volumes(dom: &crate::libvirt::Domain) -> Vec<Volume> {
+fn volumes(dom: &Domain) -> Vec<Volume> {
     dom.disks
         .iter()
         .filter_map(|d| {
@@ -190,22 +192,45 @@ pub struct Health {
     pub last_error: Option<String>,
 }
 
-/// The current view and health, shared by the refresher and every request.
-#[derive(Debug, Default)]
+/// The current view, its change feed and health, shared by the refresher and every request.
 pub struct Shared {
     view: RwLock<Arc<View>>,
     health: RwLock<Health>,
+    feed: Feed,
+    /// Tells this daemon's generations from another's (they restart at 1).
+    instance: String,
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl Shared {
     pub fn new() -> Arc<Self> {
-        Arc::new(Self::default())
+        Arc::new(Shared {
+            view: RwLock::default(),
+            health: RwLock::default(),
+            feed: Feed::default(),
+            instance: instance_id(),
+            closing: tokio::sync::watch::channel(false).0,
+        })
     }
 
-    /// Starts serving `view` (used by tests and by the refresher).
+    /// This daemon instance's id, sent in every `snapshot`.
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    /// Ends every watch stream (at shutdown: they would otherwise hold the drain open).
+    pub fn close_watchers(&self) {
+        self.closing.send_replace(true);
+    }
+
+    pub fn closing(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.closing.subscribe()
+    }
+
+    /// Starts serving `view` (used by tests).
     pub fn with_view(view: View) -> Arc<Self> {
         let s = Self::new();
-        s.publish(view);
+        s.publish(view, Vec::new());
         s
     }
 
@@ -214,8 +239,40 @@ impl Shared {
         self.view.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    pub fn publish(&self, view: View) {
-        *self.view.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(view);
+    /// Serves `view` and tells watchers the `events` that led to it.
+    pub fn publish(&self, view: View, events: Vec<Arc<Event>>) {
+        let generation = view.generation;
+        let view = Arc::new(view);
+        self.feed.record(generation, events, || {
+            *self.view.write().unwrap_or_else(|e| e.into_inner()) = view;
+        });
+    }
+
+    /// A watcher's start (snapshot of this view, or the events after `since`) and its
+    /// live events, consistent with each other.
+    pub fn subscribe(
+        &self,
+        since: Option<u64>,
+    ) -> (
+        Arc<View>,
+        Start,
+        tokio::sync::broadcast::Receiver<Arc<Event>>,
+    ) {
+        let mut view = None;
+        let (start, rx) = self.feed.subscribe(since, || {
+            let v = self.current();
+            let g = v.generation;
+            view = Some(v);
+            g
+        });
+        (view.unwrap_or_else(|| self.current()), start, rx)
+    }
+
+    /// Waits until the served generation reaches `generation`, at most `timeout`.
+    pub async fn wait_for(&self, generation: u64, timeout: std::time::Duration) -> Arc<View> {
+        let mut rx = self.feed.generation();
+        let _ = tokio::time::timeout(timeout, rx.wait_for(|g| *g >= generation)).await;
+        self.current()
     }
 
     pub fn set_error(&self, error: Option<String>) {
@@ -231,4 +288,17 @@ impl Shared {
             .unwrap_or_else(|e| e.into_inner())
             .clone()
     }
+}
+
+/// 64 random bits, from the standard library's per-process hash keys and the clock.
+fn instance_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.write_u32(std::process::id());
+    format!("{:016x}", h.finish())
 }

@@ -9,6 +9,7 @@ use virt::domain::{Domain as VirtDomain, DomainState as VirtState};
 use virt::enumutil::Enum;
 use virt::network::Network as VirtNetwork;
 
+use super::events::{start_event_loop, EventSink, Registration};
 use super::{parse_domain_xml, Domain, DomainState, LibvirtError, Network, Snapshot};
 
 /// Connects to `uri` and reads every domain (in every state) and every network.
@@ -23,6 +24,11 @@ pub fn fetch(uri: &str) -> Result<Snapshot, LibvirtError> {
 /// restarted, the socket went away). Opening is the expensive part for some drivers.
 pub struct Session {
     uri: String,
+    /// Where domain events go, for a session made by `with_events`.
+    sink: Option<EventSink>,
+    /// The event callbacks on `conn`. `reset` drops it before `conn`: deregistering needs
+    /// the connection.
+    events: Option<Registration>,
     conn: Option<Connect>,
 }
 
@@ -30,34 +36,120 @@ impl Session {
     pub fn new(uri: &str) -> Self {
         Session {
             uri: uri.to_string(),
+            sink: None,
+            events: None,
             conn: None,
         }
+    }
+
+    /// A session whose every connection also delivers domain events (lifecycle, device
+    /// added/removed, metadata) and its own close to `sink`. Events flow only while a
+    /// connection is open: after `GuestEvent::Closed`, call `reset_connection` and then
+    /// any reading method to reconnect.
+    pub fn with_events(uri: &str, sink: EventSink) -> Self {
+        let mut session = Session::new(uri);
+        session.sink = Some(sink);
+        session
     }
 
     pub fn uri(&self) -> &str {
         &self.uri
     }
 
+    /// Whether the session holds a connection libvirt still considers alive.
+    pub fn connected(&self) -> bool {
+        self.conn
+            .as_ref()
+            .is_some_and(|c| c.is_alive().unwrap_or(false))
+    }
+
     /// Reads a snapshot, connecting first when there is no live connection. After a
     /// failure the connection is dropped, so the next call starts afresh.
     pub fn fetch(&mut self) -> Result<Snapshot, LibvirtError> {
+        let conn = self.take_connection()?;
+        let res = read_snapshot(&conn, &self.uri);
+        self.put_back(conn, res)
+    }
+
+    /// Reads one domain by UUID, connecting first like `fetch`. `Ok(None)` when no such
+    /// domain exists (any more). After a failure the connection is dropped.
+    pub fn read_domain(&mut self, uuid: &str) -> Result<Option<Domain>, LibvirtError> {
+        // A malformed UUID is the caller's mistake, not a reason to drop the connection.
+        let parsed = uuid::Uuid::parse_str(uuid).map_err(|e| LibvirtError::Lookup {
+            uri: self.uri.clone(),
+            uuid: uuid.to_string(),
+            message: e.to_string(),
+        })?;
+        let conn = self.take_connection()?;
+        let res = match conn.lookup_domain_by_uuid(parsed) {
+            Ok(dom) => Ok(read_domain(&dom)),
+            Err(e) if e.code().to_raw() == virt_sys::VIR_ERR_NO_DOMAIN => Ok(None),
+            Err(e) => Err(LibvirtError::Lookup {
+                uri: self.uri.clone(),
+                uuid: uuid.to_string(),
+                message: e.message().to_string(),
+            }),
+        };
+        self.put_back(conn, res)
+    }
+
+    /// Drops the connection (and its event callbacks); the next read reconnects.
+    pub fn reset_connection(&mut self) {
+        self.reset();
+    }
+
+    /// The live connection, or a new one when there is none or it died.
+    fn take_connection(&mut self) -> Result<Connect, LibvirtError> {
         silence_default_error_printer();
-        if self
-            .conn
-            .as_ref()
-            .is_some_and(|c| !c.is_alive().unwrap_or(false))
-        {
+        if self.conn.is_some() && !self.connected() {
             debug!(uri = %self.uri, "libvirt connection is dead; reconnecting");
             self.reset();
         }
-        let conn = match self.conn.take() {
-            Some(c) => c,
-            None => Connect::open(Some(&self.uri)).map_err(|e| LibvirtError::Connect {
-                uri: self.uri.clone(),
-                message: e.message().to_string(),
-            })?,
+        match self.conn.take() {
+            Some(c) => Ok(c),
+            None => self.open(),
+        }
+    }
+
+    fn open(&mut self) -> Result<Connect, LibvirtError> {
+        let connect_err = |message: String| LibvirtError::Connect {
+            uri: self.uri.clone(),
+            message,
         };
-        let res = read_snapshot(&conn, &self.uri);
+        if self.sink.is_some() {
+            // libvirt only delivers events on connections opened after the loop exists.
+            start_event_loop().map_err(|e| connect_err(e.to_string()))?;
+        }
+        let conn =
+            Connect::open(Some(&self.uri)).map_err(|e| connect_err(e.message().to_string()))?;
+        let Some(sink) = &self.sink else {
+            return Ok(conn);
+        };
+        // Keepalive is what notices a libvirtd that vanished without closing the socket.
+        if let Err(e) = conn.set_keep_alive(5, 3) {
+            warn!(uri = %self.uri, error = %e.message(), "libvirt keepalive not enabled");
+        }
+        match Registration::new(&conn, sink.clone()) {
+            Ok(reg) => {
+                self.events = Some(reg);
+                Ok(conn)
+            }
+            Err(message) => {
+                close(conn);
+                Err(LibvirtError::Subscribe {
+                    uri: self.uri.clone(),
+                    message,
+                })
+            }
+        }
+    }
+
+    /// Keeps the connection for the next call, unless `res` failed.
+    fn put_back<T>(
+        &mut self,
+        conn: Connect,
+        res: Result<T, LibvirtError>,
+    ) -> Result<T, LibvirtError> {
         self.conn = Some(conn);
         if res.is_err() {
             self.reset();
@@ -66,10 +158,9 @@ impl Session {
     }
 
     fn reset(&mut self) {
+        drop(self.events.take());
         if let Some(conn) = self.conn.take() {
-            // virt's Drop panics when virConnectClose fails; a broken connection must not
-            // take the caller down with it.
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(conn)));
+            close(conn);
         }
     }
 }
@@ -78,6 +169,12 @@ impl Drop for Session {
     fn drop(&mut self) {
         self.reset();
     }
+}
+
+fn close(conn: Connect) {
+    // virt's Drop panics when virConnectClose fails; a broken connection must not take the
+    // caller down with it.
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(conn)));
 }
 
 fn read_snapshot(conn: &Connect, uri: &str) -> Result<Snapshot, LibvirtError> {

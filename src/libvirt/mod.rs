@@ -2,6 +2,7 @@
 //!
 //! Everything this module returns is our own type; no `virt` handle leaves it.
 
+mod events;
 mod fetch;
 mod xml;
 
@@ -12,6 +13,7 @@ use utoipa::ToSchema;
 
 use crate::mac::MacAddr;
 
+pub use events::{EventCause, EventSink, GuestEvent};
 pub use fetch::{fetch, Session};
 pub use xml::{parse_domain_xml, ParsedDomain, XmlError};
 
@@ -28,6 +30,16 @@ pub enum LibvirtError {
     },
     #[error("libvirt worker for {uri} stopped unexpectedly")]
     Worker { uri: String },
+    #[error("cannot start the libvirt event loop: {message}")]
+    EventLoop { message: String },
+    #[error("cannot subscribe to libvirt events on {uri}: {message}")]
+    Subscribe { uri: String, message: String },
+    #[error("cannot look up domain {uuid} on {uri}: {message}")]
+    Lookup {
+        uri: String,
+        uuid: String,
+        message: String,
+    },
 }
 
 /// What libvirt knows about the host at one moment.

@@ -24,7 +24,7 @@ const IFLA_INFO_DATA: u16 = 2;
 #[derive(Debug, Clone)]
 pub(super) struct RawLink {
     pub(super) dev: HostDevice,
-    master_ifindex: Option<u32>,
+    pub(super) master_ifindex: Option<u32>,
 }
 
 impl RawLink {
@@ -107,19 +107,19 @@ pub(super) fn resolve_names_of<'a>(
         .clone()
         .map(|r| (r.dev.ifindex, r.dev.name.as_str()))
         .collect();
-    raw.map(|r| {
-        let mut dev = r.dev.clone();
-        let name = |i: &u32| names.get(i).map(|n| n.to_string());
-        dev.master = r.master_ifindex.as_ref().and_then(name);
-        // A lower device in another namespace has an index that means nothing here.
-        if matches!(dev.kind, DeviceKind::Macvtap | DeviceKind::Macvlan)
-            && dev.link_netnsid.is_none()
-        {
-            dev.lower = dev.link_ifindex.as_ref().and_then(name);
-        }
-        dev
-    })
-    .collect()
+    raw.map(|r| resolve_one(r, |i| names.get(&i).map(|n| n.to_string())))
+        .collect()
+}
+
+/// One link with its master and lower device named by `name_of(ifindex)`.
+pub(super) fn resolve_one(r: &RawLink, name_of: impl Fn(u32) -> Option<String>) -> HostDevice {
+    let mut dev = r.dev.clone();
+    dev.master = r.master_ifindex.and_then(&name_of);
+    // A lower device in another namespace has an index that means nothing here.
+    if matches!(dev.kind, DeviceKind::Macvtap | DeviceKind::Macvlan) && dev.link_netnsid.is_none() {
+        dev.lower = dev.link_ifindex.and_then(&name_of);
+    }
+    dev
 }
 
 /// The device kind from the raw `IFLA_LINKINFO` nest. Decoded by hand: the library's

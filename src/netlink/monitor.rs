@@ -7,7 +7,7 @@
 //! with the dump is harmless. An overrun (ENOBUFS: the kernel dropped notifications) is
 //! answered with a resync, never by guessing.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::{Read, Write};
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
@@ -20,7 +20,7 @@ use rtnetlink::sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
-use super::convert::{resolve_names_of, RawLink};
+use super::convert::{resolve_names_of, resolve_one, RawLink};
 use super::dump::{dump_raw, RTM_NEWLINK};
 use super::netns::{enter, NetnsTarget};
 use super::{HostDevice, NetlinkError};
@@ -49,10 +49,12 @@ enum Update {
 /// What [`LinkWatch::next`] applied.
 #[derive(Debug)]
 pub enum LinkEvent {
-    /// The table was rebuilt from a dump.
+    /// The table was rebuilt from a dump: take [`LinkWatch::devices`] whole.
     Resynced,
-    /// These links changed or went away.
-    Changed(usize),
+    /// These devices, by name, are now as given, or gone (`None`). A rename is the old
+    /// name gone and the new one present; devices whose master or lower device was
+    /// renamed or deleted come along.
+    Changed(Vec<(String, Option<HostDevice>)>),
 }
 
 /// The links of a namespace, kept current from notifications.
@@ -60,6 +62,8 @@ pub struct LinkWatch {
     rx: mpsc::Receiver<Update>,
     wake: UnixStream,
     table: BTreeMap<u32, RawLink>,
+    /// The table with names resolved, as last reported.
+    resolved: HashMap<u32, HostDevice>,
     ns: String,
 }
 
@@ -92,6 +96,7 @@ impl LinkWatch {
             rx,
             wake,
             table: BTreeMap::new(),
+            resolved: HashMap::new(),
             ns: target.describe(),
         })
     }
@@ -102,38 +107,95 @@ impl LinkWatch {
             ns: self.ns.clone(),
             message: "the link watcher stopped".into(),
         })?;
-        let mut event = self.apply(first)?;
+        let mut updates = vec![first];
         while let Ok(more) = self.rx.try_recv() {
-            event = match (event, self.apply(more)?) {
-                (LinkEvent::Changed(a), LinkEvent::Changed(b)) => LinkEvent::Changed(a + b),
-                _ => LinkEvent::Resynced,
-            };
+            updates.push(more);
         }
-        Ok(event)
+        let mut changes: Vec<Result<RawLink, u32>> = Vec::new();
+        let mut resynced = false;
+        for update in updates {
+            match update {
+                Update::Snapshot(links) => {
+                    self.table = links.into_iter().map(|l| (l.dev.ifindex, l)).collect();
+                    changes.clear();
+                    resynced = true;
+                }
+                Update::Batch(batch) => changes.extend(batch),
+                Update::Failed(e) => return Err(e),
+            }
+        }
+        if resynced {
+            self.apply(changes);
+            self.resolved = self.devices().into_iter().map(|d| (d.ifindex, d)).collect();
+            return Ok(LinkEvent::Resynced);
+        }
+        let touched = self.apply(changes);
+        Ok(LinkEvent::Changed(self.resolve(touched)))
     }
 
-    fn apply(&mut self, update: Update) -> Result<LinkEvent, NetlinkError> {
-        match update {
-            Update::Snapshot(links) => {
-                self.table = links.into_iter().map(|l| (l.dev.ifindex, l)).collect();
-                Ok(LinkEvent::Resynced)
-            }
-            Update::Batch(changes) => {
-                let n = changes.len();
-                for change in changes {
-                    match change {
-                        Ok(link) => {
-                            self.table.insert(link.dev.ifindex, link);
-                        }
-                        Err(ifindex) => {
-                            self.table.remove(&ifindex);
-                        }
-                    }
+    /// Applies changes to the raw table; returns the ifindexes touched.
+    fn apply(&mut self, changes: Vec<Result<RawLink, u32>>) -> BTreeSet<u32> {
+        let mut touched = BTreeSet::new();
+        for change in changes {
+            match change {
+                Ok(link) => {
+                    touched.insert(link.dev.ifindex);
+                    self.table.insert(link.dev.ifindex, link);
                 }
-                Ok(LinkEvent::Changed(n))
+                Err(ifindex) => {
+                    touched.insert(ifindex);
+                    self.table.remove(&ifindex);
+                }
             }
-            Update::Failed(e) => Err(e),
         }
+        touched
+    }
+
+    /// Re-resolves the touched links (and those naming a renamed or deleted one) and
+    /// reports each by name against what was last reported.
+    fn resolve(&mut self, mut touched: BTreeSet<u32>) -> Vec<(String, Option<HostDevice>)> {
+        let renamed: BTreeSet<u32> = touched
+            .iter()
+            .copied()
+            .filter(|i| {
+                let old = self.resolved.get(i).map(|d| d.name.as_str());
+                old.is_some() && old != self.table.get(i).map(|l| l.dev.name.as_str())
+            })
+            .collect();
+        if !renamed.is_empty() {
+            let dependents = self.table.values().filter(|l| {
+                let m = l.master_ifindex.is_some_and(|m| renamed.contains(&m));
+                m || l.dev.link_ifindex.is_some_and(|k| renamed.contains(&k))
+            });
+            touched.extend(dependents.map(|l| l.dev.ifindex).collect::<Vec<_>>());
+        }
+        // Names gone first, then devices present: a swap of two names comes out right.
+        let (mut gone, mut present) = (Vec::new(), Vec::new());
+        for ifindex in touched {
+            let new = self
+                .table
+                .get(&ifindex)
+                .map(|l| resolve_one(l, |i| self.table.get(&i).map(|r| r.dev.name.clone())));
+            let old = match &new {
+                Some(d) => self.resolved.insert(ifindex, d.clone()),
+                None => self.resolved.remove(&ifindex),
+            };
+            if old == new {
+                continue;
+            }
+            if let Some(o) = old.filter(|o| new.as_ref().is_none_or(|n| n.name != o.name)) {
+                gone.push(o.name);
+            }
+            present.extend(new);
+        }
+        let names: HashSet<&str> = present.iter().map(|d| d.name.as_str()).collect();
+        let mut out: Vec<(String, Option<HostDevice>)> = gone
+            .into_iter()
+            .filter(|n| !names.contains(n.as_str()))
+            .map(|n| (n, None))
+            .collect();
+        out.extend(present.into_iter().map(|d| (d.name.clone(), Some(d))));
+        out
     }
 
     /// Asks for a full resync; its `Resynced` comes through [`next`](Self::next).

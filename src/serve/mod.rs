@@ -1,6 +1,7 @@
 //! `vifd serve`: the refresher and the listeners around the API router.
 
 pub mod listen;
+mod live;
 pub mod refresh;
 mod tls;
 
@@ -19,7 +20,7 @@ use crate::collect::Source;
 pub use listen::{Bound, ListenAddr, DEFAULT_HEADER_TIMEOUT};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8789";
-pub const DEFAULT_REFRESH: Duration = Duration::from_secs(10);
+pub const DEFAULT_REFRESH: Duration = Duration::from_secs(300);
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -133,6 +134,7 @@ impl Server {
         shutdown.await;
         info!("shutting down");
         refresher.abort();
+        self.shared.close_watchers();
         let _ = stop_tx.send(true);
         for l in loops {
             let _ = l.await;

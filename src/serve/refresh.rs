@@ -1,143 +1,208 @@
-//! Keeps the served view current. Host devices follow rtnetlink notifications as they
-//! come; libvirt is read every `interval` over one kept connection. Each change is
-//! correlated against the latest of both and published whole.
+//! Keeps the served view current without polling: libvirt domain events re-read just
+//! the domain they name, rtnetlink notifications update just the links they carry, and a
+//! full read every `interval` is only a safety net. When libvirt goes away the records
+//! turn stale and the connection is retried with a capped backoff until it is back.
 
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
+use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use crate::api::view::{Shared, View};
-use crate::collect::{read_guests, Source};
-use crate::correlate::correlate;
-use crate::libvirt::{Session, Snapshot};
-use crate::netlink::{LinkWatch, NetlinkError};
+use super::live::Live;
+use crate::api::view::Shared;
+use crate::collect::{with_session, Source};
+use crate::libvirt::{EventSink, GuestEvent, Session};
+use crate::netlink::{LinkEvent, LinkWatch, NetlinkError};
 
 /// How long to wait before restarting a failed link watcher.
 const WATCH_RETRY: Duration = Duration::from_secs(1);
-
-/// Live state: the latest libvirt snapshot and the link table.
-struct Live {
-    shared: Arc<Shared>,
-    source: Source,
-    session: Arc<Mutex<Session>>,
-    guests: Option<Snapshot>,
-    libvirt_error: Option<String>,
-    links_ready: bool,
-    links_error: Option<String>,
-}
+/// libvirt events queued before the refresher counts them as lost and reads everything.
+const EVENT_QUEUE: usize = 4096;
+/// Reconnect backoff: first delay, growth, cap.
+const BACKOFF_FIRST: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 /// Runs forever: never returns, never panics on libvirt or netlink trouble.
 pub async fn run(shared: Arc<Shared>, source: Source, interval: Duration, rcvbuf: Option<usize>) {
-    let session = Arc::new(Mutex::new(Session::new(&source.libvirt_uri)));
-    let mut live = Live {
-        shared,
-        source,
+    let (tx, mut guest_rx) = mpsc::channel(EVENT_QUEUE);
+    let overflow = Arc::new(AtomicBool::new(false));
+    let flag = overflow.clone();
+    // Runs on libvirt's event thread: never blocks; a full queue means "read everything".
+    let sink: EventSink = Arc::new(move |ev| {
+        if tx.try_send(ev).is_err() {
+            flag.store(true, Ordering::SeqCst);
+        }
+    });
+    let session = Arc::new(Mutex::new(Session::with_events(&source.libvirt_uri, sink)));
+    let mut r = Refresher {
+        live: Live::new(shared, source.options.clone()),
         session,
-        guests: None,
-        libvirt_error: None,
-        links_ready: false,
-        links_error: None,
+        reconnect_at: None,
+        backoff: BACKOFF_FIRST,
+        links_synced: false,
     };
-    let mut links = live.start_watch(rcvbuf);
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut links = r.start_watch(&source, rcvbuf);
+    r.full_read(None).await;
+    let mut safety = tokio::time::interval_at(Instant::now() + interval, interval);
+    safety.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut batch = Vec::new();
     loop {
+        let reconnect_at = r.reconnect_at;
         tokio::select! {
-            _ = ticker.tick() => {
-                live.read_libvirt().await;
-                if let Some(l) = &links {
-                    live.publish(l);
+            _ = safety.tick(), if reconnect_at.is_none() => r.full_read(None).await,
+            _ = sleep_until(reconnect_at) => r.full_read(Some("libvirt reconnected")).await,
+            n = guest_rx.recv_many(&mut batch, EVENT_QUEUE) => {
+                if n > 0 {
+                    let lost = overflow.swap(false, Ordering::SeqCst);
+                    r.guest_events(std::mem::take(&mut batch), lost).await;
                 }
             }
             event = next_link_event(&mut links) => match event {
-                Ok(()) => {
-                    live.links_ready = true;
-                    live.links_error = None;
-                    if let Some(l) = &links {
-                        live.publish(l);
-                    }
-                }
+                Ok(ev) => r.link_event(ev, &links),
                 Err(e) => {
                     warn!(error = %e, "link watcher failed; restarting it");
-                    live.links_error = Some(e.to_string());
-                    live.links_ready = false;
-                    live.update_health();
+                    r.live.links_error = Some(e.to_string());
+                    r.live.links_ready = false;
+                    r.live.update_health();
                     tokio::time::sleep(WATCH_RETRY).await;
-                    links = live.start_watch(rcvbuf);
+                    links = r.start_watch(&source, rcvbuf);
                 }
             },
         }
     }
 }
 
-/// The next applied notification batch, or never when there is no watcher.
-async fn next_link_event(links: &mut Option<LinkWatch>) -> Result<(), NetlinkError> {
-    match links {
-        Some(l) => l.next().await.map(|ev| debug!(?ev, "links changed")),
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
 }
 
-impl Live {
-    fn start_watch(&mut self, rcvbuf: Option<usize>) -> Option<LinkWatch> {
-        match LinkWatch::start(&self.source.netns, rcvbuf) {
+/// The next applied notification batch, or never when there is no watcher.
+async fn next_link_event(links: &mut Option<LinkWatch>) -> Result<LinkEvent, NetlinkError> {
+    match links {
+        Some(l) => l.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+struct Refresher {
+    live: Live,
+    session: Arc<Mutex<Session>>,
+    /// Set while libvirt is unreachable: when to try again.
+    reconnect_at: Option<Instant>,
+    backoff: Duration,
+    /// A link table has been applied once; later dumps are resyncs.
+    links_synced: bool,
+}
+
+impl Refresher {
+    fn start_watch(&mut self, source: &Source, rcvbuf: Option<usize>) -> Option<LinkWatch> {
+        self.links_synced = false;
+        match LinkWatch::start(&source.netns, rcvbuf) {
             Ok(w) => Some(w),
             Err(e) => {
                 warn!(error = %e, "cannot watch links");
-                self.links_error = Some(e.to_string());
-                self.update_health();
+                self.live.links_error = Some(e.to_string());
+                self.live.update_health();
                 None
             }
         }
     }
 
-    async fn read_libvirt(&mut self) {
-        match read_guests(self.session.clone()).await {
+    fn link_event(&mut self, ev: LinkEvent, links: &Option<LinkWatch>) {
+        let Some(l) = links else { return };
+        match ev {
+            LinkEvent::Resynced => {
+                let reason = self.links_synced.then_some("link table resynced");
+                self.links_synced = true;
+                self.live.apply_devices(l.devices(), reason);
+            }
+            LinkEvent::Changed(changes) => {
+                debug!(links = changes.len(), "links changed");
+                self.live.apply_links(changes);
+            }
+        }
+    }
+
+    /// Reads everything libvirt has; on failure, goes stale and schedules a retry.
+    async fn full_read(&mut self, reason: Option<&str>) {
+        match with_session(self.session.clone(), Session::fetch).await {
             Ok(snapshot) => {
-                self.guests = Some(snapshot);
-                self.libvirt_error = None;
+                if self.reconnect_at.take().is_some() {
+                    info!("libvirt is reachable again");
+                }
+                self.backoff = BACKOFF_FIRST;
+                self.live.apply_guests(snapshot, reason);
             }
-            Err(e) => {
-                warn!(error = %e, "libvirt read failed; the last good snapshot (if any) stays in use");
-                self.libvirt_error = Some(e.to_string());
-            }
+            Err(e) => self.lost(e.to_string()).await,
         }
-        self.update_health();
     }
 
-    fn update_health(&self) {
-        let error = self
-            .libvirt_error
-            .clone()
-            .or_else(|| self.links_error.clone())
-            .or_else(|| (!self.links_ready).then(|| "host links not read yet".to_string()));
-        self.shared.set_error(error);
+    /// libvirt is gone or failing: stale now, a new connection later.
+    async fn lost(&mut self, error: String) {
+        if self.reconnect_at.is_none() {
+            warn!(%error, "libvirt unreachable; serving the last state as stale");
+        } else {
+            debug!(%error, retry_in = ?self.backoff, "libvirt still unreachable");
+        }
+        let _ = with_session(self.session.clone(), |s| {
+            s.reset_connection();
+            Ok(())
+        })
+        .await;
+        self.live.disconnected(error);
+        self.reconnect_at = Some(Instant::now() + self.backoff);
+        self.backoff = (self.backoff * 3 / 2).min(BACKOFF_MAX);
     }
 
-    /// Correlates the latest of both sides and publishes it. The generation moves only
-    /// when the content changed.
-    fn publish(&self, links: &LinkWatch) {
-        let (Some(guests), true) = (&self.guests, self.links_ready) else {
-            return;
-        };
-        self.update_health();
-        let inventory = correlate(guests, &links.devices(), &self.source.options);
-        let current = self.shared.current();
-        let changed = current.generation == 0 || !current.same_content(guests, &inventory);
-        let generation = current.generation + u64::from(changed);
-        if current.generation == 0 {
-            info!(
-                interfaces = inventory.interfaces.len(),
-                "first inventory in"
-            );
-        } else if changed {
-            debug!(generation, "inventory changed");
+    /// Applies a batch of libvirt events: each named domain is re-read once.
+    async fn guest_events(&mut self, events: Vec<GuestEvent>, lost: bool) {
+        let mut uuids = BTreeSet::new();
+        let mut closed = None;
+        for ev in events {
+            match ev {
+                GuestEvent::Domain { uuid, cause } => {
+                    debug!(%uuid, ?cause, "domain event");
+                    uuids.insert(uuid);
+                }
+                GuestEvent::Closed { reason } => closed = Some(reason),
+            }
         }
-        match View::build(generation, SystemTime::now(), guests, inventory) {
-            Ok(view) => self.shared.publish(view),
+        if let Some(reason) = closed {
+            self.backoff = BACKOFF_FIRST;
+            return self
+                .lost(format!("libvirt connection closed: {reason}"))
+                .await;
+        }
+        if self.reconnect_at.is_some() {
+            return; // The reconnect reads everything anyway.
+        }
+        if lost {
+            warn!("libvirt events came faster than they were applied; reading everything");
+            return self.full_read(Some("libvirt events overflowed")).await;
+        }
+        let list: Vec<String> = uuids.into_iter().collect();
+        let read = with_session(self.session.clone(), move |s| {
+            list.into_iter()
+                .map(|u| s.read_domain(&u).map(|d| (u, d)))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await;
+        match read {
+            Ok(domains) => {
+                for (uuid, dom) in domains {
+                    self.live.apply_domain(&uuid, dom);
+                }
+            }
             Err(e) => {
-                warn!(error = %e, "cannot serialize the inventory; the previous one stays served")
+                warn!(error = %e, "cannot re-read a domain after its event; reading everything");
+                self.full_read(Some("a domain could not be re-read")).await;
             }
         }
     }

@@ -1,13 +1,18 @@
-//! Matching the guest side to the host side: a pure function of two snapshots.
+//! Matching the guest side to the host side: a pure function of two snapshots, and the
+//! same matching kept current one domain or device at a time.
+
+mod state;
 
 use std::collections::HashMap;
 
 use uuid::Uuid;
 
-use crate::inventory::{DomainSummary, Inventory, Problem, ProblemKind, Vif};
+use crate::inventory::{Inventory, Problem, Vif};
 use crate::libvirt::{Domain, DomainInterface, Network, Snapshot};
 use crate::mac::MacAddr;
-use crate::netlink::{DeviceKind, HostDevice};
+use crate::netlink::HostDevice;
+
+pub use state::{Correlation, Delta};
 
 /// UUID v5 namespace for VIF ids that have no Neutron port: never change it, or every
 /// such id changes.
@@ -30,125 +35,20 @@ impl Default for CorrelateOptions {
 
 /// Builds the inventory from what libvirt and the kernel say.
 pub fn correlate(guests: &Snapshot, devices: &[HostDevice], opts: &CorrelateOptions) -> Inventory {
-    let host = HostIndex::new(devices);
-    let matches = match_devices(&guests.domains, &host);
-    let mut inv = Inventory::default();
-    for (d, dom) in guests.domains.iter().enumerate() {
-        inv.domains.push(DomainSummary {
-            uuid: dom.uuid.clone(),
-            name: dom.name.clone(),
-            state: dom.state,
-            interface_count: dom.interfaces.len(),
-        });
-        for (i, iface) in dom.interfaces.iter().enumerate() {
-            let dev = matches.device_of.get(&(d, i)).map(|&k| &devices[k]);
-            let (vif, problems) = build_record(dom, i, iface, dev, &guests.networks, &host);
-            inv.interfaces.push(vif);
-            inv.problems.extend(problems);
-        }
-    }
-    for (k, dev) in devices.iter().enumerate() {
-        if !matches.claimed[k] && dev.kind.is_guest_carrier() && is_watched(&dev.name, opts) {
-            inv.problems.push(Problem {
-                kind: ProblemKind::OrphanDevice,
-                device: Some(dev.name.clone()),
-                domain_uuid: None,
-                mac_address: dev.mac,
-                detail: format!(
-                    "{} {} is not claimed by any domain",
-                    dev.kind.as_str(),
-                    dev.name
-                ),
-            });
-        }
-    }
-    inv
+    Correlation::new(guests.clone(), devices.to_vec(), opts.clone()).inventory()
 }
 
-struct Matches {
-    /// (domain index, interface index) → device index.
-    device_of: HashMap<(usize, usize), usize>,
-    claimed: Vec<bool>,
-}
+/// The host's devices by name: what a record is matched against.
+pub(crate) type Devices = HashMap<String, HostDevice>;
 
-/// The host's devices, indexed by name.
-pub(crate) struct HostIndex<'a> {
-    devices: &'a [HostDevice],
-    by_name: HashMap<&'a str, usize>,
-}
-
-impl<'a> HostIndex<'a> {
-    fn new(devices: &'a [HostDevice]) -> Self {
-        let by_name = devices
-            .iter()
-            .enumerate()
-            .map(|(k, d)| (d.name.as_str(), k))
-            .collect();
-        Self { devices, by_name }
-    }
-
-    pub(crate) fn get(&self, name: &str) -> Option<&'a HostDevice> {
-        self.by_name.get(name).map(|&k| &self.devices[k])
-    }
-}
-
-/// Names first, for every interface; then, for interfaces whose XML names no target, the
-/// MAC libvirt would have given the device, among devices no name claimed.
-fn match_devices(domains: &[Domain], host: &HostIndex) -> Matches {
-    let (devices, by_name) = (host.devices, &host.by_name);
-    let mut m = Matches {
-        device_of: HashMap::new(),
-        claimed: vec![false; devices.len()],
-    };
-    let mut untargeted = Vec::new();
-    for (d, dom) in domains.iter().enumerate() {
-        for (i, iface) in dom.interfaces.iter().enumerate() {
-            match iface.target.as_deref() {
-                Some(t) => {
-                    if let Some(&k) = by_name.get(t) {
-                        m.device_of.insert((d, i), k);
-                        m.claimed[k] = true;
-                    }
-                }
-                None if iface.has_host_netdev() => untargeted.push((d, i)),
-                None => {}
-            }
-        }
-    }
-    if untargeted.is_empty() {
-        return m;
-    }
-    let mut by_mac: HashMap<(MacAddr, bool), usize> = HashMap::new();
-    for (k, dev) in devices.iter().enumerate() {
-        if let (false, Some(mac)) = (m.claimed[k], dev.mac) {
-            by_mac
-                .entry((mac, dev.kind == DeviceKind::Macvtap))
-                .or_insert(k);
-        }
-    }
-    for (d, i) in untargeted {
-        let iface = &domains[d].interfaces[i];
-        let Some(guest) = iface.mac else { continue };
-        let key = if iface.kind == "direct" {
-            (guest, true)
-        } else {
-            (guest.libvirt_tap_mac(), false)
-        };
-        if let Some(k) = by_mac.remove(&key) {
-            m.device_of.insert((d, i), k);
-            m.claimed[k] = true;
-        }
-    }
-    m
-}
-
-fn build_record(
+pub(crate) fn build_record(
     dom: &Domain,
     index: usize,
     iface: &DomainInterface,
     dev: Option<&HostDevice>,
     networks: &[Network],
-    host: &HostIndex,
+    host: &Devices,
+    stale: bool,
 ) -> (Vif, Vec<Problem>) {
     let network = network_of(iface, networks);
     let (port_id, port_id_source) = port_of(dom, iface);
@@ -181,6 +81,7 @@ fn build_record(
         carrier: dev.and_then(|d| d.carrier),
         mtu: dev.and_then(|d| d.mtu).or(iface.mtu),
         problems: Vec::new(),
+        stale,
     };
     let problems = crate::checks::check_interface(dom, iface, dev, network, host);
     vif.problems = problems.iter().map(|p| p.kind).collect();
@@ -232,7 +133,7 @@ fn stable_id(domain_uuid: &str, mac: Option<MacAddr>, index: usize) -> String {
     Uuid::new_v5(&VIF_ID_NAMESPACE, key.as_bytes()).to_string()
 }
 
-fn is_watched(name: &str, opts: &CorrelateOptions) -> bool {
+pub(crate) fn is_watched(name: &str, opts: &CorrelateOptions) -> bool {
     opts.orphan_patterns.iter().any(|p| glob_match(p, name))
 }
 

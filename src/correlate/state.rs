@@ -1,0 +1,509 @@
+//! Correlation kept current change by change. A domain change recomputes that domain's
+//! records; a device change recomputes the records of the domains that name it and its
+//! own orphan status. Each apply returns what changed, so callers can tell watchers.
+//!
+//! Interfaces without a target on a domain that has a process are matched by MAC among
+//! unclaimed devices; that matching depends on every domain at once, so while such an
+//! interface exists every apply falls back to a full rebuild. Live XML always names the
+//! target, so on a real host this is the exception.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use super::{build_record, is_watched, CorrelateOptions, Devices};
+use crate::inventory::{DomainSummary, Inventory, Problem, ProblemKind, Vif};
+use crate::libvirt::{Domain, Network, Snapshot};
+use crate::mac::MacAddr;
+use crate::netlink::{DeviceKind, HostDevice};
+
+/// One change to the inventory, as watchers are told about it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Delta {
+    Added(Vif),
+    Changed(Vif),
+    /// The record as it was last.
+    Removed(Vif),
+    ProblemRaised(Problem),
+    ProblemCleared(Problem),
+}
+
+/// Domains are kept in name order, as libvirt snapshots are sorted.
+type Key = (String, String);
+
+struct Entry {
+    domain: Domain,
+    vifs: Vec<Vif>,
+    problems: Vec<Problem>,
+    /// Device names this domain's interfaces name or were matched to.
+    claims: Vec<String>,
+}
+
+/// The inventory of a host, kept current one domain or device at a time.
+pub struct Correlation {
+    opts: CorrelateOptions,
+    networks: Vec<Network>,
+    devices: Devices,
+    domains: BTreeMap<Key, Entry>,
+    /// Lower-case domain UUID → its key.
+    key_of: HashMap<String, Key>,
+    /// Device name → lower-case UUIDs of the domains whose interfaces name it.
+    claimed_by: HashMap<String, BTreeSet<String>>,
+    orphans: BTreeMap<String, Problem>,
+    stale: bool,
+}
+
+impl Correlation {
+    pub fn new(guests: Snapshot, devices: Vec<HostDevice>, opts: CorrelateOptions) -> Self {
+        let mut c = Correlation {
+            opts,
+            networks: guests.networks,
+            devices: devices.into_iter().map(|d| (d.name.clone(), d)).collect(),
+            domains: BTreeMap::new(),
+            key_of: HashMap::new(),
+            claimed_by: HashMap::new(),
+            orphans: BTreeMap::new(),
+            stale: false,
+        };
+        for dom in guests.domains {
+            c.insert_domain(dom);
+        }
+        c.rebuild();
+        c
+    }
+
+    /// The inventory as a client sees it: domains by name, records in XML order.
+    pub fn inventory(&self) -> Inventory {
+        let mut inv = Inventory::default();
+        for e in self.domains.values() {
+            inv.domains.push(DomainSummary {
+                uuid: e.domain.uuid.clone(),
+                name: e.domain.name.clone(),
+                state: e.domain.state,
+                interface_count: e.domain.interfaces.len(),
+            });
+            inv.interfaces.extend(e.vifs.iter().cloned());
+            inv.problems.extend(e.problems.iter().cloned());
+        }
+        inv.problems.extend(self.orphans.values().cloned());
+        inv
+    }
+
+    /// The domains as last read, in name order.
+    pub fn domains(&self) -> impl Iterator<Item = &Domain> {
+        self.domains.values().map(|e| &e.domain)
+    }
+
+    /// The domain with this UUID, as last read.
+    pub fn domain(&self, uuid: &str) -> Option<&Domain> {
+        let key = self.key_of.get(&uuid.to_ascii_lowercase())?;
+        self.domains.get(key).map(|e| &e.domain)
+    }
+
+    pub fn networks(&self) -> &[Network] {
+        &self.networks
+    }
+
+    pub fn is_stale(&self) -> bool {
+        self.stale
+    }
+
+    /// Replaces everything libvirt said (a full read), which also makes records fresh again.
+    pub fn replace_guests(&mut self, guests: Snapshot) -> Vec<Delta> {
+        let before = self.records();
+        self.stale = false;
+        self.networks = guests.networks;
+        self.domains.clear();
+        self.key_of.clear();
+        for dom in guests.domains {
+            self.insert_domain(dom);
+        }
+        self.rebuild();
+        self.diff_all(before)
+    }
+
+    /// Replaces every host device (a dump).
+    pub fn replace_devices(&mut self, devices: Vec<HostDevice>) -> Vec<Delta> {
+        let before = self.records();
+        self.devices = devices.into_iter().map(|d| (d.name.clone(), d)).collect();
+        self.rebuild();
+        self.diff_all(before)
+    }
+
+    /// Marks every record stale (libvirt unreachable) or fresh again.
+    pub fn set_stale(&mut self, stale: bool) -> Vec<Delta> {
+        if self.stale == stale {
+            return Vec::new();
+        }
+        self.stale = stale;
+        let mut out = Vec::new();
+        for e in self.domains.values_mut() {
+            for v in &mut e.vifs {
+                v.stale = stale;
+                out.push(Delta::Changed(v.clone()));
+            }
+        }
+        out
+    }
+
+    /// A domain as re-read from libvirt, or its disappearance (`None`).
+    pub fn set_domain(&mut self, uuid: &str, domain: Option<Domain>) -> Vec<Delta> {
+        let uuid = uuid.to_ascii_lowercase();
+        let old = self
+            .key_of
+            .remove(&uuid)
+            .and_then(|k| self.domains.remove(&k));
+        if let Some(dom) = domain {
+            self.insert_domain(dom);
+        }
+        if self.needs_rebuild() || old.as_ref().is_some_and(|o| has_mac_matched(&o.domain)) {
+            let mut before = self.records();
+            if let Some(o) = &old {
+                before.extend(records_of(o));
+            }
+            self.rebuild();
+            return self.diff_all(before);
+        }
+        let mut touched: BTreeSet<String> = BTreeSet::new();
+        if let Some(o) = &old {
+            for name in &o.claims {
+                self.unclaim(name, &uuid);
+                touched.insert(name.clone());
+            }
+        }
+        let mut out = Vec::new();
+        if let Some(key) = self.key_of.get(&uuid).cloned() {
+            touched.extend(self.recompute(&key));
+        }
+        let before = old.as_ref().map(records_of).unwrap_or_default();
+        let after = self
+            .key_of
+            .get(&uuid)
+            .and_then(|k| self.domains.get(k))
+            .map(records_of)
+            .unwrap_or_default();
+        diff(before, after, &mut out);
+        for name in touched {
+            self.update_orphan(&name, &mut out);
+        }
+        out
+    }
+
+    /// Devices added or changed (`Some`) or gone (`None`), by name.
+    pub fn set_devices(&mut self, changes: Vec<(String, Option<HostDevice>)>) -> Vec<Delta> {
+        let ovs = |d: &HostDevice| d.kind == DeviceKind::Openvswitch;
+        let mut full = self.needs_rebuild();
+        let mut names = BTreeSet::new();
+        for (name, dev) in changes {
+            let old = match dev {
+                Some(d) => {
+                    full |= ovs(&d);
+                    self.devices.insert(name.clone(), d)
+                }
+                None => self.devices.remove(&name),
+            };
+            full |= old.as_ref().is_some_and(ovs);
+            names.insert(name);
+        }
+        if full {
+            // Records check their master's kind; a datapath changing is rare.
+            let before = self.records();
+            self.rebuild();
+            return self.diff_all(before);
+        }
+        let mut domains = BTreeSet::new();
+        for name in &names {
+            for uuid in self.claimed_by.get(name).into_iter().flatten() {
+                domains.extend(self.key_of.get(uuid).cloned());
+            }
+        }
+        let mut out = Vec::new();
+        for key in domains {
+            let before = self.domains.get(&key).map(records_of).unwrap_or_default();
+            names.extend(self.recompute(&key));
+            let after = self.domains.get(&key).map(records_of).unwrap_or_default();
+            diff(before, after, &mut out);
+        }
+        for name in names {
+            self.update_orphan(&name, &mut out);
+        }
+        out
+    }
+
+    /// Adds a domain with no records yet: the caller recomputes.
+    fn insert_domain(&mut self, domain: Domain) {
+        let key = (domain.name.clone(), domain.uuid.to_ascii_lowercase());
+        self.key_of.insert(key.1.clone(), key.clone());
+        let entry = Entry {
+            domain,
+            vifs: Vec::new(),
+            problems: Vec::new(),
+            claims: Vec::new(),
+        };
+        self.domains.insert(key, entry);
+    }
+
+    fn needs_rebuild(&self) -> bool {
+        self.domains.values().any(|e| has_mac_matched(&e.domain))
+    }
+
+    /// Recomputes one domain's records against the devices by name. Returns the device
+    /// names it claimed before and claims now.
+    fn recompute(&mut self, key: &Key) -> Vec<String> {
+        let Some(entry) = self.domains.get(key) else {
+            return Vec::new();
+        };
+        let old_claims = entry.claims.clone();
+        let mut vifs = Vec::new();
+        let mut problems = Vec::new();
+        let mut claims = Vec::new();
+        for (i, iface) in entry.domain.interfaces.iter().enumerate() {
+            // A target is claimed even before its device exists: the device's arrival
+            // must find this domain.
+            claims.extend(iface.target.clone());
+            let dev = iface.target.as_deref().and_then(|t| self.devices.get(t));
+            let (vif, p) = build_record(
+                &entry.domain,
+                i,
+                iface,
+                dev,
+                &self.networks,
+                &self.devices,
+                self.stale,
+            );
+            vifs.push(vif);
+            problems.extend(p);
+        }
+        for name in &old_claims {
+            self.unclaim(name, &key.1);
+        }
+        for name in &claims {
+            self.claimed_by
+                .entry(name.clone())
+                .or_default()
+                .insert(key.1.clone());
+        }
+        if let Some(e) = self.domains.get_mut(key) {
+            (e.vifs, e.problems) = (vifs, problems);
+            e.claims = claims.clone();
+        }
+        claims.extend(old_claims);
+        claims
+    }
+
+    fn unclaim(&mut self, name: &str, uuid: &str) {
+        if let Some(set) = self.claimed_by.get_mut(name) {
+            set.remove(uuid);
+            if set.is_empty() {
+                self.claimed_by.remove(name);
+            }
+        }
+    }
+
+    /// Recomputes every record: name matching first, then MAC matching among the rest.
+    fn rebuild(&mut self) {
+        self.claimed_by.clear();
+        let keys: Vec<Key> = self.domains.keys().cloned().collect();
+        for key in &keys {
+            if let Some(e) = self.domains.get_mut(key) {
+                e.claims.clear();
+            }
+            self.recompute(key);
+        }
+        if self.needs_rebuild() {
+            self.match_by_mac(&keys);
+        }
+        self.orphans.clear();
+        let names: Vec<String> = self.devices.keys().cloned().collect();
+        for name in names {
+            self.update_orphan(&name, &mut Vec::new());
+        }
+    }
+
+    /// Interfaces that name no target, on domains with a process, take the unclaimed
+    /// device with the MAC libvirt would have given it, first come first served.
+    fn match_by_mac(&mut self, keys: &[Key]) {
+        let mut by_mac: HashMap<(MacAddr, bool), String> = HashMap::new();
+        let mut free: Vec<&HostDevice> = self
+            .devices
+            .values()
+            .filter(|d| !self.claimed_by.contains_key(&d.name))
+            .collect();
+        free.sort_by_key(|d| d.ifindex);
+        for dev in free {
+            if let Some(mac) = dev.mac {
+                by_mac
+                    .entry((mac, dev.kind == DeviceKind::Macvtap))
+                    .or_insert_with(|| dev.name.clone());
+            }
+        }
+        for key in keys {
+            let Some(entry) = self.domains.get(key) else {
+                continue;
+            };
+            if !has_mac_matched(&entry.domain) {
+                continue;
+            }
+            let mut found = Vec::new();
+            for (i, iface) in entry.domain.interfaces.iter().enumerate() {
+                let Some(guest) = iface.mac.filter(|_| needs_mac_match(iface)) else {
+                    continue;
+                };
+                let k = if iface.kind == "direct" {
+                    (guest, true)
+                } else {
+                    (guest.libvirt_tap_mac(), false)
+                };
+                if let Some(name) = by_mac.remove(&k) {
+                    found.push((i, name));
+                }
+            }
+            self.apply_mac_matches(key, found);
+        }
+    }
+
+    fn apply_mac_matches(&mut self, key: &Key, found: Vec<(usize, String)>) {
+        let Some(entry) = self.domains.get_mut(key) else {
+            return;
+        };
+        for (i, name) in found {
+            let Some(dev) = self.devices.get(&name) else {
+                continue;
+            };
+            let iface = &entry.domain.interfaces[i];
+            let (vif, problems) = build_record(
+                &entry.domain,
+                i,
+                iface,
+                Some(dev),
+                &self.networks,
+                &self.devices,
+                self.stale,
+            );
+            // Replace this interface's record and problems (they were computed without a device).
+            let mac = iface.mac;
+            entry.problems.retain(|p| p.mac_address != mac);
+            entry.problems.extend(problems);
+            entry.vifs[i] = vif;
+            entry.claims.push(name.clone());
+            self.claimed_by
+                .entry(name)
+                .or_default()
+                .insert(key.1.clone());
+        }
+        entry.problems = order_problems(&entry.vifs, std::mem::take(&mut entry.problems));
+    }
+
+    /// Raises or clears the orphan problem of one device.
+    fn update_orphan(&mut self, name: &str, out: &mut Vec<Delta>) {
+        let now = self.devices.get(name).filter(|d| {
+            d.kind.is_guest_carrier()
+                && !self.claimed_by.contains_key(name)
+                && is_watched(name, &self.opts)
+        });
+        let new = now.map(orphan_problem);
+        let old = self.orphans.get(name);
+        if old == new.as_ref() {
+            return;
+        }
+        if let Some(o) = self.orphans.remove(name) {
+            out.push(Delta::ProblemCleared(o));
+        }
+        if let Some(p) = new {
+            out.push(Delta::ProblemRaised(p.clone()));
+            self.orphans.insert(name.to_string(), p);
+        }
+    }
+
+    /// Every record and host-level problem, for diffing around a full rebuild.
+    fn records(&self) -> Records {
+        let mut r = Records::default();
+        for e in self.domains.values() {
+            r.extend(records_of(e));
+        }
+        r.problems.extend(self.orphans.values().cloned());
+        r
+    }
+
+    fn diff_all(&self, before: Records) -> Vec<Delta> {
+        let mut out = Vec::new();
+        diff(before, self.records(), &mut out);
+        out
+    }
+}
+
+/// Records and problems keyed for diffing.
+#[derive(Default)]
+struct Records {
+    vifs: BTreeMap<String, Vif>,
+    problems: Vec<Problem>,
+}
+
+impl Records {
+    fn extend(&mut self, other: Records) {
+        self.vifs.extend(other.vifs);
+        self.problems.extend(other.problems);
+    }
+}
+
+fn records_of(e: &Entry) -> Records {
+    Records {
+        vifs: e.vifs.iter().map(|v| (v.id.clone(), v.clone())).collect(),
+        problems: e.problems.clone(),
+    }
+}
+
+fn diff(before: Records, mut after: Records, out: &mut Vec<Delta>) {
+    for (id, old) in before.vifs {
+        match after.vifs.remove(&id) {
+            None => out.push(Delta::Removed(old)),
+            Some(new) if new != old => out.push(Delta::Changed(new)),
+            Some(_) => {}
+        }
+    }
+    out.extend(after.vifs.into_values().map(Delta::Added));
+    // Problems are a multiset: count them rather than search lists.
+    let mut counts: HashMap<Problem, isize> = HashMap::new();
+    for p in before.problems {
+        *counts.entry(p).or_default() -= 1;
+    }
+    for p in after.problems {
+        *counts.entry(p).or_default() += 1;
+    }
+    for (p, n) in counts {
+        for _ in 0..n.unsigned_abs() {
+            out.push(if n < 0 {
+                Delta::ProblemCleared(p.clone())
+            } else {
+                Delta::ProblemRaised(p.clone())
+            });
+        }
+    }
+}
+
+fn needs_mac_match(iface: &crate::libvirt::DomainInterface) -> bool {
+    iface.target.is_none() && iface.has_host_netdev()
+}
+
+fn has_mac_matched(dom: &Domain) -> bool {
+    dom.state.has_process() && dom.interfaces.iter().any(needs_mac_match)
+}
+
+/// Problems in record order, as a full correlation lists them.
+fn order_problems(vifs: &[Vif], mut problems: Vec<Problem>) -> Vec<Problem> {
+    let rank = |p: &Problem| vifs.iter().position(|v| v.mac_address == p.mac_address);
+    problems.sort_by_key(|p| (rank(p), p.kind));
+    problems
+}
+
+fn orphan_problem(dev: &HostDevice) -> Problem {
+    Problem {
+        kind: ProblemKind::OrphanDevice,
+        device: Some(dev.name.clone()),
+        domain_uuid: None,
+        mac_address: dev.mac,
+        detail: format!(
+            "{} {} is not claimed by any domain",
+            dev.kind.as_str(),
+            dev.name
+        ),
+    }
+}

@@ -1,0 +1,154 @@
+//! The served state between changes: the kept correlation, libvirt's connection state
+//! and health, and publishing a new view with the events that led to it.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use tracing::{debug, info};
+
+use crate::api::feed;
+use crate::api::view::{Shared, View};
+use crate::correlate::{CorrelateOptions, Correlation, Delta};
+use crate::libvirt::{Domain, Snapshot};
+use crate::netlink::HostDevice;
+
+/// Both sides as last applied, and what is wrong with either.
+pub(super) struct Live {
+    shared: Arc<Shared>,
+    opts: CorrelateOptions,
+    /// Set once both a libvirt snapshot and the link table are in.
+    corr: Option<Correlation>,
+    /// The first libvirt snapshot, while the links are not in yet.
+    pending_guests: Option<Snapshot>,
+    /// The first link table, while libvirt is not in yet.
+    pending_devices: Option<Vec<HostDevice>>,
+    pub(super) libvirt_error: Option<String>,
+    pub(super) links_error: Option<String>,
+    pub(super) links_ready: bool,
+}
+
+impl Live {
+    pub(super) fn new(shared: Arc<Shared>, opts: CorrelateOptions) -> Self {
+        Live {
+            shared,
+            opts,
+            corr: None,
+            pending_guests: None,
+            pending_devices: None,
+            libvirt_error: None,
+            links_error: None,
+            links_ready: false,
+        }
+    }
+
+    /// A full libvirt read. `reason` names why it counts as a resync for watchers.
+    pub(super) fn apply_guests(&mut self, guests: Snapshot, reason: Option<&str>) {
+        self.libvirt_error = None;
+        match &mut self.corr {
+            Some(c) => {
+                let old: Vec<Domain> = c.domains().cloned().collect();
+                let deltas = c.replace_guests(guests);
+                let others = !old.iter().eq(c.domains());
+                if reason.is_none() && !deltas.is_empty() {
+                    info!(
+                        changes = deltas.len(),
+                        "the periodic refresh found changes no event reported"
+                    );
+                }
+                let reason = reason.or((!deltas.is_empty()).then_some("periodic refresh"));
+                self.publish(deltas, reason, others);
+            }
+            None => {
+                self.pending_guests = Some(guests);
+                self.start();
+            }
+        }
+    }
+
+    /// One domain re-read after an event (`None`: it is gone).
+    pub(super) fn apply_domain(&mut self, uuid: &str, domain: Option<Domain>) {
+        let Some(c) = &mut self.corr else { return };
+        let old = c.domain(uuid).cloned();
+        // Disks, Nova IPs and domains without interfaces are served too, with no record
+        // changing: they still make a new view.
+        let others = old != domain;
+        let deltas = c.set_domain(uuid, domain);
+        self.publish(deltas, None, others);
+    }
+
+    /// The whole link table, after a dump. `resync` when it replaces a live one.
+    pub(super) fn apply_devices(&mut self, devices: Vec<HostDevice>, reason: Option<&str>) {
+        self.links_ready = true;
+        self.links_error = None;
+        match &mut self.corr {
+            Some(c) => {
+                let deltas = c.replace_devices(devices);
+                self.publish(deltas, reason, false);
+            }
+            None => {
+                self.pending_devices = Some(devices);
+                self.start();
+            }
+        }
+    }
+
+    /// Links changed, by name.
+    pub(super) fn apply_links(&mut self, changes: Vec<(String, Option<HostDevice>)>) {
+        let Some(c) = &mut self.corr else { return };
+        let deltas = c.set_devices(changes);
+        self.publish(deltas, None, false);
+    }
+
+    /// libvirt is unreachable: records turn stale, readiness fails.
+    pub(super) fn disconnected(&mut self, error: String) {
+        self.libvirt_error = Some(error);
+        if let Some(c) = &mut self.corr {
+            let deltas = c.set_stale(true);
+            self.publish(deltas, None, false);
+        }
+        self.update_health();
+    }
+
+    pub(super) fn update_health(&self) {
+        let error = self
+            .libvirt_error
+            .clone()
+            .or_else(|| self.links_error.clone())
+            .or_else(|| (!self.links_ready).then(|| "host links not read yet".to_string()));
+        self.shared.set_error(error);
+    }
+
+    /// The first inventory, once both sides are in.
+    fn start(&mut self) {
+        let (Some(_), Some(_)) = (&self.pending_guests, &self.pending_devices) else {
+            self.update_health();
+            return;
+        };
+        let (Some(guests), Some(devices)) =
+            (self.pending_guests.take(), self.pending_devices.take())
+        else {
+            return;
+        };
+        self.corr = Some(Correlation::new(guests, devices, self.opts.clone()));
+        self.publish(Vec::new(), None, true);
+        let interfaces = self.shared.current().inventory.interfaces.len();
+        info!(interfaces, "first inventory in");
+    }
+
+    /// Serves a new view when anything changed: one generation per event, or one for a
+    /// change that no record shows (`others`).
+    fn publish(&self, deltas: Vec<Delta>, resync: Option<&str>, others: bool) {
+        self.update_health();
+        let Some(c) = &self.corr else { return };
+        if deltas.is_empty() && resync.is_none() && !others {
+            return;
+        }
+        let current = self.shared.current().generation;
+        let events = feed::events(current + 1, resync, &deltas);
+        let generation = current + (events.len() as u64).max(1);
+        let view = View::build(generation, SystemTime::now(), c.domains(), c.inventory())
+            .with_stale(c.is_stale());
+        debug!(generation, events = events.len(), "inventory changed");
+        self.shared.publish(view, events);
+    }
+}

@@ -1,0 +1,235 @@
+//! Incremental correlation: after any sequence of domain and device changes, the kept
+//! inventory equals a fresh correlation of the same state, and the deltas it returned
+//! turn the previous inventory into the new one.
+
+use std::collections::BTreeMap;
+
+use vifd::libvirt::{Domain, DomainInterface, DomainState, InterfaceSource, Snapshot};
+use vifd::mac::MacAddr;
+use vifd::netlink::{DeviceKind, HostDevice};
+use vifd::{correlate, CorrelateOptions, Correlation, Delta, Inventory, Problem, Vif};
+
+/// A small deterministic generator: the walk is the same on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 33) as usize) % n
+    }
+}
+
+const BRIDGES: [&str; 3] = ["br0", "br1", "br2"];
+const STATES: [DomainState; 4] = [
+    DomainState::Running,
+    DomainState::Paused,
+    DomainState::Shutoff,
+    DomainState::Crashed,
+];
+
+fn mac(n: usize) -> MacAddr {
+    format!("52:54:00:00:{:02x}:{:02x}", n / 256, n % 256)
+        .parse()
+        .unwrap()
+}
+
+fn uuid(d: usize) -> String {
+    format!("00000000-0000-4000-8000-{d:012x}")
+}
+
+fn domain(rng: &mut Rng, d: usize, name: String) -> Domain {
+    let interfaces = (0..rng.below(4))
+        .map(|i| DomainInterface {
+            kind: if i == 2 { "direct" } else { "bridge" }.into(),
+            mac: Some(mac(d * 8 + i)),
+            // Now and then no target: exercises the MAC-matching fallback.
+            target: (rng.below(12) != 0).then(|| format!("tap{}", rng.below(24))),
+            source: InterfaceSource {
+                bridge: Some(BRIDGES[rng.below(3)].into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        })
+        .collect();
+    Domain {
+        uuid: uuid(d),
+        name,
+        state: STATES[rng.below(STATES.len())],
+        interfaces,
+        disks: vec![],
+        nova: None,
+    }
+}
+
+fn device(rng: &mut Rng, name: String, ifindex: u32) -> HostDevice {
+    let kind = [DeviceKind::Tap, DeviceKind::Macvtap, DeviceKind::Veth][rng.below(3)].clone();
+    HostDevice {
+        ifindex,
+        name,
+        kind,
+        mac: Some(mac(rng.below(64)).libvirt_tap_mac()),
+        master: (rng.below(4) != 0).then(|| BRIDGES[rng.below(3)].to_string()),
+        operstate: ["up", "down", "unknown"][rng.below(3)].into(),
+        carrier: Some(rng.below(2) == 0),
+        admin_up: true,
+        mtu: Some(1500),
+        link_ifindex: None,
+        link_netnsid: None,
+        lower: None,
+    }
+}
+
+/// The mirror a watcher keeps: records by id and the problem multiset.
+#[derive(Debug, PartialEq)]
+struct Mirror {
+    vifs: BTreeMap<String, Vif>,
+    problems: Vec<String>,
+}
+
+fn mirror_of(inv: &Inventory) -> Mirror {
+    let mut problems: Vec<String> = inv.problems.iter().map(key).collect();
+    problems.sort();
+    Mirror {
+        vifs: inv
+            .interfaces
+            .iter()
+            .map(|v| (v.id.clone(), v.clone()))
+            .collect(),
+        problems,
+    }
+}
+
+fn key(p: &Problem) -> String {
+    format!("{p:?}")
+}
+
+fn apply(m: &mut Mirror, deltas: Vec<Delta>) {
+    for d in deltas {
+        match d {
+            Delta::Added(v) | Delta::Changed(v) => {
+                m.vifs.insert(v.id.clone(), v);
+            }
+            Delta::Removed(v) => {
+                m.vifs.remove(&v.id);
+            }
+            Delta::ProblemRaised(p) => m.problems.push(key(&p)),
+            Delta::ProblemCleared(p) => {
+                let k = key(&p);
+                let at = m
+                    .problems
+                    .iter()
+                    .position(|x| *x == k)
+                    .expect("cleared unknown problem");
+                m.problems.remove(at);
+            }
+        }
+    }
+    m.problems.sort();
+}
+
+#[test]
+fn random_changes_keep_the_inventory_equal_to_a_fresh_correlation() {
+    let mut rng = Rng(7);
+    let opts = CorrelateOptions::default();
+    let mut domains: BTreeMap<usize, Domain> = (0..6)
+        .map(|d| (d, domain(&mut rng, d, format!("vm{d}"))))
+        .collect();
+    let mut devices: BTreeMap<String, HostDevice> = (0..16)
+        .map(|k| {
+            (
+                format!("tap{k}"),
+                device(&mut rng, format!("tap{k}"), k as u32 + 10),
+            )
+        })
+        .collect();
+    let snapshot = |domains: &BTreeMap<usize, Domain>| {
+        let mut domains: Vec<Domain> = domains.values().cloned().collect();
+        domains.sort_by(|a, b| a.name.cmp(&b.name));
+        Snapshot {
+            domains,
+            networks: vec![],
+        }
+    };
+    let list =
+        |devices: &BTreeMap<String, HostDevice>| devices.values().cloned().collect::<Vec<_>>();
+    let mut inc = Correlation::new(snapshot(&domains), list(&devices), opts.clone());
+    let mut mirror = mirror_of(&inc.inventory());
+    let mut next_ifindex = 100;
+    for step in 0..2000 {
+        let deltas = match rng.below(6) {
+            0 | 1 => {
+                let d = rng.below(9);
+                let name = format!("vm{}", if rng.below(5) == 0 { d + 20 } else { d });
+                if rng.below(4) == 0 {
+                    domains.remove(&d);
+                    inc.set_domain(&uuid(d), None)
+                } else {
+                    let dom = domain(&mut rng, d, name);
+                    domains.insert(d, dom.clone());
+                    inc.set_domain(&uuid(d), Some(dom))
+                }
+            }
+            2 => {
+                let name = format!("tap{}", rng.below(24));
+                devices.remove(&name);
+                inc.set_devices(vec![(name, None)])
+            }
+            3 => {
+                // A rename: old name gone, new name present, in one batch.
+                let Some(old) = devices.keys().nth(rng.below(devices.len().max(1))).cloned() else {
+                    continue;
+                };
+                let new = format!("tap{}", rng.below(24));
+                let mut dev = devices.remove(&old).unwrap();
+                dev.name = new.clone();
+                let mut batch = vec![(old, None)];
+                if let Some(replaced) = devices.insert(new.clone(), dev.clone()) {
+                    assert_eq!(replaced.name, new);
+                }
+                batch.push((new, Some(dev)));
+                inc.set_devices(batch)
+            }
+            _ => {
+                let name = format!("tap{}", rng.below(24));
+                next_ifindex += 1;
+                let dev = device(&mut rng, name.clone(), next_ifindex);
+                devices.insert(name.clone(), dev.clone());
+                inc.set_devices(vec![(name, Some(dev))])
+            }
+        };
+        let fresh = correlate(&snapshot(&domains), &list(&devices), &opts);
+        assert_eq!(
+            inc.inventory(),
+            fresh,
+            "step {step}: kept inventory differs"
+        );
+        apply(&mut mirror, deltas);
+        assert_eq!(
+            mirror,
+            mirror_of(&fresh),
+            "step {step}: deltas do not add up"
+        );
+    }
+}
+
+#[test]
+fn stale_marks_every_record_and_clears_again() {
+    let mut rng = Rng(3);
+    let doms: Vec<Domain> = (0..3)
+        .map(|d| domain(&mut rng, d, format!("vm{d}")))
+        .collect();
+    let n: usize = doms.iter().map(|d| d.interfaces.len()).sum();
+    let snap = Snapshot {
+        domains: doms,
+        networks: vec![],
+    };
+    let mut inc = Correlation::new(snap, vec![], CorrelateOptions::default());
+    assert_eq!(inc.set_stale(true).len(), n);
+    assert!(inc.inventory().interfaces.iter().all(|v| v.stale));
+    assert!(inc.set_stale(true).is_empty(), "no change, no delta");
+    assert_eq!(inc.set_stale(false).len(), n);
+    assert!(inc.inventory().interfaces.iter().all(|v| !v.stale));
+}
