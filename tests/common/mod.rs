@@ -3,6 +3,7 @@
 
 pub mod daemon;
 pub mod http;
+pub mod sse;
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
