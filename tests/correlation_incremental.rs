@@ -109,8 +109,17 @@ fn key(p: &Problem) -> String {
 fn apply(m: &mut Mirror, deltas: Vec<Delta>) {
     for d in deltas {
         match d {
-            Delta::Added(v) | Delta::Changed(v) => {
+            Delta::Added(v) => {
                 m.vifs.insert(v.id.clone(), v);
+            }
+            Delta::Changed {
+                record,
+                previous_id,
+            } => {
+                if let Some(old) = previous_id {
+                    assert!(m.vifs.remove(&old).is_some(), "previous id {old} unknown");
+                }
+                m.vifs.insert(record.id.clone(), record);
             }
             Delta::Removed(v) => {
                 m.vifs.remove(&v.id);

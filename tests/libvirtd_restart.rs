@@ -1,16 +1,17 @@
-//! `vifd serve` outlives a libvirtd restart: readiness drops while libvirtd is away, the
-//! last inventory stays served, and the next refresh after libvirtd is back succeeds
-//! over a new connection. Its own test binary: it stops the shared libvirtd, so it must
+//! `vifd serve` outlives a libvirtd restart: the connection's close makes readiness drop
+//! and every record stale at once (the last inventory stays served), and the capped
+//! reconnect backoff brings it back exact within 2 s of libvirtd's return. Its own test binary: it stops the shared libvirtd, so it must
 //! not run beside the other real-libvirt tests.
 
 mod common;
 
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::daemon::Daemon;
 use common::http::{get, status_of};
-use common::wait_until;
+use common::qemu::{Host, URI};
+use common::{vifd_json, wait_until};
 
 fn script(name: &str) {
     let path = format!("{}/scripts/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -26,10 +27,21 @@ fn script(name: &str) {
 }
 
 #[test]
-fn serve_survives_a_libvirtd_restart() {
+fn serve_survives_a_libvirtd_restart_stale_meanwhile_exact_after() {
     script("start-libvirtd.sh");
-    let mut d = Daemon::on_loopback(&["--libvirt-uri", "qemu:///system", "--refresh", "1"]);
+    let mut host = Host::new(7);
+    let (dom, _) = host.create_domain(1, "");
+    // No periodic refresh: only the connection's close and the reconnect are at work.
+    let mut d = Daemon::on_loopback(&["--libvirt-uri", URI, "--refresh", "3600"]);
     let addr = d.addr();
+    let ours = format!("/v1/domains/{dom}/interfaces");
+    let before = get(addr, &ours, &[]).json();
+    assert_eq!(before["interfaces"].as_array().unwrap().len(), 4);
+    assert!(before["interfaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|v| v["stale"] == false));
 
     script("stop-libvirtd.sh");
     // Restart libvirtd even when an assertion below fails: other tests need it.
@@ -42,18 +54,38 @@ fn serve_survives_a_libvirtd_restart() {
     let restart = Restart;
     wait_until(
         "readyz 503 while libvirtd is down",
-        Duration::from_secs(15),
+        Duration::from_secs(5),
         || status_of(addr, "/readyz") == Some(503),
     );
-    let r = get(addr, "/v1/domains", &[]);
+    let r = get(addr, &ours, &[]);
     assert_eq!(r.status, 200, "the last inventory stays served: {}", r.body);
+    assert_eq!(r.header("x-vifd-stale"), Some("1"));
+    let stale = r.json();
+    assert!(
+        stale["interfaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|v| v["stale"] == true),
+        "{stale:#}"
+    );
 
     drop(restart);
+    let back = Instant::now();
+    let fresh = vifd_json(&["list", "--json", "--libvirt-uri", URI], 0);
     wait_until(
-        "readyz 200 once libvirtd is back",
-        Duration::from_secs(60),
-        || status_of(addr, "/readyz") == Some(200),
+        "fresh and exact after libvirtd is back",
+        Duration::from_secs(10),
+        || {
+            let r = get(addr, "/v1/interfaces", &[]);
+            status_of(addr, "/readyz") == Some(200)
+                && r.header("x-vifd-stale").is_none()
+                && r.json()["interfaces"] == fresh["interfaces"]
+        },
     );
+    let took = back.elapsed();
+    eprintln!("libvirtd back -> served exact and ready: {took:?}");
+    assert!(took < Duration::from_secs(2), "exact again after {took:?}");
     assert!(
         d.child.try_wait().unwrap().is_none(),
         "the daemon kept running"

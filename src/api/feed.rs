@@ -54,8 +54,12 @@ pub fn sse_frame(kind: &str, generation: u64, data: &[u8]) -> Bytes {
 #[derive(Serialize)]
 struct RecordData<'a> {
     generation: u64,
+    /// `removed`: the id of the record gone.
     #[serde(skip_serializing_if = "Option::is_none")]
     id: Option<&'a str>,
+    /// `changed`: the record's id before, when the change gave it a new one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    previous_id: Option<&'a str>,
     interface: &'a Vif,
 }
 
@@ -96,16 +100,14 @@ pub fn events(first: u64, resync: Option<&str>, deltas: &[Delta]) -> Vec<Arc<Eve
     }
     for d in deltas {
         let g = next();
-        let record = |kind, id: Option<&str>, v: &Vif| {
-            Event::new(
-                g,
-                kind,
-                &RecordData {
-                    generation: g,
-                    id,
-                    interface: v,
-                },
-            )
+        let record = |kind, id: Option<&str>, previous_id: Option<&str>, v: &Vif| {
+            let data = RecordData {
+                generation: g,
+                id,
+                previous_id,
+                interface: v,
+            };
+            Event::new(g, kind, &data)
         };
         let problem = |status, p: &Problem| {
             let data = ProblemData {
@@ -116,9 +118,12 @@ pub fn events(first: u64, resync: Option<&str>, deltas: &[Delta]) -> Vec<Arc<Eve
             Event::new(g, "problem", &data)
         };
         out.push(match d {
-            Delta::Added(v) => record("added", None, v),
-            Delta::Changed(v) => record("changed", None, v),
-            Delta::Removed(v) => record("removed", Some(&v.id), v),
+            Delta::Added(v) => record("added", None, None, v),
+            Delta::Changed {
+                record: v,
+                previous_id,
+            } => record("changed", None, previous_id.as_deref(), v),
+            Delta::Removed(v) => record("removed", Some(&v.id), None, v),
             Delta::ProblemRaised(p) => problem("raised", p),
             Delta::ProblemCleared(p) => problem("cleared", p),
         });

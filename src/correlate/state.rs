@@ -19,7 +19,12 @@ use crate::netlink::{DeviceKind, HostDevice};
 #[derive(Debug, Clone, PartialEq)]
 pub enum Delta {
     Added(Vif),
-    Changed(Vif),
+    /// The same NIC (domain and guest MAC) with a new record; `previous_id` is set when
+    /// its id changed (a port id became known).
+    Changed {
+        record: Vif,
+        previous_id: Option<String>,
+    },
     /// The record as it was last.
     Removed(Vif),
     ProblemRaised(Problem),
@@ -138,7 +143,10 @@ impl Correlation {
         for e in self.domains.values_mut() {
             for v in &mut e.vifs {
                 v.stale = stale;
-                out.push(Delta::Changed(v.clone()));
+                out.push(Delta::Changed {
+                    record: v.clone(),
+                    previous_id: None,
+                });
             }
         }
         out
@@ -430,10 +438,11 @@ impl Correlation {
     }
 }
 
-/// Records and problems keyed for diffing.
+/// Records and problems keyed for diffing. Records are keyed by NIC (domain, guest MAC,
+/// occurrence), not by id: a NIC whose port id becomes known is the same NIC, changed.
 #[derive(Default)]
 struct Records {
-    vifs: BTreeMap<String, Vif>,
+    vifs: BTreeMap<(String, Option<MacAddr>, usize), Vif>,
     problems: Vec<Problem>,
 }
 
@@ -445,17 +454,27 @@ impl Records {
 }
 
 fn records_of(e: &Entry) -> Records {
+    let mut seen: HashMap<Option<MacAddr>, usize> = HashMap::new();
+    let vifs = e.vifs.iter().map(|v| {
+        let n = seen.entry(v.mac_address).or_default();
+        *n += 1;
+        let key = (v.domain_uuid.to_ascii_lowercase(), v.mac_address, *n);
+        (key, v.clone())
+    });
     Records {
-        vifs: e.vifs.iter().map(|v| (v.id.clone(), v.clone())).collect(),
+        vifs: vifs.collect(),
         problems: e.problems.clone(),
     }
 }
 
 fn diff(before: Records, mut after: Records, out: &mut Vec<Delta>) {
-    for (id, old) in before.vifs {
-        match after.vifs.remove(&id) {
+    for (key, old) in before.vifs {
+        match after.vifs.remove(&key) {
             None => out.push(Delta::Removed(old)),
-            Some(new) if new != old => out.push(Delta::Changed(new)),
+            Some(new) if new != old => out.push(Delta::Changed {
+                previous_id: (new.id != old.id).then(|| old.id.clone()),
+                record: new,
+            }),
             Some(_) => {}
         }
     }

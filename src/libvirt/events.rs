@@ -8,7 +8,7 @@ use std::ffi::{c_char, c_int, c_void, CStr};
 use std::mem::transmute;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::null_mut;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use tracing::warn;
@@ -70,6 +70,10 @@ pub(super) struct Registration {
     conn: Conn,
     callback_ids: Vec<c_int>,
     close_registered: bool,
+    /// The only strong reference libvirt's callbacks depend on: they hold `Weak`s. A driver
+    /// without close callbacks (test:///) accepts one and never frees it; with a `Weak`
+    /// that leaks a few bytes, not the sink and whatever it captured (a channel's sender).
+    _sink: EventSink,
 }
 
 // SAFETY: libvirt connections are thread-safe (locked internally); the pointer is only used
@@ -78,7 +82,9 @@ unsafe impl Send for Registration {}
 
 type Conn = sys::virConnectPtr;
 type Dom = sys::virDomainPtr;
+/// Always a `Box<SinkRef>` made by `opaque`, freed by `free_opaque`.
 type Opaque = *mut c_void;
+type SinkRef = Weak<dyn Fn(GuestEvent) + Send + Sync>;
 type Generic = unsafe extern "C" fn(Conn, Dom, Opaque);
 type LifecycleFn = unsafe extern "C" fn(Conn, Dom, c_int, c_int, Opaque) -> c_int;
 type AliasFn = unsafe extern "C" fn(Conn, Dom, *const c_char, Opaque);
@@ -89,9 +95,9 @@ type MetadataFn = unsafe extern "C" fn(Conn, Dom, c_int, *const c_char, Opaque);
 // SAFETY: same-size fn pointers; libvirt calls it only for VIR_DOMAIN_EVENT_ID_LIFECYCLE.
 const LIFECYCLE: Generic = unsafe { transmute::<LifecycleFn, Generic>(on_lifecycle) };
 // SAFETY: same-size fn pointers; called only for VIR_DOMAIN_EVENT_ID_DEVICE_ADDED.
-const DEVICE_ADDED: Generic = unsafe { transmute::<AliasFn, Generic>(on_device_added) };
+const ADDED: Generic = unsafe { transmute::<AliasFn, Generic>(on_device_added) };
 // SAFETY: same-size fn pointers; called only for VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED.
-const DEVICE_REMOVED: Generic = unsafe { transmute::<AliasFn, Generic>(on_device_removed) };
+const REMOVED: Generic = unsafe { transmute::<AliasFn, Generic>(on_device_removed) };
 // SAFETY: same-size fn pointers; called only for VIR_DOMAIN_EVENT_ID_METADATA_CHANGE.
 const METADATA: Generic = unsafe { transmute::<MetadataFn, Generic>(on_metadata) };
 
@@ -109,30 +115,23 @@ impl Registration {
             conn: ptr,
             callback_ids: Vec::new(),
             close_registered: false,
+            _sink: sink,
         };
-        let callbacks: [(u32, &str, Generic); 4] = [
-            (sys::VIR_DOMAIN_EVENT_ID_LIFECYCLE, "lifecycle", LIFECYCLE),
-            (
-                sys::VIR_DOMAIN_EVENT_ID_DEVICE_ADDED,
-                "device-added",
-                DEVICE_ADDED,
-            ),
-            (
-                sys::VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED,
-                "device-removed",
-                DEVICE_REMOVED,
-            ),
-            (
-                sys::VIR_DOMAIN_EVENT_ID_METADATA_CHANGE,
-                "metadata-change",
-                METADATA,
-            ),
+        use sys::VIR_DOMAIN_EVENT_ID_DEVICE_ADDED as ADDED_ID;
+        use sys::VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED as REMOVED_ID;
+        use sys::VIR_DOMAIN_EVENT_ID_LIFECYCLE as LIFECYCLE_ID;
+        use sys::VIR_DOMAIN_EVENT_ID_METADATA_CHANGE as METADATA_ID;
+        let callbacks = [
+            (LIFECYCLE_ID, "lifecycle", LIFECYCLE),
+            (ADDED_ID, "device-added", ADDED),
+            (REMOVED_ID, "device-removed", REMOVED),
+            (METADATA_ID, "metadata-change", METADATA),
         ];
         for (id, what, cb) in callbacks {
-            let opaque = Box::into_raw(Box::new(sink.clone())).cast();
+            let opaque = opaque(&reg._sink);
             // SAFETY: live connection; a NULL domain means every domain. libvirt owns
-            // `opaque` (a Box<EventSink>) from here on and passes it to `free_sink` once,
-            // when it can no longer call the callback: no dangling sink, no double free.
+            // `opaque` from here on and passes it to `free_opaque` once, when it can no
+            // longer call the callback: no dangling pointer, no double free.
             let ret = unsafe {
                 sys::virConnectDomainEventRegisterAny(
                     ptr,
@@ -140,25 +139,25 @@ impl Registration {
                     id as c_int,
                     Some(cb),
                     opaque,
-                    Some(free_sink),
+                    Some(free_opaque),
                 )
             };
             if ret < 0 {
                 // SAFETY: libvirt neither kept `opaque` nor freed it: it is still ours.
-                unsafe { free_sink(opaque) };
+                unsafe { free_opaque(opaque) };
                 return Err(last_error(&format!("registering for {what} events")));
             }
             reg.callback_ids.push(ret);
         }
-        let opaque = Box::into_raw(Box::new(sink)).cast();
+        let opaque = opaque(&reg._sink);
         // SAFETY: as above; libvirt frees `opaque` once the callback has fired, on
-        // unregister, or when the connection is freed.
+        // unregister, or when the connection is freed (or never, see `_sink`).
         let ret = unsafe {
-            sys::virConnectRegisterCloseCallback(ptr, Some(on_close), opaque, Some(free_sink))
+            sys::virConnectRegisterCloseCallback(ptr, Some(on_close), opaque, Some(free_opaque))
         };
         if ret < 0 {
             // SAFETY: not registered, so still ours.
-            unsafe { free_sink(opaque) };
+            unsafe { free_opaque(opaque) };
             return Err(last_error("registering the close callback"));
         }
         reg.close_registered = true;
@@ -169,7 +168,7 @@ impl Registration {
 impl Drop for Registration {
     fn drop(&mut self) {
         // Errors are ignored: on a dead connection deregistering may fail, and libvirt then
-        // frees the callbacks (and their sinks) when the connection itself is freed.
+        // frees the callbacks when the connection itself is freed.
         for id in self.callback_ids.drain(..) {
             // SAFETY: we hold a reference on `conn`; `id` came from a successful register.
             unsafe { sys::virConnectDomainEventDeregisterAny(self.conn, id) };
@@ -183,9 +182,19 @@ impl Drop for Registration {
     }
 }
 
+fn opaque(sink: &EventSink) -> Opaque {
+    Box::into_raw(Box::new(Arc::downgrade(sink))).cast()
+}
+
+/// libvirt's free callback for every opaque. Dropping a `Weak` runs no user code.
+unsafe extern "C" fn free_opaque(opaque: Opaque) {
+    // SAFETY: made by `opaque` (Box::into_raw), and libvirt (or we) free it once.
+    drop(unsafe { Box::from_raw(opaque.cast::<SinkRef>()) });
+}
+
 // libvirt's callback contract, relied on by every callback below: `dom` is valid for the
-// call, strings are NULL or NUL-terminated, and `opaque` is the Box<EventSink> we gave it,
-// freed only after the call returns. A panic must not unwind into C: `deliver` catches it.
+// call, strings are NULL or NUL-terminated, and `opaque` is one we registered, freed only
+// after the call returns. A panic must not unwind into C: `deliver` catches it.
 
 unsafe extern "C" fn on_lifecycle(
     _: Conn,
@@ -195,14 +204,14 @@ unsafe extern "C" fn on_lifecycle(
     opaque: Opaque,
 ) -> c_int {
     // SAFETY: the callback contract.
-    unsafe { deliver(dom, opaque, || EventCause::Lifecycle { event, detail }) };
+    unsafe { domain_event(dom, opaque, || EventCause::Lifecycle { event, detail }) };
     0
 }
 
 unsafe extern "C" fn on_device_added(_: Conn, dom: Dom, alias: *const c_char, opaque: Opaque) {
     // SAFETY: the callback contract, `alias` included.
     unsafe {
-        deliver(dom, opaque, || EventCause::DeviceAdded {
+        domain_event(dom, opaque, || EventCause::DeviceAdded {
             alias: string(alias),
         })
     };
@@ -211,7 +220,7 @@ unsafe extern "C" fn on_device_added(_: Conn, dom: Dom, alias: *const c_char, op
 unsafe extern "C" fn on_device_removed(_: Conn, dom: Dom, alias: *const c_char, opaque: Opaque) {
     // SAFETY: the callback contract, `alias` included.
     unsafe {
-        deliver(dom, opaque, || EventCause::DeviceRemoved {
+        domain_event(dom, opaque, || EventCause::DeviceRemoved {
             alias: string(alias),
         })
     };
@@ -219,7 +228,7 @@ unsafe extern "C" fn on_device_removed(_: Conn, dom: Dom, alias: *const c_char, 
 
 unsafe extern "C" fn on_metadata(_: Conn, dom: Dom, _: c_int, _: *const c_char, opaque: Opaque) {
     // SAFETY: the callback contract.
-    unsafe { deliver(dom, opaque, || EventCause::MetadataChanged) };
+    unsafe { domain_event(dom, opaque, || EventCause::MetadataChanged) };
 }
 
 unsafe extern "C" fn on_close(_: Conn, reason: c_int, opaque: Opaque) {
@@ -229,42 +238,58 @@ unsafe extern "C" fn on_close(_: Conn, reason: c_int, opaque: Opaque) {
         sys::VIR_CONNECT_CLOSE_REASON_KEEPALIVE => "keepalive",
         sys::VIR_CONNECT_CLOSE_REASON_CLIENT => "client",
         _ => "unknown",
-    };
-    let _ = catch_unwind(AssertUnwindSafe(|| {
-        // SAFETY: the callback contract.
-        let sink = unsafe { &*opaque.cast::<EventSink>() };
-        sink(GuestEvent::Closed {
-            reason: reason.to_string(),
-        });
-    }));
+    }
+    .to_string();
+    // SAFETY: the callback contract.
+    unsafe { deliver(opaque, || Some(GuestEvent::Closed { reason })) };
 }
 
-/// Reads the domain's UUID (local, no RPC) and hands the event to the sink.
+/// # Safety
+/// The callback contract: `dom` is valid, `opaque` is live.
+unsafe fn domain_event(dom: Dom, opaque: Opaque, cause: impl FnOnce() -> EventCause) {
+    // SAFETY: the caller's guarantees, passed on.
+    unsafe {
+        deliver(opaque, || {
+            Some(GuestEvent::Domain {
+                uuid: uuid(dom)?,
+                cause: cause(),
+            })
+        })
+    }
+}
+
+/// Builds the event and hands it to the sink, if the sink still exists.
 ///
 /// # Safety
-/// `dom` is a valid domain and `opaque` a live `Box<EventSink>` pointer for the call.
-unsafe fn deliver(dom: Dom, opaque: Opaque, cause: impl FnOnce() -> EventCause) {
+/// `opaque` is one made by `opaque` and not yet freed.
+unsafe fn deliver(opaque: Opaque, event: impl FnOnce() -> Option<GuestEvent>) {
     let _ = catch_unwind(AssertUnwindSafe(|| {
-        let mut buf = [0 as c_char; sys::VIR_UUID_STRING_BUFLEN as usize];
-        // SAFETY: `dom` is valid (caller); the buffer has the size libvirt writes into.
-        if unsafe { sys::virDomainGetUUIDString(dom, buf.as_mut_ptr()) } < 0 {
-            warn!("dropping a libvirt event: cannot read its domain's UUID");
+        // SAFETY: a live Box<SinkRef> (caller).
+        let Some(sink) = unsafe { &*opaque.cast::<SinkRef>() }.upgrade() else {
             return;
+        };
+        match event() {
+            Some(event) => sink(event),
+            None => warn!("dropping a libvirt event: cannot read its domain's UUID"),
         }
-        // SAFETY: on success libvirt wrote a NUL-terminated string into `buf`.
-        let uuid = unsafe { CStr::from_ptr(buf.as_ptr()) }
-            .to_string_lossy()
-            .into_owned();
-        // SAFETY: `opaque` is a live EventSink (caller).
-        let sink = unsafe { &*opaque.cast::<EventSink>() };
-        sink(GuestEvent::Domain {
-            uuid,
-            cause: cause(),
-        });
     }));
 }
 
-/// Copies a string libvirt lends a callback.
+/// The domain's UUID: a local read, no RPC.
+///
+/// # Safety
+/// `dom` is a valid domain.
+unsafe fn uuid(dom: Dom) -> Option<String> {
+    let mut buf = [0 as c_char; sys::VIR_UUID_STRING_BUFLEN as usize];
+    // SAFETY: `dom` is valid (caller); the buffer has the size libvirt writes into.
+    if unsafe { sys::virDomainGetUUIDString(dom, buf.as_mut_ptr()) } < 0 {
+        return None;
+    }
+    // SAFETY: on success libvirt wrote a NUL-terminated string into `buf`.
+    Some(unsafe { string(buf.as_ptr()) })
+}
+
+/// Copies a string libvirt lends us.
 ///
 /// # Safety
 /// `p` is NULL or a NUL-terminated string valid for the call.
@@ -274,14 +299,6 @@ unsafe fn string(p: *const c_char) -> String {
     }
     // SAFETY: non-NULL, so NUL-terminated and valid (caller).
     unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
-}
-
-/// Frees an opaque made by `Registration::new`. libvirt calls it once per opaque.
-unsafe extern "C" fn free_sink(opaque: Opaque) {
-    // SAFETY: `opaque` came from Box::into_raw and nobody uses it any more.
-    let sink = unsafe { Box::from_raw(opaque.cast::<EventSink>()) };
-    // Dropping the last Arc drops the sink's captures: keep a panic there out of C too.
-    let _ = catch_unwind(AssertUnwindSafe(move || drop(sink)));
 }
 
 fn last_error(what: &str) -> String {

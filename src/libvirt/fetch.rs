@@ -127,7 +127,12 @@ impl Session {
         };
         // Keepalive is what notices a libvirtd that vanished without closing the socket.
         if let Err(e) = conn.set_keep_alive(5, 3) {
-            warn!(uri = %self.uri, error = %e.message(), "libvirt keepalive not enabled");
+            // In-process drivers (test:///) have no socket to keep alive: nothing to warn of.
+            if e.code().to_raw() == virt_sys::VIR_ERR_NO_SUPPORT {
+                debug!(uri = %self.uri, "driver has no keepalive");
+            } else {
+                warn!(uri = %self.uri, error = %e.message(), "libvirt keepalive not enabled");
+            }
         }
         match Registration::new(&conn, sink.clone()) {
             Ok(reg) => {

@@ -3,6 +3,7 @@
 
 pub mod daemon;
 pub mod http;
+pub mod qemu;
 pub mod sse;
 
 use std::io::Write;
