@@ -31,6 +31,7 @@ use super::native;
         native::domains,
         native::domain_interfaces,
         native::problems,
+        super::watch::watch,
         serve,
         compute::versions,
         compute::version_v2,
