@@ -47,15 +47,7 @@ fn problems(r: &Value) -> Vec<&str> {
 
 #[test]
 fn link_changes_show_without_a_refresh() {
-    let (ns, uri) = demo_host();
-    let d = Daemon::on_loopback(&[
-        "--libvirt-uri",
-        &uri,
-        "--netns",
-        &ns.name,
-        "--refresh",
-        "3600",
-    ]);
+    let (ns, d) = Daemon::on_demo_host("live");
     let addr = d.addr();
     let db1 = "52:54:00:aa:00:02"; // tap-db1-1, missing in the demo
     let gen0 = get(addr, "/healthz", &[]).generation();

@@ -10,24 +10,10 @@ use std::time::{Duration, Instant};
 use common::daemon::Daemon;
 use common::http::get;
 use common::sse::{Sse, SseEvent};
-use common::TestNs;
 use serde_json::Value;
 
 const DB1: &str = "52:54:00:aa:00:02"; // tap-db1-1, missing in the demo
 const WAIT: Duration = Duration::from_secs(3);
-
-fn daemon(tag: &str) -> (TestNs, Daemon) {
-    let (ns, uri) = common::demo_host(tag);
-    let d = Daemon::on_loopback(&[
-        "--libvirt-uri",
-        &uri,
-        "--netns",
-        &ns.name,
-        "--refresh",
-        "3600",
-    ]);
-    (ns, d)
-}
 
 /// A `changed` event of the db1 record whose record satisfies `ok`.
 fn changed(ok: impl Fn(&Value) -> bool) -> impl Fn(&SseEvent) -> bool {
@@ -51,7 +37,7 @@ fn served_record(addr: SocketAddr) -> Value {
 
 #[test]
 fn host_changes_arrive_as_events_with_the_record_served() {
-    let (ns, d) = daemon("watch");
+    let (ns, d) = Daemon::on_demo_host("watch");
     let addr = d.addr();
     let mut sse = Sse::open(addr, "/v1/watch");
     let snap = sse.next(WAIT).expect("a snapshot");
@@ -149,7 +135,7 @@ fn host_changes_arrive_as_events_with_the_record_served() {
 
 #[test]
 fn since_replays_the_log_and_falls_back_to_a_snapshot() {
-    let (ns, d) = daemon("since");
+    let (ns, d) = Daemon::on_demo_host("since");
     let addr = d.addr();
     let mut first = Sse::open(addr, "/v1/watch");
     let snap = first.next(WAIT).unwrap();
@@ -208,7 +194,7 @@ fn sse_with_header(addr: SocketAddr, last_id: &str) -> Sse {
 
 #[test]
 fn long_poll_returns_when_the_generation_moves_or_at_the_timeout() {
-    let (ns, d) = daemon("poll");
+    let (ns, d) = Daemon::on_demo_host("poll");
     let addr = d.addr();
     let g = get(addr, "/healthz", &[]).generation();
 

@@ -61,6 +61,16 @@ impl Daemon {
         d
     }
 
+    /// The demo host in a fresh namespace, served with no periodic refresh: only
+    /// notifications and events can change what it serves.
+    pub fn on_demo_host(tag: &str) -> (super::TestNs, Self) {
+        let (ns, uri) = super::demo_host(tag);
+        let name = ns.name.clone();
+        let args = ["--libvirt-uri", &uri, "--netns", &name, "--refresh", "3600"];
+        let d = Self::on_loopback(&args);
+        (ns, d)
+    }
+
     pub fn addr(&self) -> SocketAddr {
         self.addr.expect("a TCP daemon")
     }
