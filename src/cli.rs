@@ -11,6 +11,8 @@ use crate::correlate::CorrelateOptions;
 use crate::netlink::NetnsTarget;
 
 pub const DEFAULT_LIBVIRT_URI: &str = "qemu:///system";
+/// Where `vifd watch` finds the daemon: `vifd serve`'s default listener.
+pub const DEFAULT_WATCH_URL: &str = "http://127.0.0.1:8789";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -50,6 +52,12 @@ pub enum Command {
     /// and serve it on 127.0.0.1:8789.
     #[command(after_help = "Examples:\n  vifd demo\n  vifd demo --no-serve\n  vifd demo --clean")]
     Demo(DemoArgs),
+    /// Follow a running daemon's inventory changes live (its /v1/watch event stream):
+    /// a snapshot, then one line per change; reconnects and resumes on its own.
+    #[command(
+        after_help = "Examples:\n  vifd watch\n  vifd watch --json | jq -c 'select(.event == \"problem\")'\n  vifd watch --url unix:/run/vifd/vifd.sock\n  vifd watch --url http://10.0.0.5:8789 --token-file /etc/vifd/token\n\nExit status: 0 on Ctrl-C or SIGTERM, 2 when the daemon refuses the watch (bad token,\nwrong URL); a dropped connection or a daemon not ready yet is retried."
+    )]
+    Watch(WatchArgs),
 }
 
 /// Where to look: the options of every command that reads the host.
@@ -155,4 +163,18 @@ pub struct DemoArgs {
     /// Build and show the demo host, then exit instead of serving it.
     #[arg(long)]
     pub no_serve: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Print one JSON object per line and event: the event's data with "event" first.
+    #[arg(long)]
+    pub json: bool,
+    /// The daemon: http://HOST:PORT[/PREFIX] or unix:/PATH (https is not supported).
+    #[arg(long, env = "VIFD_URL", value_name = "URL", default_value = DEFAULT_WATCH_URL)]
+    pub url: String,
+    /// File holding the bearer token to send (Authorization: Bearer <token>)
+    /// [default: the config file's token_file, if any].
+    #[arg(long, env = "VIFD_TOKEN_FILE", value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
 }

@@ -44,6 +44,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Command::Serve(args) => cmd::serve::run(&args, &file).await?,
             Command::Demo(args) => cmd::demo::run(&args).await?,
+            Command::Watch(args) => cmd::watch::run(&args, &file).await?,
         }
         Ok(ExitCode::SUCCESS)
     })
@@ -54,5 +55,6 @@ fn init_tracing(level: &str) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 }

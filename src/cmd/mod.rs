@@ -4,6 +4,7 @@ pub mod check;
 pub mod demo;
 pub mod list;
 pub mod serve;
+pub mod watch;
 
 use crate::collect::CollectError;
 
@@ -24,6 +25,8 @@ pub enum CmdError {
     Usage(String),
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Watch(#[from] watch::WatchError),
 }
 
 /// Writes `value` as pretty JSON followed by a newline, streamed through one buffer:

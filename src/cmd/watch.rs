@@ -1,0 +1,279 @@
+//! `vifd watch`: a live tail of a daemon's inventory changes, read from its
+//! `GET /v1/watch` Server-Sent Events. A dropped connection is retried with backoff and
+//! resumed after the last generation seen; only an answer that retrying cannot change
+//! (a bad token, a wrong URL) ends it, with exit status 2.
+
+mod client;
+mod render;
+mod sse;
+
+use std::convert::Infallible;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use hyper::header::HeaderValue;
+use hyper::StatusCode;
+use serde_json::{Map, Value};
+use tracing::{info, warn};
+
+use super::CmdError;
+use crate::cli::WatchArgs;
+use crate::config::FileConfig;
+use client::{Endpoint, Stream};
+use sse::{SseEvent, SseParser};
+
+/// The first wait before reconnecting, doubled after each failure up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Why watching failed. Those [`is_final`](Self::is_final) end the command; the others
+/// are logged and retried.
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    #[error("--url {0}: https is not supported; use http://HOST:PORT[/PREFIX] (loopback or a trusted network) or unix:/PATH")]
+    Https(String),
+    #[error("--url {url}: {why}")]
+    BadUrl { url: String, why: String },
+    #[error("cannot read the token file {}: {source}", path.display())]
+    TokenFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the token file {} {why}", path.display())]
+    BadToken { path: PathBuf, why: &'static str },
+    #[error("{url} refused the watch with {status}: {message}")]
+    Refused {
+        url: String,
+        status: StatusCode,
+        message: String,
+    },
+    #[error("{url} answered with {content_type} instead of an event stream; is it a vifd daemon?")]
+    NotEventStream { url: String, content_type: String },
+    #[error("cannot write output: {0}")]
+    Output(#[from] std::io::Error),
+    #[error("cannot connect to {url}: {source}")]
+    Connect { url: String, source: std::io::Error },
+    #[error("{url} did not {what} within {secs} s")]
+    Timeout {
+        url: String,
+        what: &'static str,
+        secs: u64,
+    },
+    #[error("HTTP exchange with {url} failed: {source}")]
+    Http { url: String, source: hyper::Error },
+    #[error("{url} is unavailable ({status}): {message}")]
+    Unavailable {
+        url: String,
+        status: StatusCode,
+        message: String,
+    },
+    #[error("the event stream from {url} is broken: {source}")]
+    Sse { url: String, source: sse::TooLarge },
+    #[error("the event stream from {url} ended")]
+    Ended { url: String },
+}
+
+impl WatchError {
+    /// True when trying again would get the same answer.
+    fn is_final(&self) -> bool {
+        matches!(
+            self,
+            Self::Https(_)
+                | Self::BadUrl { .. }
+                | Self::TokenFile { .. }
+                | Self::BadToken { .. }
+                | Self::Refused { .. }
+                | Self::NotEventStream { .. }
+                | Self::Output(_)
+        )
+    }
+}
+
+/// Follows the daemon until SIGINT/SIGTERM (exit 0) or a final error.
+pub async fn run(args: &WatchArgs, file: &FileConfig) -> Result<(), CmdError> {
+    let endpoint = Endpoint::parse(&args.url)?;
+    // The daemon's own token file, when this host's config names one, is the one to send.
+    let token = args
+        .token_file
+        .as_deref()
+        .or(file.token_file.as_deref())
+        .map(client::read_token)
+        .transpose()?;
+    let mut watch = Watch {
+        endpoint,
+        token,
+        json: args.json,
+        resume: Resume::default(),
+    };
+    let outcome = tokio::select! {
+        r = watch.follow() => r,
+        () = crate::serve::termination() => return Ok(()),
+    };
+    match outcome {
+        // The reader went away (`vifd watch | head`): not an error.
+        Err(WatchError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Where to resume: after the last generation seen, if the daemon is the same instance.
+#[derive(Debug, Default)]
+struct Resume {
+    generation: Option<u64>,
+    instance: Option<String>,
+}
+
+impl Resume {
+    /// `?since=GEN&instance=ID`, or nothing before the first snapshot.
+    fn query(&self) -> String {
+        match (self.generation, &self.instance) {
+            (Some(g), Some(i)) => format!("?since={g}&instance={}", percent_encode(i)),
+            _ => String::new(),
+        }
+    }
+}
+
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// 250 ms, doubling up to 5 s; back to 250 ms after a connection that was accepted.
+#[derive(Debug)]
+struct Backoff(Duration);
+
+impl Backoff {
+    fn new() -> Self {
+        Backoff(FIRST_BACKOFF)
+    }
+
+    fn next(&mut self) -> Duration {
+        let wait = self.0;
+        self.0 = (self.0 * 2).min(MAX_BACKOFF);
+        wait
+    }
+}
+
+struct Watch {
+    endpoint: Endpoint,
+    token: Option<HeaderValue>,
+    json: bool,
+    resume: Resume,
+}
+
+impl Watch {
+    /// Connects, reads, and reconnects, until an error that retrying cannot fix.
+    async fn follow(&mut self) -> Result<Infallible, WatchError> {
+        let mut backoff = Backoff::new();
+        loop {
+            let query = self.resume.query();
+            let why = match self.endpoint.open(&query, self.token.as_ref()).await {
+                Ok(stream) => {
+                    info!(url = %self.endpoint.url, query, "watching");
+                    backoff = Backoff::new();
+                    self.read(stream).await
+                }
+                Err(e) => e,
+            };
+            if why.is_final() {
+                return Err(why);
+            }
+            let wait = backoff.next();
+            warn!("{why}; reconnecting in {} ms", wait.as_millis());
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Prints the stream's events until it ends or fails; returns why it stopped.
+    async fn read(&mut self, mut stream: Stream) -> WatchError {
+        let mut parser = SseParser::default();
+        loop {
+            let chunk = match stream.next().await {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => {
+                    return WatchError::Ended {
+                        url: self.endpoint.url.clone(),
+                    }
+                }
+                Err(e) => return e,
+            };
+            let events = match parser.push(&chunk) {
+                Ok(events) => events,
+                Err(source) => {
+                    return WatchError::Sse {
+                        url: self.endpoint.url.clone(),
+                        source,
+                    }
+                }
+            };
+            for ev in events {
+                if let Err(e) = self.event(ev) {
+                    return e.into();
+                }
+            }
+        }
+    }
+
+    /// Notes where the event leaves the watcher, then prints it.
+    fn event(&mut self, ev: SseEvent) -> std::io::Result<()> {
+        let data: Map<String, Value> = match serde_json::from_str(&ev.data) {
+            Ok(data) => data,
+            Err(e) => {
+                warn!(
+                    event = ev.kind,
+                    "skipping an event whose data is not a JSON object: {e}"
+                );
+                return Ok(());
+            }
+        };
+        let generation = ev
+            .id
+            .as_deref()
+            .and_then(|id| id.trim().parse().ok())
+            .or_else(|| data.get("generation").and_then(Value::as_u64));
+        if ev.kind == "snapshot" {
+            let instance = data.get("instance").and_then(Value::as_str);
+            self.resume.instance = instance.map(str::to_string);
+        }
+        if generation.is_some() {
+            self.resume.generation = generation;
+        }
+        let line = if self.json {
+            render::json_line(&ev.kind, &data)?
+        } else {
+            render::human_line(&ev.kind, generation, &data)
+        };
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{line}")?;
+        out.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_five_seconds() {
+        let mut b = Backoff::new();
+        let waits: Vec<u128> = (0..7).map(|_| b.next().as_millis()).collect();
+        assert_eq!(waits, [250, 500, 1000, 2000, 4000, 5000, 5000]);
+    }
+
+    #[test]
+    fn resume_query_needs_both_generation_and_instance() {
+        let mut r = Resume::default();
+        assert_eq!(r.query(), "");
+        r.generation = Some(42);
+        assert_eq!(r.query(), "", "no instance: a fresh snapshot is safer");
+        r.instance = Some("00ff a&b".into());
+        assert_eq!(r.query(), "?since=42&instance=00ff%20a%26b");
+    }
+}
