@@ -3,7 +3,7 @@
 CARGO ?= cargo
 VIFD  := target/release/vifd
 
-.PHONY: all deps services build demo test lint unit bench bench-serve clean-demo
+.PHONY: all deps services build demo test lint unit bench bench-serve bench-watch clean-demo
 
 all: build
 
@@ -44,3 +44,8 @@ bench: build
 ## The HTTP benchmark of `vifd serve` (wrk on the 1000 x 4 scale fixture).
 bench-serve: build
 	bash bench/serve.sh 1000 4
+
+## The live-state benchmark of `vifd serve` (/v1/watch latency, idle CPU, 5,000-tap burst;
+## real libvirtd hot-plugs too, LIBVIRT=0 skips them).
+bench-watch: build services
+	bash bench/watch.sh 1000 4

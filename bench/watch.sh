@@ -1,0 +1,347 @@
+#!/usr/bin/env bash
+# vifd live-state benchmark (issue 4): change -> event on GET /v1/watch.
+#
+#   bench/watch.sh [N K]      serve the scale fixture (default N=1000 domains x
+#                             K=4 interfaces, built by `bench/scale.sh --setup-only`
+#                             when missing) with `vifd serve` and measure how its
+#                             watch stream follows the host (bench/watch_bench.py)
+#
+# What it does:
+#   1. starts `vifd serve --listen 127.0.0.1:PORT --libvirt-uri test:///…/node.xml
+#      --netns vifd-bench --refresh 300`, waits for /readyz (60 s); with LIBVIRT=1
+#      also `vifd serve --listen 127.0.0.1:PORT2 --libvirt-uri qemu:///system
+#      --refresh 300` (root namespace);
+#   2. link latency: CHANGES changes, one at a time, the next once the previous
+#      one's event arrived (LINK_TIMEOUT s, else counted as a failure), alternating
+#      `ip -n vifd-bench tuntap add dev tapwbNNNN mode tap` (-> `problem` raised
+#      orphan-device) and `ip -n vifd-bench link set TAP down|up` on fixture taps
+#      held open by a helper so they have carrier, as a guest's QEMU would
+#      (-> `changed`, operstate); latency from `ip` returning (and from its spawn);
+#   3. LIBVIRT=1: D=ceil(ATTACHES/4) paused q35 domains from
+#      tests/fixtures/qemu/domain.xml on bridge vwbbr0, network vwbnet0 and veth
+#      vwblo0, then ATTACHES x `virsh attach-interface DOM bridge vwbbr0 --mac MAC
+#      --model virtio --live`: latency from virsh returning to the `added` event;
+#   4. idle: the daemon's utime+stime over IDLE_S seconds with nothing changing;
+#   5. burst: one `ip -n vifd-bench -b FILE` creating BURST taps tapbbNNNNN,
+#      absorbed when the last one's orphan-device event arrived (confirmed with
+#      GET /v1/problems), then deleted (tagged with a link group, `ip link del
+#      group`: one `link del` per tap costs the kernel ~16 ms); VmHWM against
+#      (a) + 60 MiB, (a) = peak RSS of `virsh -c URI list --name` (from
+#      nN-kK/results.json, else measured with measure.py); GET /v1/interfaces
+#      against a fresh `vifd list --json`.
+# Targets (N=1000 K=4): link->event and attach->event p50 <= 10 ms, p99 <= 100 ms;
+# idle CPU <= 0.5 % of one core; burst of 5,000 absorbed <= 2 s; VmHWM <= (a) +
+# 60 MiB; the served interfaces equal a fresh `vifd list --json`.
+#
+# Environment:
+#   VIFD          vifd binary                     [<repo>/target/release/vifd, built
+#                                                  with cargo when missing or older
+#                                                  than the sources]
+#   CHANGES       link changes                    [200]
+#   LINK_TIMEOUT  seconds to wait for one event   [5]
+#   LIBVIRT       1: the real-libvirtd section (fails when libvirtd does not
+#                 answer on qemu:///system); 0: skip it   [1]
+#   ATTACHES      virsh attach-interface count    [50]
+#   IDLE_S        idle window, seconds            [60]
+#   BURST         taps in the burst               [5000]
+#   PORT, PORT2   TCP ports on 127.0.0.1          [free ones]
+#   VIFD_BENCH_DIR  scratch directory             [/tmp/vifd-bench]
+#
+# Needs root (the netns, taps, libvirt), python3, iproute2, virsh. The daemons
+# are stopped and everything the bench created (tapwb*/tapbb* taps, vwb* domains,
+# network, bridge and veth) is removed on exit. Results go to
+# $VIFD_BENCH_DIR/watch-results.json, the daemons' logs to watch-daemon.log and
+# watch-daemon-qemu.log.
+# Exit status: 0 when the report was produced (PASS or FAIL), 2 on harness
+# errors (no binary, setup failed, a daemon died or never became ready, ...).
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(dirname "$HERE")
+NETNS=vifd-bench
+WORKDIR=${VIFD_BENCH_DIR:-/tmp/vifd-bench}
+CHANGES=${CHANGES:-200}
+LINK_TIMEOUT=${LINK_TIMEOUT:-5}
+LIBVIRT=${LIBVIRT:-1}
+ATTACHES=${ATTACHES:-50}
+IDLE_S=${IDLE_S:-60}
+BURST=${BURST:-5000}
+PORT=${PORT:-}
+PORT2=${PORT2:-}
+REFRESH=300
+READY_TIMEOUT=60
+QEMU_URI=qemu:///system
+STARTED=$(date +%s.%N)
+
+die() { echo "watch.sh: ERROR: $*" >&2; exit 2; }
+say() { echo "watch.sh: $*" >&2; }
+
+usage() {
+    sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+}
+
+case "${1:-}" in
+    -h|--help) usage; exit 0 ;;
+esac
+case $# in
+    0) N=1000 K=4 ;;
+    2) N=$1 K=$2 ;;
+    *) usage >&2; exit 2 ;;
+esac
+[[ "$N" =~ ^[1-9][0-9]*$ ]] || die "N must be a positive integer, got '$N'"
+[[ "$K" =~ ^[1-9][0-9]*$ ]] || die "K must be a positive integer, got '$K'"
+for v in CHANGES LINK_TIMEOUT ATTACHES IDLE_S BURST; do
+    [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, got '${!v}'"
+done
+[ "$CHANGES" -le 20000 ] || die "CHANGES must be at most 20000 (tapwbNNNN names)"
+[ "$BURST" -le 100000 ] || die "BURST must be at most 100000 (tapbbNNNNN names)"
+case "$LIBVIRT" in 0|1) ;; *) die "LIBVIRT must be 0 or 1, got '$LIBVIRT'" ;; esac
+for v in PORT PORT2; do
+    [ -z "${!v}" ] || [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "$v must be a port number"
+done
+
+[ "$(id -u)" -eq 0 ] || die "must run as root (network namespace vifd-bench, tap devices, libvirt)"
+for t in ip virsh python3; do
+    command -v "$t" >/dev/null || die "$t not found in PATH"
+done
+case "$WORKDIR" in /*) ;; *) WORKDIR="$PWD/$WORKDIR" ;; esac
+if [ "$LIBVIRT" = 1 ] && ! timeout 10 virsh -q -c "$QEMU_URI" version >/dev/null 2>&1; then
+    die "LIBVIRT=1 (the default) but libvirtd does not answer on $QEMU_URI
+  start it (scripts/start-libvirtd.sh, or make services), or skip that section with LIBVIRT=0"
+fi
+
+# ---- the binary under test: built when missing or older than the sources
+VIFD=${VIFD:-$ROOT/target/release/vifd}
+case "$VIFD" in
+    /*) ;;
+    */*) VIFD="$PWD/$VIFD" ;;
+    *) VIFD=$(command -v "$VIFD") || die "VIFD=$VIFD not found in PATH" ;;
+esac
+if [ "$VIFD" = "$ROOT/target/release/vifd" ]; then
+    stale=
+    if [ ! -x "$VIFD" ]; then
+        stale="missing"
+    elif [ -n "$(cd "$ROOT" && find src Cargo.toml Cargo.lock -newer "$VIFD" -print -quit 2>/dev/null)" ]; then
+        stale="older than the sources"
+    fi
+    if [ -n "$stale" ]; then
+        command -v cargo >/dev/null || die "$VIFD is $stale and cargo is not in PATH to build it"
+        say "building $VIFD ($stale; cargo build --release)"
+        (cd "$ROOT" && cargo build --release) >&2 || die "cargo build --release failed"
+    fi
+fi
+[ -x "$VIFD" ] && [ -f "$VIFD" ] || die "vifd binary not found: $VIFD
+  build it first:  (cd $ROOT && cargo build --release)
+  or point VIFD at a binary:  VIFD=/path/to/vifd $0"
+
+# ---- what the bench creates, removed before (leftovers of a killed run) and after
+netns_exists() { ip netns list | awk '{print $1}' | grep -qx "$NETNS"; }
+# tapwb*/tapbb* in the netns, and fixture taps left down by a killed run
+clean_netns() {
+    # the burst's control namespace (watch_bench.py deletes it itself)
+    ! ip netns list | awk '{print $1}' | grep -qx vifd-wb-ctl || ip netns del vifd-wb-ctl || true
+    netns_exists || return 0
+    local f
+    f=$(mktemp "${TMPDIR:-/tmp}/vifd-watch-clean.XXXXXX")
+    ip -n "$NETNS" -o link show type tun | awk -F': ' '{sub(/@.*/, "", $2); print $2}' \
+        | grep -E '^tap(wb|bb)[0-9]+$' | sed 's/^/link del /' >"$f" || true
+    if [ -f "$DATA/taps.txt" ]; then
+        ip -n "$NETNS" -o link show type tun | awk -F': ' '$3 !~ /[<,]UP[,>]/ {sub(/@.*/, "", $2); print $2}' \
+            | grep -Fxf "$DATA/taps.txt" | sed 's/^/link set /; s/$/ up/' >>"$f" || true
+    fi
+    if [ -s "$f" ]; then
+        say "netns $NETNS: removing $(grep -c '^link del' "$f" || true) leftover bench taps, bringing up $(grep -c ' up$' "$f" || true) fixture taps"
+        ip -n "$NETNS" -force -b "$f" >/dev/null 2>&1 || true
+    fi
+    rm -f -- "$f"
+}
+# libvirtd may be restarted under us (the repo's libvirtd-restart test does that): retry
+# until nothing of ours is left, or give up after 3 rounds saying what is left
+vwb_left() {
+    local doms net
+    doms=$(timeout 30 virsh -q -c "$QEMU_URI" list --name 2>/dev/null) || return 2
+    net=$(timeout 30 virsh -q -c "$QEMU_URI" net-list --all --name 2>/dev/null) || return 2
+    printf '%s\n' "$doms" | grep -E '^vwb-dom-[0-9]+$' || true
+    printf '%s\n' "$net" | grep -x vwbnet0 || true
+}
+clean_libvirt() {
+    [ "$LIBVIRT" = 1 ] || return 0
+    local round left x err
+    for round in 1 2 3; do
+        left=$(vwb_left) || { say "libvirtd not answering (clean-up round $round)"; sleep 3; continue; }
+        for x in $left; do
+            case "$x" in
+                vwbnet0)
+                    timeout 30 virsh -q -c "$QEMU_URI" net-destroy vwbnet0 >/dev/null 2>&1 || true
+                    err=$(timeout 30 virsh -q -c "$QEMU_URI" net-undefine vwbnet0 2>&1 >/dev/null) \
+                        || say "virsh net-undefine vwbnet0 failed: $err" ;;
+                *)
+                    err=$(timeout 30 virsh -q -c "$QEMU_URI" destroy "$x" 2>&1 >/dev/null) \
+                        || say "virsh destroy $x failed: $err" ;;
+            esac
+        done
+        left=$(vwb_left) || left="(libvirtd not answering)"
+        [ -n "$left" ] || break
+        [ "$round" = 3 ] && say "left behind in libvirt: $(echo $left); remove by hand"
+        sleep 3
+    done
+    for x in vwbbr0 vwblo0; do
+        ! ip link show "$x" >/dev/null 2>&1 || ip link del "$x" || say "ip link del $x failed"
+    done
+}
+
+# ---- the scale fixture: node file + netns with exactly its taps
+DATA="$WORKDIR/n$N-k$K"
+URI="test://$DATA/node.xml"
+fixture_ok() {
+    [ -f "$DATA/node.xml" ] && [ -f "$DATA/taps.txt" ] || return 1
+    netns_exists || return 1
+    # the netns must hold this fixture's taps, not those of another N x K
+    cmp -s <(ip -n "$NETNS" -o link show type tun | awk -F': ' '{sub(/@.*/, "", $2); print $2}' | sort) \
+           <(sort "$DATA/taps.txt")
+}
+clean_netns
+clean_libvirt
+if fixture_ok; then
+    say "reusing $DATA/node.xml and netns $NETNS ($((N * K)) taps)"
+else
+    say "fixture missing or stale; running bench/scale.sh --setup-only $N $K"
+    VIFD_BENCH_DIR="$WORKDIR" bash "$HERE/scale.sh" --setup-only "$N" "$K" || die "scale.sh --setup-only failed"
+    fixture_ok || die "the fixture is still not right after scale.sh --setup-only"
+fi
+
+# ---- start the daemons
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+[ -n "$PORT" ] || PORT=$(free_port)
+if [ "$LIBVIRT" = 1 ]; then
+    [ -n "$PORT2" ] || PORT2=$(free_port)
+    [ "$PORT2" != "$PORT" ] || die "PORT and PORT2 are the same"
+fi
+LOG="$WORKDIR/watch-daemon.log"
+LOG2="$WORKDIR/watch-daemon-qemu.log"
+OUT="$WORKDIR/watch-results.json"
+SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/vifd-watch.XXXXXX")
+PID=
+PID2=
+
+stop_daemon() {
+    local pid=$1 i
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for i in $(seq 50); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.2
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        say "daemon $pid still running 10 s after SIGTERM; sending SIGKILL"
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+}
+CLEANED=0
+cleanup() {
+    [ "$CLEANED" = 1 ] && return 0
+    CLEANED=1
+    stop_daemon "$PID"
+    stop_daemon "$PID2"
+    clean_netns
+    clean_libvirt
+    rm -rf -- "$SCRATCH"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# no VIFD_* variable (token file, TLS, log level, ...) of the caller's environment
+# reaches the daemons; `env` execs them, so $! is the daemon's own pid
+unset_vifd=()
+for v in $(compgen -e); do
+    case "$v" in VIFD_*) unset_vifd+=(-u "$v") ;; esac
+done
+say "starting: $VIFD serve --listen 127.0.0.1:$PORT --libvirt-uri $URI --netns $NETNS --refresh $REFRESH"
+env "${unset_vifd[@]}" "$VIFD" serve --listen "127.0.0.1:$PORT" --libvirt-uri "$URI" --netns "$NETNS" \
+    --refresh "$REFRESH" >"$LOG" 2>&1 &
+PID=$!
+if [ "$LIBVIRT" = 1 ]; then
+    say "starting: $VIFD serve --listen 127.0.0.1:$PORT2 --libvirt-uri $QEMU_URI --refresh $REFRESH"
+    env "${unset_vifd[@]}" "$VIFD" serve --listen "127.0.0.1:$PORT2" --libvirt-uri "$QEMU_URI" \
+        --refresh "$REFRESH" >"$LOG2" 2>&1 &
+    PID2=$!
+fi
+
+readyz() {
+    python3 - "$1" <<'EOF'
+import sys, urllib.request, urllib.error
+opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never a proxy
+try:
+    with opener.open("http://127.0.0.1:%s/readyz" % sys.argv[1], timeout=10) as r:
+        print(r.status)
+except urllib.error.HTTPError as e:
+    print(e.code)
+except OSError:
+    print(0)
+EOF
+}
+wait_ready() {
+    local pid=$1 port=$2 log=$3 t0 status
+    t0=$(date +%s.%N)
+    local deadline=$((SECONDS + READY_TIMEOUT))
+    while :; do
+        kill -0 "$pid" 2>/dev/null || die "vifd serve (pid $pid) exited; log $log:
+$(tail -20 "$log")"
+        status=$(readyz "$port")
+        [ "$status" = 200 ] && break
+        [ "$SECONDS" -lt "$deadline" ] || die "not ready after $READY_TIMEOUT s (last /readyz: HTTP $status); log $log:
+$(tail -20 "$log")"
+        sleep 0.2
+    done
+    say "ready after $(python3 -c "print('%.2f' % ($(date +%s.%N) - $t0))") s (pid $pid, port $port)"
+}
+wait_ready "$PID" "$PORT" "$LOG"
+[ "$LIBVIRT" = 1 ] && wait_ready "$PID2" "$PORT2" "$LOG2"
+
+# ---- (a): peak RSS of `virsh list --name` on this URI
+A_JSON="$DATA/results.json"
+A_SRC=
+A_RSS=
+if [ -f "$A_JSON" ]; then
+    A_RSS=$(python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+print("%.1f" % d["results"]["a"]["rss_mib_max"])' "$A_JSON" 2>/dev/null) || A_RSS=
+    [ -n "$A_RSS" ] && A_SRC="scale results $A_JSON (max of $(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["results"]["a"]["runs"])' "$A_JSON") runs)"
+fi
+if [ -z "$A_RSS" ]; then
+    say "no scale results at $A_JSON; measuring (a) virsh -c URI list --name (3 runs)"
+    SPAWN="$WORKDIR/spawn"
+    [ -x "$SPAWN" ] || SPAWN=
+    A_RSS=$(python3 "$HERE/measure.py" cmd -r 3 -w 1 ${SPAWN:+--spawn "$SPAWN"} --json -- \
+        virsh -c "$URI" list --name | python3 -c 'import json, sys; print("%.1f" % json.load(sys.stdin)["rss_mib_max"])') \
+        || die "measuring virsh list --name failed"
+    A_SRC="measured here: measure.py cmd, max of 3 runs${SPAWN:+ (spawn helper)}"
+fi
+
+# ---- measure
+REPRO="cd $ROOT && VIFD=$VIFD CHANGES=$CHANGES LIBVIRT=$LIBVIRT ATTACHES=$ATTACHES IDLE_S=$IDLE_S BURST=$BURST bench/watch.sh $N $K"
+qemu_args=()
+[ "$LIBVIRT" = 1 ] && qemu_args=(--qemu-port "$PORT2" --qemu-pid "$PID2" --attaches "$ATTACHES")
+rc=0
+python3 "$HERE/watch_bench.py" --port "$PORT" --pid "$PID" --uri "$URI" --netns "$NETNS" \
+    --data "$DATA" --vifd "$VIFD" --root "$ROOT" --out "$OUT" --a-rss "$A_RSS" --a-source "$A_SRC" \
+    --changes "$CHANGES" --link-timeout "$LINK_TIMEOUT" --idle "$IDLE_S" --burst "$BURST" \
+    "${qemu_args[@]}" --title "N=$N x K=$K, $URI, netns $NETNS" --repro "$REPRO" --started "$STARTED" \
+    || rc=$?
+for p in "$PID" "$PID2"; do
+    [ -z "$p" ] || kill -0 "$p" 2>/dev/null || { say "daemon $p died during the bench; see $LOG $LOG2"; rc=2; }
+done
+[ "$rc" = 0 ] || die "watch_bench.py failed (exit $rc); daemon log $LOG"
+
+cleanup
+WALL=$(python3 -c "print('%.1f' % ($(date +%s.%N) - $STARTED))")
+python3 - "$OUT" "$WALL" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+d["wall_s"] = float(sys.argv[2])
+json.dump(d, open(sys.argv[1], "w"), indent=1)
+EOF
+echo "wall time of the whole bench (build check, setup, measuring, clean-up): $WALL s"
+echo "daemon log: $LOG${PID2:+, $LOG2}"
