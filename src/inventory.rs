@@ -3,6 +3,7 @@
 //! Field names are stable. Unknown values serialize as `null`; no field is omitted.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -16,8 +17,9 @@ use crate::netlink::DeviceKind;
 pub struct Inventory {
     /// Every domain, in libvirt's order.
     pub domains: Vec<DomainSummary>,
-    /// One record per domain interface, in domain then XML order.
-    pub interfaces: Vec<Vif>,
+    /// One record per domain interface, in domain then XML order. Shared: a change makes
+    /// a new inventory that keeps every record it did not touch.
+    pub interfaces: Vec<Arc<Vif>>,
     /// Every problem: those of the records, then the host-level ones.
     pub problems: Vec<Problem>,
 }
@@ -82,6 +84,8 @@ pub struct Vif {
     /// The bridge (or `ovs-system`) the host device is enslaved to.
     pub master: Option<String>,
     pub operstate: Option<String>,
+    /// Administratively up (`ip link set up`); a tap without carrier is `down` either way.
+    pub admin_up: Option<bool>,
     pub carrier: Option<bool>,
     /// The host device's MTU (the XML's `<mtu>` when there is no device).
     pub mtu: Option<u32>,

@@ -431,7 +431,9 @@ fn record_json_has_every_contract_field_with_nulls() {
         "host_mac",
         "master",
         "operstate",
+        "admin_up",
         "mtu",
+        "stale",
         "problems",
     ] {
         assert!(v.get(field).is_some(), "missing field {field}");

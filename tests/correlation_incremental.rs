@@ -3,6 +3,7 @@
 //! turn the previous inventory into the new one.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use vifd::libvirt::{Domain, DomainInterface, DomainState, InterfaceSource, Snapshot};
 use vifd::mac::MacAddr;
@@ -85,7 +86,7 @@ fn device(rng: &mut Rng, name: String, ifindex: u32) -> HostDevice {
 /// The mirror a watcher keeps: records by id and the problem multiset.
 #[derive(Debug, PartialEq)]
 struct Mirror {
-    vifs: BTreeMap<String, Vif>,
+    vifs: BTreeMap<String, Arc<Vif>>,
     problems: Vec<String>,
 }
 

@@ -88,7 +88,9 @@ fn host_changes_arrive_as_events_with_the_record_served() {
         WAIT,
         "set down",
         &[
-            &changed(|r| r["operstate"] == "down" && r["master"] == "br-demo"),
+            &changed(|r| {
+                r["operstate"] == "down" && r["admin_up"] == false && r["master"] == "br-demo"
+            }),
             &problem("cleared", "wrong-master", "tap-db1-1"),
         ],
     ));

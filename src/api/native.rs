@@ -171,7 +171,7 @@ fn filtered(view: &View, filter: &InterfaceFilter) -> Result<Response, Fault> {
         .domain
         .as_deref()
         .map(|d| view.domain_by_name_or_uuid(d).map(|i| &view.domain(i).uuid));
-    let matches = |v: &&Vif| {
+    let matches = |v: &&Arc<Vif>| {
         domain_uuid.is_none_or(|d| d == Some(&v.domain_uuid))
             && filter.net_id.as_deref().is_none_or(|n| {
                 v.net_id
@@ -185,7 +185,13 @@ fn filtered(view: &View, filter: &InterfaceFilter) -> Result<Response, Fault> {
                 .is_none_or(|d| v.device.as_deref() == Some(d))
             && filter.problem.is_none_or(|p| v.problems.contains(&p))
     };
-    let vifs: Vec<&Vif> = view.inventory.interfaces.iter().filter(matches).collect();
+    let vifs: Vec<&Vif> = view
+        .inventory
+        .interfaces
+        .iter()
+        .filter(matches)
+        .map(|v| &**v)
+        .collect();
     list(view, "interfaces", &vifs)
 }
 

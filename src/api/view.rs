@@ -123,7 +123,7 @@ impl View {
     pub fn vifs_of(&self, idx: usize) -> impl Iterator<Item = &Vif> {
         self.vifs_of[idx]
             .iter()
-            .map(|&i| &self.inventory.interfaces[i])
+            .map(|&i| &*self.inventory.interfaces[i])
     }
 
     pub fn volumes_of(&self, idx: usize) -> &[Volume] {
@@ -133,7 +133,7 @@ impl View {
     pub fn vif_by_id(&self, id: &str) -> Option<&Vif> {
         self.by_id
             .get(&id.to_ascii_lowercase())
-            .map(|&i| &self.inventory.interfaces[i])
+            .map(|&i| &*self.inventory.interfaces[i])
     }
 
     pub fn port_ips(&self, port_id: &str) -> &[NovaIp] {

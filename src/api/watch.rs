@@ -45,7 +45,7 @@ struct SnapshotData<'a> {
     instance: &'a str,
     collected_at: &'a str,
     stale: bool,
-    interfaces: &'a [Vif],
+    interfaces: &'a [Arc<Vif>],
     problems: &'a [Problem],
 }
 

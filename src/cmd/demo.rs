@@ -58,7 +58,7 @@ pub async fn run(args: &DemoArgs) -> Result<(), CmdError> {
         uri()
     )?;
     writeln!(out, "$ vifd list {flags}")?;
-    let vifs: Vec<_> = inv.interfaces.iter().collect();
+    let vifs: Vec<_> = inv.interfaces.iter().map(|v| &**v).collect();
     write!(out, "{}", super::list::render(&vifs))?;
     writeln!(out, "\n$ vifd check {flags}")?;
     write!(out, "{}", super::check::render(&inv))?;

@@ -32,7 +32,7 @@ pub async fn run(args: &ListArgs, file: &FileConfig) -> Result<(), CmdError> {
 /// The records of one domain (by name or UUID), or all of them.
 pub fn select<'a>(inv: &'a Inventory, domain: Option<&str>) -> Result<Vec<&'a Vif>, CmdError> {
     let Some(want) = domain else {
-        return Ok(inv.interfaces.iter().collect());
+        return Ok(inv.interfaces.iter().map(|v| &**v).collect());
     };
     let dom = inv
         .find_domain(want)
@@ -41,6 +41,7 @@ pub fn select<'a>(inv: &'a Inventory, domain: Option<&str>) -> Result<Vec<&'a Vi
         .interfaces
         .iter()
         .filter(|v| v.domain_uuid == dom.uuid)
+        .map(|v| &**v)
         .collect())
 }
 

@@ -78,6 +78,7 @@ pub(crate) fn build_record(
         host_mac: dev.and_then(|d| d.mac),
         master: dev.and_then(|d| d.master.clone()),
         operstate: dev.map(|d| d.operstate.clone()),
+        admin_up: dev.map(|d| d.admin_up),
         carrier: dev.and_then(|d| d.carrier),
         mtu: dev.and_then(|d| d.mtu).or(iface.mtu),
         problems: Vec::new(),

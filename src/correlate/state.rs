@@ -8,6 +8,7 @@
 //! target, so on a real host this is the exception.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use super::{build_record, is_watched, CorrelateOptions, Devices};
 use crate::inventory::{DomainSummary, Inventory, Problem, ProblemKind, Vif};
@@ -18,15 +19,15 @@ use crate::netlink::{DeviceKind, HostDevice};
 /// One change to the inventory, as watchers are told about it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Delta {
-    Added(Vif),
+    Added(Arc<Vif>),
     /// The same NIC (domain and guest MAC) with a new record; `previous_id` is set when
     /// its id changed (a port id became known).
     Changed {
-        record: Vif,
+        record: Arc<Vif>,
         previous_id: Option<String>,
     },
     /// The record as it was last.
-    Removed(Vif),
+    Removed(Arc<Vif>),
     ProblemRaised(Problem),
     ProblemCleared(Problem),
 }
@@ -36,7 +37,7 @@ type Key = (String, String);
 
 struct Entry {
     domain: Domain,
-    vifs: Vec<Vif>,
+    vifs: Vec<Arc<Vif>>,
     problems: Vec<Problem>,
     /// Device names this domain's interfaces name or were matched to.
     claims: Vec<String>,
@@ -142,7 +143,7 @@ impl Correlation {
         let mut out = Vec::new();
         for e in self.domains.values_mut() {
             for v in &mut e.vifs {
-                v.stale = stale;
+                Arc::make_mut(v).stale = stale;
                 out.push(Delta::Changed {
                     record: v.clone(),
                     previous_id: None,
@@ -277,7 +278,7 @@ impl Correlation {
                 &self.devices,
                 self.stale,
             );
-            vifs.push(vif);
+            vifs.push(Arc::new(vif));
             problems.extend(p);
         }
         for name in &old_claims {
@@ -390,7 +391,7 @@ impl Correlation {
             let mac = iface.mac;
             entry.problems.retain(|p| p.mac_address != mac);
             entry.problems.extend(problems);
-            entry.vifs[i] = vif;
+            entry.vifs[i] = Arc::new(vif);
             entry.claims.push(name.clone());
             self.claimed_by
                 .entry(name)
@@ -442,7 +443,7 @@ impl Correlation {
 /// occurrence), not by id: a NIC whose port id becomes known is the same NIC, changed.
 #[derive(Default)]
 struct Records {
-    vifs: BTreeMap<(String, Option<MacAddr>, usize), Vif>,
+    vifs: BTreeMap<(String, Option<MacAddr>, usize), Arc<Vif>>,
     problems: Vec<Problem>,
 }
 
@@ -471,7 +472,8 @@ fn diff(before: Records, mut after: Records, out: &mut Vec<Delta>) {
     for (key, old) in before.vifs {
         match after.vifs.remove(&key) {
             None => out.push(Delta::Removed(old)),
-            Some(new) if new != old => out.push(Delta::Changed {
+            // Untouched records are the same allocation: no field-by-field compare.
+            Some(new) if !Arc::ptr_eq(&new, &old) && new != old => out.push(Delta::Changed {
                 previous_id: (new.id != old.id).then(|| old.id.clone()),
                 record: new,
             }),
@@ -507,7 +509,7 @@ fn has_mac_matched(dom: &Domain) -> bool {
 }
 
 /// Problems in record order, as a full correlation lists them.
-fn order_problems(vifs: &[Vif], mut problems: Vec<Problem>) -> Vec<Problem> {
+fn order_problems(vifs: &[Arc<Vif>], mut problems: Vec<Problem>) -> Vec<Problem> {
     let rank = |p: &Problem| vifs.iter().position(|v| v.mac_address == p.mac_address);
     problems.sort_by_key(|p| (rank(p), p.kind));
     problems

@@ -30,6 +30,8 @@ const AF_BRIDGE: AddressFamily = AddressFamily::Bridge;
 const ENOBUFS: i32 = nix::errno::Errno::ENOBUFS as i32;
 const RTMGRP_LINK: u32 = 1;
 const RECV_BUF: usize = 256 * 1024;
+/// The notification socket's receive buffer unless a test sets it.
+const DEFAULT_RCVBUF: usize = 8 * 1024 * 1024;
 /// Batches queued between the thread and the consumer; beyond, the thread waits and the
 /// kernel's socket buffer absorbs the rest (then overruns, then we resync).
 const QUEUE: usize = 64;
@@ -221,8 +223,17 @@ fn watch(
         source,
     };
     let mut sock = Socket::new(NETLINK_ROUTE).map_err(socket_err)?;
-    if let Some(size) = rcvbuf {
-        sock.set_rx_buf_sz(size).map_err(socket_err)?;
+    match rcvbuf {
+        Some(size) => sock.set_rx_buf_sz(size).map_err(socket_err)?,
+        None => {
+            // The kernel's default (rmem_default, ~208 KiB) overruns when a few hundred
+            // links change at once; every overrun costs a full dump. Root may go past
+            // rmem_max; without the capability, the plain option is capped there.
+            use nix::sys::socket::{setsockopt, sockopt};
+            if setsockopt(&sock, sockopt::RcvBufForce, &DEFAULT_RCVBUF).is_err() {
+                sock.set_rx_buf_sz(DEFAULT_RCVBUF).map_err(socket_err)?;
+            }
+        }
     }
     sock.bind(&SocketAddr::new(0, RTMGRP_LINK))
         .map_err(socket_err)?;
