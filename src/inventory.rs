@@ -20,8 +20,8 @@ pub struct Inventory {
     /// One record per domain interface, in domain then XML order. Shared: a change makes
     /// a new inventory that keeps every record it did not touch.
     pub interfaces: Vec<Arc<Vif>>,
-    /// Every problem: those of the records, then the host-level ones.
-    pub problems: Vec<Problem>,
+    /// Every problem: those of the records, then the host-level ones. Shared like the records.
+    pub problems: Vec<Arc<Problem>>,
 }
 
 /// A domain, without its interfaces.

@@ -16,13 +16,13 @@ use vifd::api::{router, RouterOptions};
 use vifd::{Delta, Inventory, Problem, ProblemKind};
 
 fn orphan(n: usize) -> Delta {
-    Delta::ProblemRaised(Problem {
+    Delta::ProblemRaised(Arc::new(Problem {
         kind: ProblemKind::OrphanDevice,
         device: Some(format!("tap{n}")),
         domain_uuid: None,
         mac_address: None,
         detail: format!("tap tap{n} is not claimed by any domain"),
-    })
+    }))
 }
 
 fn view(generation: u64) -> View {

@@ -91,7 +91,7 @@ struct Mirror {
 }
 
 fn mirror_of(inv: &Inventory) -> Mirror {
-    let mut problems: Vec<String> = inv.problems.iter().map(key).collect();
+    let mut problems: Vec<String> = inv.problems.iter().map(|p| key(p)).collect();
     problems.sort();
     Mirror {
         vifs: inv

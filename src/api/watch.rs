@@ -46,7 +46,7 @@ struct SnapshotData<'a> {
     collected_at: &'a str,
     stale: bool,
     interfaces: &'a [Arc<Vif>],
-    problems: &'a [Problem],
+    problems: &'a [Arc<Problem>],
 }
 
 #[utoipa::path(get, path = "/v1/watch", tag = "native", params(WatchParams), responses(

@@ -1,5 +1,7 @@
 //! `vifd check`: every problem, with an exit status scripts can use.
 
+use std::sync::Arc;
+
 use std::io::Write;
 
 use serde::Serialize;
@@ -14,7 +16,7 @@ use crate::output::{cell, table};
 /// `vifd check --json`.
 #[derive(Serialize)]
 struct CheckOutput<'a> {
-    problems: &'a [Problem],
+    problems: &'a [Arc<Problem>],
 }
 
 /// Returns whether any problem was found.

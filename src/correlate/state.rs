@@ -28,8 +28,8 @@ pub enum Delta {
     },
     /// The record as it was last.
     Removed(Arc<Vif>),
-    ProblemRaised(Problem),
-    ProblemCleared(Problem),
+    ProblemRaised(Arc<Problem>),
+    ProblemCleared(Arc<Problem>),
 }
 
 /// Domains are kept in name order, as libvirt snapshots are sorted.
@@ -38,7 +38,7 @@ type Key = (String, String);
 struct Entry {
     domain: Domain,
     vifs: Vec<Arc<Vif>>,
-    problems: Vec<Problem>,
+    problems: Vec<Arc<Problem>>,
     /// Device names this domain's interfaces name or were matched to.
     claims: Vec<String>,
 }
@@ -53,7 +53,7 @@ pub struct Correlation {
     key_of: HashMap<String, Key>,
     /// Device name → lower-case UUIDs of the domains whose interfaces name it.
     claimed_by: HashMap<String, BTreeSet<String>>,
-    orphans: BTreeMap<String, Problem>,
+    orphans: BTreeMap<String, Arc<Problem>>,
     stale: bool,
 }
 
@@ -78,7 +78,17 @@ impl Correlation {
 
     /// The inventory as a client sees it: domains by name, records in XML order.
     pub fn inventory(&self) -> Inventory {
-        let mut inv = Inventory::default();
+        let records = self.domains.values().map(|e| e.vifs.len()).sum();
+        let problems = self
+            .domains
+            .values()
+            .map(|e| e.problems.len())
+            .sum::<usize>();
+        let mut inv = Inventory {
+            domains: Vec::with_capacity(self.domains.len()),
+            interfaces: Vec::with_capacity(records),
+            problems: Vec::with_capacity(problems + self.orphans.len()),
+        };
         for e in self.domains.values() {
             inv.domains.push(DomainSummary {
                 uuid: e.domain.uuid.clone(),
@@ -279,7 +289,7 @@ impl Correlation {
                 self.stale,
             );
             vifs.push(Arc::new(vif));
-            problems.extend(p);
+            problems.extend(p.into_iter().map(Arc::new));
         }
         for name in &old_claims {
             self.unclaim(name, &key.1);
@@ -390,7 +400,7 @@ impl Correlation {
             // Replace this interface's record and problems (they were computed without a device).
             let mac = iface.mac;
             entry.problems.retain(|p| p.mac_address != mac);
-            entry.problems.extend(problems);
+            entry.problems.extend(problems.into_iter().map(Arc::new));
             entry.vifs[i] = Arc::new(vif);
             entry.claims.push(name.clone());
             self.claimed_by
@@ -408,7 +418,7 @@ impl Correlation {
                 && !self.claimed_by.contains_key(name)
                 && is_watched(name, &self.opts)
         });
-        let new = now.map(orphan_problem);
+        let new = now.map(|d| Arc::new(orphan_problem(d)));
         let old = self.orphans.get(name);
         if old == new.as_ref() {
             return;
@@ -444,7 +454,7 @@ impl Correlation {
 #[derive(Default)]
 struct Records {
     vifs: BTreeMap<(String, Option<MacAddr>, usize), Arc<Vif>>,
-    problems: Vec<Problem>,
+    problems: Vec<Arc<Problem>>,
 }
 
 impl Records {
@@ -482,7 +492,7 @@ fn diff(before: Records, mut after: Records, out: &mut Vec<Delta>) {
     }
     out.extend(after.vifs.into_values().map(Delta::Added));
     // Problems are a multiset: count them rather than search lists.
-    let mut counts: HashMap<Problem, isize> = HashMap::new();
+    let mut counts: HashMap<Arc<Problem>, isize> = HashMap::new();
     for p in before.problems {
         *counts.entry(p).or_default() -= 1;
     }
@@ -509,8 +519,8 @@ fn has_mac_matched(dom: &Domain) -> bool {
 }
 
 /// Problems in record order, as a full correlation lists them.
-fn order_problems(vifs: &[Arc<Vif>], mut problems: Vec<Problem>) -> Vec<Problem> {
-    let rank = |p: &Problem| vifs.iter().position(|v| v.mac_address == p.mac_address);
+fn order_problems(vifs: &[Arc<Vif>], mut problems: Vec<Arc<Problem>>) -> Vec<Arc<Problem>> {
+    let rank = |p: &Arc<Problem>| vifs.iter().position(|v| v.mac_address == p.mac_address);
     problems.sort_by_key(|p| (rank(p), p.kind));
     problems
 }
