@@ -8,7 +8,7 @@
 #
 # What it does:
 #   1. starts `vifd serve --listen 127.0.0.1:PORT --libvirt-uri test:///…/node.xml
-#      --netns vifd-bench --refresh $REFRESH` (default 10, the daemon's own), waits for /readyz (60 s), checks
+#      --netns vifd-bench --refresh $REFRESH` (default 300, the daemon's own), waits for /readyz (60 s), checks
 #      /v1/domains, /v1/interfaces and one os-virtual-interfaces answer;
 #   2. (i)  wrk -t THREADS -c CONNS on GET /v2.1/servers/{uuid}/os-virtual-interfaces
 #      (ii) wrk -t THREADS -c LIST_CONNS on GET /v1/interfaces (all N*K records,
@@ -26,7 +26,7 @@
 #   VIFD        vifd binary                        [<repo>/target/release/vifd,
 #                                                   built with cargo when missing]
 #   DURATION    seconds per measured wrk run       [15]
-#   REFRESH     the daemon's --refresh, seconds     [10]
+#   REFRESH     the daemon's --refresh, seconds     [300]
 #   WARMUP_S    seconds of warm-up before each run [5]
 #   THREADS     wrk threads                        [2]
 #   CONNS       connections for (i)                [64]
@@ -46,7 +46,7 @@ ROOT=$(dirname "$HERE")
 NETNS=vifd-bench
 WORKDIR=${VIFD_BENCH_DIR:-/tmp/vifd-bench}
 DURATION=${DURATION:-15}
-REFRESH=${REFRESH:-10}
+REFRESH=${REFRESH:-300}
 WARMUP_S=${WARMUP_S:-5}
 THREADS=${THREADS:-2}
 CONNS=${CONNS:-64}
