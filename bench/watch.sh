@@ -75,6 +75,8 @@ STARTED=$(date +%s.%N)
 
 die() { echo "watch.sh: ERROR: $*" >&2; exit 2; }
 say() { echo "watch.sh: $*" >&2; }
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
 
 usage() {
     sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
@@ -191,24 +193,10 @@ clean_libvirt() {
 }
 
 # ---- the scale fixture: node file + netns with exactly its taps
-DATA="$WORKDIR/n$N-k$K"
-URI="test://$DATA/node.xml"
-fixture_ok() {
-    [ -f "$DATA/node.xml" ] && [ -f "$DATA/taps.txt" ] || return 1
-    netns_exists || return 1
-    # the netns must hold this fixture's taps, not those of another N x K
-    cmp -s <(ip -n "$NETNS" -o link show type tun | awk -F': ' '{sub(/@.*/, "", $2); print $2}' | sort) \
-           <(sort "$DATA/taps.txt")
-}
+DATA="$WORKDIR/n$N-k$K" # clean_netns needs it before ensure_fixture sets it again
 clean_netns
 clean_libvirt
-if fixture_ok; then
-    say "reusing $DATA/node.xml and netns $NETNS ($((N * K)) taps)"
-else
-    say "fixture missing or stale; running bench/scale.sh --setup-only $N $K"
-    VIFD_BENCH_DIR="$WORKDIR" bash "$HERE/scale.sh" --setup-only "$N" "$K" || die "scale.sh --setup-only failed"
-    fixture_ok || die "the fixture is still not right after scale.sh --setup-only"
-fi
+ensure_fixture
 
 # ---- start the daemons
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
@@ -301,24 +289,7 @@ wait_ready "$PID" "$PORT" "$LOG"
 [ "$LIBVIRT" = 1 ] && wait_ready "$PID2" "$PORT2" "$LOG2"
 
 # ---- (a): peak RSS of `virsh list --name` on this URI
-A_JSON="$DATA/results.json"
-A_SRC=
-A_RSS=
-if [ -f "$A_JSON" ]; then
-    A_RSS=$(python3 -c 'import json, sys
-d = json.load(open(sys.argv[1]))
-print("%.1f" % d["results"]["a"]["rss_mib_max"])' "$A_JSON" 2>/dev/null) || A_RSS=
-    [ -n "$A_RSS" ] && A_SRC="scale results $A_JSON (max of $(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["results"]["a"]["runs"])' "$A_JSON") runs)"
-fi
-if [ -z "$A_RSS" ]; then
-    say "no scale results at $A_JSON; measuring (a) virsh -c URI list --name (3 runs)"
-    SPAWN="$WORKDIR/spawn"
-    [ -x "$SPAWN" ] || SPAWN=
-    A_RSS=$(python3 "$HERE/measure.py" cmd -r 3 -w 1 ${SPAWN:+--spawn "$SPAWN"} --json -- \
-        virsh -c "$URI" list --name | python3 -c 'import json, sys; print("%.1f" % json.load(sys.stdin)["rss_mib_max"])') \
-        || die "measuring virsh list --name failed"
-    A_SRC="measured here: measure.py cmd, max of 3 runs${SPAWN:+ (spawn helper)}"
-fi
+baseline_a_rss
 
 # ---- measure
 REPRO="cd $ROOT && VIFD=$VIFD CHANGES=$CHANGES LIBVIRT=$LIBVIRT ATTACHES=$ATTACHES IDLE_S=$IDLE_S BURST=$BURST bench/watch.sh $N $K"

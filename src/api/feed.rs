@@ -21,9 +21,7 @@ pub struct Event {
     pub generation: u64,
     /// `added`, `changed`, `removed`, `problem` or `resync`.
     pub kind: &'static str,
-    /// The `data:` JSON.
-    pub data: Bytes,
-    /// `event:`, `id:` and `data:` lines.
+    /// `event:`, `id:` and `data:` lines: all a watcher is sent, so the only copy kept.
     pub frame: Bytes,
 }
 
@@ -36,7 +34,6 @@ impl Event {
         Arc::new(Event {
             generation,
             kind,
-            data: Bytes::from(data),
             frame,
         })
     }

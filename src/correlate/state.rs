@@ -114,10 +114,6 @@ impl Correlation {
         self.domains.get(key).map(|e| &e.domain)
     }
 
-    pub fn networks(&self) -> &[Network] {
-        &self.networks
-    }
-
     pub fn is_stale(&self) -> bool {
         self.stale
     }
