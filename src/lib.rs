@@ -7,6 +7,7 @@ pub mod inventory;
 pub mod libvirt;
 pub mod mac;
 pub mod netlink;
+pub mod ovsdb;
 
 pub use correlate::{correlate, CorrelateOptions, Correlation, Delta};
 pub use inventory::{Inventory, Problem, ProblemKind, Vif};

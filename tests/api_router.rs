@@ -81,6 +81,7 @@ fn snapshot() -> Snapshot {
         interfaces: parsed.interfaces,
         disks: parsed.disks,
         nova: parsed.nova,
+        guest_addresses: vec![],
     };
     let plain = Domain {
         uuid: PLAIN.into(),
@@ -97,6 +98,7 @@ fn snapshot() -> Snapshot {
         }],
         disks: vec![],
         nova: None,
+        guest_addresses: vec![],
     };
     Snapshot {
         domains: vec![server, plain],
@@ -105,6 +107,7 @@ fn snapshot() -> Snapshot {
             uuid: NET_UUID.into(),
             bridge: Some("br-phys".into()),
             active: true,
+            leases: vec![],
         }],
     }
 }
@@ -131,6 +134,7 @@ fn device(
         link_ifindex: None,
         link_netnsid: None,
         lower: None,
+        stats: None,
     }
 }
 

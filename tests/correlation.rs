@@ -41,6 +41,7 @@ fn domain(state: DomainState, interfaces: Vec<DomainInterface>) -> Domain {
         interfaces,
         disks: vec![],
         nova: None,
+        guest_addresses: vec![],
     }
 }
 
@@ -58,6 +59,7 @@ fn device(name: &str, kind: DeviceKind, host_mac: &str, master: Option<&str>) ->
         link_ifindex: None,
         link_netnsid: None,
         lower: None,
+        stats: None,
     }
 }
 
@@ -350,6 +352,7 @@ fn network_interface_gets_the_network_uuid_and_its_bridge_is_checked() {
             uuid: "8c1b1d4e-2f6a-4b7c-9d0e-1a2b3c4d5e6f".into(),
             bridge: Some("virbr0".into()),
             active: true,
+            leases: vec![],
         }],
     };
     let dev = tap("vnet3", "fe:54:00:00:00:09", Some("br-other"));

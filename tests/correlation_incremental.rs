@@ -62,6 +62,7 @@ fn domain(rng: &mut Rng, d: usize, name: String) -> Domain {
         interfaces,
         disks: vec![],
         nova: None,
+        guest_addresses: vec![],
     }
 }
 
@@ -80,6 +81,7 @@ fn device(rng: &mut Rng, name: String, ifindex: u32) -> HostDevice {
         link_ifindex: None,
         link_netnsid: None,
         lower: None,
+        stats: None,
     }
 }
 

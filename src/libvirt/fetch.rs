@@ -252,6 +252,7 @@ fn read_domain(dom: &VirtDomain) -> Option<Domain> {
         interfaces: parsed.interfaces,
         disks: parsed.disks,
         nova: parsed.nova,
+        guest_addresses: vec![],
     })
 }
 
@@ -273,6 +274,7 @@ fn read_network(net: &VirtNetwork) -> Option<Network> {
         // Networks in macvtap or hostdev forward mode have no bridge; that is not an error.
         bridge: net.bridge_name().ok().filter(|b| !b.is_empty()),
         active: net.is_active().unwrap_or(false),
+        leases: vec![],
         name,
         uuid,
     })

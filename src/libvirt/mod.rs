@@ -7,6 +7,7 @@ mod fetch;
 mod xml;
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -57,6 +58,29 @@ pub struct Network {
     /// The Linux bridge the network's guests are plugged into, when it has one.
     pub bridge: Option<String>,
     pub active: bool,
+    /// The network's DHCP leases (`virNetworkGetDHCPLeases`); empty when inactive.
+    pub leases: Vec<DhcpLease>,
+}
+
+/// A lease dnsmasq handed out on a libvirt network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DhcpLease {
+    /// The client's MAC (IPv4 leases; DHCPv6 leases may only have a client id).
+    pub mac: Option<MacAddr>,
+    pub address: IpAddr,
+    pub prefix: u32,
+    pub hostname: Option<String>,
+    /// Seconds since the epoch when the lease expires; 0 for an infinite lease.
+    pub expiry: i64,
+}
+
+/// An address the QEMU guest agent reports on one of the guest's interfaces.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GuestAddress {
+    /// The guest interface's MAC (`hwaddr`): how the address is matched to a VIF.
+    pub mac: Option<MacAddr>,
+    pub address: IpAddr,
+    pub prefix: u32,
 }
 
 /// A libvirt domain with the interfaces of its live XML.
@@ -70,6 +94,8 @@ pub struct Domain {
     pub disks: Vec<DomainDisk>,
     /// Nova's `<nova:instance>` metadata, when the domain is a Nova instance.
     pub nova: Option<NovaInstance>,
+    /// Addresses from the QEMU guest agent: empty unless asked for and the agent answered.
+    pub guest_addresses: Vec<GuestAddress>,
 }
 
 /// One `<disk>` of a domain's XML: what a volume attachment is made of.

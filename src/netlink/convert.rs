@@ -67,6 +67,7 @@ impl RawLink {
             link_ifindex: None,
             link_netnsid: None,
             lower: None,
+            stats: None,
         };
         for attr in attributes {
             match attr {

@@ -7,7 +7,10 @@ mod dump;
 mod monitor;
 mod netns;
 
-use serde::Serialize;
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::mac::MacAddr;
 
@@ -55,6 +58,34 @@ pub struct HostDevice {
     pub link_netnsid: Option<i32>,
     /// The macvtap/macvlan lower device's name, when it is in this namespace.
     pub lower: Option<String>,
+    /// Traffic counters (`IFLA_STATS64`), from the same message as the rest.
+    pub stats: Option<LinkStats>,
+}
+
+/// A device's traffic counters as the kernel keeps them, from the host's side (what
+/// `ip -s link` shows): a tap's `rx` is what its guest sent, its `tx` what the guest got.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct LinkStats {
+    pub rx_bytes: u64,
+    pub rx_packets: u64,
+    pub rx_errors: u64,
+    pub rx_dropped: u64,
+    pub tx_bytes: u64,
+    pub tx_packets: u64,
+    pub tx_errors: u64,
+    pub tx_dropped: u64,
+}
+
+/// An entry of the neighbour table (ARP for IPv4, NDP for IPv6) with a link-layer address
+/// and a usable state (not incomplete or failed). Its NUD state is left out on purpose: it
+/// flips between reachable and stale all the time and says nothing about identity.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Neighbour {
+    /// The device the entry is on (a bridge, or a routed tap).
+    pub device: String,
+    pub ifindex: u32,
+    pub address: IpAddr,
+    pub mac: MacAddr,
 }
 
 /// What kind of device it is, from `IFLA_INFO_KIND` (and the tun driver's own type).
