@@ -3,7 +3,7 @@
 CARGO ?= cargo
 VIFD  := target/release/vifd
 
-.PHONY: all deps services build demo test lint unit bench bench-serve bench-watch clean-demo
+.PHONY: all deps services build demo test lint unit bench bench-serve bench-watch bench-identity clean-demo
 
 all: build
 
@@ -49,3 +49,7 @@ bench-serve: build
 ## real libvirtd hot-plugs too, LIBVIRT=0 skips them).
 bench-watch: build services
 	bash bench/watch.sh 1000 4
+
+## The identity benchmark: `vifd list` with the ovsdb resolver on vs off, OVSDB round trips.
+bench-identity: build
+	bash bench/identity.sh 1000 4

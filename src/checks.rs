@@ -50,7 +50,7 @@ pub(crate) fn check_interface(
     out
 }
 
-fn describe(dom: &Domain, iface: &DomainInterface) -> String {
+pub(crate) fn describe(dom: &Domain, iface: &DomainInterface) -> String {
     let mac = iface.mac.map(|m| m.to_string());
     format!(
         "domain {} interface {} ({})",

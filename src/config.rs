@@ -7,9 +7,12 @@
 //! refresh = 300
 //! ```
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+
+use crate::identity::{MacPrefix, NetworkMap};
 
 /// Where the file is looked for when `--config` is not given; its absence is fine.
 pub const DEFAULT_PATH: &str = "/etc/vifd/vifd.toml";
@@ -41,6 +44,69 @@ pub struct FileConfig {
     pub token_file: Option<PathBuf>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// ovsdb-server's address: `unix:PATH` or `tcp:HOST:PORT`.
+    pub ovsdb: Option<String>,
+    /// The identity resolvers to use, in order.
+    pub resolvers: Option<Vec<String>>,
+    /// Ask the QEMU guest agent for addresses.
+    pub guest_agent: Option<bool>,
+    /// Seconds to wait for one guest agent's answer.
+    pub guest_agent_timeout: Option<u64>,
+    /// Seconds between reads of counters and DHCP leases (`vifd serve`).
+    pub poll_interval: Option<u64>,
+    /// The `config` resolver's map.
+    pub networks: Option<NetworksTable>,
+}
+
+/// `[networks]`: what the `config` resolver maps to a network UUID.
+///
+/// ```toml
+/// [networks.bridges]
+/// br-provider = "0d7f7e5c-3c5a-4a51-9a8e-4f1c2b3a4d5e"
+/// [networks.ovs_bridges]
+/// br-ex = "..."
+/// [networks.mac_prefixes]
+/// "fa:16:3e:01" = "..."
+/// ```
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NetworksTable {
+    /// Linux bridge name → network UUID.
+    pub bridges: Option<BTreeMap<String, String>>,
+    /// Open vSwitch bridge name → network UUID.
+    pub ovs_bridges: Option<BTreeMap<String, String>>,
+    /// Leading octets of the guest MAC → network UUID; the longest prefix wins.
+    pub mac_prefixes: Option<BTreeMap<String, String>>,
+}
+
+impl NetworksTable {
+    /// The map, every UUID and prefix checked; errors name the key.
+    pub fn to_map(&self) -> Result<NetworkMap, String> {
+        let check = |section: &str, key: &str, uuid: &str| -> Result<String, String> {
+            uuid::Uuid::parse_str(uuid)
+                .map(|u| u.hyphenated().to_string())
+                .map_err(|e| format!("networks.{section}.{key:?}: {uuid:?} is not a UUID: {e}"))
+        };
+        let table = |section: &str, t: &Option<BTreeMap<String, String>>| {
+            t.iter()
+                .flatten()
+                .map(|(k, v)| Ok((k.clone(), check(section, k, v)?)))
+                .collect::<Result<BTreeMap<_, _>, String>>()
+        };
+        let mut map = NetworkMap {
+            bridges: table("bridges", &self.bridges)?,
+            ovs_bridges: table("ovs_bridges", &self.ovs_bridges)?,
+            mac_prefixes: Vec::new(),
+        };
+        for (k, v) in self.mac_prefixes.iter().flatten() {
+            let prefix: MacPrefix = k
+                .parse()
+                .map_err(|e| format!("networks.mac_prefixes.{k:?}: {e}"))?;
+            map.mac_prefixes
+                .push((prefix, check("mac_prefixes", k, v)?));
+        }
+        Ok(map)
+    }
 }
 
 /// Reads `explicit` (which must exist) or, without one, [`DEFAULT_PATH`] if it exists.

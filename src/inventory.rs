@@ -3,6 +3,7 @@
 //! Field names are stable. Unknown values serialize as `null`; no field is omitted.
 
 use std::fmt;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -10,7 +11,7 @@ use utoipa::ToSchema;
 
 use crate::libvirt::{DomainState, InterfaceSource, Virtualport};
 use crate::mac::MacAddr;
-use crate::netlink::DeviceKind;
+use crate::netlink::{DeviceKind, LinkStats};
 
 /// Everything known about the host's virtual interfaces at one moment.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -62,12 +63,21 @@ pub struct Vif {
     pub source: InterfaceSource,
     /// The network this interface belongs to.
     pub net_id: Option<String>,
-    /// Where `net_id` came from (`libvirt-network`, ...).
+    /// Where `net_id` came from: `ovsdb`, `libvirt-network`, `linuxbridge` or `config`.
     pub net_id_source: Option<String>,
     /// The Neutron port (or other switch port) this interface is.
     pub port_id: Option<String>,
-    /// Where `port_id` came from (`virtualport`, `nova-metadata`).
+    /// Where `port_id` came from: `virtualport`, `ovsdb`, `nova-metadata` or `linuxbridge`.
     pub port_id_source: Option<String>,
+    /// The port's local VLAN tag in Open vSwitch (`Port.tag`).
+    pub vlan: Option<u16>,
+    /// The Open vSwitch bridge the port is on (`br-int`), from OVSDB.
+    pub ovs_bridge: Option<String>,
+    /// Addresses seen on this interface, one entry per address and source, sorted.
+    pub ip_addresses: Vec<IpAddress>,
+    /// Sources that are down and whose last known values this record shows (`ovsdb`,
+    /// `libvirt-network`); empty when every fact is current.
+    pub stale_sources: Vec<String>,
     /// `<target managed>`: false for a pre-created tap that keeps its own MAC.
     pub target_managed: Option<bool>,
     pub virtualport: Option<Virtualport>,
@@ -89,9 +99,34 @@ pub struct Vif {
     pub carrier: Option<bool>,
     /// The host device's MTU (the XML's `<mtu>` when there is no device).
     pub mtu: Option<u32>,
+    /// The host device's counters (`ip -s link`): rx is what the guest sent. Counters
+    /// move without a new generation or a watch event.
+    pub stats: Option<LinkStats>,
     pub problems: Vec<ProblemKind>,
     /// True while libvirt cannot be reached: the guest side is the last one read.
     pub stale: bool,
+}
+
+/// An IP address seen on an interface, and where it was seen.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, ToSchema)]
+pub struct IpAddress {
+    #[schema(value_type = String, example = "10.0.0.5")]
+    pub address: IpAddr,
+    /// 4 or 6.
+    pub version: u8,
+    /// `dhcp-lease` (libvirt network), `neighbour` (the host's ARP/NDP table on the
+    /// interface's bridge or device), `nova-metadata` (`<nova:ip>`), `guest-agent`.
+    pub source: String,
+}
+
+impl IpAddress {
+    pub fn new(address: IpAddr, source: &str) -> Self {
+        IpAddress {
+            address,
+            version: if address.is_ipv4() { 4 } else { 6 },
+            source: source.to_string(),
+        }
+    }
 }
 
 /// The kinds of discrepancy vifd reports. The names are a contract.
@@ -110,6 +145,10 @@ pub enum ProblemKind {
     NoCarrier,
     /// A tap or macvtap that no domain claims.
     OrphanDevice,
+    /// OVSDB's `attached-mac` or `vm-uuid` for the device disagrees with libvirt.
+    OvsdbMismatch,
+    /// An OVS port with an `iface-id` but no `net_uuid`: no agent has bound it.
+    PortUnbound,
 }
 
 impl ProblemKind {
@@ -120,6 +159,8 @@ impl ProblemKind {
             Self::WrongMaster => "wrong-master",
             Self::NoCarrier => "no-carrier",
             Self::OrphanDevice => "orphan-device",
+            Self::OvsdbMismatch => "ovsdb-mismatch",
+            Self::PortUnbound => "port-unbound",
         }
     }
 }

@@ -3,13 +3,14 @@
 
 mod checks;
 pub mod correlate;
+pub mod identity;
 pub mod inventory;
 pub mod libvirt;
 pub mod mac;
 pub mod netlink;
 pub mod ovsdb;
 
-pub use correlate::{correlate, CorrelateOptions, Correlation, Delta};
+pub use correlate::{correlate, correlate_with, CorrelateOptions, Correlation, Delta};
 pub use inventory::{Inventory, Problem, ProblemKind, Vif};
 pub mod api;
 pub mod cli;

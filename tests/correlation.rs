@@ -300,6 +300,7 @@ fn orphan_patterns_are_configurable() {
     let devs = [tap("mytap", "fe:16:3e:99:99:97", None)];
     let opts = CorrelateOptions {
         orphan_patterns: vec!["my*".into()],
+        ..CorrelateOptions::default()
     };
     assert_eq!(correlate(&snap, &devs, &opts).problems.len(), 1);
 }

@@ -5,10 +5,16 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use vifd::libvirt::{Domain, DomainInterface, DomainState, InterfaceSource, Snapshot};
+use vifd::identity::{Facts, OvsFacts};
+use vifd::libvirt::{
+    DhcpLease, Domain, DomainInterface, DomainState, InterfaceSource, Network, Snapshot,
+};
 use vifd::mac::MacAddr;
-use vifd::netlink::{DeviceKind, HostDevice};
-use vifd::{correlate, CorrelateOptions, Correlation, Delta, Inventory, Problem, Vif};
+use vifd::netlink::{DeviceKind, HostDevice, LinkStats, Neighbour};
+use vifd::ovsdb::{OvsInterface, OvsState};
+use vifd::{
+    correlate, correlate_with, CorrelateOptions, Correlation, Delta, Inventory, Problem, Vif,
+};
 
 /// A small deterministic generator: the walk is the same on every run.
 struct Rng(u64);
@@ -85,10 +91,11 @@ fn device(rng: &mut Rng, name: String, ifindex: u32) -> HostDevice {
     }
 }
 
-/// The mirror a watcher keeps: records by id and the problem multiset.
+/// The mirror a watcher keeps: records by NIC (domain, guest MAC: unique in these
+/// walks, while two NICs may share a port id) and the problem multiset.
 #[derive(Debug, PartialEq)]
 struct Mirror {
-    vifs: BTreeMap<String, Arc<Vif>>,
+    vifs: BTreeMap<(String, Option<MacAddr>), Arc<Vif>>,
     problems: Vec<String>,
 }
 
@@ -96,13 +103,24 @@ fn mirror_of(inv: &Inventory) -> Mirror {
     let mut problems: Vec<String> = inv.problems.iter().map(|p| key(p)).collect();
     problems.sort();
     Mirror {
+        // Counters move without deltas: a watcher's mirror has them as first seen.
         vifs: inv
             .interfaces
             .iter()
-            .map(|v| (v.id.clone(), v.clone()))
+            .map(|v| (nic(v), without_stats(v)))
             .collect(),
         problems,
     }
+}
+
+fn nic(v: &Vif) -> (String, Option<MacAddr>) {
+    (v.domain_uuid.clone(), v.mac_address)
+}
+
+fn without_stats(v: &Vif) -> Arc<Vif> {
+    let mut v = v.clone();
+    v.stats = None;
+    Arc::new(v)
 }
 
 fn key(p: &Problem) -> String {
@@ -113,19 +131,24 @@ fn apply(m: &mut Mirror, deltas: Vec<Delta>) {
     for d in deltas {
         match d {
             Delta::Added(v) => {
-                m.vifs.insert(v.id.clone(), v);
+                m.vifs.insert(nic(&v), without_stats(&v));
             }
             Delta::Changed {
                 record,
                 previous_id,
             } => {
-                if let Some(old) = previous_id {
-                    assert!(m.vifs.remove(&old).is_some(), "previous id {old} unknown");
+                let old = m.vifs.insert(nic(&record), without_stats(&record));
+                let old = old.expect("changed an unknown record");
+                match previous_id {
+                    Some(id) => assert_eq!(old.id, id, "previous id"),
+                    None => assert_eq!(old.id, record.id, "id changed without previous_id"),
                 }
-                m.vifs.insert(record.id.clone(), record);
             }
             Delta::Removed(v) => {
-                m.vifs.remove(&v.id);
+                assert!(
+                    m.vifs.remove(&nic(&v)).is_some(),
+                    "removed an unknown record"
+                );
             }
             Delta::ProblemRaised(p) => m.problems.push(key(&p)),
             Delta::ProblemCleared(p) => {
@@ -244,4 +267,166 @@ fn stale_marks_every_record_and_clears_again() {
     assert!(inc.set_stale(true).is_empty(), "no change, no delta");
     assert_eq!(inc.set_stale(false).len(), n);
     assert!(inc.inventory().interfaces.iter().all(|v| !v.stale));
+}
+
+/// The identity facts of the random walk, kept as plain values.
+struct World {
+    ovs: BTreeMap<String, OvsInterface>,
+    ovs_stale: bool,
+    neighbours: Vec<Neighbour>,
+    leases: Vec<DhcpLease>,
+}
+
+impl World {
+    fn facts(&self) -> Facts {
+        let state = OvsState {
+            interfaces: self.ovs.clone().into_iter().collect(),
+        };
+        let ovs = OvsFacts {
+            state: Arc::new(state),
+            stale: self.ovs_stale,
+        };
+        Facts::new(Some(ovs), &self.neighbours)
+    }
+
+    fn networks(&self) -> Vec<Network> {
+        vec![Network {
+            name: "net1".into(),
+            uuid: "11111111-2222-4333-8444-555555555555".into(),
+            bridge: Some("br1".into()),
+            active: true,
+            leases: self.leases.clone(),
+        }]
+    }
+}
+
+fn ovs_row(rng: &mut Rng, name: &str) -> OvsInterface {
+    OvsInterface {
+        name: name.into(),
+        iface_id: (rng.below(3) != 0).then(|| uuid(rng.below(5) + 100)),
+        attached_mac: (rng.below(2) == 0).then(|| mac(rng.below(64)).to_string()),
+        vm_uuid: (rng.below(2) == 0).then(|| uuid(rng.below(9))),
+        port: Some(name.into()),
+        bridge: Some("br-int".into()),
+        net_uuid: (rng.below(3) != 0).then(|| uuid(rng.below(3) + 200)),
+        vlan: (rng.below(2) == 0).then(|| rng.below(4000) as u16),
+    }
+}
+
+#[test]
+fn random_identity_changes_keep_the_inventory_equal_to_a_fresh_correlation() {
+    let mut rng = Rng(11);
+    let opts = CorrelateOptions::default();
+    let mut domains: BTreeMap<usize, Domain> = (0..6)
+        .map(|d| (d, domain(&mut rng, d, format!("vm{d}"))))
+        .collect();
+    let mut devices: BTreeMap<String, HostDevice> = (0..16)
+        .map(|k| {
+            (
+                format!("tap{k}"),
+                device(&mut rng, format!("tap{k}"), k as u32 + 10),
+            )
+        })
+        .collect();
+    let mut world = World {
+        ovs: BTreeMap::new(),
+        ovs_stale: false,
+        neighbours: Vec::new(),
+        leases: Vec::new(),
+    };
+    let snapshot = |domains: &BTreeMap<usize, Domain>, world: &World| Snapshot {
+        domains: domains.values().cloned().collect(),
+        networks: world.networks(),
+    };
+    let list = |d: &BTreeMap<String, HostDevice>| d.values().cloned().collect::<Vec<_>>();
+    let mut inc = Correlation::with_facts(
+        snapshot(&domains, &world),
+        list(&devices),
+        world.facts(),
+        opts.clone(),
+    );
+    let mut mirror = mirror_of(&inc.inventory());
+    for step in 0..1500 {
+        let deltas = match rng.below(7) {
+            0 => {
+                let name = format!("tap{}", rng.below(24));
+                match rng.below(3) {
+                    0 => world.ovs.remove(&name),
+                    _ => world.ovs.insert(name.clone(), ovs_row(&mut rng, &name)),
+                };
+                world.ovs_stale = rng.below(5) == 0;
+                inc.set_ovsdb(Some(world.facts().ovsdb.unwrap()))
+            }
+            1 => {
+                let n = Neighbour {
+                    device: BRIDGES[rng.below(3)].into(),
+                    ifindex: 3,
+                    address: format!("10.0.0.{}", rng.below(20)).parse().unwrap(),
+                    mac: mac(rng.below(64)),
+                };
+                if rng.below(3) == 0 && !world.neighbours.is_empty() {
+                    world.neighbours.remove(rng.below(world.neighbours.len()));
+                } else {
+                    world.neighbours.push(n);
+                }
+                inc.set_neighbours(&world.neighbours)
+            }
+            2 => {
+                let lease = DhcpLease {
+                    mac: Some(mac(rng.below(64))),
+                    address: format!("192.168.1.{}", rng.below(50)).parse().unwrap(),
+                    prefix: 24,
+                    hostname: None,
+                    expiry: 0,
+                };
+                if rng.below(3) == 0 && !world.leases.is_empty() {
+                    world.leases.remove(rng.below(world.leases.len()));
+                } else {
+                    world.leases.push(lease);
+                }
+                inc.set_networks(world.networks())
+            }
+            3 => {
+                let name = format!("tap{}", rng.below(24));
+                let stats = LinkStats {
+                    rx_bytes: rng.below(1 << 20) as u64,
+                    ..Default::default()
+                };
+                if let Some(d) = devices.get_mut(&name) {
+                    d.stats = Some(stats);
+                }
+                inc.set_stats(&[(name, stats)]);
+                Vec::new()
+            }
+            4 => {
+                let d = rng.below(9);
+                let dom = domain(&mut rng, d, format!("vm{d}"));
+                domains.insert(d, dom.clone());
+                inc.set_domain(&uuid(d), Some(dom))
+            }
+            _ => {
+                let name = format!("tap{}", rng.below(24));
+                let dev = device(&mut rng, name.clone(), 50 + step as u32);
+                devices.insert(name.clone(), dev.clone());
+                inc.set_devices(vec![(name, Some(dev))])
+            }
+        };
+        let fresh = correlate_with(
+            &snapshot(&domains, &world),
+            &list(&devices),
+            &world.facts(),
+            &opts,
+        );
+        assert_eq!(
+            inc.inventory(),
+            fresh,
+            "step {step}: kept inventory differs"
+        );
+        apply(&mut mirror, deltas);
+        assert_eq!(
+            mirror,
+            mirror_of(&fresh),
+            "step {step}: deltas do not add up"
+        );
+    }
 }

@@ -144,3 +144,31 @@ fn malformed_xml_is_an_error_not_a_panic() {
     let d = parse_domain_xml("<domain><devices><interface type='bridge'><mac address='nope'/></interface></devices></domain>").unwrap();
     assert_eq!(d.interfaces[0].mac, None);
 }
+
+/// A domain whose devices are one `<channel>` with this `<target>`.
+fn with_channel(kind: &str, target: &str) -> ParsedDomain {
+    let xml = format!(
+        "<domain><devices><channel type='{kind}'>\
+         <source mode='bind' path='/run/libvirt/qemu/channel/1-vm/org.qemu.guest_agent.0'/>\
+         {target}<alias name='channel0'/></channel></devices></domain>"
+    );
+    parse_domain_xml(&xml).unwrap()
+}
+
+#[test]
+fn a_connected_guest_agent_channel_is_seen() {
+    let agent = |state: &str| {
+        format!("<target type='virtio' name='org.qemu.guest_agent.0' state='{state}'/>")
+    };
+    assert!(with_channel("unix", &agent("connected")).agent_connected);
+    // Not connected yet (no agent in the guest), or not live XML (no state at all).
+    assert!(!with_channel("unix", &agent("disconnected")).agent_connected);
+    let inactive = "<target type='virtio' name='org.qemu.guest_agent.0'/>";
+    assert!(!with_channel("unix", inactive).agent_connected);
+    // Another virtio channel, connected, is not the agent.
+    let spice = "<target type='virtio' name='com.redhat.spice.0' state='connected'/>";
+    assert!(!with_channel("spicevmc", spice).agent_connected);
+    assert!(!with_channel("unix", spice).agent_connected);
+    // No channel at all.
+    assert!(!fixture("nova-ovs-hybrid.xml").agent_connected);
+}

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 
 use super::feed::{Event, Feed, Start};
 use crate::inventory::{DomainSummary, Inventory, Vif};
-use crate::libvirt::{Domain, NovaIp};
+use crate::libvirt::Domain;
 
 /// A volume attached to a domain: a `<disk>` whose `<serial>` names it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -40,8 +40,6 @@ pub struct View {
     volumes_of: Vec<Vec<Volume>>,
     /// Record id → index in `inventory.interfaces`.
     by_id: HashMap<String, usize>,
-    /// Nova port UUID → its fixed IPs from `<nova:ip>`.
-    port_ips: HashMap<String, Vec<NovaIp>>,
     /// `GET /v1/interfaces` without filters, serialized at most once per generation, on
     /// first use: a change costs no serialization nobody asks for.
     all_interfaces_json: OnceLock<Result<Bytes, String>>,
@@ -69,13 +67,9 @@ impl View {
             }
         }
         let mut volumes_of = vec![Vec::new(); inventory.domains.len()];
-        let mut port_ips = HashMap::new();
         for dom in domains {
             if let Some(&d) = by_uuid.get(&dom.uuid.to_ascii_lowercase()) {
                 volumes_of[d] = volumes(dom);
-            }
-            for port in dom.nova.iter().flat_map(|n| &n.ports) {
-                port_ips.insert(port.uuid.to_ascii_lowercase(), port.ips.clone());
             }
         }
         let by_id = inventory
@@ -93,7 +87,6 @@ impl View {
             vifs_of,
             volumes_of,
             by_id,
-            port_ips,
             all_interfaces_json: OnceLock::new(),
         }
     }
@@ -134,12 +127,6 @@ impl View {
         self.by_id
             .get(&id.to_ascii_lowercase())
             .map(|&i| &*self.inventory.interfaces[i])
-    }
-
-    pub fn port_ips(&self, port_id: &str) -> &[NovaIp] {
-        self.port_ips
-            .get(&port_id.to_ascii_lowercase())
-            .map_or(&[], Vec::as_slice)
     }
 
     /// The body of an unfiltered `GET /v1/interfaces`.

@@ -21,7 +21,7 @@ struct CheckOutput<'a> {
 
 /// Returns whether any problem was found.
 pub async fn run(args: &CheckArgs, file: &FileConfig) -> Result<bool, CmdError> {
-    let inv = collect(&args.host.source(file)).await?;
+    let inv = collect(&args.host.source(file).map_err(CmdError::Usage)?).await?;
     if args.json {
         print_json(&CheckOutput {
             problems: &inv.problems,

@@ -48,6 +48,9 @@ pub async fn run(args: &DemoArgs) -> Result<(), CmdError> {
         libvirt_uri: uri(),
         netns: NetnsTarget::Named(NETNS.into()),
         options: CorrelateOptions::default(),
+        // The demo host is self-contained: this machine's own OVS must not leak into it.
+        ovsdb: None,
+        guest_agent: None,
     };
     let inv = collect(&src).await?;
     let flags = format!("--libvirt-uri {} --netns {NETNS}", uri());
@@ -73,6 +76,7 @@ pub async fn run(args: &DemoArgs) -> Result<(), CmdError> {
         source: src,
         listen: vec![ListenAddr::parse(serve::DEFAULT_LISTEN)?],
         refresh: serve::DEFAULT_REFRESH,
+        poll: serve::DEFAULT_POLL,
         token_file: None,
         tls: None,
         header_timeout: serve::DEFAULT_HEADER_TIMEOUT,

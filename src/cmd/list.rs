@@ -18,7 +18,7 @@ struct ListOutput<'a> {
 }
 
 pub async fn run(args: &ListArgs, file: &FileConfig) -> Result<(), CmdError> {
-    let inv = collect(&args.host.source(file)).await?;
+    let inv = collect(&args.host.source(file).map_err(CmdError::Usage)?).await?;
     let vifs = select(&inv, args.domain.as_deref())?;
     if args.json {
         return print_json(&ListOutput { interfaces: &vifs });
@@ -47,7 +47,7 @@ pub fn select<'a>(inv: &'a Inventory, domain: Option<&str>) -> Result<Vec<&'a Vi
 
 /// The aligned table an admin reads.
 pub fn render(vifs: &[&Vif]) -> String {
-    const HEADERS: [&str; 10] = [
+    const HEADERS: [&str; 11] = [
         "DOMAIN",
         "STATE",
         "MAC",
@@ -57,6 +57,7 @@ pub fn render(vifs: &[&Vif]) -> String {
         "SOURCE/MASTER",
         "NET ID",
         "PORT ID",
+        "ADDRESSES",
         "PROBLEMS",
     ];
     let rows: Vec<Vec<String>> = vifs
@@ -72,6 +73,7 @@ pub fn render(vifs: &[&Vif]) -> String {
                 source_and_master(v),
                 cell(v.net_id.as_deref()),
                 cell(v.port_id.as_deref()),
+                addresses(v),
                 if v.problems.is_empty() {
                     "-".into()
                 } else {
@@ -107,5 +109,21 @@ fn source_and_master(v: &Vif) -> String {
         (Some(w), _) => w,
         (None, Some(m)) => format!("(on {m})"),
         (None, None) => "-".into(),
+    }
+}
+
+/// Each distinct address once, whatever saw it.
+fn addresses(v: &Vif) -> String {
+    let mut seen: Vec<String> = Vec::new();
+    for a in &v.ip_addresses {
+        let text = a.address.to_string();
+        if !seen.contains(&text) {
+            seen.push(text);
+        }
+    }
+    if seen.is_empty() {
+        "-".into()
+    } else {
+        seen.join(",")
     }
 }

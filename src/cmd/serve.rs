@@ -36,9 +36,13 @@ pub fn config(args: &ServeArgs, file: &FileConfig) -> Result<ServeConfig, CmdErr
         }
     };
     Ok(ServeConfig {
-        source: args.host.source(file),
+        source: args.host.source(file).map_err(CmdError::Usage)?,
         listen,
         refresh,
+        poll: args
+            .poll_interval
+            .or(file.poll_interval)
+            .map_or(serve::DEFAULT_POLL, Duration::from_secs),
         token_file: args.token_file.clone().or_else(|| file.token_file.clone()),
         tls,
         header_timeout: args

@@ -7,8 +7,9 @@ use std::collections::HashMap;
 
 use uuid::Uuid;
 
+use crate::identity::{network_of, resolve, Context, Facts, IdentityOptions, Names};
 use crate::inventory::{Inventory, Problem, Vif};
-use crate::libvirt::{Domain, DomainInterface, Network, Snapshot};
+use crate::libvirt::{Domain, DomainInterface, Snapshot};
 use crate::mac::MacAddr;
 use crate::netlink::HostDevice;
 
@@ -23,19 +24,38 @@ const VIF_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6f1c2b8e_4d3a_4e7b_9c5d_1a2b3c4
 pub struct CorrelateOptions {
     /// Unclaimed tap/macvtap devices whose names match one of these globs are orphans.
     pub orphan_patterns: Vec<String>,
+    /// Which resolvers name networks and ports, in which order.
+    pub identity: IdentityOptions,
 }
 
 impl Default for CorrelateOptions {
     fn default() -> Self {
         Self {
             orphan_patterns: ["tap*", "vnet*", "macvtap*"].map(String::from).to_vec(),
+            identity: IdentityOptions::default(),
         }
     }
 }
 
 /// Builds the inventory from what libvirt and the kernel say.
 pub fn correlate(guests: &Snapshot, devices: &[HostDevice], opts: &CorrelateOptions) -> Inventory {
-    Correlation::new(guests.clone(), devices.to_vec(), opts.clone()).inventory()
+    correlate_with(guests, devices, &Facts::default(), opts)
+}
+
+/// As [`correlate`], with what OVSDB and the neighbour table say.
+pub fn correlate_with(
+    guests: &Snapshot,
+    devices: &[HostDevice],
+    facts: &Facts,
+    opts: &CorrelateOptions,
+) -> Inventory {
+    Correlation::with_facts(
+        guests.clone(),
+        devices.to_vec(),
+        facts.clone(),
+        opts.clone(),
+    )
+    .inventory()
 }
 
 /// The host's devices by name: what a record is matched against.
@@ -46,12 +66,18 @@ pub(crate) fn build_record(
     index: usize,
     iface: &DomainInterface,
     dev: Option<&HostDevice>,
-    networks: &[Network],
+    ctx: &Context,
     host: &Devices,
     stale: bool,
 ) -> (Vif, Vec<Problem>) {
-    let network = network_of(iface, networks);
-    let (port_id, port_id_source) = port_of(dom, iface);
+    let device = dev.map(|d| d.name.clone()).or_else(|| iface.target.clone());
+    let names = Names {
+        device: device.as_deref(),
+        master: dev.and_then(|d| d.master.as_deref()),
+    };
+    let who = resolve(ctx, dom, iface, &names);
+    let (port_id, port_id_source) = split(who.port);
+    let (net_id, net_id_source) = split(who.net);
     let id = port_id
         .clone()
         .unwrap_or_else(|| stable_id(&dom.uuid, iface.mac, index));
@@ -65,14 +91,18 @@ pub(crate) fn build_record(
         model: iface.model.clone(),
         alias: iface.alias.clone(),
         source: iface.source.clone(),
-        net_id: network.map(|n| n.uuid.clone()),
-        net_id_source: network.map(|_| "libvirt-network".to_string()),
+        net_id,
+        net_id_source,
         port_id,
         port_id_source,
+        vlan: who.vlan,
+        ovs_bridge: who.ovs_bridge,
+        ip_addresses: who.addresses,
+        stale_sources: who.stale.iter().map(|s| s.to_string()).collect(),
         target_managed: iface.target_managed,
         virtualport: iface.virtualport.clone(),
         link_state: iface.link_state.clone(),
-        device: dev.map(|d| d.name.clone()).or_else(|| iface.target.clone()),
+        device,
         ifindex: dev.map(|d| d.ifindex),
         device_kind: dev.map(|d| d.kind.clone()),
         host_mac: dev.and_then(|d| d.mac),
@@ -81,46 +111,28 @@ pub(crate) fn build_record(
         admin_up: dev.map(|d| d.admin_up),
         carrier: dev.and_then(|d| d.carrier),
         mtu: dev.and_then(|d| d.mtu).or(iface.mtu),
+        stats: dev.and_then(|d| d.stats),
         problems: Vec::new(),
         stale,
     };
-    let problems = crate::checks::check_interface(dom, iface, dev, network, host);
+    // Checks compare against the network the XML names, not one guessed from the master.
+    let network = network_of(iface, None, ctx.networks);
+    let mut problems = crate::checks::check_interface(dom, iface, dev, network, host);
+    let what = crate::checks::describe(dom, iface);
+    problems.extend(who.problems.into_iter().map(|(kind, detail)| Problem {
+        kind,
+        device: vif.device.clone(),
+        domain_uuid: Some(dom.uuid.clone()),
+        mac_address: iface.mac,
+        detail: format!("{what}: {detail}"),
+    }));
     vif.problems = problems.iter().map(|p| p.kind).collect();
     (vif, problems)
 }
 
-/// The libvirt network of a `<source network>`, or the one whose bridge the source names.
-fn network_of<'a>(iface: &DomainInterface, networks: &'a [Network]) -> Option<&'a Network> {
-    if let Some(name) = iface.source.network.as_deref() {
-        return networks.iter().find(|n| n.name == name);
-    }
-    let bridge = iface.source.bridge.as_deref()?;
-    networks
-        .iter()
-        .find(|n| n.bridge.as_deref() == Some(bridge))
-}
-
-/// The port id: `<virtualport>`'s interfaceid, else the `<nova:port>` whose UUID the
-/// tap's name abbreviates (Nova names taps `tap` + the first 11 characters of the port).
-fn port_of(dom: &Domain, iface: &DomainInterface) -> (Option<String>, Option<String>) {
-    if let Some(id) = iface
-        .virtualport
-        .as_ref()
-        .and_then(|v| v.interfaceid.clone())
-    {
-        return (Some(id), Some("virtualport".into()));
-    }
-    let prefix = iface
-        .target
-        .as_deref()
-        .and_then(|t| t.strip_prefix("tap"))
-        .filter(|p| p.len() == 11);
-    let port = prefix.and_then(|p| {
-        let nova = dom.nova.as_ref()?;
-        nova.ports.iter().find(|port| port.uuid.starts_with(p))
-    });
-    match port {
-        Some(p) => (Some(p.uuid.clone()), Some("nova-metadata".into())),
+fn split(v: Option<(String, &'static str)>) -> (Option<String>, Option<String>) {
+    match v {
+        Some((value, source)) => (Some(value), Some(source.to_string())),
         None => (None, None),
     }
 }

@@ -10,7 +10,13 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
+mod diff;
+mod facts;
+
+use diff::{diff, records_of, Records};
+
 use super::{build_record, is_watched, CorrelateOptions, Devices};
+use crate::identity::{Context, Facts, Known};
 use crate::inventory::{DomainSummary, Inventory, Problem, ProblemKind, Vif};
 use crate::libvirt::{Domain, Network, Snapshot};
 use crate::mac::MacAddr;
@@ -47,6 +53,12 @@ struct Entry {
 pub struct Correlation {
     opts: CorrelateOptions,
     networks: Vec<Network>,
+    /// Networks libvirt stopped listing that a domain still names: their last known
+    /// identity, served as stale.
+    former: Vec<Network>,
+    facts: Facts,
+    /// Full UUIDs known from the networks, OVSDB and the map (linuxbridge resolver).
+    known: Known,
     devices: Devices,
     domains: BTreeMap<Key, Entry>,
     /// Lower-case domain UUID → its key.
@@ -59,9 +71,23 @@ pub struct Correlation {
 
 impl Correlation {
     pub fn new(guests: Snapshot, devices: Vec<HostDevice>, opts: CorrelateOptions) -> Self {
+        Self::with_facts(guests, devices, Facts::default(), opts)
+    }
+
+    /// As [`new`](Self::new), with OVSDB's rows and the neighbour table.
+    pub fn with_facts(
+        guests: Snapshot,
+        devices: Vec<HostDevice>,
+        facts: Facts,
+        opts: CorrelateOptions,
+    ) -> Self {
+        let known = Known::gather(&guests.networks, &facts, &opts.identity.map);
         let mut c = Correlation {
             opts,
             networks: guests.networks,
+            former: Vec::new(),
+            facts,
+            known,
             devices: devices.into_iter().map(|d| (d.name.clone(), d)).collect(),
             domains: BTreeMap::new(),
             key_of: HashMap::new(),
@@ -122,7 +148,7 @@ impl Correlation {
     pub fn replace_guests(&mut self, guests: Snapshot) -> Vec<Delta> {
         let before = self.records();
         self.stale = false;
-        self.networks = guests.networks;
+        self.update_networks(guests.networks);
         self.domains.clear();
         self.key_of.clear();
         for dom in guests.domains {
@@ -267,6 +293,7 @@ impl Correlation {
             return Vec::new();
         };
         let old_claims = entry.claims.clone();
+        let ctx = self.context();
         let mut vifs = Vec::new();
         let mut problems = Vec::new();
         let mut claims = Vec::new();
@@ -280,7 +307,7 @@ impl Correlation {
                 i,
                 iface,
                 dev,
-                &self.networks,
+                &ctx,
                 &self.devices,
                 self.stale,
             );
@@ -384,12 +411,19 @@ impl Correlation {
                 continue;
             };
             let iface = &entry.domain.interfaces[i];
+            let ctx = Context {
+                opts: &self.opts.identity,
+                networks: &self.networks,
+                former: &self.former,
+                facts: &self.facts,
+                known: &self.known,
+            };
             let (vif, problems) = build_record(
                 &entry.domain,
                 i,
                 iface,
                 Some(dev),
-                &self.networks,
+                &ctx,
                 &self.devices,
                 self.stale,
             );
@@ -442,67 +476,6 @@ impl Correlation {
         let mut out = Vec::new();
         diff(before, self.records(), &mut out);
         out
-    }
-}
-
-/// Records and problems keyed for diffing. Records are keyed by NIC (domain, guest MAC,
-/// occurrence), not by id: a NIC whose port id becomes known is the same NIC, changed.
-#[derive(Default)]
-struct Records {
-    vifs: BTreeMap<(String, Option<MacAddr>, usize), Arc<Vif>>,
-    problems: Vec<Arc<Problem>>,
-}
-
-impl Records {
-    fn extend(&mut self, other: Records) {
-        self.vifs.extend(other.vifs);
-        self.problems.extend(other.problems);
-    }
-}
-
-fn records_of(e: &Entry) -> Records {
-    let mut seen: HashMap<Option<MacAddr>, usize> = HashMap::new();
-    let vifs = e.vifs.iter().map(|v| {
-        let n = seen.entry(v.mac_address).or_default();
-        *n += 1;
-        let key = (v.domain_uuid.to_ascii_lowercase(), v.mac_address, *n);
-        (key, v.clone())
-    });
-    Records {
-        vifs: vifs.collect(),
-        problems: e.problems.clone(),
-    }
-}
-
-fn diff(before: Records, mut after: Records, out: &mut Vec<Delta>) {
-    for (key, old) in before.vifs {
-        match after.vifs.remove(&key) {
-            None => out.push(Delta::Removed(old)),
-            // Untouched records are the same allocation: no field-by-field compare.
-            Some(new) if !Arc::ptr_eq(&new, &old) && new != old => out.push(Delta::Changed {
-                previous_id: (new.id != old.id).then(|| old.id.clone()),
-                record: new,
-            }),
-            Some(_) => {}
-        }
-    }
-    out.extend(after.vifs.into_values().map(Delta::Added));
-    // Problems are a multiset: count them rather than search lists.
-    let mut counts: HashMap<Arc<Problem>, isize> = HashMap::new();
-    for p in before.problems {
-        *counts.entry(p).or_default() -= 1;
-    }
-    for p in after.problems {
-        *counts.entry(p).or_default() += 1;
-    }
-    for (p, n) in counts {
-        for _ in 0..n.unsigned_abs() {
-            out.push(if n < 0 {
-                Delta::ProblemCleared(p.clone())
-            } else {
-                Delta::ProblemRaised(p.clone())
-            });
-        }
     }
 }
 

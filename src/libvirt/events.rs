@@ -1,4 +1,5 @@
-//! libvirt domain events, through `virt-sys`: the `virt` crate has no event callbacks.
+//! libvirt domain and network events, through `virt-sys`: the `virt` crate has no event
+//! callbacks.
 //!
 //! This is the only module with `unsafe` for events. Callbacks run on libvirt's event-loop
 //! thread; they only copy what libvirt handed them into our own types and call the sink.
@@ -22,6 +23,8 @@ use super::LibvirtError;
 pub enum GuestEvent {
     /// Something about this domain changed: re-read it.
     Domain { uuid: String, cause: EventCause },
+    /// This network was defined, undefined, started or stopped: re-read the networks.
+    Network { name: String },
     /// The connection closed (libvirtd went away, keepalive timeout, ...).
     Closed { reason: String },
 }
@@ -63,12 +66,13 @@ pub(crate) fn start_event_loop() -> Result<(), LibvirtError> {
         .map_err(|message| LibvirtError::EventLoop { message })
 }
 
-/// Domain event callbacks and the close callback registered on one connection; dropping
-/// it deregisters them all.
+/// Domain and network event callbacks and the close callback registered on one
+/// connection; dropping it deregisters them all.
 pub(super) struct Registration {
     /// Our own reference (virConnectRef), so deregistering never touches a freed object.
     conn: Conn,
     callback_ids: Vec<c_int>,
+    network_callback_ids: Vec<c_int>,
     close_registered: bool,
     /// The only strong reference libvirt's callbacks depend on: they hold `Weak`s. A driver
     /// without close callbacks (test:///) accepts one and never frees it; with a `Weak`
@@ -82,6 +86,7 @@ unsafe impl Send for Registration {}
 
 type Conn = sys::virConnectPtr;
 type Dom = sys::virDomainPtr;
+type Net = sys::virNetworkPtr;
 /// Always a `Box<SinkRef>` made by `opaque`, freed by `free_opaque`.
 type Opaque = *mut c_void;
 type SinkRef = Weak<dyn Fn(GuestEvent) + Send + Sync>;
@@ -89,6 +94,8 @@ type Generic = unsafe extern "C" fn(Conn, Dom, Opaque);
 type LifecycleFn = unsafe extern "C" fn(Conn, Dom, c_int, c_int, Opaque) -> c_int;
 type AliasFn = unsafe extern "C" fn(Conn, Dom, *const c_char, Opaque);
 type MetadataFn = unsafe extern "C" fn(Conn, Dom, c_int, *const c_char, Opaque);
+type NetGeneric = unsafe extern "C" fn(Conn, Net, Opaque);
+type NetLifecycleFn = unsafe extern "C" fn(Conn, Net, c_int, c_int, Opaque);
 
 // libvirt takes every callback as the generic type and calls each with the C signature of
 // its event id: these are the casts the C macro VIR_DOMAIN_EVENT_CALLBACK does.
@@ -100,10 +107,15 @@ const ADDED: Generic = unsafe { transmute::<AliasFn, Generic>(on_device_added) }
 const REMOVED: Generic = unsafe { transmute::<AliasFn, Generic>(on_device_removed) };
 // SAFETY: same-size fn pointers; called only for VIR_DOMAIN_EVENT_ID_METADATA_CHANGE.
 const METADATA: Generic = unsafe { transmute::<MetadataFn, Generic>(on_metadata) };
+// The same for networks (the C macro VIR_NETWORK_EVENT_CALLBACK).
+// SAFETY: same-size fn pointers; called only for VIR_NETWORK_EVENT_ID_LIFECYCLE.
+const NET_LIFECYCLE: NetGeneric =
+    unsafe { transmute::<NetLifecycleFn, NetGeneric>(on_network_lifecycle) };
 
 impl Registration {
-    /// Subscribes `sink` to every domain's lifecycle, device and metadata events and to the
-    /// connection's close. On error, whatever was registered already is undone.
+    /// Subscribes `sink` to every domain's lifecycle, device and metadata events, every
+    /// network's lifecycle events and the connection's close. On error, whatever was
+    /// registered already is undone (by dropping the half-built registration).
     pub(super) fn new(conn: &Connect, sink: EventSink) -> Result<Self, String> {
         // SAFETY: `conn` is live for this call, and our own reference keeps it alive after.
         let ptr = unsafe { conn.as_ptr() };
@@ -114,9 +126,17 @@ impl Registration {
         let mut reg = Registration {
             conn: ptr,
             callback_ids: Vec::new(),
+            network_callback_ids: Vec::new(),
             close_registered: false,
             _sink: sink,
         };
+        reg.register_domain_events()?;
+        reg.register_network_events()?;
+        reg.register_close()?;
+        Ok(reg)
+    }
+
+    fn register_domain_events(&mut self) -> Result<(), String> {
         use sys::VIR_DOMAIN_EVENT_ID_DEVICE_ADDED as ADDED_ID;
         use sys::VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED as REMOVED_ID;
         use sys::VIR_DOMAIN_EVENT_ID_LIFECYCLE as LIFECYCLE_ID;
@@ -128,13 +148,13 @@ impl Registration {
             (METADATA_ID, "metadata-change", METADATA),
         ];
         for (id, what, cb) in callbacks {
-            let opaque = opaque(&reg._sink);
-            // SAFETY: live connection; a NULL domain means every domain. libvirt owns
-            // `opaque` from here on and passes it to `free_opaque` once, when it can no
-            // longer call the callback: no dangling pointer, no double free.
+            let opaque = opaque(&self._sink);
+            // SAFETY: live connection (our reference); a NULL domain means every domain.
+            // libvirt owns `opaque` from here on and passes it to `free_opaque` once, when
+            // it can no longer call the callback: no dangling pointer, no double free.
             let ret = unsafe {
                 sys::virConnectDomainEventRegisterAny(
-                    ptr,
+                    self.conn,
                     null_mut(),
                     id as c_int,
                     Some(cb),
@@ -147,21 +167,52 @@ impl Registration {
                 unsafe { free_opaque(opaque) };
                 return Err(last_error(&format!("registering for {what} events")));
             }
-            reg.callback_ids.push(ret);
+            self.callback_ids.push(ret);
         }
-        let opaque = opaque(&reg._sink);
+        Ok(())
+    }
+
+    fn register_network_events(&mut self) -> Result<(), String> {
+        let opaque = opaque(&self._sink);
+        // SAFETY: as for domain events; a NULL network means every network.
+        let ret = unsafe {
+            sys::virConnectNetworkEventRegisterAny(
+                self.conn,
+                null_mut(),
+                sys::VIR_NETWORK_EVENT_ID_LIFECYCLE as c_int,
+                Some(NET_LIFECYCLE),
+                opaque,
+                Some(free_opaque),
+            )
+        };
+        if ret < 0 {
+            // SAFETY: not registered, so still ours.
+            unsafe { free_opaque(opaque) };
+            return Err(last_error("registering for network lifecycle events"));
+        }
+        self.network_callback_ids.push(ret);
+        Ok(())
+    }
+
+    fn register_close(&mut self) -> Result<(), String> {
+        let opaque = opaque(&self._sink);
         // SAFETY: as above; libvirt frees `opaque` once the callback has fired, on
         // unregister, or when the connection is freed (or never, see `_sink`).
         let ret = unsafe {
-            sys::virConnectRegisterCloseCallback(ptr, Some(on_close), opaque, Some(free_opaque))
+            sys::virConnectRegisterCloseCallback(
+                self.conn,
+                Some(on_close),
+                opaque,
+                Some(free_opaque),
+            )
         };
         if ret < 0 {
             // SAFETY: not registered, so still ours.
             unsafe { free_opaque(opaque) };
             return Err(last_error("registering the close callback"));
         }
-        reg.close_registered = true;
-        Ok(reg)
+        self.close_registered = true;
+        Ok(())
     }
 }
 
@@ -172,6 +223,10 @@ impl Drop for Registration {
         for id in self.callback_ids.drain(..) {
             // SAFETY: we hold a reference on `conn`; `id` came from a successful register.
             unsafe { sys::virConnectDomainEventDeregisterAny(self.conn, id) };
+        }
+        for id in self.network_callback_ids.drain(..) {
+            // SAFETY: as above, for a network callback id.
+            unsafe { sys::virConnectNetworkEventDeregisterAny(self.conn, id) };
         }
         if self.close_registered {
             // SAFETY: we hold a reference on `conn`; `on_close` is what we registered.
@@ -192,9 +247,10 @@ unsafe extern "C" fn free_opaque(opaque: Opaque) {
     drop(unsafe { Box::from_raw(opaque.cast::<SinkRef>()) });
 }
 
-// libvirt's callback contract, relied on by every callback below: `dom` is valid for the
-// call, strings are NULL or NUL-terminated, and `opaque` is one we registered, freed only
-// after the call returns. A panic must not unwind into C: `deliver` catches it.
+// libvirt's callback contract, relied on by every callback below: `dom` (or `net`) is
+// valid for the call, strings are NULL or NUL-terminated, and `opaque` is one we
+// registered, freed only after the call returns. A panic must not unwind into C: `deliver`
+// catches it.
 
 unsafe extern "C" fn on_lifecycle(
     _: Conn,
@@ -229,6 +285,23 @@ unsafe extern "C" fn on_device_removed(_: Conn, dom: Dom, alias: *const c_char, 
 unsafe extern "C" fn on_metadata(_: Conn, dom: Dom, _: c_int, _: *const c_char, opaque: Opaque) {
     // SAFETY: the callback contract.
     unsafe { domain_event(dom, opaque, || EventCause::MetadataChanged) };
+}
+
+unsafe extern "C" fn on_network_lifecycle(
+    _: Conn,
+    net: Net,
+    _event: c_int,
+    _detail: c_int,
+    opaque: Opaque,
+) {
+    // SAFETY: the callback contract.
+    unsafe {
+        deliver(opaque, || {
+            Some(GuestEvent::Network {
+                name: network_name(net)?,
+            })
+        })
+    };
 }
 
 unsafe extern "C" fn on_close(_: Conn, reason: c_int, opaque: Opaque) {
@@ -270,7 +343,9 @@ unsafe fn deliver(opaque: Opaque, event: impl FnOnce() -> Option<GuestEvent>) {
         };
         match event() {
             Some(event) => sink(event),
-            None => warn!("dropping a libvirt event: cannot read its domain's UUID"),
+            None => warn!(
+                "dropping a libvirt event: cannot read its domain's UUID or its network's name"
+            ),
         }
     }));
 }
@@ -287,6 +362,17 @@ unsafe fn uuid(dom: Dom) -> Option<String> {
     }
     // SAFETY: on success libvirt wrote a NUL-terminated string into `buf`.
     Some(unsafe { string(buf.as_ptr()) })
+}
+
+/// The network's name: a local read, no RPC.
+///
+/// # Safety
+/// `net` is a valid network.
+unsafe fn network_name(net: Net) -> Option<String> {
+    // SAFETY: `net` is valid (caller); the name lives as long as `net`, NULL on error.
+    let p = unsafe { sys::virNetworkGetName(net) };
+    // SAFETY: NULL or NUL-terminated, valid for this call.
+    (!p.is_null()).then(|| unsafe { string(p) })
 }
 
 /// Copies a string libvirt lends us.

@@ -2,15 +2,15 @@
 //! blocking thread, never on an async worker.
 
 use std::sync::Once;
+use std::time::Duration;
 
 use tracing::{debug, warn};
 use virt::connect::Connect;
-use virt::domain::{Domain as VirtDomain, DomainState as VirtState};
-use virt::enumutil::Enum;
-use virt::network::Network as VirtNetwork;
 
+use super::agent::GuestAgent;
 use super::events::{start_event_loop, EventSink, Registration};
-use super::{parse_domain_xml, Domain, DomainState, LibvirtError, Network, Snapshot};
+use super::read::{read_domain, read_networks, read_snapshot};
+use super::{Domain, LibvirtError, Network, Snapshot};
 
 /// Connects to `uri` and reads every domain (in every state) and every network.
 ///
@@ -24,12 +24,14 @@ pub fn fetch(uri: &str) -> Result<Snapshot, LibvirtError> {
 /// restarted, the socket went away). Opening is the expensive part for some drivers.
 pub struct Session {
     uri: String,
-    /// Where domain events go, for a session made by `with_events`.
+    /// Where events go, for a session made by `with_events`.
     sink: Option<EventSink>,
     /// The event callbacks on `conn`. `reset` drops it before `conn`: deregistering needs
     /// the connection.
     events: Option<Registration>,
     conn: Option<Connect>,
+    /// Set by `set_guest_agent`: domain reads also ask the guest agent for addresses.
+    agent: Option<GuestAgent>,
 }
 
 impl Session {
@@ -39,13 +41,14 @@ impl Session {
             sink: None,
             events: None,
             conn: None,
+            agent: None,
         }
     }
 
     /// A session whose every connection also delivers domain events (lifecycle, device
-    /// added/removed, metadata) and its own close to `sink`. Events flow only while a
-    /// connection is open: after `GuestEvent::Closed`, call `reset_connection` and then
-    /// any reading method to reconnect.
+    /// added/removed, metadata), network lifecycle events and its own close to `sink`.
+    /// Events flow only while a connection is open: after `GuestEvent::Closed`, call
+    /// `reset_connection` and then any reading method to reconnect.
     pub fn with_events(uri: &str, sink: EventSink) -> Self {
         let mut session = Session::new(uri);
         session.sink = Some(sink);
@@ -63,11 +66,27 @@ impl Session {
             .is_some_and(|c| c.is_alive().unwrap_or(false))
     }
 
+    /// Whether domain reads (`fetch`, `read_domain`) also ask the QEMU guest agent of each
+    /// running domain whose agent is connected for its addresses, waiting at most `timeout`
+    /// per domain. `None` (the default) turns it off. A slow or failing agent only leaves
+    /// that domain's `guest_addresses` empty.
+    pub fn set_guest_agent(&mut self, timeout: Option<Duration>) {
+        self.agent = timeout.map(GuestAgent::new);
+    }
+
     /// Reads a snapshot, connecting first when there is no live connection. After a
     /// failure the connection is dropped, so the next call starts afresh.
     pub fn fetch(&mut self) -> Result<Snapshot, LibvirtError> {
         let conn = self.take_connection()?;
-        let res = read_snapshot(&conn, &self.uri);
+        let res = read_snapshot(&conn, &self.uri, self.agent.as_ref());
+        self.put_back(conn, res)
+    }
+
+    /// Reads every network with its DHCP leases, and nothing else (no domain is read), so
+    /// it is cheap enough to poll. Connection handling as in `fetch`.
+    pub fn read_networks(&mut self) -> Result<Vec<Network>, LibvirtError> {
+        let conn = self.take_connection()?;
+        let res = read_networks(&conn, &self.uri);
         self.put_back(conn, res)
     }
 
@@ -82,7 +101,7 @@ impl Session {
         })?;
         let conn = self.take_connection()?;
         let res = match conn.lookup_domain_by_uuid(parsed) {
-            Ok(dom) => Ok(read_domain(&dom)),
+            Ok(dom) => Ok(read_domain(&dom, self.agent.as_ref())),
             Err(e) if e.code().to_raw() == virt_sys::VIR_ERR_NO_DOMAIN => Ok(None),
             Err(e) => Err(LibvirtError::Lookup {
                 uri: self.uri.clone(),
@@ -182,100 +201,8 @@ fn close(conn: Connect) {
     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(conn)));
 }
 
-fn read_snapshot(conn: &Connect, uri: &str) -> Result<Snapshot, LibvirtError> {
-    let list_err = |what, e: virt::error::Error| LibvirtError::List {
-        uri: uri.to_string(),
-        what,
-        message: e.message().to_string(),
-    };
-    let networks = conn
-        .list_all_networks(0)
-        .map_err(|e| list_err("networks", e))?
-        .iter()
-        .filter_map(read_network)
-        .collect();
-    let domains = conn
-        .list_all_domains(0)
-        .map_err(|e| list_err("domains", e))?
-        .iter()
-        .filter_map(read_domain)
-        .collect();
-    Ok(sorted(Snapshot { domains, networks }))
-}
-
-/// libvirt lists in no stable order (the test driver hashes); sort by name so the same
-/// host always reads the same.
-fn sorted(mut snap: Snapshot) -> Snapshot {
-    snap.domains.sort_by(|a, b| a.name.cmp(&b.name));
-    snap.networks.sort_by(|a, b| a.name.cmp(&b.name));
-    snap
-}
-
 /// libvirt prints every error to stderr by default; ours are reported through tracing.
 fn silence_default_error_printer() {
     static ONCE: Once = Once::new();
     ONCE.call_once(virt::error::clear_error_callback);
-}
-
-fn read_domain(dom: &VirtDomain) -> Option<Domain> {
-    let name = dom.name().unwrap_or_default();
-    let xml = match dom.xml_desc(0) {
-        Ok(x) => x,
-        Err(e) => {
-            // Most often the domain went away between the listing and this call.
-            debug!(domain = %name, error = %e.message(), "skipping domain: cannot read its XML");
-            return None;
-        }
-    };
-    let parsed = match parse_domain_xml(&xml) {
-        Ok(p) => p,
-        Err(e) => {
-            warn!(domain = %name, error = %e, "skipping domain: its XML cannot be parsed");
-            return None;
-        }
-    };
-    let uuid = match dom.uuid_string() {
-        Ok(u) => u,
-        Err(_) => parsed.uuid.clone()?,
-    };
-    let state = match dom.state() {
-        Ok((state, _reason)) => map_state(state),
-        Err(e) => {
-            debug!(domain = %name, error = %e.message(), "skipping domain: cannot read its state");
-            return None;
-        }
-    };
-    Some(Domain {
-        uuid,
-        name: parsed.name.unwrap_or(name),
-        state,
-        interfaces: parsed.interfaces,
-        disks: parsed.disks,
-        nova: parsed.nova,
-        guest_addresses: vec![],
-    })
-}
-
-/// libvirt's numeric state, known to the `virt` crate or not, mapped by `from_raw`.
-fn map_state(state: Enum<VirtState, u32>) -> DomainState {
-    DomainState::from_raw(state.to_raw())
-}
-
-fn read_network(net: &VirtNetwork) -> Option<Network> {
-    let name = net.name().ok()?;
-    let uuid = match net.uuid_string() {
-        Ok(u) => u,
-        Err(e) => {
-            warn!(network = %name, error = %e.message(), "skipping network: cannot read its UUID");
-            return None;
-        }
-    };
-    Some(Network {
-        // Networks in macvtap or hostdev forward mode have no bridge; that is not an error.
-        bridge: net.bridge_name().ok().filter(|b| !b.is_empty()),
-        active: net.is_active().unwrap_or(false),
-        leases: vec![],
-        name,
-        uuid,
-    })
 }

@@ -2,8 +2,12 @@
 //!
 //! Everything this module returns is our own type; no `virt` handle leaves it.
 
+mod agent;
 mod events;
 mod fetch;
+mod ffi;
+mod leases;
+mod read;
 mod xml;
 
 use std::collections::BTreeMap;
@@ -35,6 +39,8 @@ pub enum LibvirtError {
     EventLoop { message: String },
     #[error("cannot subscribe to libvirt events on {uri}: {message}")]
     Subscribe { uri: String, message: String },
+    #[error("cannot read the DHCP leases of network {network}: {message}")]
+    Leases { network: String, message: String },
     #[error("cannot look up domain {uuid} on {uri}: {message}")]
     Lookup {
         uri: String,

@@ -30,6 +30,8 @@ pub struct ParsedDomain {
     pub interfaces: Vec<DomainInterface>,
     pub disks: Vec<DomainDisk>,
     pub nova: Option<NovaInstance>,
+    /// The live XML shows the QEMU guest agent's channel connected: the agent can answer.
+    pub agent_connected: bool,
 }
 
 /// Parses a `<domain>` document.
@@ -51,6 +53,7 @@ pub fn parse_domain_xml(text: &str) -> Result<ParsedDomain, XmlError> {
                     match dev.tag_name().name() {
                         "interface" => out.interfaces.push(parse_interface(dev)),
                         "disk" => out.disks.push(parse_disk(dev)),
+                        "channel" if is_connected_agent(dev) => out.agent_connected = true,
                         _ => {}
                     }
                 }
@@ -88,6 +91,18 @@ fn parse_interface(node: Node) -> DomainInterface {
         }
     }
     iface
+}
+
+/// `<channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'
+/// state='connected'/></channel>`: libvirt sets `state` in the live XML only.
+fn is_connected_agent(channel: Node) -> bool {
+    channel.attribute("type") == Some("unix")
+        && channel.children().any(|t| {
+            t.has_tag_name("target")
+                && t.attribute("type") == Some("virtio")
+                && t.attribute("name") == Some("org.qemu.guest_agent.0")
+                && t.attribute("state") == Some("connected")
+        })
 }
 
 fn parse_disk(node: Node) -> DomainDisk {

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use rtnetlink::packet_core::{NlasIterator, ParseableParametrized};
 use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkHeader, LinkLayerType, State};
 
+use super::stats::{stats32, stats64, IFLA_STATS, IFLA_STATS64};
 use super::{DeviceKind, HostDevice};
 use crate::mac::MacAddr;
 
@@ -14,7 +15,7 @@ const IFF_TUN: u8 = 1;
 /// Size of `struct ifinfomsg`, before the attributes.
 const LINK_HEADER_LEN: usize = 16;
 /// The `IFLA_*` attributes decoded through the library: ADDRESS, IFNAME, MTU, LINK, MASTER,
-/// OPERSTATE, CARRIER, LINK_NETNSID. LINKINFO is decoded by hand (`link_kind`).
+/// OPERSTATE, CARRIER, LINK_NETNSID. LINKINFO and the counters are decoded by hand.
 const WANTED: [u16; 8] = [1, 3, 4, 5, 10, 16, 33, 37];
 const IFLA_LINKINFO: u16 = 18;
 const IFLA_INFO_KIND: u16 = 1;
@@ -33,17 +34,23 @@ impl RawLink {
         let header = LinkHeader::parse(payload).ok()?;
         let family = header.interface_family;
         let mut kind = None;
+        let (mut s64, mut s32) = (None, None);
         let mut attrs = Vec::new();
         for nla in NlasIterator::new(payload.get(LINK_HEADER_LEN..)?).filter_map(Result::ok) {
             match nla.kind() {
                 IFLA_LINKINFO => kind = Some(link_kind(nla.value())),
+                IFLA_STATS64 => s64 = stats64(nla.value()),
+                IFLA_STATS => s32 = stats32(nla.value()),
                 k if WANTED.contains(&k) => {
                     attrs.extend(LinkAttribute::parse_with_param(&nla, family).ok())
                 }
                 _ => {}
             }
         }
-        Self::from_parts(&header, attrs.into_iter(), kind)
+        let mut link = Self::from_parts(&header, attrs.into_iter(), kind)?;
+        // The 32-bit copy wraps at 4 GiB: only for a kernel that sends no 64-bit one.
+        link.dev.stats = s64.or(s32);
+        Some(link)
     }
 
     fn from_parts(

@@ -5,7 +5,10 @@
 mod convert;
 mod dump;
 mod monitor;
+mod neigh;
 mod netns;
+mod stats;
+mod watcher;
 
 use std::net::IpAddr;
 
@@ -14,7 +17,7 @@ use utoipa::ToSchema;
 
 use crate::mac::MacAddr;
 
-pub use dump::read_devices;
+pub use dump::{read_devices, read_host};
 pub use monitor::{LinkEvent, LinkWatch};
 pub use netns::NetnsTarget;
 
@@ -31,8 +34,13 @@ pub enum NetlinkError {
     NetnsEnter { name: String, source: nix::Error },
     #[error("cannot open a netlink socket in {ns}: {source}")]
     Socket { ns: String, source: std::io::Error },
-    #[error("netlink link dump in {ns} failed: {message}")]
-    Dump { ns: String, message: String },
+    /// A dump of `what` (link, neighbour, counters) failed.
+    #[error("netlink {what} dump in {ns} failed: {message}")]
+    Dump {
+        what: &'static str,
+        ns: String,
+        message: String,
+    },
     #[error("netlink worker thread for {ns} failed: {message}")]
     Worker { ns: String, message: String },
 }
@@ -58,7 +66,8 @@ pub struct HostDevice {
     pub link_netnsid: Option<i32>,
     /// The macvtap/macvlan lower device's name, when it is in this namespace.
     pub lower: Option<String>,
-    /// Traffic counters (`IFLA_STATS64`), from the same message as the rest.
+    /// Traffic counters (`IFLA_STATS64`, else the 32-bit `IFLA_STATS`), from the same
+    /// message as the rest; in a [`LinkWatch`] with periodic counters, the latest read.
     pub stats: Option<LinkStats>,
 }
 

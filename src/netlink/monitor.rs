@@ -1,78 +1,75 @@
-//! Live link state of one namespace: rtnetlink notifications (RTNLGRP_LINK) applied to a
-//! table that starts from a dump.
-//!
-//! One thread owns both the multicast socket and the dumps, so ordering is simple: on a
-//! resync it first discards the notifications already queued, then dumps, then forwards
-//! what comes after. A notification carries the whole link, so applying one that raced
-//! with the dump is harmless. An overrun (ENOBUFS: the kernel dropped notifications) is
-//! answered with a resync, never by guessing.
+//! Live link and neighbour state of one namespace: rtnetlink notifications applied to
+//! tables that start from a dump. The thread that reads them is in `watcher`.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::io::{Read, Write};
-use std::os::fd::AsFd;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::io::Write;
 use std::os::unix::net::UnixStream;
+use std::time::Duration;
 
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use rtnetlink::packet_core::NetlinkBuffer;
-use rtnetlink::packet_route::link::LinkHeader;
-use rtnetlink::packet_route::AddressFamily;
-use rtnetlink::sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 use tokio::sync::mpsc;
-use tracing::{debug, warn};
 
 use super::convert::{resolve_names_of, resolve_one, RawLink};
-use super::dump::{dump_raw, RTM_NEWLINK};
+use super::neigh::NeighTable;
 use super::netns::{enter, NetnsTarget};
-use super::{HostDevice, NetlinkError};
+use super::watcher::{self, Change, Config, Update};
+use super::{HostDevice, LinkStats, Neighbour, NetlinkError};
 
-const RTM_DELLINK: u16 = 17;
-const AF_BRIDGE: AddressFamily = AddressFamily::Bridge;
-const ENOBUFS: i32 = nix::errno::Errno::ENOBUFS as i32;
-const RTMGRP_LINK: u32 = 1;
-const RECV_BUF: usize = 256 * 1024;
-/// The notification socket's receive buffer unless a test sets it.
-const DEFAULT_RCVBUF: usize = 8 * 1024 * 1024;
 /// Batches queued between the thread and the consumer; beyond, the thread waits and the
 /// kernel's socket buffer absorbs the rest (then overruns, then we resync).
 const QUEUE: usize = 64;
-/// Most link changes sent in one batch.
-const MAX_BATCH: usize = 4096;
-const MSG_DONTWAIT: i32 = nix::sys::socket::MsgFlags::MSG_DONTWAIT.bits();
-
-/// What the watcher thread sends.
-enum Update {
-    /// The whole table, after a (re)sync.
-    Snapshot(Vec<RawLink>),
-    /// Links added or changed (`Ok`) and removed (`Err(ifindex)`), in kernel order.
-    Batch(Vec<Result<RawLink, u32>>),
-    Failed(NetlinkError),
-}
 
 /// What [`LinkWatch::next`] applied.
 #[derive(Debug)]
 pub enum LinkEvent {
-    /// The table was rebuilt from a dump: take [`LinkWatch::devices`] whole.
+    /// The tables were rebuilt from dumps: take [`LinkWatch::devices`] and
+    /// [`LinkWatch::neighbours`] whole.
     Resynced,
     /// These devices, by name, are now as given, or gone (`None`). A rename is the old
     /// name gone and the new one present; devices whose master or lower device was
     /// renamed or deleted come along.
     Changed(Vec<(String, Option<HostDevice>)>),
+    /// The neighbour table, whole and sorted, after an entry was added or removed or
+    /// changed its MAC or device name. NUD state changes alone are not reported.
+    Neighbours(Vec<Neighbour>),
+    /// Periodic counters (see [`LinkWatch::start`]): every device that has them, by
+    /// name. Already applied to [`LinkWatch::devices`]; not a change of the devices.
+    Stats(Vec<(String, LinkStats)>),
 }
 
-/// The links of a namespace, kept current from notifications.
+/// The links and neighbours of a namespace, kept current from notifications.
 pub struct LinkWatch {
     rx: mpsc::Receiver<Update>,
     wake: UnixStream,
     table: BTreeMap<u32, RawLink>,
     /// The table with names resolved, as last reported.
     resolved: HashMap<u32, HostDevice>,
+    neigh: NeighTable,
+    /// The neighbours as last reported (or as of the last resync).
+    reported: Vec<Neighbour>,
+    /// Events worked out from one batch of updates and not yet returned.
+    pending: VecDeque<LinkEvent>,
     ns: String,
+}
+
+/// What one batch of updates touched, short of a resync.
+#[derive(Default)]
+struct Touched {
+    /// Ifindexes of link notifications; `None` when there were none.
+    links: Option<BTreeSet<u32>>,
+    neighbours: bool,
+    stats: bool,
 }
 
 impl LinkWatch {
     /// Starts the watcher thread in `target`. `rcvbuf` sets the notification socket's
-    /// receive buffer (tests make it small to force overruns).
-    pub fn start(target: &NetnsTarget, rcvbuf: Option<usize>) -> Result<Self, NetlinkError> {
+    /// receive buffer (tests make it small to force overruns). With `stats_every`, the
+    /// thread also reads every device's counters that often and sends them as
+    /// [`LinkEvent::Stats`].
+    pub fn start(
+        target: &NetnsTarget,
+        rcvbuf: Option<usize>,
+        stats_every: Option<Duration>,
+    ) -> Result<Self, NetlinkError> {
         let file = target.open()?;
         let ns = target.clone();
         let worker_err = |e: std::io::Error| NetlinkError::Worker {
@@ -81,6 +78,10 @@ impl LinkWatch {
         };
         let (wake, wake_rx) = UnixStream::pair().map_err(worker_err)?;
         let (tx, rx) = mpsc::channel(QUEUE);
+        let config = Config {
+            rcvbuf,
+            stats_every,
+        };
         std::thread::Builder::new()
             .name("vifd-netlink-watch".into())
             .spawn(move || {
@@ -88,7 +89,7 @@ impl LinkWatch {
                     Some(f) => enter(&ns, f),
                     None => Ok(()),
                 }
-                .and_then(|()| watch(&ns, rcvbuf, &wake_rx, &tx));
+                .and_then(|()| watcher::run(&ns, config, &wake_rx, &tx));
                 if let Err(e) = res {
                     let _ = tx.blocking_send(Update::Failed(e));
                 }
@@ -99,58 +100,116 @@ impl LinkWatch {
             wake,
             table: BTreeMap::new(),
             resolved: HashMap::new(),
+            neigh: NeighTable::default(),
+            reported: Vec::new(),
+            pending: VecDeque::new(),
             ns: target.describe(),
         })
     }
 
-    /// Waits for the next notifications and applies them (with any others already queued).
+    /// Waits for the next notifications and applies them (with any others already
+    /// queued). Updates that change nothing reported (a neighbour going stale) are
+    /// applied without an event.
     pub async fn next(&mut self) -> Result<LinkEvent, NetlinkError> {
-        let first = self.rx.recv().await.ok_or_else(|| NetlinkError::Worker {
-            ns: self.ns.clone(),
-            message: "the link watcher stopped".into(),
-        })?;
-        let mut updates = vec![first];
-        while let Ok(more) = self.rx.try_recv() {
-            updates.push(more);
+        loop {
+            if let Some(event) = self.pending.pop_front() {
+                return Ok(event);
+            }
+            let first = self.rx.recv().await.ok_or_else(|| NetlinkError::Worker {
+                ns: self.ns.clone(),
+                message: "the link watcher stopped".into(),
+            })?;
+            let mut updates = vec![first];
+            while let Ok(more) = self.rx.try_recv() {
+                updates.push(more);
+            }
+            self.absorb(updates)?;
         }
-        let mut changes: Vec<Result<RawLink, u32>> = Vec::new();
+    }
+
+    /// Applies a batch of updates in order and queues the events they make.
+    fn absorb(&mut self, updates: Vec<Update>) -> Result<(), NetlinkError> {
+        let mut touched = Touched::default();
         let mut resynced = false;
         for update in updates {
             match update {
-                Update::Snapshot(links) => {
+                Update::Snapshot { links, neighbours } => {
                     self.table = links.into_iter().map(|l| (l.dev.ifindex, l)).collect();
-                    changes.clear();
+                    self.neigh = NeighTable::from_dump(neighbours);
+                    touched = Touched::default();
                     resynced = true;
                 }
-                Update::Batch(batch) => changes.extend(batch),
+                Update::Batch(batch) => self.apply(batch, &mut touched),
+                Update::Stats(stats) => {
+                    self.apply_stats(stats);
+                    touched.stats = true;
+                }
                 Update::Failed(e) => return Err(e),
             }
         }
         if resynced {
-            self.apply(changes);
             self.resolved = self.devices().into_iter().map(|d| (d.ifindex, d)).collect();
-            return Ok(LinkEvent::Resynced);
+            self.reported = self.neighbours();
+            self.pending.push_back(LinkEvent::Resynced);
+            return Ok(());
         }
-        let touched = self.apply(changes);
-        Ok(LinkEvent::Changed(self.resolve(touched)))
+        self.queue_events(touched);
+        Ok(())
     }
 
-    /// Applies changes to the raw table; returns the ifindexes touched.
-    fn apply(&mut self, changes: Vec<Result<RawLink, u32>>) -> BTreeSet<u32> {
-        let mut touched = BTreeSet::new();
-        for change in changes {
+    /// Applies notifications to the raw tables.
+    fn apply(&mut self, batch: Vec<Change>, touched: &mut Touched) {
+        for change in batch {
             match change {
-                Ok(link) => {
-                    touched.insert(link.dev.ifindex);
-                    self.table.insert(link.dev.ifindex, link);
+                Change::Link(link) => {
+                    let ifindex = link.dev.ifindex;
+                    touched.links.get_or_insert_default().insert(ifindex);
+                    self.table.insert(ifindex, link);
                 }
-                Err(ifindex) => {
-                    touched.insert(ifindex);
+                Change::LinkGone(ifindex) => {
+                    touched.links.get_or_insert_default().insert(ifindex);
                     self.table.remove(&ifindex);
+                    touched.neighbours |= self.neigh.remove_device(ifindex);
                 }
+                Change::Neigh(n) => touched.neighbours |= self.neigh.apply(n),
             }
         }
-        touched
+    }
+
+    /// Fresh counters into both the raw and the reported table, so that counters alone
+    /// never make a device look changed.
+    fn apply_stats(&mut self, stats: Vec<(u32, LinkStats)>) {
+        for (ifindex, s) in stats {
+            if let Some(link) = self.table.get_mut(&ifindex) {
+                link.dev.stats = Some(s);
+            }
+            if let Some(dev) = self.resolved.get_mut(&ifindex) {
+                dev.stats = Some(s);
+            }
+        }
+    }
+
+    /// Links first, so a renamed device is known before its neighbours show the name.
+    fn queue_events(&mut self, touched: Touched) {
+        let mut neighbours = touched.neighbours;
+        if let Some(links) = touched.links {
+            // A device renamed, added or deleted renames, shows or hides its neighbours.
+            neighbours |= links.iter().any(|&i| self.neigh.has_device(i));
+            let changes = self.resolve(links);
+            self.pending.push_back(LinkEvent::Changed(changes));
+        }
+        if neighbours {
+            let now = self.neighbours();
+            if now != self.reported {
+                self.reported = now.clone();
+                self.pending.push_back(LinkEvent::Neighbours(now));
+            }
+        }
+        if touched.stats {
+            let stats = self.table.values();
+            let stats = stats.filter_map(|l| Some((l.dev.name.clone(), l.dev.stats?)));
+            self.pending.push_back(LinkEvent::Stats(stats.collect()));
+        }
     }
 
     /// Re-resolves the touched links (and those naming a renamed or deleted one) and
@@ -209,126 +268,10 @@ impl LinkWatch {
     pub fn devices(&self) -> Vec<HostDevice> {
         resolve_names_of(self.table.values())
     }
-}
 
-/// The watcher thread's loop: runs until the consumer goes away or the socket fails.
-fn watch(
-    ns: &NetnsTarget,
-    rcvbuf: Option<usize>,
-    wake: &UnixStream,
-    tx: &mpsc::Sender<Update>,
-) -> Result<(), NetlinkError> {
-    let socket_err = |source| NetlinkError::Socket {
-        ns: ns.describe(),
-        source,
-    };
-    let mut sock = Socket::new(NETLINK_ROUTE).map_err(socket_err)?;
-    match rcvbuf {
-        Some(size) => sock.set_rx_buf_sz(size).map_err(socket_err)?,
-        None => {
-            // The kernel's default (rmem_default, ~208 KiB) overruns when a few hundred
-            // links change at once; every overrun costs a full dump. Root may go past
-            // rmem_max; without the capability, the plain option is capped there.
-            use nix::sys::socket::{setsockopt, sockopt};
-            if setsockopt(&sock, sockopt::RcvBufForce, &DEFAULT_RCVBUF).is_err() {
-                sock.set_rx_buf_sz(DEFAULT_RCVBUF).map_err(socket_err)?;
-            }
-        }
+    /// The current neighbour entries on known devices, sorted.
+    pub fn neighbours(&self) -> Vec<Neighbour> {
+        self.neigh
+            .list(|i| self.table.get(&i).map(|l| l.dev.name.clone()))
     }
-    sock.bind(&SocketAddr::new(0, RTMGRP_LINK))
-        .map_err(socket_err)?;
-    if !resync(ns, &sock, tx)? {
-        return Ok(());
-    }
-    let mut buf: Vec<u8> = Vec::with_capacity(RECV_BUF);
-    loop {
-        let mut fds = [
-            PollFd::new(sock.as_fd(), PollFlags::POLLIN),
-            PollFd::new(wake.as_fd(), PollFlags::POLLIN),
-        ];
-        match poll(&mut fds, PollTimeout::NONE) {
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(socket_err(e.into())),
-            Ok(_) => {}
-        }
-        let woken = fds[1].any().unwrap_or(false);
-        if woken {
-            let mut b = [0u8; 64];
-            let _ = (&*wake).read(&mut b);
-            if !resync(ns, &sock, tx)? {
-                return Ok(());
-            }
-            continue;
-        }
-        // Take everything already queued in one batch: one correlation for a burst, not
-        // one per notification.
-        let mut changes = Vec::new();
-        let mut flags = 0;
-        while changes.len() < MAX_BATCH {
-            buf.clear();
-            match sock.recv(&mut buf, flags) {
-                Ok(_) => changes.extend(parse(&buf)),
-                Err(e) if e.raw_os_error() == Some(ENOBUFS) => {
-                    warn!(ns = %ns.describe(), "link notifications overran; resyncing");
-                    if !resync(ns, &sock, tx)? {
-                        return Ok(());
-                    }
-                    changes.clear();
-                    break;
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(socket_err(e)),
-            }
-            flags = MSG_DONTWAIT;
-        }
-        if !changes.is_empty() && tx.blocking_send(Update::Batch(changes)).is_err() {
-            return Ok(());
-        }
-    }
-}
-
-/// Discards queued notifications, dumps, and sends the table. False when the consumer is gone.
-fn resync(
-    ns: &NetnsTarget,
-    sock: &Socket,
-    tx: &mpsc::Sender<Update>,
-) -> Result<bool, NetlinkError> {
-    let mut buf: Vec<u8> = Vec::with_capacity(RECV_BUF);
-    loop {
-        buf.clear();
-        match sock.recv(&mut buf, MSG_DONTWAIT) {
-            Ok(_) => continue,
-            // ENOBUFS while draining: the overflow is what we are resyncing for.
-            Err(e) if e.raw_os_error() == Some(ENOBUFS) => continue,
-            Err(_) => break,
-        }
-    }
-    let links = dump_raw(ns)?;
-    debug!(ns = %ns.describe(), links = links.len(), "link table resynced");
-    Ok(tx.blocking_send(Update::Snapshot(links)).is_ok())
-}
-
-/// RTM_NEWLINK and RTM_DELLINK messages of one datagram. Those of family AF_BRIDGE are
-/// the bridge's port events (a partial view of the port; a DELLINK there means "left the
-/// bridge", not "deleted"): the full link message that accompanies them is what counts.
-fn parse(buf: &[u8]) -> Vec<Result<RawLink, u32>> {
-    let mut out = Vec::new();
-    let mut rest = buf;
-    while let Ok(msg) = NetlinkBuffer::new_checked(rest) {
-        let header = LinkHeader::parse(msg.payload()).ok();
-        let link_family = header
-            .as_ref()
-            .is_some_and(|h| h.interface_family != AF_BRIDGE);
-        match (msg.message_type(), header) {
-            (RTM_NEWLINK, Some(_)) if link_family => {
-                out.extend(RawLink::parse(msg.payload()).map(Ok))
-            }
-            (RTM_DELLINK, Some(h)) if link_family => out.push(Err(h.index)),
-            _ => {}
-        }
-        let len = (msg.length() as usize + 3) & !3;
-        rest = rest.get(len..).unwrap_or_default();
-    }
-    out
 }

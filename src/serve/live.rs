@@ -9,8 +9,10 @@ use tracing::{debug, info};
 use crate::api::feed;
 use crate::api::view::{Shared, View};
 use crate::correlate::{CorrelateOptions, Correlation, Delta};
-use crate::libvirt::{Domain, Snapshot};
-use crate::netlink::HostDevice;
+use crate::identity::{Facts, OvsFacts};
+use crate::libvirt::{Domain, Network, Snapshot};
+use crate::netlink::{HostDevice, LinkStats, Neighbour};
+use crate::ovsdb::OvsState;
 
 /// Both sides as last applied, and what is wrong with either.
 pub(super) struct Live {
@@ -22,6 +24,10 @@ pub(super) struct Live {
     pending_guests: Option<Snapshot>,
     /// The first link table, while libvirt is not in yet.
     pending_devices: Option<Vec<HostDevice>>,
+    /// OVSDB and neighbours, kept here until the correlation exists.
+    pending_facts: Facts,
+    /// The last OVSDB state read: what is served, marked stale, while it is down.
+    last_ovs: Option<Arc<OvsState>>,
     pub(super) libvirt_error: Option<String>,
     pub(super) links_error: Option<String>,
     pub(super) links_ready: bool,
@@ -35,6 +41,8 @@ impl Live {
             corr: None,
             pending_guests: None,
             pending_devices: None,
+            pending_facts: Facts::default(),
+            last_ovs: None,
             libvirt_error: None,
             links_error: None,
             links_ready: false,
@@ -99,6 +107,63 @@ impl Live {
         self.publish(deltas, None, false);
     }
 
+    /// OVSDB as now read (`Some`), or ovsdb-server gone (`None`: last state, stale).
+    pub(super) fn apply_ovsdb(&mut self, state: Option<OvsState>) {
+        let facts = match state {
+            Some(s) => {
+                let s = Arc::new(s);
+                self.last_ovs = Some(s.clone());
+                Some(OvsFacts {
+                    state: s,
+                    stale: false,
+                })
+            }
+            None => self
+                .last_ovs
+                .clone()
+                .map(|state| OvsFacts { state, stale: true }),
+        };
+        match &mut self.corr {
+            Some(c) => {
+                let deltas = c.set_ovsdb(facts);
+                self.publish(deltas, None, false);
+            }
+            None => self.pending_facts.ovsdb = facts,
+        }
+    }
+
+    /// The neighbour table as now read.
+    pub(super) fn apply_neighbours(&mut self, table: &[Neighbour]) {
+        match &mut self.corr {
+            Some(c) => {
+                let deltas = c.set_neighbours(table);
+                self.publish(deltas, None, false);
+            }
+            None => {
+                self.pending_facts.set_neighbours(table);
+            }
+        }
+    }
+
+    /// libvirt's networks and their leases, as polled.
+    pub(super) fn apply_networks(&mut self, networks: Vec<Network>) {
+        let Some(c) = &mut self.corr else { return };
+        let deltas = c.set_networks(networks);
+        self.publish(deltas, None, false);
+    }
+
+    /// Fresh counters: the same generation with new numbers, no event.
+    pub(super) fn apply_stats(&mut self, stats: &[(String, LinkStats)]) {
+        let Some(c) = &mut self.corr else { return };
+        if !c.set_stats(stats) {
+            return;
+        }
+        let generation = self.shared.current().generation;
+        let view = View::build(generation, SystemTime::now(), c.domains(), c.inventory())
+            .with_stale(c.is_stale());
+        self.shared.publish(view, Vec::new());
+    }
+
     /// libvirt is unreachable: records turn stale, readiness fails.
     pub(super) fn disconnected(&mut self, error: String) {
         self.libvirt_error = Some(error);
@@ -129,7 +194,13 @@ impl Live {
         else {
             return;
         };
-        self.corr = Some(Correlation::new(guests, devices, self.opts.clone()));
+        let facts = std::mem::take(&mut self.pending_facts);
+        self.corr = Some(Correlation::with_facts(
+            guests,
+            devices,
+            facts,
+            self.opts.clone(),
+        ));
         self.publish(Vec::new(), None, true);
         let interfaces = self.shared.current().inventory.interfaces.len();
         info!(interfaces, "first inventory in");

@@ -2,6 +2,7 @@
 
 pub mod listen;
 mod live;
+mod ovs;
 pub mod refresh;
 mod tls;
 
@@ -21,6 +22,7 @@ pub use listen::{Bound, ListenAddr, DEFAULT_HEADER_TIMEOUT};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8789";
 pub const DEFAULT_REFRESH: Duration = Duration::from_secs(300);
+pub const DEFAULT_POLL: Duration = Duration::from_secs(10);
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +40,8 @@ pub enum ServeError {
     Tls { path: String, message: String },
     #[error("--refresh must be at least 1 second")]
     Refresh,
+    #[error("--poll-interval must be at least 1 second")]
+    Poll,
     #[error("--header-timeout must be at least 1 second")]
     HeaderTimeout,
 }
@@ -48,6 +52,8 @@ pub struct ServeConfig {
     pub source: Source,
     pub listen: Vec<ListenAddr>,
     pub refresh: Duration,
+    /// Between reads of counters and DHCP leases, which send no notifications.
+    pub poll: Duration,
     pub token_file: Option<PathBuf>,
     /// Certificate chain and key, both PEM.
     pub tls: Option<(PathBuf, PathBuf)>,
@@ -62,8 +68,7 @@ pub struct Server {
     pub shared: Arc<Shared>,
     bound: Vec<Bound>,
     source: Source,
-    refresh: Duration,
-    netlink_rcvbuf: Option<usize>,
+    timing: refresh::Timing,
 }
 
 impl Server {
@@ -72,6 +77,9 @@ impl Server {
     pub async fn bind(cfg: ServeConfig) -> Result<Self, ServeError> {
         if cfg.refresh < Duration::from_secs(1) {
             return Err(ServeError::Refresh);
+        }
+        if cfg.poll < Duration::from_secs(1) {
+            return Err(ServeError::Poll);
         }
         if cfg.header_timeout < Duration::from_secs(1) {
             return Err(ServeError::HeaderTimeout);
@@ -106,8 +114,11 @@ impl Server {
             shared,
             bound,
             source: cfg.source,
-            refresh: cfg.refresh,
-            netlink_rcvbuf: cfg.netlink_rcvbuf,
+            timing: refresh::Timing {
+                refresh: cfg.refresh,
+                poll: cfg.poll,
+                netlink_rcvbuf: cfg.netlink_rcvbuf,
+            },
         })
     }
 
@@ -118,12 +129,7 @@ impl Server {
 
     /// Serves until `shutdown` completes, then drains open connections.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        let refresher = tokio::spawn(refresh::run(
-            self.shared.clone(),
-            self.source,
-            self.refresh,
-            self.netlink_rcvbuf,
-        ));
+        let refresher = tokio::spawn(refresh::run(self.shared.clone(), self.source, self.timing));
         let (stop_tx, stop_rx) = watch::channel(false);
         let limit = Arc::new(Semaphore::new(listen::MAX_CONNECTIONS));
         let loops: Vec<_> = self

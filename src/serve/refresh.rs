@@ -13,6 +13,7 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use super::live::Live;
+use super::ovs::OvsUpdate;
 use crate::api::view::Shared;
 use crate::collect::{with_session, Source};
 use crate::libvirt::{EventSink, GuestEvent, Session};
@@ -26,8 +27,20 @@ const EVENT_QUEUE: usize = 4096;
 const BACKOFF_FIRST: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
-/// Runs forever: never returns, never panics on libvirt or netlink trouble.
-pub async fn run(shared: Arc<Shared>, source: Source, interval: Duration, rcvbuf: Option<usize>) {
+/// How often the refresher reads what sends no events.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    /// Full libvirt re-read: a safety net under the events.
+    pub refresh: Duration,
+    /// Counters and DHCP leases.
+    pub poll: Duration,
+    /// Receive buffer of the link-notification socket (tests shrink it).
+    pub netlink_rcvbuf: Option<usize>,
+}
+
+/// Runs forever: never returns, never panics on libvirt, netlink or OVSDB trouble.
+pub async fn run(shared: Arc<Shared>, source: Source, timing: Timing) {
+    let (interval, rcvbuf) = (timing.refresh, timing.netlink_rcvbuf);
     let (tx, mut guest_rx) = mpsc::channel(EVENT_QUEUE);
     let overflow = Arc::new(AtomicBool::new(false));
     let flag = overflow.clone();
@@ -37,24 +50,36 @@ pub async fn run(shared: Arc<Shared>, source: Source, interval: Duration, rcvbuf
             flag.store(true, Ordering::SeqCst);
         }
     });
-    let session = Arc::new(Mutex::new(Session::with_events(&source.libvirt_uri, sink)));
+    let mut session = Session::with_events(&source.libvirt_uri, sink);
+    session.set_guest_agent(source.guest_agent);
+    let session = Arc::new(Mutex::new(session));
+    let mut ovs = source.ovsdb.clone().map(super::ovs::spawn);
     let mut r = Refresher {
         live: Live::new(shared, source.options.clone()),
         session,
         reconnect_at: None,
         backoff: BACKOFF_FIRST,
         links_synced: false,
+        poll: timing.poll,
     };
     let mut links = r.start_watch(&source, rcvbuf);
     r.full_read(None).await;
     let mut safety = tokio::time::interval_at(Instant::now() + interval, interval);
     safety.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut poll = tokio::time::interval_at(Instant::now() + timing.poll, timing.poll);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut batch = Vec::new();
     loop {
         let reconnect_at = r.reconnect_at;
         tokio::select! {
             _ = safety.tick(), if reconnect_at.is_none() => r.full_read(None).await,
             _ = sleep_until(reconnect_at) => r.full_read(Some("libvirt reconnected")).await,
+            _ = poll.tick(), if reconnect_at.is_none() => r.read_networks().await,
+            update = next_ovs(&mut ovs) => match update {
+                Some(OvsUpdate::State(state)) => r.live.apply_ovsdb(Some(state)),
+                Some(OvsUpdate::Down) => r.live.apply_ovsdb(None),
+                None => ovs = None,
+            },
             n = guest_rx.recv_many(&mut batch, EVENT_QUEUE) => {
                 if n > 0 {
                     let lost = overflow.swap(false, Ordering::SeqCst);
@@ -83,6 +108,14 @@ async fn sleep_until(at: Option<Instant>) {
     }
 }
 
+/// The next OVSDB update, or never when the resolver is off.
+async fn next_ovs(rx: &mut Option<mpsc::Receiver<OvsUpdate>>) -> Option<OvsUpdate> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// The next applied notification batch, or never when there is no watcher.
 async fn next_link_event(links: &mut Option<LinkWatch>) -> Result<LinkEvent, NetlinkError> {
     match links {
@@ -99,12 +132,13 @@ struct Refresher {
     backoff: Duration,
     /// A link table has been applied once; later dumps are resyncs.
     links_synced: bool,
+    poll: Duration,
 }
 
 impl Refresher {
     fn start_watch(&mut self, source: &Source, rcvbuf: Option<usize>) -> Option<LinkWatch> {
         self.links_synced = false;
-        match LinkWatch::start(&source.netns, rcvbuf) {
+        match LinkWatch::start(&source.netns, rcvbuf, Some(self.poll)) {
             Ok(w) => Some(w),
             Err(e) => {
                 warn!(error = %e, "cannot watch links");
@@ -121,12 +155,15 @@ impl Refresher {
             LinkEvent::Resynced => {
                 let reason = self.links_synced.then_some("link table resynced");
                 self.links_synced = true;
+                self.live.apply_neighbours(&l.neighbours());
                 self.live.apply_devices(l.devices(), reason);
             }
             LinkEvent::Changed(changes) => {
                 debug!(links = changes.len(), "links changed");
                 self.live.apply_links(changes);
             }
+            LinkEvent::Neighbours(table) => self.live.apply_neighbours(&table),
+            LinkEvent::Stats(stats) => self.live.apply_stats(&stats),
         }
     }
 
@@ -140,6 +177,15 @@ impl Refresher {
                 self.backoff = BACKOFF_FIRST;
                 self.live.apply_guests(snapshot, reason);
             }
+            Err(e) => self.lost(e.to_string()).await,
+        }
+    }
+
+    /// libvirt's networks and leases (which send no events); a failure is the
+    /// connection's, handled like any other.
+    async fn read_networks(&mut self) {
+        match with_session(self.session.clone(), Session::read_networks).await {
+            Ok(networks) => self.live.apply_networks(networks),
             Err(e) => self.lost(e.to_string()).await,
         }
     }
@@ -165,11 +211,16 @@ impl Refresher {
     async fn guest_events(&mut self, events: Vec<GuestEvent>, lost: bool) {
         let mut uuids = BTreeSet::new();
         let mut closed = None;
+        let mut networks_changed = false;
         for ev in events {
             match ev {
                 GuestEvent::Domain { uuid, cause } => {
                     debug!(%uuid, ?cause, "domain event");
                     uuids.insert(uuid);
+                }
+                GuestEvent::Network { name } => {
+                    debug!(network = %name, "network event");
+                    networks_changed = true;
                 }
                 GuestEvent::Closed { reason } => closed = Some(reason),
             }
@@ -186,6 +237,9 @@ impl Refresher {
         if lost {
             warn!("libvirt events came faster than they were applied; reading everything");
             return self.full_read(Some("libvirt events overflowed")).await;
+        }
+        if networks_changed {
+            self.read_networks().await;
         }
         let list: Vec<String> = uuids.into_iter().collect();
         let read = with_session(self.session.clone(), move |s| {

@@ -3,6 +3,7 @@
 
 pub mod daemon;
 pub mod http;
+pub mod ovsdb;
 pub mod qemu;
 pub mod sse;
 
@@ -128,4 +129,24 @@ pub fn wait_until(what: &str, limit: std::time::Duration, mut ok: impl FnMut() -
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+}
+
+/// The `interfaces` of a list body without their counters: counters move on their own
+/// (a tap sends router solicitations), so "served equals a fresh list" compares the rest.
+pub fn without_counters(body: &serde_json::Value) -> serde_json::Value {
+    let mut list = body["interfaces"].clone();
+    for v in list.as_array_mut().into_iter().flatten() {
+        if let Some(o) = v.as_object_mut() {
+            o.remove("stats");
+        }
+    }
+    list
+}
+
+/// The record with this guest MAC in a list body; panics showing the body when none has it.
+pub fn record_by_mac<'a>(list: &'a serde_json::Value, mac: &str) -> &'a serde_json::Value {
+    list["interfaces"]
+        .as_array()
+        .and_then(|a| a.iter().find(|v| v["mac_address"] == mac))
+        .unwrap_or_else(|| panic!("no record for {mac}: {list:#}"))
 }

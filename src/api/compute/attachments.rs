@@ -1,5 +1,6 @@
 //! `os-interface` and `os-volume_attachments`, read-only: what the host carries.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::extract::Path;
@@ -81,23 +82,34 @@ pub struct VolumeAttachmentBody {
     pub volume_attachment: VolumeAttachment,
 }
 
-fn interface_attachment(view: &View, v: &Vif) -> InterfaceAttachment {
+fn interface_attachment(v: &Vif) -> InterfaceAttachment {
     let up = v.carrier == Some(true) && matches!(v.operstate.as_deref(), Some("up" | "unknown"));
     let port_id = v.port_id.clone().unwrap_or_else(|| v.id.clone());
     InterfaceAttachment {
-        fixed_ips: view
-            .port_ips(&port_id)
-            .iter()
-            .map(|ip| FixedIp {
-                ip_address: ip.address.clone(),
-                subnet_id: None,
-            })
-            .collect(),
+        fixed_ips: fixed_ips(v),
         port_id,
         net_id: v.net_id.clone(),
         mac_addr: v.mac_address.map(|m| m.to_string()),
         port_state: if up { "ACTIVE" } else { "DOWN" },
     }
+}
+
+/// Every distinct address seen on the interface, whatever the source, except IPv6
+/// link-local ones (every interface has one; Neutron never assigns them).
+pub(crate) fn fixed_ips(v: &Vif) -> Vec<FixedIp> {
+    let mut out: Vec<FixedIp> = Vec::new();
+    for a in &v.ip_addresses {
+        let link_local =
+            matches!(a.address, IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80);
+        let text = a.address.to_string();
+        if !link_local && !out.iter().any(|f| f.ip_address == text) {
+            out.push(FixedIp {
+                ip_address: text,
+                subnet_id: None,
+            });
+        }
+    }
+    out
 }
 
 fn volume_attachment(server_id: &str, v: &Volume) -> VolumeAttachment {
@@ -120,10 +132,7 @@ pub async fn interfaces(
 ) -> Result<Json<InterfaceAttachmentList>, Fault> {
     let idx = server(&view, &path.server_id)?;
     Ok(Json(InterfaceAttachmentList {
-        interface_attachments: view
-            .vifs_of(idx)
-            .map(|v| interface_attachment(&view, v))
-            .collect(),
+        interface_attachments: view.vifs_of(idx).map(interface_attachment).collect(),
     }))
 }
 
@@ -139,7 +148,7 @@ pub async fn interface(
     let idx = server(&view, &path.server_id)?;
     let found = view
         .vifs_of(idx)
-        .map(|v| interface_attachment(&view, v))
+        .map(interface_attachment)
         .find(|a| a.port_id.eq_ignore_ascii_case(&path.port_id))
         .ok_or_else(|| Fault::not_found(format!("Port {} could not be found.", path.port_id)))?;
     Ok(Json(InterfaceAttachmentBody {

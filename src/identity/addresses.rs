@@ -1,0 +1,57 @@
+//! The addresses seen on an interface: DHCP leases of libvirt networks, the host's
+//! neighbour table, Nova's metadata and (when enabled) the guest agent.
+
+use std::net::IpAddr;
+
+use super::resolve::{Context, Names};
+use super::Resolver;
+use crate::inventory::IpAddress;
+use crate::libvirt::{Domain, DomainInterface, NovaPort};
+
+/// One entry per address and source, sorted; nothing without a guest MAC to match on.
+pub(super) fn addresses(
+    ctx: &Context,
+    dom: &Domain,
+    iface: &DomainInterface,
+    names: &Names,
+    nova_port: Option<&NovaPort>,
+) -> Vec<IpAddress> {
+    let Some(mac) = iface.mac else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if ctx.opts.uses(Resolver::LibvirtNetwork) {
+        let leases = ctx.networks.iter().flat_map(|n| &n.leases);
+        out.extend(
+            leases
+                .filter(|l| l.mac == Some(mac))
+                .map(|l| IpAddress::new(l.address, "dhcp-lease")),
+        );
+    }
+    // Only entries on this interface's own bridge or device: the same MAC seen through
+    // another bridge is not this interface's address.
+    let on_this = |dev: &str| Some(dev) == names.master || Some(dev) == names.device;
+    out.extend(
+        ctx.facts
+            .neighbours_of(mac)
+            .iter()
+            .filter(|(dev, _)| on_this(dev))
+            .map(|(_, addr)| IpAddress::new(*addr, "neighbour")),
+    );
+    if let Some(port) = nova_port {
+        let ips = port
+            .ips
+            .iter()
+            .filter_map(|ip| ip.address.parse::<IpAddr>().ok());
+        out.extend(ips.map(|a| IpAddress::new(a, "nova-metadata")));
+    }
+    out.extend(
+        dom.guest_addresses
+            .iter()
+            .filter(|g| g.mac == Some(mac))
+            .map(|g| IpAddress::new(g.address, "guest-agent")),
+    );
+    out.sort();
+    out.dedup();
+    out
+}

@@ -1,0 +1,237 @@
+//! The resolvers themselves: one interface, its device, and the facts → identity.
+
+use super::addresses::addresses;
+use super::{Facts, IdentityOptions, Known, Resolver};
+use crate::inventory::{IpAddress, ProblemKind};
+use crate::libvirt::{Domain, DomainInterface, Network, NovaPort};
+use crate::mac::MacAddr;
+use crate::ovsdb::OvsInterface;
+
+/// Nova and Neutron abbreviate a UUID to its first 11 characters in device names.
+const ABBREV: usize = 11;
+
+/// Everything identity resolution reads besides the interface itself.
+pub(crate) struct Context<'a> {
+    pub opts: &'a IdentityOptions,
+    pub networks: &'a [Network],
+    /// Networks libvirt no longer has, remembered for records that still name them.
+    pub former: &'a [Network],
+    pub facts: &'a Facts,
+    pub known: &'a Known,
+}
+
+/// The identity of one interface.
+#[derive(Debug, Default)]
+pub(crate) struct Resolved {
+    /// `(value, source)`.
+    pub net: Option<(String, &'static str)>,
+    pub port: Option<(String, &'static str)>,
+    pub vlan: Option<u16>,
+    pub ovs_bridge: Option<String>,
+    pub addresses: Vec<IpAddress>,
+    /// Sources down whose last known values were used.
+    pub stale: Vec<&'static str>,
+    pub problems: Vec<(ProblemKind, String)>,
+}
+
+/// The host-side names an interface is known by.
+pub(crate) struct Names<'a> {
+    /// The host device (or the XML's target when there is none).
+    pub device: Option<&'a str>,
+    /// The bridge the device is enslaved to.
+    pub master: Option<&'a str>,
+}
+
+pub(crate) fn resolve(
+    ctx: &Context,
+    dom: &Domain,
+    iface: &DomainInterface,
+    names: &Names,
+) -> Resolved {
+    let mut r = Resolved::default();
+    let ovs = ctx
+        .opts
+        .uses(Resolver::Ovsdb)
+        .then(|| names.device.and_then(|d| ctx.facts.ovs_interface(d)))
+        .flatten();
+    let mut used_ovs = false;
+    if let Some(id) = iface
+        .virtualport
+        .as_ref()
+        .and_then(|v| v.interfaceid.clone())
+    {
+        r.port = Some((id, "virtualport"));
+    }
+    for &res in &ctx.opts.order {
+        if r.port.is_none() {
+            r.port = port_from(res, ctx, dom, names, ovs.map(|o| o.0));
+            used_ovs |= r.port.is_some() && res == Resolver::Ovsdb;
+        }
+        if r.net.is_none() {
+            let (net, stale) = net_from(res, ctx, iface, names, ovs.map(|o| o.0));
+            r.net = net;
+            used_ovs |= r.net.is_some() && res == Resolver::Ovsdb;
+            if r.net.is_some() && stale {
+                r.stale.push(res.as_str());
+            }
+        }
+    }
+    if let Some((row, stale)) = ovs {
+        r.vlan = row.vlan;
+        r.ovs_bridge = row.bridge.clone();
+        used_ovs |= row.vlan.is_some() || row.bridge.is_some();
+        r.problems = ovs_problems(row, dom, iface);
+        if stale && used_ovs {
+            r.stale.insert(0, Resolver::Ovsdb.as_str());
+        }
+    }
+    let nova_port = ctx
+        .opts
+        .uses(Resolver::NovaMetadata)
+        .then(|| nova_port(dom, names.device, r.port.as_ref().map(|p| p.0.as_str())))
+        .flatten();
+    r.addresses = addresses(ctx, dom, iface, names, nova_port);
+    r
+}
+
+fn port_from(
+    res: Resolver,
+    ctx: &Context,
+    dom: &Domain,
+    names: &Names,
+    ovs: Option<&OvsInterface>,
+) -> Option<(String, &'static str)> {
+    let abbrev = names.device.and_then(|d| abbreviation(d, "tap"));
+    let id = match res {
+        Resolver::Ovsdb => ovs.and_then(|o| o.iface_id.clone()),
+        Resolver::NovaMetadata => {
+            let nova = dom.nova.as_ref()?;
+            let p = abbrev?;
+            let port = nova.ports.iter().find(|port| port.uuid.starts_with(p));
+            port.map(|port| port.uuid.clone())
+        }
+        Resolver::Linuxbridge => ctx.known.port_with_prefix(abbrev?).cloned(),
+        Resolver::LibvirtNetwork | Resolver::Config => None,
+    };
+    id.map(|i| (i, res.as_str()))
+}
+
+/// The network from one resolver, and whether it is a last known value.
+fn net_from(
+    res: Resolver,
+    ctx: &Context,
+    iface: &DomainInterface,
+    names: &Names,
+    ovs: Option<&OvsInterface>,
+) -> (Option<(String, &'static str)>, bool) {
+    let tag = |id: Option<String>| id.map(|i| (i, res.as_str()));
+    match res {
+        Resolver::Ovsdb => (tag(ovs.and_then(|o| o.net_uuid.clone())), false),
+        Resolver::LibvirtNetwork => {
+            if let Some(n) = network_of(iface, names.master, ctx.networks) {
+                return (tag(Some(n.uuid.clone())), false);
+            }
+            let former = network_of(iface, names.master, ctx.former);
+            (tag(former.map(|n| n.uuid.clone())), former.is_some())
+        }
+        Resolver::Linuxbridge => {
+            let abbrev = names.master.and_then(|m| abbreviation(m, "brq"));
+            (
+                tag(abbrev.and_then(|p| ctx.known.net_with_prefix(p).cloned())),
+                false,
+            )
+        }
+        Resolver::Config => (tag(from_map(ctx, iface, names, ovs)), false),
+        Resolver::NovaMetadata => (None, false),
+    }
+}
+
+/// The libvirt network of a `<source network>`, or the one whose bridge the source (or,
+/// without one, the device's master) is.
+pub(crate) fn network_of<'a>(
+    iface: &DomainInterface,
+    master: Option<&str>,
+    networks: &'a [Network],
+) -> Option<&'a Network> {
+    if let Some(name) = iface.source.network.as_deref() {
+        return networks.iter().find(|n| n.name == name);
+    }
+    let bridge = iface.source.bridge.as_deref().or(master)?;
+    networks
+        .iter()
+        .find(|n| n.bridge.as_deref() == Some(bridge))
+}
+
+fn from_map(
+    ctx: &Context,
+    iface: &DomainInterface,
+    names: &Names,
+    ovs: Option<&OvsInterface>,
+) -> Option<String> {
+    let map = &ctx.opts.map;
+    let bridge = iface.source.bridge.as_deref().or(names.master);
+    bridge
+        .and_then(|b| map.bridges.get(b))
+        .or_else(|| {
+            ovs.and_then(|o| o.bridge.as_ref())
+                .and_then(|b| map.ovs_bridges.get(b))
+        })
+        .or_else(|| iface.mac.and_then(|m| map.by_mac(m)))
+        .cloned()
+}
+
+/// The 11 characters after `prefix` in a device name of exactly that shape.
+fn abbreviation<'a>(name: &'a str, prefix: &str) -> Option<&'a str> {
+    name.strip_prefix(prefix).filter(|p| p.len() == ABBREV)
+}
+
+/// The `<nova:port>` of this interface: the one the port id names, else the one the tap
+/// name abbreviates.
+fn nova_port<'a>(
+    dom: &'a Domain,
+    device: Option<&str>,
+    port: Option<&str>,
+) -> Option<&'a NovaPort> {
+    let ports = &dom.nova.as_ref()?.ports;
+    if let Some(id) = port {
+        if let Some(p) = ports.iter().find(|p| p.uuid.eq_ignore_ascii_case(id)) {
+            return Some(p);
+        }
+    }
+    let abbrev = device.and_then(|d| abbreviation(d, "tap"))?;
+    ports.iter().find(|p| p.uuid.starts_with(abbrev))
+}
+
+/// `ovsdb-mismatch` and `port-unbound`, from the device's OVSDB row.
+fn ovs_problems(
+    row: &OvsInterface,
+    dom: &Domain,
+    iface: &DomainInterface,
+) -> Vec<(ProblemKind, String)> {
+    let mut out = Vec::new();
+    let mut wrong = Vec::new();
+    if let (Some(text), Some(guest)) = (&row.attached_mac, iface.mac) {
+        if text.parse::<MacAddr>().ok() != Some(guest) {
+            wrong.push(format!("attached-mac {text} (libvirt: {guest})"));
+        }
+    }
+    if let Some(vm) = &row.vm_uuid {
+        if !vm.eq_ignore_ascii_case(&dom.uuid) {
+            wrong.push(format!("vm-uuid {vm} (libvirt: {})", dom.uuid));
+        }
+    }
+    if !wrong.is_empty() {
+        out.push((
+            ProblemKind::OvsdbMismatch,
+            format!("OVSDB Interface {} has {}", row.name, wrong.join(" and ")),
+        ));
+    }
+    if let (Some(id), None) = (&row.iface_id, &row.net_uuid) {
+        let port = row.port.as_deref().unwrap_or(&row.name);
+        out.push((
+            ProblemKind::PortUnbound,
+            format!("OVS port {port} has iface-id {id} but no net_uuid: no agent has bound it"),
+        ));
+    }
+    out
+}

@@ -1,0 +1,278 @@
+//! The ovsdb resolver against a real ovsdb-server (rows written with `ovs-vsctl
+//! --no-wait`, as os-vif and the Neutron OVS agent write them), Nova-shaped domains in a
+//! test:/// node and their taps in a network namespace: `vifd list`, `vifd check`, and
+//! `vifd serve` following row changes, the server stopping and coming back.
+
+mod common;
+
+use common::record_by_mac as record;
+
+use std::time::Duration;
+
+use common::daemon::Daemon;
+use common::http::get;
+use common::ovsdb::OvsdbServer;
+use common::{fixture_path, vifd_json, wait_until, TestNs};
+use serde_json::Value;
+
+const VM1: &str = "1a2b3c4d-0001-4e5f-8a9b-0c1d2e3f4a5b";
+const VM2: &str = "1a2b3c4d-0002-4e5f-8a9b-0c1d2e3f4a5b";
+const P1: &str = "6a1f0c2e-91b4-4d7a-8e3c-5b2d9f0a1c01";
+const P2: &str = "7b2e1d3f-a2c5-4e8b-9f4d-6c3e0a1b2d02";
+const P3: &str = "8c3f2e40-b3d6-4f9c-8a5e-7d4f1b2c3e03";
+const NET_A: &str = "0e5d4c3b-2a19-4f8e-8d7c-6b5a4f3e2d1c";
+const NET_B: &str = "9f8e7d6c-5b4a-4392-8180-7f6e5d4c3b2a";
+
+fn tap_of(port: &str) -> String {
+    format!("tap{}", &port[..11])
+}
+
+/// The three taps of the fixture, in a fresh namespace.
+fn host() -> TestNs {
+    let ns = TestNs::new("ovs");
+    let cmds: String = [P1, P2, P3]
+        .iter()
+        .map(|p| format!("tuntap add dev {} mode tap\n", tap_of(p)))
+        .collect();
+    ns.batch(&cmds);
+    ns
+}
+
+/// The rows os-vif and the Neutron agent write for one port.
+fn plug(ovs: &OvsdbServer, port: &str, mac: &str, vm: &str, net: &str, tag: u16) {
+    let tap = tap_of(port);
+    ovs.vsctl(&[
+        "--may-exist",
+        "add-port",
+        "br-int",
+        &tap,
+        "--",
+        "set",
+        "Interface",
+        &tap,
+        &format!("external_ids:iface-id={port}"),
+        &format!("external_ids:attached-mac={mac}"),
+        &format!("external_ids:vm-uuid={vm}"),
+        "--",
+        "set",
+        "Port",
+        &tap,
+        &format!("other_config:net_uuid={net}"),
+        &format!("tag={tag}"),
+    ]);
+}
+
+fn uri() -> String {
+    format!("test://{}", fixture_path("identity/node.xml"))
+}
+
+fn list(ns: &TestNs, ovs: &OvsdbServer, extra: &[&str]) -> Value {
+    let (uri, addr) = (uri(), ovs.addr());
+    let mut args = vec![
+        "list",
+        "--json",
+        "--libvirt-uri",
+        &uri,
+        "--netns",
+        &ns.name,
+        "--ovsdb",
+        &addr,
+    ];
+    args.extend_from_slice(extra);
+    vifd_json(&args, 0)
+}
+
+fn setup() -> (TestNs, OvsdbServer) {
+    let ns = host();
+    let ovs = OvsdbServer::new();
+    ovs.vsctl(&["add-br", "br-int"]);
+    plug(&ovs, P1, "fa:16:3e:20:00:01", VM1, NET_A, 3);
+    plug(&ovs, P2, "fa:16:3e:20:00:02", VM2, NET_B, 4);
+    (ns, ovs)
+}
+
+#[test]
+fn list_resolves_every_port_and_network_with_its_source() {
+    let (ns, ovs) = setup();
+    let l = list(&ns, &ovs, &[]);
+    for (mac, port, net, vlan) in [
+        ("fa:16:3e:20:00:01", P1, NET_A, 3),
+        ("fa:16:3e:20:00:02", P2, NET_B, 4),
+    ] {
+        let r = record(&l, mac);
+        assert_eq!(r["port_id"], port, "{r:#}");
+        assert_eq!(r["port_id_source"], "ovsdb");
+        assert_eq!(r["net_id"], net);
+        assert_eq!(r["net_id_source"], "ovsdb");
+        assert_eq!(r["vlan"], vlan);
+        assert_eq!(r["ovs_bridge"], "br-int");
+        assert_eq!(r["id"], port);
+        assert_eq!(r["stale_sources"], serde_json::json!([]));
+    }
+    // Not in OVSDB: the port comes from Nova's metadata by the tap name, no network.
+    let r = record(&l, "fa:16:3e:20:00:03");
+    assert_eq!(
+        (r["port_id"].as_str(), r["port_id_source"].as_str()),
+        (Some(P3), Some("nova-metadata"))
+    );
+    assert_eq!(r["net_id"], Value::Null);
+    assert_eq!(
+        r["ip_addresses"],
+        serde_json::json!([{"address": "10.30.0.13", "version": 4, "source": "nova-metadata"}])
+    );
+
+    // The order is the operator's: without ovsdb, Nova's metadata names every port.
+    let l = list(&ns, &ovs, &["--resolvers", "nova-metadata,libvirt-network"]);
+    let r = record(&l, "fa:16:3e:20:00:01");
+    assert_eq!(r["port_id_source"], "nova-metadata");
+    assert_eq!(
+        (r["net_id"].clone(), r["vlan"].clone()),
+        (Value::Null, Value::Null)
+    );
+}
+
+#[test]
+fn check_reports_ovsdb_mismatch_and_unbound_ports() {
+    let (ns, ovs) = setup();
+    let tap2 = tap_of(P2);
+    ovs.vsctl(&[
+        "set",
+        "Interface",
+        &tap2,
+        "external_ids:attached-mac=fa:16:3e:99:99:99",
+    ]);
+    ovs.vsctl(&["remove", "Port", &tap2, "other_config", "net_uuid"]);
+    let (uri, addr) = (uri(), ovs.addr());
+    let args = [
+        "check",
+        "--json",
+        "--libvirt-uri",
+        &uri,
+        "--netns",
+        &ns.name,
+        "--ovsdb",
+        &addr,
+    ];
+    let out = vifd_json(&args, 1);
+    let kinds: Vec<(&str, &str)> = out["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["kind"].as_str().unwrap(),
+                p["device"].as_str().unwrap_or(""),
+            )
+        })
+        // The test driver's domains run and these taps have no process: no carrier.
+        .filter(|(kind, _)| *kind != "no-carrier")
+        .collect();
+    assert!(
+        kinds.contains(&("ovsdb-mismatch", tap2.as_str())),
+        "{out:#}"
+    );
+    assert!(kinds.contains(&("port-unbound", tap2.as_str())), "{out:#}");
+    assert_eq!(kinds.len(), 2, "nothing else is wrong: {out:#}");
+    let problems = out["problems"].as_array().unwrap();
+    let mismatch = problems.iter().find(|p| p["kind"] == "ovsdb-mismatch");
+    let detail = mismatch.unwrap()["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("attached-mac fa:16:3e:99:99:99"),
+        "{detail}"
+    );
+}
+
+#[test]
+fn an_unreachable_ovsdb_never_blocks_the_inventory() {
+    let (ns, _ovs) = setup();
+    let (uri, sock) = (uri(), "unix:/nonexistent/vifd-test.sock");
+    let out = common::vifd(&[
+        "list",
+        "--json",
+        "--libvirt-uri",
+        &uri,
+        "--netns",
+        &ns.name,
+        "--ovsdb",
+        sock,
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let l: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        record(&l, "fa:16:3e:20:00:01")["port_id_source"],
+        "nova-metadata"
+    );
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains("/nonexistent/vifd-test.sock"),
+        "the log names the socket: {log}"
+    );
+}
+
+fn served(d: &Daemon, mac: &str) -> Value {
+    let body = get(d.addr(), "/v1/interfaces", &[]).json();
+    record(&body, mac).clone()
+}
+
+#[test]
+fn serve_follows_rows_and_survives_ovsdb_restarts() {
+    let (ns, mut ovs) = setup();
+    let (uri, addr) = (uri(), ovs.addr());
+    let d = Daemon::on_loopback(&[
+        "--libvirt-uri",
+        &uri,
+        "--netns",
+        &ns.name,
+        "--ovsdb",
+        &addr,
+        "--refresh",
+        "3600",
+    ]);
+    let m1 = "fa:16:3e:20:00:01";
+    wait_until("the OVSDB values served", Duration::from_secs(5), || {
+        served(&d, m1)["net_id"] == NET_A
+    });
+
+    // A changed row changes the record, with no refresh to explain it.
+    let tap1 = tap_of(P1);
+    ovs.vsctl(&[
+        "set",
+        "Port",
+        &tap1,
+        &format!("other_config:net_uuid={NET_B}"),
+        "tag=9",
+    ]);
+    wait_until("the changed row", Duration::from_secs(2), || {
+        let r = served(&d, m1);
+        r["net_id"] == NET_B && r["vlan"] == 9
+    });
+
+    // ovsdb-server gone: the last values stay, marked stale.
+    ovs.stop();
+    wait_until("stale OVSDB values", Duration::from_secs(5), || {
+        served(&d, m1)["stale_sources"] == serde_json::json!(["ovsdb"])
+    });
+    let r = served(&d, m1);
+    assert_eq!(
+        (r["net_id"].as_str(), r["port_id"].as_str()),
+        (Some(NET_B), Some(P1))
+    );
+    assert_eq!(
+        get(d.addr(), "/readyz", &[]).status,
+        200,
+        "OVSDB down is not unready"
+    );
+
+    // Back, with a change made while it was away: current again by itself.
+    ovs.start();
+    let tap3 = tap_of(P3);
+    plug(&ovs, P3, "fa:16:3e:20:00:03", VM2, NET_A, 7);
+    wait_until("OVSDB current again", Duration::from_secs(10), || {
+        let r = served(&d, m1);
+        let r3 = served(&d, "fa:16:3e:20:00:03");
+        r["stale_sources"] == serde_json::json!([])
+            && r3["port_id_source"] == "ovsdb"
+            && r3["vlan"] == 7
+    });
+    assert_eq!(served(&d, "fa:16:3e:20:00:03")["device"], tap3.as_str());
+}
