@@ -165,21 +165,27 @@ fn apply(m: &mut Mirror, deltas: Vec<Delta>) {
     m.problems.sort();
 }
 
+/// Six domains and sixteen devices to start a walk from.
+fn initial_host(rng: &mut Rng) -> (BTreeMap<usize, Domain>, BTreeMap<String, HostDevice>) {
+    let domains = (0..6)
+        .map(|d| (d, domain(rng, d, format!("vm{d}"))))
+        .collect();
+    let devices = (0..16)
+        .map(|k| {
+            (
+                format!("tap{k}"),
+                device(rng, format!("tap{k}"), k as u32 + 10),
+            )
+        })
+        .collect();
+    (domains, devices)
+}
+
 #[test]
 fn random_changes_keep_the_inventory_equal_to_a_fresh_correlation() {
     let mut rng = Rng(7);
     let opts = CorrelateOptions::default();
-    let mut domains: BTreeMap<usize, Domain> = (0..6)
-        .map(|d| (d, domain(&mut rng, d, format!("vm{d}"))))
-        .collect();
-    let mut devices: BTreeMap<String, HostDevice> = (0..16)
-        .map(|k| {
-            (
-                format!("tap{k}"),
-                device(&mut rng, format!("tap{k}"), k as u32 + 10),
-            )
-        })
-        .collect();
+    let (mut domains, mut devices) = initial_host(&mut rng);
     let snapshot = |domains: &BTreeMap<usize, Domain>| {
         let mut domains: Vec<Domain> = domains.values().cloned().collect();
         domains.sort_by(|a, b| a.name.cmp(&b.name));
@@ -317,17 +323,7 @@ fn ovs_row(rng: &mut Rng, name: &str) -> OvsInterface {
 fn random_identity_changes_keep_the_inventory_equal_to_a_fresh_correlation() {
     let mut rng = Rng(11);
     let opts = CorrelateOptions::default();
-    let mut domains: BTreeMap<usize, Domain> = (0..6)
-        .map(|d| (d, domain(&mut rng, d, format!("vm{d}"))))
-        .collect();
-    let mut devices: BTreeMap<String, HostDevice> = (0..16)
-        .map(|k| {
-            (
-                format!("tap{k}"),
-                device(&mut rng, format!("tap{k}"), k as u32 + 10),
-            )
-        })
-        .collect();
+    let (mut domains, mut devices) = initial_host(&mut rng);
     let mut world = World {
         ovs: BTreeMap::new(),
         ovs_stale: false,

@@ -159,8 +159,7 @@ impl Live {
             return;
         }
         let generation = self.shared.current().generation;
-        let view = View::build(generation, SystemTime::now(), c.domains(), c.inventory())
-            .with_stale(c.is_stale());
+        let view = view_of(c, generation);
         self.shared.publish(view, Vec::new());
     }
 
@@ -217,9 +216,13 @@ impl Live {
         let current = self.shared.current().generation;
         let events = feed::events(current + 1, resync, &deltas);
         let generation = current + (events.len() as u64).max(1);
-        let view = View::build(generation, SystemTime::now(), c.domains(), c.inventory())
-            .with_stale(c.is_stale());
+        let view = view_of(c, generation);
         debug!(generation, events = events.len(), "inventory changed");
         self.shared.publish(view, events);
     }
+}
+
+/// The view of the correlation as it is now, at `generation`.
+fn view_of(c: &Correlation, generation: u64) -> View {
+    View::build(generation, SystemTime::now(), c.domains(), c.inventory()).with_stale(c.is_stale())
 }
