@@ -34,6 +34,11 @@ pub struct Cli {
     #[arg(long, global = true, env = "VIFD_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 
+    /// Log line format: text (journald-friendly when JOURNAL_STREAM is set) or json, one
+    /// object per line for log shippers [default: text].
+    #[arg(long, global = true, env = "VIFD_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -61,10 +66,89 @@ pub enum Command {
         after_help = "Examples:\n  vifd watch\n  vifd watch --json | jq -c 'select(.event == \"problem\")'\n  vifd watch --url unix:/run/vifd/vifd.sock\n  vifd watch --url http://10.0.0.5:8789 --token-file /etc/vifd/token\n\nExit status: 0 on Ctrl-C or SIGTERM, 2 when the daemon refuses the watch (bad token,\nwrong URL); a dropped connection or a daemon not ready yet is retried."
     )]
     Watch(WatchArgs),
+    /// Ask many vifd agents at once and merge their interfaces into one table, with a
+    /// host column; hosts that failed are listed with why.
+    #[command(
+        after_help = "Examples:\n  vifd query http://10.0.0.5:8789 http://10.0.0.6:8789\n  vifd query --hosts /etc/vifd/hosts --token-file /etc/vifd/token --json\n\nExit status: 0 when every host answered, 1 when some failed, 2 on a usage error."
+    )]
+    Query(QueryArgs),
+    /// Configuration file tools.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(
+        after_help = "Examples:\n  vifd completions bash > /usr/share/bash-completion/completions/vifd"
+    )]
+    Completions(CompletionsArgs),
+    /// Write the man pages (vifd.1 and one per subcommand) into a directory.
+    #[command(hide = true)]
+    Manpages(ManpagesArgs),
+}
+
+/// How log lines are written.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize, serde::Serialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate a configuration file and print the effective settings; exit 0 when it
+    /// is valid, 2 with the key and line of the first mistake otherwise.
+    #[command(
+        after_help = "Examples:\n  vifd config check\n  vifd config check --config /tmp/vifd.toml"
+    )]
+    Check(ConfigCheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigCheckArgs {
+    /// Print the effective settings as JSON instead of TOML.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to write completions for.
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManpagesArgs {
+    /// Directory to write the pages into (created if missing).
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// Agent URLs: http://HOST:PORT[/PREFIX] or unix:/PATH.
+    #[arg(value_name = "URL")]
+    pub urls: Vec<String>,
+    /// File with one agent URL per line (blank lines and # comments ignored).
+    #[arg(long, value_name = "FILE")]
+    pub hosts: Option<PathBuf>,
+    /// Print `{"interfaces": [...], "failed": [...]}` instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// File holding the bearer token sent to every agent
+    /// [default: the config file's token_file, if any].
+    #[arg(long, env = "VIFD_TOKEN_FILE", value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Seconds one host may take to answer, connection included [default: 5].
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<f64>,
+    /// Hosts asked at once [default: 32].
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<usize>,
 }
 
 /// Where to look: the options of every command that reads the host.
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Default, Args)]
 pub struct HostArgs {
     /// libvirt connection URI [default: qemu:///system].
     #[arg(long, env = "VIFD_LIBVIRT_URI")]
@@ -212,7 +296,7 @@ pub struct CheckArgs {
     pub json: bool,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args)]
 pub struct ServeArgs {
     #[command(flatten)]
     pub host: HostArgs,

@@ -24,8 +24,41 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("invalid config file {path}: {message}")]
-    Parse { path: PathBuf, message: String },
+    #[error("invalid config file {}: {invalid}", path.display())]
+    Parse { path: PathBuf, invalid: Invalid },
+}
+
+/// What is wrong in a config file, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    /// The dotted key (`networks.bridges.br0`), when the mistake belongs to one.
+    pub key: Option<String>,
+    /// 1-based line of the key (or of the mistake, without a key).
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl std::fmt::Display for Invalid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(line) = self.line {
+            write!(f, "line {line}: ")?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, "{key}: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+impl Invalid {
+    /// A mistake in the value of `key`, located in `text`.
+    pub fn at_key(text: &str, key: &str, message: impl Into<String>) -> Self {
+        Invalid {
+            line: locate(text, key),
+            key: Some(key.to_string()),
+            message: message.into(),
+        }
+    }
 }
 
 /// The file's content. Unknown keys are an error, so a typo is not silently ignored.
@@ -33,6 +66,8 @@ pub enum ConfigError {
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     pub log_level: Option<String>,
+    /// `text` or `json`.
+    pub log_format: Option<crate::cli::LogFormat>,
     pub libvirt_uri: Option<String>,
     pub netns: Option<String>,
     pub orphan_pattern: Option<Vec<String>>,
@@ -125,9 +160,65 @@ pub fn load(explicit: Option<&Path>) -> Result<FileConfig, ConfigError> {
         path: path.clone(),
         source,
     })?;
-    parse(&text).map_err(|message| ConfigError::Parse { path, message })
+    parse(&text).map_err(|invalid| ConfigError::Parse { path, invalid })
 }
 
-pub fn parse(text: &str) -> Result<FileConfig, String> {
-    toml::from_str(text).map_err(|e| e.message().to_string())
+/// The file's settings; a mistake names its key and line.
+pub fn parse(text: &str) -> Result<FileConfig, Invalid> {
+    toml::from_str(text).map_err(|e| {
+        let span = e.span();
+        let line = span.as_ref().map(|s| line_of(text, s.start));
+        let key = span.and_then(|s| key_at(text, s.start));
+        let message = e.message().trim_end().to_string();
+        Invalid { key, line, message }
+    })
+}
+
+/// 1-based line of byte `offset`.
+fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// Line of the dotted `key` (`networks.bridges.br0`), if the file has it.
+pub fn locate(text: &str, key: &str) -> Option<usize> {
+    let doc = toml_edit::ImDocument::parse(text).ok()?;
+    let mut table: &dyn toml_edit::TableLike = doc.as_table();
+    let mut parts = key.split('.').peekable();
+    while let Some(part) = parts.next() {
+        let (k, item) = table.get_key_value(part)?;
+        if parts.peek().is_none() {
+            let span = k.span().or_else(|| item.span())?;
+            return Some(line_of(text, span.start));
+        }
+        table = item.as_table_like()?;
+    }
+    None
+}
+
+/// The innermost dotted key whose name or value holds byte `offset`.
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let doc = toml_edit::ImDocument::parse(text).ok()?;
+    key_path(doc.as_table(), offset).map(|p| p.join("."))
+}
+
+/// Tables declared by a header have no span of their own: every child is searched.
+fn key_path(table: &dyn toml_edit::TableLike, offset: usize) -> Option<Vec<String>> {
+    let within = |r: Option<std::ops::Range<usize>>| r.is_some_and(|r| r.contains(&offset));
+    for (name, item) in table.iter() {
+        let key_span = table.get_key_value(name).and_then(|(k, _)| k.span());
+        if within(key_span) {
+            return Some(vec![name.to_string()]);
+        }
+        if let Some(inner) = item.as_table_like().and_then(|t| key_path(t, offset)) {
+            return Some(std::iter::once(name.to_string()).chain(inner).collect());
+        }
+        if within(item.span()) {
+            return Some(vec![name.to_string()]);
+        }
+    }
+    None
 }

@@ -17,5 +17,6 @@ pub mod cli;
 pub mod cmd;
 pub mod collect;
 pub mod config;
+pub mod logging;
 pub mod output;
 pub mod serve;

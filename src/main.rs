@@ -4,9 +4,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
-use vifd::cli::{Cli, Command};
-use vifd::{cmd, config};
+use vifd::cli::{Cli, Command, ConfigCommand, LogFormat};
+use vifd::{cmd, config, logging};
 
 /// Exit status when vifd could not look (libvirt unreachable, namespace missing, ...).
 const EXIT_ERROR: u8 = 2;
@@ -24,11 +23,25 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // `config check` reports a broken file itself, with the key and line.
+    let command = match cli.command {
+        Command::Config(ConfigCommand::Check(args)) => {
+            return Ok(ExitCode::from(cmd::config::check(
+                &args,
+                cli.config.as_deref(),
+            )));
+        }
+        command => command,
+    };
     let file = config::load(cli.config.as_deref())?;
-    let level = cli.log_level.as_deref().or(file.log_level.as_deref());
-    init_tracing(level.unwrap_or("warn"));
+    let filter = cmd::config::log_filter(cli.log_level.as_deref(), &file);
+    let format = cli
+        .log_format
+        .or(file.log_format)
+        .unwrap_or(LogFormat::Text);
+    logging::init(format, logging::parse_filter(&filter)?);
     // The server answers on every core; the one-shot commands need only one thread.
-    let rt = match cli.command {
+    let rt = match command {
         Command::Serve(_) | Command::Demo(_) => tokio::runtime::Builder::new_multi_thread(),
         _ => tokio::runtime::Builder::new_current_thread(),
     }
@@ -36,7 +49,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     .build()
     .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
     rt.block_on(async {
-        match cli.command {
+        match command {
             Command::List(args) => cmd::list::run(&args, &file).await?,
             Command::Check(args) => {
                 let found = cmd::check::run(&args, &file).await?;
@@ -45,16 +58,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Serve(args) => cmd::serve::run(&args, &file).await?,
             Command::Demo(args) => cmd::demo::run(&args).await?,
             Command::Watch(args) => cmd::watch::run(&args, &file).await?,
+            Command::Query(args) => {
+                let all_answered = cmd::query::run(&args, &file).await?;
+                return Ok(ExitCode::from(u8::from(!all_answered)));
+            }
+            Command::Completions(args) => cmd::assets::completions(&args)?,
+            Command::Manpages(args) => cmd::assets::manpages(&args)?,
+            Command::Config(ConfigCommand::Check(_)) => {}
         }
         Ok(ExitCode::SUCCESS)
     })
-}
-
-fn init_tracing(level: &str) {
-    let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
 }

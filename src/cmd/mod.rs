@@ -1,8 +1,11 @@
 //! One module per subcommand.
 
+pub mod assets;
 pub mod check;
+pub mod config;
 pub mod demo;
 pub mod list;
+pub mod query;
 pub mod serve;
 pub mod watch;
 

@@ -140,6 +140,13 @@ impl MacPrefix {
     }
 }
 
+impl fmt::Display for MacPrefix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let octets: Vec<String> = self.0.iter().map(|o| format!("{o:02x}")).collect();
+        f.write_str(&octets.join(":"))
+    }
+}
+
 impl FromStr for MacPrefix {
     type Err = String;
 

@@ -75,30 +75,7 @@ impl Server {
     /// Checks the configuration and binds every listener, so that every mistake shows
     /// before anything is served.
     pub async fn bind(cfg: ServeConfig) -> Result<Self, ServeError> {
-        if cfg.refresh < Duration::from_secs(1) {
-            return Err(ServeError::Refresh);
-        }
-        if cfg.poll < Duration::from_secs(1) {
-            return Err(ServeError::Poll);
-        }
-        if cfg.header_timeout < Duration::from_secs(1) {
-            return Err(ServeError::HeaderTimeout);
-        }
-        let token = match &cfg.token_file {
-            Some(path) => Some(Arc::new(read_token(path)?)),
-            None => None,
-        };
-        if token.is_none() {
-            if let Some(open) = cfg.listen.iter().find(|a| !a.is_local()) {
-                return Err(ServeError::NeedsToken {
-                    addr: open.to_string(),
-                });
-            }
-        }
-        let tls = match &cfg.tls {
-            Some((cert, key)) => Some(tls::acceptor(cert, key)?),
-            None => None,
-        };
+        let Checked { token, tls } = check_config(&cfg)?;
         let shared = Shared::new();
         let mut bound = Vec::new();
         for addr in cfg.listen {
@@ -146,6 +123,41 @@ impl Server {
             let _ = l.await;
         }
     }
+}
+
+/// What checking a configuration read: the token and the TLS acceptor.
+pub struct Checked {
+    pub token: Option<Arc<Token>>,
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+/// Every check `bind` makes before binding: intervals, token, TLS files.
+pub fn check_config(cfg: &ServeConfig) -> Result<Checked, ServeError> {
+    if cfg.refresh < Duration::from_secs(1) {
+        return Err(ServeError::Refresh);
+    }
+    if cfg.poll < Duration::from_secs(1) {
+        return Err(ServeError::Poll);
+    }
+    if cfg.header_timeout < Duration::from_secs(1) {
+        return Err(ServeError::HeaderTimeout);
+    }
+    let token = match &cfg.token_file {
+        Some(path) => Some(Arc::new(read_token(path)?)),
+        None => None,
+    };
+    if token.is_none() {
+        if let Some(open) = cfg.listen.iter().find(|a| !a.is_local()) {
+            return Err(ServeError::NeedsToken {
+                addr: open.to_string(),
+            });
+        }
+    }
+    let tls = match &cfg.tls {
+        Some((cert, key)) => Some(tls::acceptor(cert, key)?),
+        None => None,
+    };
+    Ok(Checked { token, tls })
 }
 
 fn read_token(path: &std::path::Path) -> Result<Token, ServeError> {

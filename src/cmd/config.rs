@@ -1,0 +1,179 @@
+//! `vifd config check`: validates a configuration file the way `vifd serve` would read
+//! it, and prints the settings that would take effect (file over built-in defaults).
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::cli::{ConfigCheckArgs, HostArgs, LogFormat, ServeArgs};
+use crate::config::{self, FileConfig, Invalid};
+use crate::{logging, serve};
+
+/// The log filter: `--log-level` (or VIFD_LOG_LEVEL), else `RUST_LOG`, else the file's,
+/// else [`logging::DEFAULT_FILTER`].
+pub fn log_filter(cli: Option<&str>, file: &FileConfig) -> String {
+    let env = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    cli.map(str::to_string)
+        .or(env)
+        .or_else(|| file.log_level.clone())
+        .unwrap_or_else(|| logging::DEFAULT_FILTER.to_string())
+}
+
+/// Exit status: 0 valid, 2 not (the mistake on stderr, with its key and line).
+pub fn check(args: &ConfigCheckArgs, explicit: Option<&Path>) -> u8 {
+    let path = explicit.map_or_else(|| PathBuf::from(config::DEFAULT_PATH), Path::to_path_buf);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if explicit.is_none() && e.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!(
+                "vifd: no config file at {}; the built-in defaults apply",
+                path.display()
+            );
+            String::new()
+        }
+        Err(e) => {
+            eprintln!("vifd: cannot read config file {}: {e}", path.display());
+            return 2;
+        }
+    };
+    let effective = config::parse(&text).and_then(|file| effective(&text, &file));
+    match effective {
+        Ok(eff) => match print(&eff, args.json) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("vifd: cannot print the settings: {e}");
+                2
+            }
+        },
+        Err(invalid) => {
+            eprintln!("vifd: invalid config file {}: {invalid}", path.display());
+            2
+        }
+    }
+}
+
+fn print(eff: &Effective, json: bool) -> Result<(), String> {
+    let text = match json {
+        true => serde_json::to_string_pretty(eff).map_err(|e| e.to_string())?,
+        false => toml::to_string(eff).map_err(|e| e.to_string())?,
+    };
+    println!("{}", text.trim_end());
+    Ok(())
+}
+
+/// Every setting `vifd serve` would use with this file and no options.
+#[derive(Debug, Serialize)]
+pub struct Effective {
+    pub log_level: String,
+    pub log_format: LogFormat,
+    pub libvirt_uri: String,
+    pub netns: Option<String>,
+    pub orphan_pattern: Vec<String>,
+    pub listen: Vec<String>,
+    pub refresh: u64,
+    pub header_timeout: u64,
+    pub poll_interval: u64,
+    pub token_file: Option<PathBuf>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// ovsdb-server's address; absent when the ovsdb resolver is not used.
+    pub ovsdb: Option<String>,
+    pub resolvers: Vec<String>,
+    pub guest_agent: bool,
+    pub guest_agent_timeout: u64,
+    pub networks: Networks,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Networks {
+    pub bridges: std::collections::BTreeMap<String, String>,
+    pub ovs_bridges: std::collections::BTreeMap<String, String>,
+    pub mac_prefixes: std::collections::BTreeMap<String, String>,
+}
+
+/// Resolves `file` exactly as `vifd serve` does; a mistake is located in `text`.
+pub fn effective(text: &str, file: &FileConfig) -> Result<Effective, Invalid> {
+    let at = |key: &str, msg: String| Invalid::at_key(text, key, msg);
+    let log_level = file
+        .log_level
+        .clone()
+        .unwrap_or_else(|| logging::DEFAULT_FILTER.into());
+    logging::parse_filter(&log_level).map_err(|e| at("log_level", e.to_string()))?;
+    let source = HostArgs::default()
+        .source(file)
+        .map_err(|e| keyed(text, &e))?;
+    let cfg = super::serve::config(&ServeArgs::default(), file).map_err(|e| {
+        let key = if e.to_string().contains("tls") {
+            "tls_cert"
+        } else {
+            "listen"
+        };
+        at(key, e.to_string())
+    })?;
+    serve::check_config(&cfg).map_err(|e| at(serve_key(&e), e.to_string()))?;
+    let secs = |d: std::time::Duration| d.as_secs();
+    let map = &source.options.identity.map;
+    Ok(Effective {
+        log_level,
+        log_format: file.log_format.unwrap_or(LogFormat::Text),
+        libvirt_uri: source.libvirt_uri.clone(),
+        netns: file.netns.clone(),
+        orphan_pattern: source.options.orphan_patterns.clone(),
+        listen: cfg.listen.iter().map(ToString::to_string).collect(),
+        refresh: secs(cfg.refresh),
+        header_timeout: secs(cfg.header_timeout),
+        poll_interval: secs(cfg.poll),
+        token_file: cfg.token_file.clone(),
+        tls_cert: cfg.tls.as_ref().map(|t| t.0.clone()),
+        tls_key: cfg.tls.as_ref().map(|t| t.1.clone()),
+        ovsdb: source.ovsdb.as_ref().map(|o| o.addr.to_string()),
+        resolvers: source
+            .options
+            .identity
+            .order
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        guest_agent: source.guest_agent.is_some(),
+        guest_agent_timeout: source
+            .guest_agent
+            .map_or(crate::cli::DEFAULT_AGENT_TIMEOUT, |t| t)
+            .as_secs(),
+        networks: Networks {
+            bridges: map.bridges.clone(),
+            ovs_bridges: map.ovs_bridges.clone(),
+            mac_prefixes: map
+                .mac_prefixes
+                .iter()
+                .map(|(p, u)| (p.to_string(), u.clone()))
+                .collect(),
+        },
+    })
+}
+
+/// The source options' errors start with their key (`resolvers: ...`,
+/// `networks.bridges."br0": ...`).
+fn keyed(text: &str, error: &str) -> Invalid {
+    match error.split_once(": ") {
+        Some((key, message)) => Invalid::at_key(text, &key.replace('"', ""), message),
+        None => Invalid {
+            key: None,
+            line: None,
+            message: error.to_string(),
+        },
+    }
+}
+
+fn serve_key(e: &serve::ServeError) -> &'static str {
+    match e {
+        serve::ServeError::Refresh => "refresh",
+        serve::ServeError::Poll => "poll_interval",
+        serve::ServeError::HeaderTimeout => "header_timeout",
+        serve::ServeError::NeedsToken { .. } => "listen",
+        serve::ServeError::Token { .. } => "token_file",
+        serve::ServeError::Tls { .. } => "tls_cert",
+        serve::ServeError::Listen { .. } => "listen",
+    }
+}
