@@ -3,7 +3,7 @@
 CARGO ?= cargo
 VIFD  := target/release/vifd
 
-.PHONY: all deps services build demo test lint unit bench bench-serve bench-watch bench-identity clean-demo
+.PHONY: all deps services build demo test lint unit bench bench-serve bench-watch bench-identity bench-metrics bench-query deb rpm clean-demo
 
 all: build
 
@@ -53,3 +53,19 @@ bench-watch: build services
 ## The identity benchmark: `vifd list` with the ovsdb resolver on vs off, OVSDB round trips.
 bench-identity: build
 	bash bench/identity.sh 1000 4
+
+## The /metrics benchmark: render time of the OpenMetrics exposition at 4,000 VIFs.
+bench-metrics: build
+	bash bench/metrics.sh 1000 4
+
+## The fan-out benchmark: `vifd query` over 100 local agents, one of them hanging.
+bench-query: build
+	bash bench/query.sh 100
+
+## The Debian package (target/debian/vifd_<version>_<arch>.deb).
+deb: build
+	bash packaging/deb/build.sh
+
+## The RPM, where rpmbuild exists (packaging/rpm/vifd.spec).
+rpm: build
+	bash packaging/rpm/build.sh
