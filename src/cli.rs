@@ -296,7 +296,7 @@ pub struct CheckArgs {
     pub json: bool,
 }
 
-#[derive(Debug, Default, Args)]
+#[derive(Debug, Clone, Default, Args)]
 pub struct ServeArgs {
     #[command(flatten)]
     pub host: HostArgs,

@@ -27,7 +27,7 @@ pub enum CollectError {
 }
 
 /// What to read and how to judge it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Source {
     pub libvirt_uri: String,
     pub netns: NetnsTarget,
@@ -39,7 +39,7 @@ pub struct Source {
 }
 
 /// The ovsdb resolver's server.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OvsdbSource {
     pub addr: OvsdbAddr,
     /// Named by the operator. The default socket missing only means this host runs no

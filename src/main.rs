@@ -55,7 +55,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 let found = cmd::check::run(&args, &file).await?;
                 return Ok(ExitCode::from(u8::from(found)));
             }
-            Command::Serve(args) => cmd::serve::run(&args, &file).await?,
+            Command::Serve(args) => {
+                let origin = cmd::serve::Origin {
+                    config: cli.config.clone(),
+                    log_level: cli.log_level.clone(),
+                };
+                cmd::serve::run(&args, &file, origin).await?
+            }
             Command::Demo(args) => cmd::demo::run(&args).await?,
             Command::Watch(args) => cmd::watch::run(&args, &file).await?,
             Command::Query(args) => {

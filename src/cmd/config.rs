@@ -174,6 +174,6 @@ fn serve_key(e: &serve::ServeError) -> &'static str {
         serve::ServeError::NeedsToken { .. } => "listen",
         serve::ServeError::Token { .. } => "token_file",
         serve::ServeError::Tls { .. } => "tls_cert",
-        serve::ServeError::Listen { .. } => "listen",
+        serve::ServeError::Listen { .. } | serve::ServeError::Activation(_) => "listen",
     }
 }

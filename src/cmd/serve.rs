@@ -1,12 +1,14 @@
 //! `vifd serve`: resolves the options (command line > environment > file > defaults)
 //! and runs the server until SIGTERM or SIGINT.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::CmdError;
 use crate::cli::ServeArgs;
 use crate::config::FileConfig;
-use crate::serve::{self, ListenAddr, ServeConfig, Server};
+use crate::logging;
+use crate::serve::{self, Control, ListenAddr, Notifier, ServeConfig, Server};
 
 pub fn config(args: &ServeArgs, file: &FileConfig) -> Result<ServeConfig, CmdError> {
     let listen_text: Vec<String> = if !args.listen.is_empty() {
@@ -53,8 +55,33 @@ pub fn config(args: &ServeArgs, file: &FileConfig) -> Result<ServeConfig, CmdErr
     })
 }
 
-pub async fn run(args: &ServeArgs, file: &FileConfig) -> Result<(), CmdError> {
+/// Where the configuration came from, to read it again on SIGHUP.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    /// `--config`, or the default path.
+    pub config: Option<PathBuf>,
+    /// `--log-level`: it keeps winning over the file's after a reload.
+    pub log_level: Option<String>,
+}
+
+pub async fn run(args: &ServeArgs, file: &FileConfig, origin: Origin) -> Result<(), CmdError> {
     let server = Server::bind(config(args, file)?).await?;
-    server.run(serve::termination()).await;
+    let args = args.clone();
+    let reload: serve::control::Reload = Box::new(move || reload(&args, &origin));
+    let control = Control {
+        notifier: Some(Notifier::from_env()),
+        reload: Some(reload),
+    };
+    server.run_with(serve::termination(), control).await;
     Ok(())
+}
+
+/// The file read again, the command line applied over it, the log filter replaced.
+fn reload(args: &ServeArgs, origin: &Origin) -> Result<ServeConfig, String> {
+    let file = crate::config::load(origin.config.as_deref()).map_err(|e| e.to_string())?;
+    let cfg = config(args, &file).map_err(|e| e.to_string())?;
+    serve::check_config(&cfg).map_err(|e| e.to_string())?;
+    let filter = super::config::log_filter(origin.log_level.as_deref(), &file);
+    logging::set_filter(&filter).map_err(|e| e.to_string())?;
+    Ok(cfg)
 }

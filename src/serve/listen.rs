@@ -19,6 +19,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
+use super::activation::Inherited;
 use super::ServeError;
 
 /// Most connections open at once, over all listeners; beyond, accepting waits.
@@ -85,6 +86,8 @@ pub struct Bound {
     tls: Option<TlsAcceptor>,
     /// Time allowed for a request head (and a TLS handshake); then the connection closes.
     header_timeout: Duration,
+    /// The unix socket's file is ours to remove at stop (not one systemd created).
+    owns_path: bool,
 }
 
 enum Listener {
@@ -119,6 +122,39 @@ pub async fn bind(
         app,
         tls,
         header_timeout,
+        owns_path: true,
+    })
+}
+
+/// Serves a socket systemd opened (socket activation); its file stays systemd's.
+pub fn adopt(
+    inherited: Inherited,
+    app: Router,
+    tls: Option<TlsAcceptor>,
+    header_timeout: Duration,
+) -> Result<Bound, ServeError> {
+    let addr = inherited.addr().map_err(|e| ServeError::Listen {
+        addr: "an inherited socket".into(),
+        message: e.to_string(),
+    })?;
+    let err = |e: std::io::Error| ServeError::Listen {
+        addr: addr.to_string(),
+        message: e.to_string(),
+    };
+    let (listener, tls) = match inherited {
+        Inherited::Tcp(l) => (Listener::Tcp(TcpListener::from_std(l).map_err(err)?), tls),
+        Inherited::Unix(l, _) => (
+            Listener::Unix(UnixListener::from_std(l).map_err(err)?),
+            None,
+        ),
+    };
+    Ok(Bound {
+        addr,
+        listener,
+        app,
+        tls,
+        header_timeout,
+        owns_path: false,
     })
 }
 
@@ -184,7 +220,7 @@ impl Bound {
         {
             warn!(addr = %self.addr, "connections still open after the drain timeout; closing them");
         }
-        if let ListenAddr::Unix(path) = &self.addr {
+        if let (ListenAddr::Unix(path), true) = (&self.addr, self.owns_path) {
             let _ = std::fs::remove_file(path);
         }
         info!(addr = %self.addr, "stopped");

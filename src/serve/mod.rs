@@ -1,7 +1,10 @@
 //! `vifd serve`: the refresher and the listeners around the API router.
 
+mod activation;
+pub mod control;
 pub mod listen;
 mod live;
+pub mod notify;
 mod ovs;
 pub mod refresh;
 mod tls;
@@ -18,7 +21,9 @@ use crate::api::auth::Token;
 use crate::api::view::Shared;
 use crate::api::{router, RouterOptions};
 use crate::collect::Source;
+pub use control::Control;
 pub use listen::{Bound, ListenAddr, DEFAULT_HEADER_TIMEOUT};
+pub use notify::Notifier;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8789";
 pub const DEFAULT_REFRESH: Duration = Duration::from_secs(300);
@@ -44,10 +49,12 @@ pub enum ServeError {
     Poll,
     #[error("--header-timeout must be at least 1 second")]
     HeaderTimeout,
+    #[error("socket activation: {0}")]
+    Activation(#[from] activation::ActivationError),
 }
 
 /// Everything `vifd serve` needs, resolved from options, environment and file.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServeConfig {
     pub source: Source,
     pub listen: Vec<ListenAddr>,
@@ -67,7 +74,8 @@ pub struct ServeConfig {
 pub struct Server {
     pub shared: Arc<Shared>,
     bound: Vec<Bound>,
-    source: Source,
+    /// The configuration it was bound with (a reload compares against it).
+    cfg: ServeConfig,
     timing: refresh::Timing,
 }
 
@@ -77,25 +85,45 @@ impl Server {
     pub async fn bind(cfg: ServeConfig) -> Result<Self, ServeError> {
         let Checked { token, tls } = check_config(&cfg)?;
         let shared = Shared::new();
-        let mut bound = Vec::new();
-        for addr in cfg.listen {
+        let app_for = |addr: &ListenAddr| {
             let opts = RouterOptions {
                 // Loopback and unix sockets need nothing; every other listener needs the token.
                 token: if addr.is_local() { None } else { token.clone() },
                 tls: tls.is_some() && matches!(addr, ListenAddr::Tcp(_)),
             };
-            let app = router(shared.clone(), opts);
-            bound.push(listen::bind(addr, app, tls.clone(), cfg.header_timeout).await?);
+            router(shared.clone(), opts)
+        };
+        let mut bound = Vec::new();
+        let inherited = activation::take()?;
+        if inherited.is_empty() {
+            for addr in cfg.listen.clone() {
+                let app = app_for(&addr);
+                bound.push(listen::bind(addr, app, tls.clone(), cfg.header_timeout).await?);
+            }
+        } else {
+            info!(
+                sockets = inherited.len(),
+                "socket-activated: serving systemd's sockets, not the configured listen addresses"
+            );
+            for sock in inherited {
+                let addr = sock.addr().map_err(|e| ServeError::Listen {
+                    addr: "an inherited socket".into(),
+                    message: e.to_string(),
+                })?;
+                if token.is_none() && !addr.is_local() {
+                    return Err(ServeError::NeedsToken {
+                        addr: addr.to_string(),
+                    });
+                }
+                let app = app_for(&addr);
+                bound.push(listen::adopt(sock, app, tls.clone(), cfg.header_timeout)?);
+            }
         }
         Ok(Server {
             shared,
             bound,
-            source: cfg.source,
-            timing: refresh::Timing {
-                refresh: cfg.refresh,
-                poll: cfg.poll,
-                netlink_rcvbuf: cfg.netlink_rcvbuf,
-            },
+            timing: timing_of(&cfg),
+            cfg,
         })
     }
 
@@ -106,7 +134,12 @@ impl Server {
 
     /// Serves until `shutdown` completes, then drains open connections.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        let refresher = tokio::spawn(refresh::run(self.shared.clone(), self.source, self.timing));
+        self.run_with(shutdown, Control::default()).await
+    }
+
+    /// Serves like [`run`](Self::run), telling systemd how it goes and reloading the
+    /// configuration on SIGHUP through `control`.
+    pub async fn run_with(self, shutdown: impl Future<Output = ()>, control: Control) {
         let (stop_tx, stop_rx) = watch::channel(false);
         let limit = Arc::new(Semaphore::new(listen::MAX_CONNECTIONS));
         let loops: Vec<_> = self
@@ -114,14 +147,23 @@ impl Server {
             .into_iter()
             .map(|b| tokio::spawn(b.serve(limit.clone(), stop_rx.clone())))
             .collect();
-        shutdown.await;
+        control
+            .supervise(self.shared.clone(), self.cfg, self.timing, shutdown)
+            .await;
         info!("shutting down");
-        refresher.abort();
         self.shared.close_watchers();
         let _ = stop_tx.send(true);
         for l in loops {
             let _ = l.await;
         }
+    }
+}
+
+fn timing_of(cfg: &ServeConfig) -> refresh::Timing {
+    refresh::Timing {
+        refresh: cfg.refresh,
+        poll: cfg.poll,
+        netlink_rcvbuf: cfg.netlink_rcvbuf,
     }
 }
 

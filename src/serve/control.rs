@@ -1,0 +1,184 @@
+//! The daemon's life under a service manager: the refresher task, readiness and status
+//! for systemd, watchdog pings, and SIGHUP reloading the configuration while the
+//! listeners stay open.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::signal::unix::{signal, Signal, SignalKind};
+use tokio::task::JoinHandle;
+use tracing::{error, info, warn};
+
+use super::notify::Notifier;
+use super::{check_config, refresh, timing_of, ServeConfig};
+use crate::api::view::{Shared, View};
+
+/// Re-reads the configuration (file and command line) for a reload.
+pub type Reload = Box<dyn FnMut() -> Result<ServeConfig, String> + Send>;
+
+/// How often the status line is brought up to date.
+const STATUS_EVERY: Duration = Duration::from_secs(1);
+
+/// What the service manager gets: notifications, and a way to reload.
+#[derive(Default)]
+pub struct Control {
+    pub notifier: Option<Notifier>,
+    /// `None`: SIGHUP is logged and ignored.
+    pub reload: Option<Reload>,
+}
+
+impl Control {
+    /// Runs the refresher until `shutdown`, restarting it when a reload changes what it
+    /// reads. Returns once `shutdown` completes and the refresher is stopped.
+    pub(super) async fn supervise(
+        mut self,
+        shared: Arc<Shared>,
+        mut cfg: ServeConfig,
+        timing: refresh::Timing,
+        shutdown: impl Future<Output = ()>,
+    ) {
+        let notifier = Arc::new(self.notifier.take().unwrap_or_else(Notifier::disabled));
+        let mut refresher = tokio::spawn(refresh::run(shared.clone(), cfg.source.clone(), timing));
+        let status = tokio::spawn(report(shared.clone(), notifier.clone()));
+        let pings = notifier
+            .watchdog()
+            .map(|every| tokio::spawn(ping(notifier.clone(), every)));
+        let mut hup = match signal(SignalKind::hangup()) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                warn!(error = %e, "cannot watch SIGHUP; reloading is unavailable");
+                None
+            }
+        };
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                _ = hangup(&mut hup) => {
+                    notifier.reloading();
+                    if let Some(new) = self.reload(&cfg) {
+                        refresher = restart_if_changed(refresher, &shared, &cfg, &new).await;
+                        cfg = new;
+                    }
+                    notifier.ready(&status_line(&shared.current(), shared.health().last_error));
+                }
+            }
+        }
+        notifier.stopping();
+        refresher.abort();
+        status.abort();
+        if let Some(p) = pings {
+            p.abort();
+        }
+    }
+
+    /// The new configuration, or `None` (logged) when it cannot be used: the daemon goes
+    /// on with the one it has.
+    fn reload(&mut self, old: &ServeConfig) -> Option<ServeConfig> {
+        let Some(reload) = self.reload.as_mut() else {
+            warn!("SIGHUP: nothing to reload");
+            return None;
+        };
+        let new = match reload().and_then(|c| {
+            check_config(&c).map_err(|e| e.to_string())?;
+            Ok(c)
+        }) {
+            Ok(c) => c,
+            Err(e) => {
+                error!(error = %e, "reload failed; keeping the running configuration");
+                return None;
+            }
+        };
+        for (what, changed) in [
+            ("listen", new.listen != old.listen),
+            ("tls_cert/tls_key", new.tls != old.tls),
+            ("header_timeout", new.header_timeout != old.header_timeout),
+            ("token_file", new.token_file != old.token_file),
+        ] {
+            if changed {
+                warn!(setting = what, "changed in the configuration; it takes effect at the next restart (listeners stay open across reloads)");
+            }
+        }
+        info!("configuration reloaded");
+        Some(new)
+    }
+}
+
+/// A new refresher when the sources or timings changed; the served view stays until
+/// the new one has read everything.
+async fn restart_if_changed(
+    old_task: JoinHandle<()>,
+    shared: &Arc<Shared>,
+    old: &ServeConfig,
+    new: &ServeConfig,
+) -> JoinHandle<()> {
+    let timing = |c: &ServeConfig| (c.refresh, c.poll, c.netlink_rcvbuf);
+    if new.source == old.source && timing(new) == timing(old) {
+        return old_task;
+    }
+    info!("sources or intervals changed; restarting the refresher");
+    old_task.abort();
+    let _ = old_task.await;
+    tokio::spawn(refresh::run(
+        shared.clone(),
+        new.source.clone(),
+        timing_of(new),
+    ))
+}
+
+async fn hangup(sig: &mut Option<Signal>) {
+    match sig {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// READY=1 once the first inventory is served, then STATUS= whenever the line changes.
+async fn report(shared: Arc<Shared>, notifier: Arc<Notifier>) {
+    let mut ready = false;
+    let mut last = String::new();
+    loop {
+        let seen = shared.current().generation;
+        let view = shared.wait_for(seen + 1, STATUS_EVERY).await;
+        if view.generation == 0 {
+            continue;
+        }
+        let line = status_line(&view, shared.health().last_error);
+        if !ready {
+            notifier.ready(&line);
+            ready = true;
+        } else if line != last {
+            notifier.status(&line);
+        }
+        last = line;
+    }
+}
+
+/// One line for `systemctl status`: the inventory's size and whether it is current.
+pub fn status_line(view: &View, error: Option<String>) -> String {
+    let inv = &view.inventory;
+    let mut line = format!(
+        "{} interfaces on {} domains, {} problems (generation {})",
+        inv.interfaces.len(),
+        inv.domains.len(),
+        inv.problems.len(),
+        view.generation
+    );
+    if let Some(e) = error {
+        line.push_str(&format!("; degraded: {e}"));
+    }
+    line
+}
+
+/// Pings the watchdog while the runtime runs. It proves the process answers, not that
+/// libvirt does: a hung libvirtd must not get vifd killed (the view is served stale).
+async fn ping(notifier: Arc<Notifier>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        notifier.watchdog_ping();
+    }
+}
