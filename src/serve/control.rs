@@ -3,6 +3,7 @@
 //! listeners stay open.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,7 +41,8 @@ impl Control {
     ) {
         let notifier = Arc::new(self.notifier.take().unwrap_or_else(Notifier::disabled));
         let mut refresher = tokio::spawn(refresh::run(shared.clone(), cfg.source.clone(), timing));
-        let status = tokio::spawn(report(shared.clone(), notifier.clone()));
+        let ready = Arc::new(AtomicBool::new(false));
+        let status = tokio::spawn(report(shared.clone(), notifier.clone(), ready.clone()));
         let pings = notifier
             .watchdog()
             .map(|every| tokio::spawn(ping(notifier.clone(), every)));
@@ -61,7 +63,12 @@ impl Control {
                         refresher = restart_if_changed(refresher, &shared, &cfg, &new).await;
                         cfg = new;
                     }
-                    notifier.ready(&status_line(&shared.current(), shared.health().last_error));
+                    // Before the first inventory, READY=1 is still the reporter's to send.
+                    if ready.load(Ordering::SeqCst) {
+                        notifier.ready(&status_line(&shared.current(), shared.health().last_error));
+                    } else {
+                        notifier.status("reloaded; waiting for the first inventory");
+                    }
                 }
             }
         }
@@ -137,8 +144,7 @@ async fn hangup(sig: &mut Option<Signal>) {
 }
 
 /// READY=1 once the first inventory is served, then STATUS= whenever the line changes.
-async fn report(shared: Arc<Shared>, notifier: Arc<Notifier>) {
-    let mut ready = false;
+async fn report(shared: Arc<Shared>, notifier: Arc<Notifier>, ready: Arc<AtomicBool>) {
     let mut last = String::new();
     loop {
         let seen = shared.current().generation;
@@ -147,9 +153,8 @@ async fn report(shared: Arc<Shared>, notifier: Arc<Notifier>) {
             continue;
         }
         let line = status_line(&view, shared.health().last_error);
-        if !ready {
+        if !ready.swap(true, Ordering::SeqCst) {
             notifier.ready(&line);
-            ready = true;
         } else if line != last {
             notifier.status(&line);
         }
