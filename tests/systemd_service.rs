@@ -88,8 +88,26 @@ mod tempdir {
 
 /// `vifd serve --config FILE` with the notification environment, log to `log`.
 fn start(config: &Path, notify: &Path, env: &[(&str, &str)], log: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_vifd"))
-        .args(["--config", config.to_str().unwrap(), "serve"])
+    start_in(None, config, notify, env, log)
+}
+
+/// As [`start`], inside network namespace `ns` when given.
+fn start_in(
+    ns: Option<&str>,
+    config: &Path,
+    notify: &Path,
+    env: &[(&str, &str)],
+    log: &Path,
+) -> Child {
+    let mut cmd = match ns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns, env!("CARGO_BIN_EXE_vifd")]);
+            c
+        }
+        None => Command::new(env!("CARGO_BIN_EXE_vifd")),
+    };
+    cmd.args(["--config", config.to_str().unwrap(), "serve"])
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("NOTIFY_SOCKET", notify)
@@ -322,4 +340,42 @@ fn socket_activation_serves_the_inherited_sockets_only() {
     );
     signal(&child, "TERM");
     child.wait().unwrap();
+}
+
+#[test]
+fn sighup_rotates_the_bearer_token_of_open_listeners() {
+    let (ns, uri) = common::demo_host("token");
+    ns.batch("addr add 10.254.0.1/32 dev lo\n");
+    let dir = tempdir::Dir::new("token");
+    let port = http::free_port();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "first-secret\n").unwrap();
+    let config = dir.path().join("vifd.toml");
+    let text = format!(
+        "libvirt_uri = \"{uri}\"\nlisten = [\"10.254.0.1:{port}\"]\ntoken_file = \"{}\"\n\
+         resolvers = [\"nova-metadata\"]\n",
+        token.display()
+    );
+    std::fs::write(&config, text).unwrap();
+    let notify = NotifySocket::bind();
+    let log = dir.path().join("log");
+    let mut child = start_in(Some(&ns.name), &config, &notify.path, &[], &log);
+    notify.until("READY=1", Duration::from_secs(20));
+    let status = move |secret: &'static str| {
+        let addr = format!("10.254.0.1:{port}").parse().unwrap();
+        let auth = format!("Bearer {secret}");
+        common::daemon::in_netns(&ns.name.clone(), move || {
+            http::get(addr, "/v1/interfaces", &[("Authorization", &auth)]).status
+        })
+    };
+    assert_eq!(status("first-secret"), 200);
+    assert_eq!(status("second-secret"), 401);
+    std::fs::write(&token, "second-secret\n").unwrap();
+    signal(&child, "HUP");
+    notify.until("RELOADING=1", Duration::from_secs(5));
+    notify.until("READY=1", Duration::from_secs(5));
+    assert_eq!(status("second-secret"), 200);
+    assert_eq!(status("first-secret"), 401);
+    signal(&child, "TERM");
+    assert!(child.wait().unwrap().success());
 }

@@ -9,8 +9,9 @@ use axum::response::{IntoResponse, Response};
 
 use super::fault::Fault;
 
-/// The secret a client must present as `Authorization: Bearer <token>`.
-pub struct Token(Vec<u8>);
+/// The secret a client must present as `Authorization: Bearer <token>`. Replaceable in
+/// place, so that a reload rotates it under every listener at once.
+pub struct Token(std::sync::RwLock<Vec<u8>>);
 
 impl std::fmt::Debug for Token {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -23,14 +24,21 @@ impl Token {
     /// part of it. `None` when nothing is left.
     pub fn new(text: &str) -> Option<Self> {
         let t = text.trim();
-        (!t.is_empty()).then(|| Token(t.as_bytes().to_vec()))
+        (!t.is_empty()).then(|| Token(std::sync::RwLock::new(t.as_bytes().to_vec())))
+    }
+
+    /// Takes `other`'s secret; requests from now on must present it.
+    pub fn replace(&self, other: Token) {
+        let new = other.0.into_inner().unwrap_or_else(|e| e.into_inner());
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = new;
     }
 
     /// Compares in time that depends only on the expected token's length, so a client
     /// cannot learn it byte by byte from response times.
     pub fn matches(&self, presented: &[u8]) -> bool {
-        let mut diff = self.0.len() ^ presented.len();
-        for (i, &b) in self.0.iter().enumerate() {
+        let secret = self.0.read().unwrap_or_else(|e| e.into_inner());
+        let mut diff = secret.len() ^ presented.len();
+        for (i, &b) in secret.iter().enumerate() {
             diff |= usize::from(b ^ presented.get(i).copied().unwrap_or(0));
         }
         diff == 0

@@ -13,6 +13,7 @@ use tracing::{error, info, warn};
 
 use super::notify::Notifier;
 use super::{check_config, refresh, timing_of, ServeConfig};
+use crate::api::auth::Token;
 use crate::api::view::{Shared, View};
 
 /// Re-reads the configuration (file and command line) for a reload.
@@ -36,6 +37,7 @@ impl Control {
         mut self,
         shared: Arc<Shared>,
         mut cfg: ServeConfig,
+        token: Option<Arc<Token>>,
         timing: refresh::Timing,
         shutdown: impl Future<Output = ()>,
     ) {
@@ -59,7 +61,7 @@ impl Control {
                 _ = &mut shutdown => break,
                 _ = hangup(&mut hup) => {
                     notifier.reloading();
-                    if let Some(new) = self.reload(&cfg) {
+                    if let Some(new) = self.reload(&cfg, token.as_deref()) {
                         refresher = restart_if_changed(refresher, &shared, &cfg, &new).await;
                         cfg = new;
                     }
@@ -82,14 +84,14 @@ impl Control {
 
     /// The new configuration, or `None` (logged) when it cannot be used: the daemon goes
     /// on with the one it has.
-    fn reload(&mut self, old: &ServeConfig) -> Option<ServeConfig> {
+    fn reload(&mut self, old: &ServeConfig, token: Option<&Token>) -> Option<ServeConfig> {
         let Some(reload) = self.reload.as_mut() else {
             warn!("SIGHUP: nothing to reload");
             return None;
         };
-        let new = match reload().and_then(|c| {
-            check_config(&c).map_err(|e| e.to_string())?;
-            Ok(c)
+        let (new, checked) = match reload().and_then(|c| {
+            let checked = check_config(&c).map_err(|e| e.to_string())?;
+            Ok((c, checked))
         }) {
             Ok(c) => c,
             Err(e) => {
@@ -101,11 +103,20 @@ impl Control {
             ("listen", new.listen != old.listen),
             ("tls_cert/tls_key", new.tls != old.tls),
             ("header_timeout", new.header_timeout != old.header_timeout),
-            ("token_file", new.token_file != old.token_file),
         ] {
             if changed {
                 warn!(setting = what, "changed in the configuration; it takes effect at the next restart (listeners stay open across reloads)");
             }
+        }
+        match (token, checked.token.map(Arc::try_unwrap)) {
+            (Some(current), Some(Ok(fresh))) => current.replace(fresh),
+            (Some(_), None) => {
+                warn!("token_file removed: the running listeners keep their token until a restart")
+            }
+            (None, Some(_)) => {
+                info!("token_file set: no running listener needs it until a restart")
+            }
+            _ => {}
         }
         info!("configuration reloaded");
         Some(new)

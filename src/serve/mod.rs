@@ -76,6 +76,8 @@ pub struct Server {
     bound: Vec<Bound>,
     /// The configuration it was bound with (a reload compares against it).
     cfg: ServeConfig,
+    /// The bearer token of non-local listeners, rotated in place by a reload.
+    token: Option<Arc<Token>>,
     timing: refresh::Timing,
 }
 
@@ -124,6 +126,7 @@ impl Server {
             bound,
             timing: timing_of(&cfg),
             cfg,
+            token,
         })
     }
 
@@ -148,7 +151,13 @@ impl Server {
             .map(|b| tokio::spawn(b.serve(limit.clone(), stop_rx.clone())))
             .collect();
         control
-            .supervise(self.shared.clone(), self.cfg, self.timing, shutdown)
+            .supervise(
+                self.shared.clone(),
+                self.cfg,
+                self.token,
+                self.timing,
+                shutdown,
+            )
             .await;
         info!("shutting down");
         self.shared.close_watchers();
