@@ -35,7 +35,7 @@ lint: deps
 
 ## Only the tests that need neither root nor libvirtd.
 unit:
-	$(CARGO) test --locked --lib --test xml_parsing --test correlation --test correlation_incremental --test identity --test identity_config
+	$(CARGO) test --locked --lib --test xml_parsing --test correlation --test correlation_incremental --test identity --test identity_config --test config_check --test logging
 
 ## The scale benchmark of BENCHMARKS.md.
 bench: build
