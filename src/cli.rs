@@ -132,14 +132,16 @@ pub struct QueryArgs {
     /// File with one agent URL per line (blank lines and # comments ignored).
     #[arg(long, value_name = "FILE")]
     pub hosts: Option<PathBuf>,
-    /// Print `{"interfaces": [...], "failed": [...]}` instead of a table.
+    /// Print `{"interfaces": [...], "hosts": [...], "failed": [...]}` instead of a table;
+    /// each record carries a "host" key.
     #[arg(long)]
     pub json: bool,
     /// File holding the bearer token sent to every agent
     /// [default: the config file's token_file, if any].
     #[arg(long, env = "VIFD_TOKEN_FILE", value_name = "FILE")]
     pub token_file: Option<PathBuf>,
-    /// Seconds one host may take to answer, connection included [default: 5].
+    /// Seconds one host may take to answer, connecting and reading included; fractions
+    /// allowed [default: 5].
     #[arg(long, value_name = "SECONDS")]
     pub timeout: Option<f64>,
     /// Hosts asked at once [default: 32].

@@ -4,6 +4,7 @@ pub mod assets;
 pub mod check;
 pub mod config;
 pub mod demo;
+pub mod http_client;
 pub mod list;
 pub mod query;
 pub mod serve;

@@ -1,23 +1,22 @@
 //! The HTTP side of `vifd watch`: where the daemon is (`--url`), and one
 //! `GET PREFIX/v1/watch` over HTTP/1.1 on a TCP or unix socket, whose body is then read
-//! chunk by chunk as the daemon writes it.
+//! chunk by chunk as the daemon writes it. The transport is `cmd::http_client`'s; this
+//! module adds the watch's time limits and turns its errors into [`WatchError`]s.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper::body::Incoming;
-use hyper::client::conn::http1::{self, SendRequest};
 use hyper::header::{self, HeaderValue};
-use hyper::{Request, StatusCode, Uri};
-use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::{TcpStream, UnixStream};
-use tokio::task::JoinHandle;
+use hyper::StatusCode;
 use tokio::time::timeout;
 
 use super::WatchError;
+use crate::cmd::http_client::{
+    self, fault_text, ConnectError, Connection, TokenError, UrlError, MAX_FAULT_BODY,
+};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// For the response head, and for an error body.
@@ -25,23 +24,11 @@ const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 /// The daemon sends a keepalive every 15 s: this long without a byte means the
 /// connection is dead even if TCP has not noticed.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(45);
-const MAX_FAULT_BODY: usize = 64 * 1024;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Target {
-    /// `HOST:PORT`, resolved at each connection.
-    Tcp(String),
-    Unix(PathBuf),
-}
 
 /// A daemon to watch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
-    target: Target,
-    /// The `Host` header.
-    host: String,
-    /// Path before `/v1/watch`, without a trailing `/`.
-    prefix: String,
+    base: http_client::Endpoint,
     /// The URL as messages show it.
     pub url: String,
 }
@@ -49,51 +36,16 @@ pub struct Endpoint {
 impl Endpoint {
     /// `http://HOST[:PORT][/PREFIX]` or `unix:/PATH`.
     pub fn parse(url: &str) -> Result<Self, WatchError> {
-        let bad = |why: &str| WatchError::BadUrl {
-            url: url.to_string(),
-            why: why.to_string(),
-        };
-        if url
-            .get(..6)
-            .is_some_and(|s| s.eq_ignore_ascii_case("https:"))
-        {
-            return Err(WatchError::Https(url.to_string()));
-        }
-        if let Some(path) = url.strip_prefix("unix:") {
-            let path = path.strip_prefix("//").unwrap_or(path);
-            if !path.starts_with('/') {
-                return Err(bad("expected unix:/absolute/path"));
-            }
-            return Ok(Endpoint {
-                target: Target::Unix(path.into()),
-                host: "localhost".into(),
-                prefix: String::new(),
-                url: format!("unix:{path}"),
-            });
-        }
-        let uri: Uri = url.parse().map_err(|e| bad(&format!("{e}")))?;
-        let authority = match (uri.scheme_str(), uri.authority()) {
-            (Some(s), Some(a)) if s.eq_ignore_ascii_case("http") => a,
-            _ => return Err(bad("expected http://HOST:PORT[/PREFIX] or unix:/PATH")),
-        };
-        if authority.as_str().contains('@') {
-            return Err(bad(
-                "credentials in the URL are not supported; use --token-file",
-            ));
-        }
-        if uri.query().is_some() {
-            return Err(bad("a query is not supported"));
-        }
-        let prefix = uri.path().trim_end_matches('/').to_string();
+        let base = http_client::Endpoint::parse(url).map_err(|e| match e {
+            UrlError::Https => WatchError::Https(url.to_string()),
+            UrlError::Invalid(why) => WatchError::BadUrl {
+                url: url.to_string(),
+                why,
+            },
+        })?;
         Ok(Endpoint {
-            target: Target::Tcp(format!(
-                "{}:{}",
-                authority.host(),
-                authority.port_u16().unwrap_or(80)
-            )),
-            host: authority.as_str().to_string(),
-            url: format!("http://{authority}{prefix}"),
-            prefix,
+            url: base.url.clone(),
+            base,
         })
     }
 
@@ -103,16 +55,14 @@ impl Endpoint {
         query: &str,
         token: Option<&HeaderValue>,
     ) -> Result<Stream, WatchError> {
-        let (mut sender, conn) = timeout(CONNECT_TIMEOUT, self.connect())
+        let mut conn = timeout(CONNECT_TIMEOUT, self.base.connect())
             .await
-            .map_err(|_| self.timed_out("accept the connection", CONNECT_TIMEOUT))??;
-        let mut req = Request::get(format!("{}/v1/watch{query}", self.prefix))
-            .header(header::HOST, &self.host)
-            .header(header::ACCEPT, "text/event-stream")
-            .header(
-                header::USER_AGENT,
-                concat!("vifd/", env!("CARGO_PKG_VERSION")),
-            );
+            .map_err(|_| self.timed_out("accept the connection", CONNECT_TIMEOUT))?
+            .map_err(|e| self.connect_error(e))?;
+        let mut req = self
+            .base
+            .request(&format!("/v1/watch{query}"))
+            .header(header::ACCEPT, "text/event-stream");
         if let Some(t) = token {
             req = req.header(header::AUTHORIZATION, t.clone());
         }
@@ -120,7 +70,7 @@ impl Endpoint {
             url: self.url.clone(),
             why: e.to_string(),
         })?;
-        let resp = timeout(ANSWER_TIMEOUT, sender.send_request(req))
+        let resp = timeout(ANSWER_TIMEOUT, conn.sender.send_request(req))
             .await
             .map_err(|_| self.timed_out("answer", ANSWER_TIMEOUT))?
             .map_err(|e| self.http(e))?;
@@ -139,25 +89,18 @@ impl Endpoint {
         Ok(Stream {
             body,
             url: self.url.clone(),
-            _sender: sender,
-            conn,
+            _conn: conn,
         })
     }
 
-    async fn connect(&self) -> Result<(SendRequest<Empty<Bytes>>, JoinHandle<()>), WatchError> {
-        let connect_err = |source| WatchError::Connect {
-            url: self.url.clone(),
-            source,
-        };
-        let handshake = match &self.target {
-            Target::Tcp(addr) => {
-                handshake(TcpStream::connect(addr).await.map_err(connect_err)?).await
-            }
-            Target::Unix(path) => {
-                handshake(UnixStream::connect(path).await.map_err(connect_err)?).await
-            }
-        };
-        handshake.map_err(|e| self.http(e))
+    fn connect_error(&self, e: ConnectError) -> WatchError {
+        match e {
+            ConnectError::Io(source) => WatchError::Connect {
+                url: self.url.clone(),
+                source,
+            },
+            ConnectError::Handshake(source) => self.http(source),
+        }
     }
 
     /// A non-200 answer: 4xx (but 408 and 429) is final, the rest is worth retrying.
@@ -200,64 +143,19 @@ impl Endpoint {
     }
 }
 
-async fn handshake<S>(io: S) -> Result<(SendRequest<Empty<Bytes>>, JoinHandle<()>), hyper::Error>
-where
-    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
-{
-    let (sender, conn) = http1::handshake(TokioIo::new(io)).await?;
-    let task = tokio::spawn(async move {
-        if let Err(e) = conn.await {
-            tracing::debug!("watch connection closed: {e}");
-        }
-    });
-    Ok((sender, task))
-}
-
-/// The message of a Nova fault body (`{"unauthorized": {"message": ...}}`), else the
-/// start of the body's text.
-fn fault_text(body: &[u8]) -> String {
-    let fault: Option<serde_json::Value> = serde_json::from_slice(body).ok();
-    let message = fault
-        .as_ref()
-        .and_then(serde_json::Value::as_object)
-        .and_then(|o| o.values().next())
-        .and_then(|f| f.get("message"))
-        .and_then(serde_json::Value::as_str);
-    if let Some(m) = message {
-        return m.to_string();
-    }
-    let text = String::from_utf8_lossy(body);
-    match text.trim() {
-        "" => "(empty body)".into(),
-        t => t.chars().take(200).collect(),
-    }
-}
-
 /// `Bearer <the file's content, trimmed>`, marked sensitive.
 pub fn read_token(path: &Path) -> Result<HeaderValue, WatchError> {
-    let bad = |why| WatchError::BadToken {
-        path: path.to_path_buf(),
-        why,
-    };
-    let text = std::fs::read_to_string(path).map_err(|source| WatchError::TokenFile {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    if text.trim().is_empty() {
-        return Err(bad("is empty"));
-    }
-    let mut value = HeaderValue::from_str(&format!("Bearer {}", text.trim()))
-        .map_err(|_| bad("holds characters a header cannot carry"))?;
-    value.set_sensitive(true);
-    Ok(value)
+    http_client::read_token(path).map_err(|e| match e {
+        TokenError::Read { path, source } => WatchError::TokenFile { path, source },
+        TokenError::Bad { path, why } => WatchError::BadToken { path, why },
+    })
 }
 
 /// An open event stream. Dropping it closes the connection.
 pub struct Stream {
     body: Incoming,
     url: String,
-    _sender: SendRequest<Empty<Bytes>>,
-    conn: JoinHandle<()>,
+    _conn: Connection,
 }
 
 impl Stream {
@@ -289,66 +187,37 @@ impl Stream {
     }
 }
 
-impl Drop for Stream {
-    fn drop(&mut self) {
-        self.conn.abort();
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn ok(url: &str) -> Endpoint {
-        Endpoint::parse(url).unwrap_or_else(|e| panic!("{url}: {e}"))
-    }
-
     #[test]
-    fn http_urls() {
-        let e = ok("http://127.0.0.1:8789");
-        assert_eq!(e.target, Target::Tcp("127.0.0.1:8789".into()));
-        assert_eq!((e.host.as_str(), e.prefix.as_str()), ("127.0.0.1:8789", ""));
-        let e = ok("http://[::1]:9000/vifd/");
-        assert_eq!(e.target, Target::Tcp("[::1]:9000".into()));
-        assert_eq!(e.prefix, "/vifd");
+    fn urls_are_shown_in_their_canonical_spelling() {
+        let e = Endpoint::parse("unix:///run/vifd/vifd.sock").expect("a unix URL");
+        assert_eq!(e.url, "unix:/run/vifd/vifd.sock");
+        let e = Endpoint::parse("HTTP://[::1]:9000/vifd/").expect("an http URL");
         assert_eq!(e.url, "http://[::1]:9000/vifd");
-        assert_eq!(ok("HTTP://node-7").target, Target::Tcp("node-7:80".into()));
     }
 
     #[test]
-    fn unix_urls() {
-        for url in ["unix:/run/vifd/vifd.sock", "unix:///run/vifd/vifd.sock"] {
-            let e = ok(url);
-            assert_eq!(e.target, Target::Unix("/run/vifd/vifd.sock".into()));
-            assert_eq!(e.url, "unix:/run/vifd/vifd.sock");
-        }
-        assert!(Endpoint::parse("unix:vifd.sock").is_err());
-    }
-
-    #[test]
-    fn https_and_nonsense_are_refused() {
+    fn https_and_nonsense_are_refused_naming_the_url_option() {
         let e = Endpoint::parse("https://node:8789").unwrap_err();
-        assert!(e.to_string().contains("use http://"), "{e}");
+        assert!(matches!(e, WatchError::Https(_)), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("--url https://node:8789: https is not supported"),
+            "{e}"
+        );
         for url in [
             "127.0.0.1:8789",
             "ftp://x/",
             "http://a@b:1",
-            "http://h:1/?x=1",
+            "unix:vifd.sock",
             "",
         ] {
-            assert!(
-                matches!(Endpoint::parse(url), Err(WatchError::BadUrl { .. })),
-                "{url}"
-            );
+            let e = Endpoint::parse(url).unwrap_err();
+            assert!(matches!(e, WatchError::BadUrl { .. }), "{url}: {e}");
+            assert!(e.to_string().starts_with(&format!("--url {url}: ")), "{e}");
         }
-    }
-
-    #[test]
-    fn fault_messages() {
-        let nova =
-            br#"{"unauthorized": {"code": 401, "message": "The bearer token is not valid."}}"#;
-        assert_eq!(fault_text(nova), "The bearer token is not valid.");
-        assert_eq!(fault_text(b"  Bad Gateway\n"), "Bad Gateway");
-        assert_eq!(fault_text(b""), "(empty body)");
     }
 }
