@@ -5,7 +5,7 @@ set -euo pipefail
 
 PKGS=(libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
       qemu-system-x86 openvswitch-switch dnsmasq-base iptables iproute2 pkg-config
-      curl openssl ca-certificates systemd man-db python3-prometheus-client)
+      curl openssl ca-certificates systemd man-db python3-prometheus-client dpkg-dev rpm)
 
 missing=()
 for p in "${PKGS[@]}"; do
