@@ -5,6 +5,7 @@ pub mod auth;
 pub mod compute;
 pub mod fault;
 pub mod feed;
+pub mod metrics;
 pub mod native;
 pub mod openapi;
 pub mod view;
@@ -52,7 +53,8 @@ pub fn router(shared: Arc<Shared>, opts: RouterOptions) -> Router {
         )
         .route("/v1/problems", get(native::problems))
         .route("/v1/watch", get(watch::watch))
-        .route("/openapi.json", get(openapi::serve));
+        .route("/openapi.json", get(openapi::serve))
+        .route("/metrics", get(metrics::metrics));
     let mut app = native
         .merge(compute::router())
         .fallback(not_found)

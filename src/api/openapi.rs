@@ -32,6 +32,7 @@ use super::native;
         native::domain_interfaces,
         native::problems,
         super::watch::watch,
+        super::metrics::metrics,
         serve,
         compute::versions,
         compute::version_v2,

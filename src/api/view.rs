@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, RwLock};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use serde::Serialize;
@@ -43,6 +43,9 @@ pub struct View {
     /// `GET /v1/interfaces` without filters, serialized at most once per generation, on
     /// first use: a change costs no serialization nobody asks for.
     all_interfaces_json: OnceLock<Result<Bytes, String>>,
+    /// The view's part of `GET /metrics`, rendered on first use like the above. Counters
+    /// come with a new view (same generation), so they are never older than the view.
+    metrics: OnceLock<Result<Bytes, String>>,
 }
 
 impl View {
@@ -88,6 +91,7 @@ impl View {
             volumes_of,
             by_id,
             all_interfaces_json: OnceLock::new(),
+            metrics: OnceLock::new(),
         }
     }
 
@@ -139,6 +143,11 @@ impl View {
             })
             .clone()
     }
+
+    /// Where `GET /metrics` keeps this view's families once rendered.
+    pub(crate) fn metrics_cache(&self) -> &OnceLock<Result<Bytes, String>> {
+        &self.metrics
+    }
 }
 
 fn volumes(dom: &Domain) -> Vec<Volume> {
@@ -179,10 +188,25 @@ pub struct Health {
     pub last_error: Option<String>,
 }
 
+/// How the serve loop last found each source, and the cost of the last full read: what
+/// `/metrics` reports beside the view (they change without a new one).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Sources {
+    /// The last read of libvirt succeeded.
+    pub libvirt: bool,
+    /// The link watcher runs and has applied a link table.
+    pub netlink: bool,
+    /// The OVSDB monitor is connected; `None` when there is no server to watch.
+    pub ovsdb: Option<bool>,
+    /// The last successful full read of libvirt, correlated and published.
+    pub inventory_duration: Option<Duration>,
+}
+
 /// The current view, its change feed and health, shared by the refresher and every request.
 pub struct Shared {
     view: RwLock<Arc<View>>,
     health: RwLock<Health>,
+    sources: RwLock<Sources>,
     feed: Feed,
     /// Tells this daemon's generations from another's (they restart at 1).
     instance: String,
@@ -194,6 +218,7 @@ impl Shared {
         Arc::new(Shared {
             view: RwLock::default(),
             health: RwLock::default(),
+            sources: RwLock::default(),
             feed: Feed::default(),
             instance: instance_id(),
             closing: tokio::sync::watch::channel(false).0,
@@ -274,6 +299,16 @@ impl Shared {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// Changes what is known of the sources (the serve loop's side).
+    pub fn update_sources(&self, f: impl FnOnce(&mut Sources)) {
+        f(&mut self.sources.write().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    /// A copy of what is known of the sources: no lock is held while it is used.
+    pub fn sources(&self) -> Sources {
+        *self.sources.read().unwrap_or_else(|e| e.into_inner())
     }
 }
 

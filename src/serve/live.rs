@@ -2,7 +2,7 @@
 //! and health, and publishing a new view with the events that led to it.
 
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use tracing::{debug, info};
 
@@ -31,6 +31,8 @@ pub(super) struct Live {
     pub(super) libvirt_error: Option<String>,
     pub(super) links_error: Option<String>,
     pub(super) links_ready: bool,
+    /// The OVSDB monitor is connected; `None` while there is no server to watch.
+    pub(super) ovsdb_up: Option<bool>,
 }
 
 impl Live {
@@ -46,6 +48,7 @@ impl Live {
             libvirt_error: None,
             links_error: None,
             links_ready: false,
+            ovsdb_up: None,
         }
     }
 
@@ -109,6 +112,7 @@ impl Live {
 
     /// OVSDB as now read (`Some`), or ovsdb-server gone (`None`: last state, stale).
     pub(super) fn apply_ovsdb(&mut self, state: Option<OvsState>) {
+        self.ovsdb_up = Some(state.is_some());
         let facts = match state {
             Some(s) => {
                 let s = Arc::new(s);
@@ -128,7 +132,10 @@ impl Live {
                 let deltas = c.set_ovsdb(facts);
                 self.publish(deltas, None, false);
             }
-            None => self.pending_facts.ovsdb = facts,
+            None => {
+                self.pending_facts.ovsdb = facts;
+                self.update_health();
+            }
         }
     }
 
@@ -180,6 +187,20 @@ impl Live {
             .or_else(|| self.links_error.clone())
             .or_else(|| (!self.links_ready).then(|| "host links not read yet".to_string()));
         self.shared.set_error(error);
+        // libvirt counts as up once a read is in (correlated or waiting for the links)
+        // and none has failed since.
+        let libvirt_read = self.corr.is_some() || self.pending_guests.is_some();
+        self.shared.update_sources(|s| {
+            s.libvirt = libvirt_read && self.libvirt_error.is_none();
+            s.netlink = self.links_ready && self.links_error.is_none();
+            s.ovsdb = self.ovsdb_up;
+        });
+    }
+
+    /// A full libvirt read, correlated and published, took `took` (for `/metrics`).
+    pub(super) fn inventory_took(&self, took: Duration) {
+        self.shared
+            .update_sources(|s| s.inventory_duration = Some(took));
     }
 
     /// The first inventory, once both sides are in.
@@ -200,7 +221,13 @@ impl Live {
             facts,
             self.opts.clone(),
         ));
-        self.publish(Vec::new(), None, true);
+        // After a reload restarted the refresher, watchers' state may be off: resync them.
+        let restarted = self.shared.current().generation > 0;
+        self.publish(
+            Vec::new(),
+            restarted.then_some("configuration reloaded"),
+            true,
+        );
         let interfaces = self.shared.current().inventory.interfaces.len();
         info!(interfaces, "first inventory in");
     }

@@ -62,6 +62,13 @@ pub async fn run(shared: Arc<Shared>, source: Source, timing: Timing) {
         links_synced: false,
         poll: timing.poll,
     };
+    // A configured server, or the default socket present now, is reported down until
+    // the monitor connects; the default socket absent is no source at all (yet).
+    r.live.ovsdb_up = source
+        .ovsdb
+        .as_ref()
+        .filter(|o| o.explicit || o.present())
+        .map(|_| false);
     let mut links = r.start_watch(&source, rcvbuf);
     r.full_read(None).await;
     let mut safety = tokio::time::interval_at(Instant::now() + interval, interval);
@@ -169,6 +176,7 @@ impl Refresher {
 
     /// Reads everything libvirt has; on failure, goes stale and schedules a retry.
     async fn full_read(&mut self, reason: Option<&str>) {
+        let started = Instant::now();
         match with_session(self.session.clone(), Session::fetch).await {
             Ok(snapshot) => {
                 if self.reconnect_at.take().is_some() {
@@ -176,6 +184,7 @@ impl Refresher {
                 }
                 self.backoff = BACKOFF_FIRST;
                 self.live.apply_guests(snapshot, reason);
+                self.live.inventory_took(started.elapsed());
             }
             Err(e) => self.lost(e.to_string()).await,
         }

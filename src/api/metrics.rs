@@ -1,0 +1,163 @@
+//! `GET /metrics`: the inventory as OpenMetrics text (`application/openmetrics-text;
+//! version=1.0.0`), encoded with the prometheus-client crate.
+//!
+//! Families:
+//! - `vifd_interface_info{domain_uuid, domain_name, mac, device, type, net_id, port_id,
+//!   master}`: one per record; `mac` is the guest MAC, `device` and `master` the host
+//!   device and its bridge. An unknown value is the empty string, never a missing label.
+//! - `vifd_interface_{receive,transmit}_{bytes,packets,errors,drops}_total{domain_uuid,
+//!   domain_name, mac, device}`: the host device's counters (`IFLA_STATS64`), for the
+//!   records that have a device with counters. They are the device's own view, as
+//!   `ip -s link` and node_exporter show it: `receive` is what the guest sent. (libvirt's
+//!   `domifstat`, and so the libvirt exporters, swap them to the guest's view.)
+//! - `vifd_problems{kind}`: problems found now, one sample per kind, zeros included.
+//! - `vifd_generation`: the generation served.
+//! - `vifd_source_up{source}`: `libvirt` 1 when the last read of it succeeded; `netlink`
+//!   1 when the link watcher runs and has applied a link table; `ovsdb` 1 while the
+//!   monitor is connected. `ovsdb` has no sample when the resolver is off, or when the
+//!   default socket was absent at start and no server has been seen since: a host
+//!   without Open vSwitch has nothing to alert on. Once configured or seen, 0 whenever
+//!   the monitor is disconnected.
+//! - `vifd_inventory_duration_seconds`: wall time of the last successful full read of
+//!   libvirt (every domain's XML, networks and leases) plus correlating it with the link
+//!   table and publishing the view. No sample before the first one.
+//! - `vifd_build_info{version}`.
+//!
+//! Counter labels: node_exporter names a device `device`; the libvirt exporters name the
+//! same tap `target_device` next to `domain` (the name). vifd keeps `device` (a join
+//! with node_exporter needs no relabelling, and a libvirt exporter's `target_device` is
+//! one `label_replace` away), adds `domain_uuid` (names are not unique across hosts and
+//! change on rename) and the guest `mac`, and reuses the info metric's names, so
+//! `... * on(domain_uuid, mac, device) group_left(net_id, port_id) vifd_interface_info`
+//! joins counters to networks and ports.
+//!
+//! Cost: the view-dependent families are rendered at most once per view (counters
+//! publish a new view, with the same generation, at every poll that moves them) on a
+//! blocking thread, holding no lock; the source families, a few lines, at each request.
+//! The `Server-Timing` header says which: `render;dur=MS` or `cache;desc=hit`.
+
+mod inventory;
+mod labels;
+
+use std::convert::Infallible;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use bytes::Bytes;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::{Registry, Unit};
+
+use super::fault::Fault;
+use super::view::{Shared, Sources, View};
+use labels::Esc;
+
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[utoipa::path(get, path = "/metrics", tag = "native", responses(
+    (status = 200, description = "OpenMetrics text exposition", content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8", body = String),
+    (status = 500, description = "The exposition could not be encoded")))]
+pub async fn metrics(
+    State(shared): State<Arc<Shared>>,
+    Extension(view): Extension<Arc<View>>,
+) -> Result<Response, Fault> {
+    let (inventory, timing) = inventory_text(view).await?;
+    let sources = sources_text(&shared.sources())
+        .map_err(|e| Fault::internal(format!("cannot encode metrics: {e}")))?;
+    // Two chunks, not one copy: the cached part is megabytes. The length is known, so
+    // it is declared rather than chunked.
+    let length = inventory.len() + sources.len();
+    let chunks = [inventory, Bytes::from(sources)].map(Ok::<_, Infallible>);
+    let headers = [
+        (header::CONTENT_TYPE, CONTENT_TYPE.to_string()),
+        (header::CONTENT_LENGTH, length.to_string()),
+        (header::HeaderName::from_static("server-timing"), timing),
+    ];
+    let body = Body::from_stream(futures::stream::iter(chunks));
+    Ok((headers, body).into_response())
+}
+
+/// The view's families, from its cache or rendered now, and the `Server-Timing` value.
+async fn inventory_text(view: Arc<View>) -> Result<(Bytes, String), Fault> {
+    let fault = |e: String| Fault::internal(format!("cannot encode metrics: {e}"));
+    if let Some(done) = view.metrics_cache().get() {
+        return done
+            .clone()
+            .map(|b| (b, "cache;desc=hit".into()))
+            .map_err(fault);
+    }
+    let started = Instant::now();
+    // Thousands of records take milliseconds: off the runtime's worker threads.
+    let rendered = tokio::task::spawn_blocking(move || {
+        view.metrics_cache()
+            .get_or_init(|| {
+                inventory::render(view.clone())
+                    .map(Bytes::from)
+                    .map_err(|e| e.to_string())
+            })
+            .clone()
+    })
+    .await
+    .map_err(|e| fault(e.to_string()))?;
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    Ok((rendered.map_err(fault)?, format!("render;dur={ms:.3}")))
+}
+
+/// The per-request families and `# EOF`.
+fn sources_text(sources: &Sources) -> Result<String, fmt::Error> {
+    let mut out = String::with_capacity(1024);
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(SourceFamilies(*sources)));
+    prometheus_client::encoding::text::encode(&mut out, &registry)?;
+    Ok(out)
+}
+
+#[derive(Debug)]
+struct SourceFamilies(Sources);
+
+impl Collector for SourceFamilies {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
+        let s = &self.0;
+        let mut m = encoder.encode_descriptor(
+            "vifd_source_up",
+            "1 when vifd reads this source now, 0 when it cannot.",
+            None,
+            MetricType::Gauge,
+        )?;
+        let states = [
+            ("libvirt", Some(s.libvirt)),
+            ("netlink", Some(s.netlink)),
+            ("ovsdb", s.ovsdb),
+        ];
+        for (source, up) in states {
+            let Some(up) = up else { continue };
+            let labels = [("source", Esc(source))];
+            ConstGauge::new(i64::from(up)).encode(m.encode_family(&labels)?)?;
+        }
+        let seconds = Unit::Seconds;
+        let m = encoder.encode_descriptor(
+            "vifd_inventory_duration",
+            "Seconds the last full inventory took: libvirt read, correlation, publication.",
+            Some(&seconds),
+            MetricType::Gauge,
+        )?;
+        if let Some(d) = s.inventory_duration {
+            ConstGauge::new(d.as_secs_f64()).encode(m)?;
+        }
+        let mut m = encoder.encode_descriptor(
+            "vifd_build",
+            "The running vifd's version.",
+            None,
+            MetricType::Info,
+        )?;
+        m.encode_info(&[("version", Esc(env!("CARGO_PKG_VERSION")))])
+    }
+}

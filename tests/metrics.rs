@@ -1,0 +1,526 @@
+//! `GET /metrics`: every exposition is parsed by the Prometheus Python client's own
+//! OpenMetrics parser (tests/metrics_parse.py, run with /usr/bin/python3; a missing
+//! parser fails the test). First over a view built from fixtures, driven in-process;
+//! then from real daemons: counters moved by traffic through a veth, and the OVSDB
+//! source going down with its server.
+
+mod common;
+
+use std::io::Write;
+use std::net::UdpSocket;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use axum::body::Body;
+use axum::http::{header, Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+use common::daemon::{in_netns, Daemon};
+use common::ovsdb::OvsdbServer;
+use common::{fixture, fixture_path, wait_until, TestNs};
+use vifd::api::view::{Shared, View};
+use vifd::api::{router, RouterOptions};
+use vifd::libvirt::{parse_domain_xml, Domain, DomainState, Network, Snapshot};
+use vifd::mac::MacAddr;
+use vifd::netlink::{DeviceKind, HostDevice, LinkStats};
+use vifd::{correlate, ProblemKind};
+
+const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+const GENERATION: u64 = 7;
+const LAB_NAME: &str = r#"lab "blue" \ vm"#;
+const KINDS: [&str; 7] = [
+    "device-missing",
+    "mac-mismatch",
+    "wrong-master",
+    "no-carrier",
+    "orphan-device",
+    "ovsdb-mismatch",
+    "port-unbound",
+];
+const COUNTERS: [&str; 8] = [
+    "vifd_interface_receive_bytes",
+    "vifd_interface_receive_packets",
+    "vifd_interface_receive_errors",
+    "vifd_interface_receive_drops",
+    "vifd_interface_transmit_bytes",
+    "vifd_interface_transmit_packets",
+    "vifd_interface_transmit_errors",
+    "vifd_interface_transmit_drops",
+];
+
+// ---------------------------------------------------------------------------------------
+// The real parser
+
+/// The families of `body`, as tests/metrics_parse.py prints them; panics with the
+/// parser's reason when the exposition is not valid.
+fn parse(body: &str) -> Vec<Value> {
+    let script = format!("{}/tests/metrics_parse.py", env!("CARGO_MANIFEST_DIR"));
+    let mut child = Command::new("/usr/bin/python3")
+        .arg(&script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run /usr/bin/python3 (install python3-prometheus-client)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n--- exposition:\n{body}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("the parse script prints JSON")
+}
+
+/// The samples named `name` (`vifd_interface_info`, `..._total`) whose labels include
+/// all of `labels`.
+fn samples<'a>(families: &'a [Value], name: &str, labels: &[(&str, &str)]) -> Vec<&'a Value> {
+    families
+        .iter()
+        .flat_map(|f| f["samples"].as_array().unwrap())
+        .filter(|s| s["name"] == name)
+        .filter(|s| labels.iter().all(|(k, v)| s["labels"][*k] == *v))
+        .collect()
+}
+
+/// The value of the one sample of `name` with these labels.
+fn value(families: &[Value], name: &str, labels: &[(&str, &str)]) -> f64 {
+    let found = samples(families, name, labels);
+    assert_eq!(found.len(), 1, "{name} {labels:?}: {found:?}");
+    found[0]["value"].as_f64().unwrap()
+}
+
+// ---------------------------------------------------------------------------------------
+// A view from fixtures, through the router
+
+fn domain(xml: &str, state: DomainState) -> Domain {
+    let parsed = parse_domain_xml(&fixture(xml)).unwrap_or_else(|e| panic!("{xml}: {e}"));
+    Domain {
+        uuid: parsed.uuid.expect("fixture has a uuid"),
+        name: parsed.name.expect("fixture has a name"),
+        state,
+        interfaces: parsed.interfaces,
+        disks: parsed.disks,
+        nova: parsed.nova,
+        guest_addresses: vec![],
+    }
+}
+
+fn device(ifindex: u32, name: &str, kind: DeviceKind, master: Option<&str>) -> HostDevice {
+    HostDevice {
+        ifindex,
+        name: name.into(),
+        kind,
+        mac: Some(MacAddr([0xfe, 0, 0, 0, 0, ifindex as u8])),
+        master: master.map(String::from),
+        operstate: "up".into(),
+        carrier: Some(true),
+        admin_up: true,
+        mtu: Some(1500),
+        link_ifindex: None,
+        link_netnsid: None,
+        lower: None,
+        stats: None,
+    }
+}
+
+/// Distinct counters per device, so a value read under the wrong labels shows.
+fn stats(seed: u64) -> LinkStats {
+    LinkStats {
+        rx_bytes: seed * 1000 + 1,
+        rx_packets: seed * 1000 + 2,
+        rx_errors: seed * 1000 + 3,
+        rx_dropped: seed * 1000 + 4,
+        tx_bytes: seed * 1000 + 5,
+        tx_packets: seed * 1000 + 6,
+        tx_errors: seed * 1000 + 7,
+        tx_dropped: seed * 1000 + 8,
+    }
+}
+
+/// The Nova server of api/server.xml and metrics/lab.xml, both running: two taps with
+/// counters, one without, one missing, one orphan (and wrong MACs: the made-up ones).
+fn view() -> View {
+    let snap = Snapshot {
+        domains: vec![
+            domain("api/server.xml", DomainState::Running),
+            domain("metrics/lab.xml", DomainState::Running),
+        ],
+        networks: vec![Network {
+            name: "physnet".into(),
+            uuid: "0d4c2b1a-9e8f-4a7b-8c6d-5e4f3a2b1c0d".into(),
+            bridge: Some("br-phys".into()),
+            active: true,
+            leases: vec![],
+        }],
+    };
+    let mut devices = vec![
+        device(20, "br-phys", DeviceKind::Bridge, None),
+        device(21, "tap4e6a8c0e-2f", DeviceKind::Tap, None),
+        device(22, "tap9c1e3a5c-7e", DeviceKind::Tap, Some("br-phys")),
+        device(30, "br-lab", DeviceKind::Bridge, None),
+        device(31, "taplab-1", DeviceKind::Tap, Some("br-lab")),
+        device(40, "tapdeadbeef-00", DeviceKind::Tap, None),
+    ];
+    devices[1].stats = Some(stats(1));
+    devices[4].stats = Some(stats(2));
+    let inv = correlate(&snap, &devices, &Default::default());
+    View::build(GENERATION, SystemTime::now(), &snap.domains, inv)
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: String,
+}
+
+async fn request(shared: &Arc<Shared>, method: Method, path: &str) -> Reply {
+    let app = router(shared.clone(), RouterOptions::default());
+    let req = Request::builder().method(method).uri(path);
+    let resp = app.oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+    let (parts, body) = resp.into_parts();
+    let bytes = body.collect().await.unwrap().to_bytes();
+    Reply {
+        status: parts.status,
+        headers: parts.headers,
+        body: String::from_utf8(bytes.to_vec()).expect("UTF-8"),
+    }
+}
+
+/// A shared view as the serve loop leaves it: libvirt and netlink up, no OVSDB, the
+/// last inventory 250 ms.
+fn shared() -> Arc<Shared> {
+    let shared = Shared::with_view(view());
+    shared.update_sources(|s| {
+        s.libvirt = true;
+        s.netlink = true;
+        s.inventory_duration = Some(Duration::from_millis(250));
+    });
+    shared
+}
+
+async fn scrape(shared: &Arc<Shared>) -> Vec<Value> {
+    let r = request(shared, Method::GET, "/metrics").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.headers[header::CONTENT_TYPE], CONTENT_TYPE);
+    assert!(r.body.ends_with("\n# EOF\n"), "ends with # EOF: {}", r.body);
+    parse(&r.body)
+}
+
+#[tokio::test]
+async fn every_family_is_present_with_its_type() {
+    let families = scrape(&shared()).await;
+    let mut expected: Vec<(&str, &str, &str)> = vec![
+        ("vifd_interface", "info", ""),
+        ("vifd_problems", "gauge", ""),
+        ("vifd_generation", "gauge", ""),
+        ("vifd_source_up", "gauge", ""),
+        ("vifd_inventory_duration_seconds", "gauge", "seconds"),
+        ("vifd_build", "info", ""),
+    ];
+    for c in COUNTERS {
+        let unit = if c.ends_with("_bytes") { "bytes" } else { "" };
+        expected.push((c, "counter", unit));
+    }
+    let got: Vec<(&str, &str, &str)> = families
+        .iter()
+        .map(|f| {
+            let s = |k: &str| f[k].as_str().unwrap();
+            (s("name"), s("type"), s("unit"))
+        })
+        .collect();
+    let (mut want, mut have) = (expected, got);
+    want.sort();
+    have.sort();
+    assert_eq!(have, want);
+    assert_eq!(value(&families, "vifd_generation", &[]), GENERATION as f64);
+    let version = [("version", env!("CARGO_PKG_VERSION"))];
+    assert_eq!(value(&families, "vifd_build_info", &version), 1.0);
+}
+
+#[tokio::test]
+async fn info_series_match_the_records() {
+    let shared = shared();
+    let families = scrape(&shared).await;
+    let view = shared.current();
+    let info = samples(&families, "vifd_interface_info", &[]);
+    assert_eq!(info.len(), view.inventory.interfaces.len(), "{info:?}");
+    for v in &view.inventory.interfaces {
+        let s = |o: &Option<String>| o.clone().unwrap_or_default();
+        let mac = v.mac_address.map(|m| m.to_string()).unwrap_or_default();
+        let labels = serde_json::json!({
+            "domain_uuid": v.domain_uuid, "domain_name": v.domain_name, "mac": mac,
+            "device": s(&v.device), "type": v.kind, "net_id": s(&v.net_id),
+            "port_id": s(&v.port_id), "master": s(&v.master),
+        });
+        let found = info.iter().filter(|i| i["labels"] == labels).count();
+        assert_eq!(found, 1, "{labels} in {info:?}");
+    }
+    // The name that needs escaping came through the parser intact.
+    let lab = samples(
+        &families,
+        "vifd_interface_info",
+        &[("domain_name", LAB_NAME)],
+    );
+    assert_eq!(lab.len(), 2, "{info:?}");
+}
+
+#[tokio::test]
+async fn counters_are_the_devices_for_records_that_have_them() {
+    let families = scrape(&shared()).await;
+    let taps = [("tap4e6a8c0e-2f", stats(1)), ("taplab-1", stats(2))];
+    for (name, field) in COUNTERS.iter().zip(0..) {
+        let total = format!("{name}_total");
+        assert_eq!(samples(&families, &total, &[]).len(), taps.len(), "{name}");
+        for (device, st) in &taps {
+            let want = [
+                st.rx_bytes,
+                st.rx_packets,
+                st.rx_errors,
+                st.rx_dropped,
+                st.tx_bytes,
+                st.tx_packets,
+                st.tx_errors,
+                st.tx_dropped,
+            ][field];
+            assert_eq!(value(&families, &total, &[("device", device)]), want as f64);
+        }
+    }
+    let total = format!("{}_total", COUNTERS[0]);
+    let lab = samples(&families, &total, &[("device", "taplab-1")]);
+    let labels = &lab[0]["labels"];
+    assert_eq!(labels["domain_name"], LAB_NAME);
+    assert_eq!(
+        labels["domain_uuid"],
+        "7d0c5a1e-3b2f-4e8d-9c6a-1f2e3d4c5b6a"
+    );
+    assert_eq!(labels["mac"], "52:54:00:aa:00:01");
+    assert_eq!(labels.as_object().unwrap().len(), 4, "{labels}");
+}
+
+#[tokio::test]
+async fn problems_have_a_series_per_kind_counting_the_inventorys() {
+    let shared = shared();
+    let families = scrape(&shared).await;
+    let view = shared.current();
+    assert_eq!(samples(&families, "vifd_problems", &[]).len(), KINDS.len());
+    for kind in KINDS {
+        let kind: ProblemKind = serde_json::from_value(Value::from(kind)).unwrap();
+        let want = view
+            .inventory
+            .problems
+            .iter()
+            .filter(|p| p.kind == kind)
+            .count();
+        let got = value(&families, "vifd_problems", &[("kind", kind.as_str())]);
+        assert_eq!(got, want as f64, "{kind}");
+    }
+    // The fixture has some of each side, so the counts are not all zero.
+    let missing = value(&families, "vifd_problems", &[("kind", "device-missing")]);
+    let orphans = value(&families, "vifd_problems", &[("kind", "orphan-device")]);
+    assert_eq!((missing, orphans), (1.0, 1.0));
+}
+
+#[tokio::test]
+async fn sources_and_inventory_duration_are_as_last_recorded() {
+    let shared = shared();
+    let families = scrape(&shared).await;
+    let up = |f: &[Value], source| value(f, "vifd_source_up", &[("source", source)]);
+    assert_eq!(
+        (up(&families, "libvirt"), up(&families, "netlink")),
+        (1.0, 1.0)
+    );
+    assert!(samples(&families, "vifd_source_up", &[("source", "ovsdb")]).is_empty());
+    let duration = value(&families, "vifd_inventory_duration_seconds", &[]);
+    assert_eq!(duration, 0.25);
+
+    // Sources change without a new view: the next scrape shows them all the same.
+    shared.update_sources(|s| {
+        s.libvirt = false;
+        s.ovsdb = Some(false);
+    });
+    let families = scrape(&shared).await;
+    assert_eq!(
+        (up(&families, "libvirt"), up(&families, "ovsdb")),
+        (0.0, 0.0)
+    );
+}
+
+#[tokio::test]
+async fn a_view_is_rendered_once_then_served_from_cache() {
+    let shared = shared();
+    let timing = |r: &Reply| r.headers["server-timing"].to_str().unwrap().to_string();
+    let first = request(&shared, Method::GET, "/metrics").await;
+    assert!(
+        timing(&first).starts_with("render;dur="),
+        "{}",
+        timing(&first)
+    );
+    let second = request(&shared, Method::GET, "/metrics").await;
+    assert_eq!(timing(&second), "cache;desc=hit");
+    assert_eq!(first.body, second.body);
+    assert_eq!(first.headers["x-vifd-generation"], "7");
+}
+
+#[tokio::test]
+async fn head_answers_without_a_body_and_other_methods_are_refused() {
+    let shared = shared();
+    let head = request(&shared, Method::HEAD, "/metrics").await;
+    assert_eq!(head.status, StatusCode::OK);
+    assert_eq!(head.headers[header::CONTENT_TYPE], CONTENT_TYPE);
+    assert!(head.body.is_empty());
+    let post = request(&shared, Method::POST, "/metrics").await;
+    assert_eq!(post.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(post.body.contains("badMethod"), "{}", post.body);
+}
+
+#[tokio::test]
+async fn before_the_first_inventory_metrics_still_answer() {
+    let families = scrape(&Shared::new()).await;
+    assert_eq!(value(&families, "vifd_generation", &[]), 0.0);
+    assert!(samples(&families, "vifd_interface_info", &[]).is_empty());
+    assert_eq!(samples(&families, "vifd_problems", &[]).len(), KINDS.len());
+    let up = value(&families, "vifd_source_up", &[("source", "libvirt")]);
+    assert_eq!(up, 0.0);
+    assert!(samples(&families, "vifd_inventory_duration_seconds", &[]).is_empty());
+}
+
+#[tokio::test]
+async fn a_nic_repeated_in_one_domain_is_one_series() {
+    let snap = Snapshot {
+        domains: vec![domain("metrics/twins.xml", DomainState::Running)],
+        networks: vec![],
+    };
+    let mut tap = device(50, "taptwin", DeviceKind::Tap, Some("br-lab"));
+    tap.stats = Some(stats(3));
+    let devices = [device(30, "br-lab", DeviceKind::Bridge, None), tap];
+    let inv = correlate(&snap, &devices, &Default::default());
+    assert_eq!(inv.interfaces.len(), 2, "two records for the two NICs");
+    let view = View::build(GENERATION, SystemTime::now(), &snap.domains, inv);
+    // The parse script fails on a repeated series.
+    let families = scrape(&Shared::with_view(view)).await;
+    assert_eq!(samples(&families, "vifd_interface_info", &[]).len(), 1);
+    let total = format!("{}_total", COUNTERS[0]);
+    assert_eq!(samples(&families, &total, &[]).len(), 1);
+}
+
+// ---------------------------------------------------------------------------------------
+// Real daemons
+
+const MAC: &str = "52:54:00:77:00:01";
+const SENT: u64 = 200;
+const PAYLOAD: usize = 100;
+
+/// As in tests/counters.rs: `vc-host` (the NIC of identity/counters.xml) in `host`, its
+/// peer in `far`, with fixed neighbours and no IPv6 chatter.
+fn veth() -> (TestNs, TestNs) {
+    let (host, far) = (TestNs::new("met"), TestNs::new("metf"));
+    host.batch(&format!(
+        "link add vc-host address 02:00:00:00:77:01 type veth peer name vc-far address 02:00:00:00:77:02 netns {}\n\
+         link set vc-host addrgenmode none\naddr add 10.77.0.1/24 dev vc-host\nlink set vc-host up\n",
+        far.name
+    ));
+    far.batch(
+        "link set vc-far addrgenmode none\naddr add 10.77.0.2/24 dev vc-far\n\
+         neigh add 10.77.0.1 lladdr 02:00:00:00:77:01 dev vc-far nud permanent\nlink set vc-far up\n",
+    );
+    (host, far)
+}
+
+fn send(far: &TestNs) {
+    in_netns(&far.name, || {
+        let sock = UdpSocket::bind("0.0.0.0:0").unwrap();
+        for _ in 0..SENT {
+            sock.send_to(&[0u8; PAYLOAD], "10.77.0.1:9")
+                .expect("send a datagram");
+        }
+    });
+}
+
+fn scrape_daemon(d: &Daemon) -> Vec<Value> {
+    let r = common::http::get(d.addr(), "/metrics", &[]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.header("content-type"), Some(CONTENT_TYPE));
+    parse(&r.body)
+}
+
+/// (packets, bytes) the host device received, as /metrics says.
+fn received(families: &[Value]) -> (f64, f64) {
+    let vif = [("device", "vc-host"), ("mac", MAC)];
+    (
+        value(families, "vifd_interface_receive_packets_total", &vif),
+        value(families, "vifd_interface_receive_bytes_total", &vif),
+    )
+}
+
+#[test]
+fn counters_move_when_traffic_crosses_the_vifs_veth() {
+    let (host, far) = veth();
+    let uri = format!("test://{}", fixture_path("identity/counters.xml"));
+    let d = Daemon::on_loopback(&[
+        "--libvirt-uri",
+        &uri,
+        "--netns",
+        &host.name,
+        "--refresh",
+        "3600",
+        "--poll-interval",
+        "1",
+        // No ovsdb resolver: no ovsdb source to report.
+        "--resolvers",
+        "libvirt-network,nova-metadata,linuxbridge,config",
+    ]);
+    let first = scrape_daemon(&d);
+    let up = |f: &[Value], source| value(f, "vifd_source_up", &[("source", source)]);
+    assert_eq!((up(&first, "libvirt"), up(&first, "netlink")), (1.0, 1.0));
+    assert!(samples(&first, "vifd_source_up", &[("source", "ovsdb")]).is_empty());
+    let info = [("device", "vc-host"), ("mac", MAC), ("type", "ethernet")];
+    assert_eq!(value(&first, "vifd_interface_info", &info), 1.0);
+    assert!(value(&first, "vifd_inventory_duration_seconds", &[]) > 0.0);
+
+    let before = received(&first);
+    send(&far);
+    let (packets, bytes) = (
+        before.0 + SENT as f64,
+        before.1 + (SENT as usize * PAYLOAD) as f64,
+    );
+    wait_until("the counters in /metrics", Duration::from_secs(10), || {
+        let now = received(&scrape_daemon(&d));
+        now.0 >= packets && now.1 >= bytes
+    });
+}
+
+#[test]
+fn ovsdb_source_goes_down_with_its_server_and_back() {
+    let mut server = OvsdbServer::new();
+    let ns = TestNs::new("metovs");
+    let uri = format!("test://{}", fixture_path("identity/counters.xml"));
+    let addr = server.addr();
+    let d = Daemon::on_loopback(&[
+        "--libvirt-uri",
+        &uri,
+        "--netns",
+        &ns.name,
+        "--refresh",
+        "3600",
+        "--ovsdb",
+        &addr,
+    ]);
+    let ovsdb = |d: &Daemon| value(&scrape_daemon(d), "vifd_source_up", &[("source", "ovsdb")]);
+    wait_until("ovsdb up", Duration::from_secs(5), || ovsdb(&d) == 1.0);
+    server.stop();
+    wait_until("ovsdb down", Duration::from_secs(5), || ovsdb(&d) == 0.0);
+    server.start();
+    // The monitor retries with a backoff capped at 5 s.
+    wait_until("ovsdb up again", Duration::from_secs(10), || {
+        ovsdb(&d) == 1.0
+    });
+}
