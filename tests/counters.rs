@@ -4,43 +4,14 @@
 
 mod common;
 
-use std::net::UdpSocket;
 use std::time::Duration;
 
-use common::daemon::{in_netns, Daemon};
+use common::daemon::Daemon;
 use common::http::get;
-use common::{fixture_path, record_by_mac, vifd_json, wait_until, TestNs};
+use common::{fixture_path, record_by_mac, vifd_json, wait_until};
 use serde_json::Value;
 
-const MAC: &str = "52:54:00:77:00:01";
-const SENT: u64 = 200;
-const PAYLOAD: usize = 100;
-
-/// `vc-host` (the guest's NIC) in `host`, its peer in `far`, addressed, with fixed
-/// neighbours and no IPv6 link-local chatter: only the test's datagrams move counters.
-fn veth() -> (TestNs, TestNs) {
-    let (host, far) = (TestNs::new("cnt"), TestNs::new("cntf"));
-    host.batch(&format!(
-        "link add vc-host address 02:00:00:00:77:01 type veth peer name vc-far address 02:00:00:00:77:02 netns {}\n\
-         link set vc-host addrgenmode none\naddr add 10.77.0.1/24 dev vc-host\nlink set vc-host up\n",
-        far.name
-    ));
-    far.batch(
-        "link set vc-far addrgenmode none\naddr add 10.77.0.2/24 dev vc-far\n\
-         neigh add 10.77.0.1 lladdr 02:00:00:00:77:01 dev vc-far nud permanent\nlink set vc-far up\n",
-    );
-    (host, far)
-}
-
-fn send(far: &TestNs) {
-    in_netns(&far.name, || {
-        let sock = UdpSocket::bind("0.0.0.0:0").unwrap();
-        for _ in 0..SENT {
-            sock.send_to(&[0u8; PAYLOAD], "10.77.0.1:9")
-                .expect("send a datagram");
-        }
-    });
-}
+use common::traffic::{send, MAC, PAYLOAD, SENT};
 
 fn rx(rec: &Value) -> (u64, u64) {
     let s = &rec["stats"];
@@ -52,7 +23,7 @@ fn rx(rec: &Value) -> (u64, u64) {
 
 #[test]
 fn counters_move_when_traffic_crosses_the_vifs_veth() {
-    let (host, far) = veth();
+    let (host, far) = common::traffic::veth("cnt");
     let uri = format!("test://{}", fixture_path("identity/counters.xml"));
     let list = || {
         vifd_json(

@@ -7,7 +7,6 @@
 mod common;
 
 use std::io::Write;
-use std::net::UdpSocket;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -18,7 +17,7 @@ use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
 
-use common::daemon::{in_netns, Daemon};
+use common::daemon::Daemon;
 use common::ovsdb::OvsdbServer;
 use common::{fixture, fixture_path, wait_until, TestNs};
 use vifd::api::view::{Shared, View};
@@ -415,35 +414,7 @@ async fn a_nic_repeated_in_one_domain_is_one_series() {
 // ---------------------------------------------------------------------------------------
 // Real daemons
 
-const MAC: &str = "52:54:00:77:00:01";
-const SENT: u64 = 200;
-const PAYLOAD: usize = 100;
-
-/// As in tests/counters.rs: `vc-host` (the NIC of identity/counters.xml) in `host`, its
-/// peer in `far`, with fixed neighbours and no IPv6 chatter.
-fn veth() -> (TestNs, TestNs) {
-    let (host, far) = (TestNs::new("met"), TestNs::new("metf"));
-    host.batch(&format!(
-        "link add vc-host address 02:00:00:00:77:01 type veth peer name vc-far address 02:00:00:00:77:02 netns {}\n\
-         link set vc-host addrgenmode none\naddr add 10.77.0.1/24 dev vc-host\nlink set vc-host up\n",
-        far.name
-    ));
-    far.batch(
-        "link set vc-far addrgenmode none\naddr add 10.77.0.2/24 dev vc-far\n\
-         neigh add 10.77.0.1 lladdr 02:00:00:00:77:01 dev vc-far nud permanent\nlink set vc-far up\n",
-    );
-    (host, far)
-}
-
-fn send(far: &TestNs) {
-    in_netns(&far.name, || {
-        let sock = UdpSocket::bind("0.0.0.0:0").unwrap();
-        for _ in 0..SENT {
-            sock.send_to(&[0u8; PAYLOAD], "10.77.0.1:9")
-                .expect("send a datagram");
-        }
-    });
-}
+use common::traffic::{send, MAC, PAYLOAD, SENT};
 
 fn scrape_daemon(d: &Daemon) -> Vec<Value> {
     let r = common::http::get(d.addr(), "/metrics", &[]);
@@ -463,7 +434,7 @@ fn received(families: &[Value]) -> (f64, f64) {
 
 #[test]
 fn counters_move_when_traffic_crosses_the_vifs_veth() {
-    let (host, far) = veth();
+    let (host, far) = common::traffic::veth("met");
     let uri = format!("test://{}", fixture_path("identity/counters.xml"));
     let d = Daemon::on_loopback(&[
         "--libvirt-uri",

@@ -7,6 +7,7 @@ pub mod http;
 pub mod ovsdb;
 pub mod qemu;
 pub mod sse;
+pub mod traffic;
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
