@@ -6,17 +6,14 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::qemu::{virsh, Host, URI};
 use vifd::libvirt::{EventSink, GuestEvent, Network, Session};
 
-/// Every test here builds `Host::new(3)` (the same names): one at a time.
-fn one_at_a_time() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(PoisonError::into_inner)
-}
+// Every test here builds `Host::new(3)` (the same names): one at a time.
+use common::one_at_a_time;
 
 fn now() -> i64 {
     SystemTime::now()

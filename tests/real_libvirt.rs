@@ -90,6 +90,8 @@ fn check_json() -> (Option<i32>, Value) {
 
 #[test]
 fn real_domains_agree_with_virsh_and_ip_and_hand_changes_are_detected() {
+    // `vifd check` judges the whole host: the other test's guests must not be half-built.
+    let _serial = common::one_at_a_time();
     let mut host = Host::new(1);
     let (a, macs_a) = host.create_domain(1, "");
     let (b, _) = host.create_domain(2, "");
@@ -159,6 +161,7 @@ fn domuuid(domain: &str) -> String {
 /// later shows up with a new generation.
 #[test]
 fn serve_answers_each_server_as_virsh_domiflist_shows() {
+    let _serial = common::one_at_a_time();
     let mut host = Host::new(2);
     let volume = format!(
         "5e1f0c2a-7d3b-4c5e-9f10-{:012}",

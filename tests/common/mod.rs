@@ -152,3 +152,11 @@ pub fn record_by_mac<'a>(list: &'a serde_json::Value, mac: &str) -> &'a serde_js
         .and_then(|a| a.iter().find(|v| v["mac_address"] == mac))
         .unwrap_or_else(|| panic!("no record for {mac}: {list:#}"))
 }
+
+/// Serializes the tests of one binary that must not overlap (the same libvirt names, or
+/// host-wide checks that would see another test's half-built guests).
+pub fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
