@@ -3,7 +3,7 @@
 CARGO ?= cargo
 VIFD  := target/release/vifd
 
-.PHONY: all deps services build demo test lint unit bench bench-serve bench-watch bench-identity bench-metrics bench-query deb rpm clean-demo
+.PHONY: all deps services build demo test lint unit bench bench-serve bench-watch bench-identity bench-metrics bench-query bench-actions deb rpm clean-demo
 
 all: build
 
@@ -53,6 +53,11 @@ bench-watch: build services
 ## The identity benchmark: `vifd list` with the ovsdb resolver on vs off, OVSDB round trips.
 bench-identity: build
 	bash bench/identity.sh 1000 4
+
+## The actions benchmark: interface attach through the API vs virsh, 100 IP allocations
+## (real libvirtd).
+bench-actions: build services
+	bash bench/actions.sh
 
 ## The /metrics benchmark: render time of the OpenMetrics exposition at 4,000 VIFs.
 bench-metrics: build

@@ -10,12 +10,16 @@ use crate::collect::{OvsdbSource, Source};
 use crate::config::FileConfig;
 use crate::correlate::CorrelateOptions;
 use crate::identity::{IdentityOptions, Resolver};
+use crate::mac::MacAddr;
 use crate::netlink::NetnsTarget;
 use crate::ovsdb;
 
 pub const DEFAULT_LIBVIRT_URI: &str = "qemu:///system";
 /// Where `vifd watch` finds the daemon: `vifd serve`'s default listener.
 pub const DEFAULT_WATCH_URL: &str = "http://127.0.0.1:8789";
+/// Where the action commands find the daemon: the packaged unit's unix socket, which
+/// only root and the socket's group can open.
+pub const DEFAULT_ACTIONS_URL: &str = "unix:/run/vifd/vifd.sock";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -72,6 +76,27 @@ pub enum Command {
         after_help = "Examples:\n  vifd query http://10.0.0.5:8789 http://10.0.0.6:8789\n  vifd query --hosts /etc/vifd/hosts --token-file /etc/vifd/token --json\n\nExit status: 0 when every host answered, 1 when some failed, 2 on a usage error."
     )]
     Query(QueryArgs),
+    /// Ask the daemon to attach a new interface on a network to a domain.
+    #[command(
+        after_help = "Examples:\n  vifd attach-interface web-1 --net-id 3b4c8a52-6f7e-4d21-9c0a-1f2e3d4c5b6a\n  vifd attach-interface web-1 --net-id 3b4c8a52-6f7e-4d21-9c0a-1f2e3d4c5b6a --mac 52:54:00:12:34:56 --allocate-ip\n  vifd attach-interface 6f1d0c3e-8a2b-4c5d-9e7f-0a1b2c3d4e5f --net-id 3b4c8a52-6f7e-4d21-9c0a-1f2e3d4c5b6a --json\n\nExit status: 0 when the interface is attached, 2 when the daemon refuses (the\nreason is printed) or cannot be reached."
+    )]
+    AttachInterface(AttachInterfaceArgs),
+    /// Ask the daemon to detach a domain's interface, named by its port; the guest completes
+    /// the detach on its own.
+    #[command(
+        after_help = "Examples:\n  vifd detach-interface web-1 9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d\n  vifd detach-interface web-1 9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d --url http://127.0.0.1:8789\n\nExit status: 0 when the detach is requested, 2 when the daemon refuses (the reason\nis printed) or cannot be reached."
+    )]
+    DetachInterface(DetachInterfaceArgs),
+    /// Ask the daemon to attach a volume to a domain.
+    #[command(
+        after_help = "Examples:\n  vifd attach-volume web-1 0c9d8e7f-6a5b-4c3d-8e2f-1a0b9c8d7e6f\n  vifd attach-volume web-1 0c9d8e7f-6a5b-4c3d-8e2f-1a0b9c8d7e6f --device /dev/vdc --json\n\nExit status: 0 when the volume is attached, 2 when the daemon refuses (the reason is\nprinted) or cannot be reached."
+    )]
+    AttachVolume(AttachVolumeArgs),
+    /// Ask the daemon to detach a volume from a domain.
+    #[command(
+        after_help = "Examples:\n  vifd detach-volume web-1 0c9d8e7f-6a5b-4c3d-8e2f-1a0b9c8d7e6f\n\nExit status: 0 when the detach is requested, 2 when the daemon refuses (the reason\nis printed) or cannot be reached."
+    )]
+    DetachVolume(DetachVolumeArgs),
     /// Configuration file tools.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -330,6 +355,14 @@ pub struct ServeArgs {
     /// PEM private key of --tls-cert.
     #[arg(long, env = "VIFD_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Accept actions: interface attach/detach, address allocation, volume attach/detach.
+    /// Only on unix sockets, and on TCP listeners with the bearer token (which then
+    /// every TCP listener needs) [default: off].
+    #[arg(long, env = "VIFD_ENABLE_ACTIONS")]
+    pub enable_actions: bool,
+    /// The libvirt storage pool whose volumes os-volume_attachments attaches.
+    #[arg(long, env = "VIFD_VOLUME_POOL", value_name = "POOL")]
+    pub volume_pool: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -354,4 +387,83 @@ pub struct WatchArgs {
     /// [default: the config file's token_file, if any].
     #[arg(long, env = "VIFD_TOKEN_FILE", value_name = "FILE")]
     pub token_file: Option<PathBuf>,
+}
+
+/// The daemon an action is sent to, and the token it wants.
+#[derive(Debug, Clone, Args)]
+pub struct ActionTarget {
+    /// The daemon: unix:/PATH or http://HOST:PORT[/PREFIX] (https is not supported).
+    #[arg(long, env = "VIFD_ACTIONS_URL", value_name = "URL", default_value = DEFAULT_ACTIONS_URL)]
+    pub url: String,
+    /// File holding the bearer token to send (Authorization: Bearer <token>)
+    /// [default: the config file's token_file, if any].
+    #[arg(long, env = "VIFD_TOKEN_FILE", value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct AttachInterfaceArgs {
+    /// The domain: its name or UUID.
+    #[arg(value_name = "SERVER")]
+    pub server: String,
+    /// The network to attach the interface to.
+    #[arg(long, value_name = "UUID")]
+    pub net_id: uuid::Uuid,
+    /// The port to record for the interface [default: none; the daemon decides].
+    #[arg(long, value_name = "UUID")]
+    pub port_id: Option<uuid::Uuid>,
+    /// The guest MAC address, aa:bb:cc:dd:ee:ff [default: one libvirt generates].
+    #[arg(long, value_name = "MAC")]
+    pub mac: Option<MacAddr>,
+    /// Also allocate an IP address on the network, and print it.
+    #[arg(long)]
+    pub allocate_ip: bool,
+    /// Print the daemon's answer, `{"interface": {...}, "ip_address": {...}}`, instead of
+    /// a line.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub target: ActionTarget,
+}
+
+#[derive(Debug, Args)]
+pub struct DetachInterfaceArgs {
+    /// The domain: its name or UUID.
+    #[arg(value_name = "SERVER")]
+    pub server: String,
+    /// The port of the interface to detach.
+    #[arg(value_name = "PORT_ID")]
+    pub port_id: String,
+    #[command(flatten)]
+    pub target: ActionTarget,
+}
+
+#[derive(Debug, Args)]
+pub struct AttachVolumeArgs {
+    /// The domain: its name or UUID.
+    #[arg(value_name = "SERVER")]
+    pub server: String,
+    /// The volume to attach.
+    #[arg(value_name = "VOLUME_ID")]
+    pub volume_id: String,
+    /// The guest device to attach it as, such as /dev/vdc [default: the next free one].
+    #[arg(long, value_name = "DEVICE")]
+    pub device: Option<String>,
+    /// Print the daemon's answer, `{"volumeAttachment": {...}}`, instead of a line.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub target: ActionTarget,
+}
+
+#[derive(Debug, Args)]
+pub struct DetachVolumeArgs {
+    /// The domain: its name or UUID.
+    #[arg(value_name = "SERVER")]
+    pub server: String,
+    /// The volume to detach.
+    #[arg(value_name = "VOLUME_ID")]
+    pub volume_id: String,
+    #[command(flatten)]
+    pub target: ActionTarget,
 }

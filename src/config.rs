@@ -91,6 +91,26 @@ pub struct FileConfig {
     pub poll_interval: Option<u64>,
     /// The `config` resolver's map.
     pub networks: Option<NetworksTable>,
+    /// `[actions]`: the write side of `vifd serve`.
+    pub actions: Option<ActionsTable>,
+    /// `[volumes]`: where attached volumes come from.
+    pub volumes: Option<VolumesTable>,
+}
+
+/// `[actions]`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ActionsTable {
+    /// Accept interface, address and volume actions (unix sockets; TCP with the token).
+    pub enabled: Option<bool>,
+}
+
+/// `[volumes]`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct VolumesTable {
+    /// The libvirt storage pool whose volumes `os-volume_attachments` attaches.
+    pub pool: Option<String>,
 }
 
 /// `[networks]`: what the `config` resolver maps to a network UUID.

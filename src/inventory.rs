@@ -67,7 +67,9 @@ pub struct Vif {
     pub net_id_source: Option<String>,
     /// The Neutron port (or other switch port) this interface is.
     pub port_id: Option<String>,
-    /// Where `port_id` came from: `virtualport`, `ovsdb`, `nova-metadata` or `linuxbridge`.
+    /// Where `port_id` came from: `virtualport`, `libvirt-alias` (a user alias
+    /// `ua-<port UUID>`, as `vifd` names the interfaces it attaches), `ovsdb`,
+    /// `nova-metadata` or `linuxbridge`.
     pub port_id_source: Option<String>,
     /// The port's local VLAN tag in Open vSwitch (`Port.tag`).
     pub vlan: Option<u16>,

@@ -12,6 +12,7 @@ pub mod ovsdb;
 
 pub use correlate::{correlate, correlate_with, CorrelateOptions, Correlation, Delta};
 pub use inventory::{Inventory, Problem, ProblemKind, Vif};
+pub mod actions;
 pub mod api;
 pub mod cli;
 pub mod cmd;
@@ -20,3 +21,4 @@ pub mod config;
 pub mod logging;
 pub mod output;
 pub mod serve;
+pub mod xml_text;

@@ -33,7 +33,13 @@ pub enum LogError {
 
 /// Parses a level or a `RUST_LOG`-style directive list (`info,vifd::serve=debug`).
 pub fn parse_filter(filter: &str) -> Result<EnvFilter, LogError> {
-    EnvFilter::try_new(filter).map_err(|e| LogError::Filter {
+    // The audit log of actions stays on whatever the level, unless the filter names it.
+    let with_audit = if filter.contains(crate::api::actions::AUDIT_TARGET) {
+        filter.to_string()
+    } else {
+        format!("{filter},{}=info", crate::api::actions::AUDIT_TARGET)
+    };
+    EnvFilter::try_new(&with_audit).map_err(|e| LogError::Filter {
         filter: filter.to_string(),
         message: e.to_string(),
     })

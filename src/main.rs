@@ -68,6 +68,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 let all_answered = cmd::query::run(&args, &file).await?;
                 return Ok(ExitCode::from(u8::from(!all_answered)));
             }
+            Command::AttachInterface(args) => cmd::actions::attach_interface(&args, &file).await?,
+            Command::DetachInterface(args) => cmd::actions::detach_interface(&args, &file).await?,
+            Command::AttachVolume(args) => cmd::actions::attach_volume(&args, &file).await?,
+            Command::DetachVolume(args) => cmd::actions::detach_volume(&args, &file).await?,
             Command::Completions(args) => cmd::assets::completions(&args)?,
             Command::Manpages(args) => cmd::assets::manpages(&args)?,
             Command::Config(ConfigCommand::Check(_)) => {}

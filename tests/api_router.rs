@@ -736,6 +736,7 @@ async fn links_say_https_on_a_tls_listener() {
     let opts = RouterOptions {
         token: None,
         tls: true,
+        actions: None,
     };
     let app = router(Shared::with_view(view()), opts);
     let body = get_ok(&app, "/v2.1/", &[("host", HOST)]).await;
@@ -999,7 +1000,7 @@ async fn v21_faults_carry_the_microversion_headers() {
             "2.12",
         ),
         (
-            Method::DELETE,
+            Method::PUT,
             format!("/v2.1/proj/servers/{SERVER}/os-interface/{PORT_ETH}"),
             &v212,
             StatusCode::METHOD_NOT_ALLOWED,
@@ -1640,7 +1641,7 @@ async fn post_is_405_bad_method_with_allow() {
         (Method::POST, "/v1/interfaces".to_string()),
         (Method::DELETE, format!("/v1/interfaces/{PORT_ETH}")),
         (Method::PUT, "/healthz".to_string()),
-        (Method::POST, format!("/v2.1/servers/{SERVER}/os-interface")),
+        (Method::PUT, format!("/v2.1/servers/{SERVER}/os-interface")),
     ] {
         let r = request(&app, method.clone(), &path, &[], "").await;
         assert_fault(&r, StatusCode::METHOD_NOT_ALLOWED, "badMethod");
@@ -1707,6 +1708,7 @@ fn authed_app() -> Router {
     let opts = RouterOptions {
         token: Some(Arc::new(Token::new("s3cret\n").unwrap())),
         tls: false,
+        actions: None,
     };
     router(Shared::with_view(view()), opts)
 }
@@ -1817,6 +1819,49 @@ async fn unauthenticated_request_with_bad_microversion_is_401_with_version_heade
         assert_fault(&r, StatusCode::UNAUTHORIZED, "unauthorized");
         assert_eq!(r.header("openstack-api-version"), Some("compute 2.1"));
         assert_eq!(r.header("x-openstack-nova-api-version"), Some("2.1"));
+    }
+}
+
+#[tokio::test]
+async fn writes_are_403_forbidden_when_actions_are_not_enabled() {
+    let app = app();
+    for (method, path) in [
+        (Method::POST, format!("/v2.1/servers/{SERVER}/os-interface")),
+        (
+            Method::DELETE,
+            format!("/v2.1/servers/{SERVER}/os-interface/{PORT_ETH}"),
+        ),
+        (
+            Method::POST,
+            format!("/v2/servers/{SERVER}/os-volume_attachments"),
+        ),
+        (Method::POST, format!("/v1/domains/{SERVER}/interfaces")),
+        (
+            Method::POST,
+            format!("/v1/interfaces/{PORT_ETH}/ip_addresses"),
+        ),
+        (
+            Method::DELETE,
+            format!("/v1/interfaces/{PORT_ETH}/ip_addresses/10.0.0.5"),
+        ),
+    ] {
+        let r = request(
+            &app,
+            method.clone(),
+            &path,
+            &[("content-type", "application/json")],
+            "{}",
+        )
+        .await;
+        assert_fault(&r, StatusCode::FORBIDDEN, "forbidden");
+        assert!(
+            r.json()["forbidden"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("--enable-actions"),
+            "{method} {path}: {}",
+            r.body
+        );
     }
 }
 

@@ -243,7 +243,8 @@ fn example_config_documents_every_key() {
     let example = std::fs::read_to_string(example_path()).unwrap();
     let top = accepted_keys(&scratch, "");
     assert!(top.contains(&"libvirt_uri".to_string()), "{top:?}");
-    for key in top.iter().filter(|k| *k != "networks") {
+    let tables = ["networks", "actions", "volumes"];
+    for key in top.iter().filter(|k| !tables.contains(&k.as_str())) {
         // A paragraph opens with "# key: what it does" (or "# key_a, key_b: ...").
         let documented = example.lines().any(|l| {
             l.strip_prefix("# ")
@@ -273,6 +274,17 @@ fn example_config_documents_every_key() {
             "the example has no commented [networks.{table}]"
         );
         assert!(example.contains(&format!("# networks.{table}:")), "{table}");
+    }
+    for (table, key) in [("actions", "enabled"), ("volumes", "pool")] {
+        assert!(top.contains(&table.to_string()), "{top:?}");
+        assert!(
+            example.contains(&format!("\n#[{table}]\n#{key} = ")),
+            "the example has no commented [{table}] {key}"
+        );
+        assert!(
+            example.contains(&format!("# {table}.{key}:")),
+            "{table}.{key}"
+        );
     }
     // Shipped as is, nothing but comments.
     assert!(example

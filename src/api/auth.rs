@@ -9,6 +9,62 @@ use axum::response::{IntoResponse, Response};
 
 use super::fault::Fault;
 
+/// Who is on the other end of a connection, as the listener saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Peer {
+    Tcp(std::net::SocketAddr),
+    /// The kernel's credentials of the connecting process (`SO_PEERCRED`).
+    Unix {
+        uid: Option<u32>,
+        pid: Option<i32>,
+    },
+}
+
+impl std::fmt::Display for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Peer::Tcp(a) => write!(f, "tcp:{a}"),
+            Peer::Unix { uid, pid } => {
+                f.write_str("unix:")?;
+                match uid {
+                    Some(u) => write!(f, "uid={u}")?,
+                    None => f.write_str("uid=?")?,
+                }
+                match pid {
+                    Some(p) => write!(f, ",pid={p}"),
+                    None => Ok(()),
+                }
+            }
+        }
+    }
+}
+
+/// The bearer token a request presents, if any.
+pub fn presented(headers: &axum::http::HeaderMap) -> Option<&[u8]> {
+    headers
+        .get(header::AUTHORIZATION)
+        .map(HeaderValue::as_bytes)
+        .and_then(|v| {
+            let (scheme, rest) = v.split_at_checked(7)?;
+            scheme.eq_ignore_ascii_case(b"bearer ").then_some(rest)
+        })
+}
+
+/// 401 in Nova's fault shape, with the challenge.
+pub fn unauthorized(presented: bool) -> Response {
+    let message = if presented {
+        "The bearer token is not valid."
+    } else {
+        "Authentication required: send Authorization: Bearer <token>."
+    };
+    let mut resp = Fault::new(StatusCode::UNAUTHORIZED, message).into_response();
+    resp.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"vifd\""),
+    );
+    resp
+}
+
 /// The secret a client must present as `Authorization: Bearer <token>`. Replaceable in
 /// place, so that a reload rotates it under every listener at once.
 pub struct Token(std::sync::RwLock<Vec<u8>>);
@@ -47,26 +103,9 @@ impl Token {
 
 /// Refuses any request without the right bearer token, 401 in Nova's fault shape.
 pub async fn require(State(token): State<Arc<Token>>, req: Request, next: Next) -> Response {
-    let presented = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .map(HeaderValue::as_bytes)
-        .and_then(|v| {
-            let (scheme, rest) = v.split_at_checked(7)?;
-            scheme.eq_ignore_ascii_case(b"bearer ").then_some(rest)
-        });
-    if presented.is_some_and(|t| token.matches(t)) {
+    let given = presented(req.headers());
+    if given.is_some_and(|t| token.matches(t)) {
         return next.run(req).await;
     }
-    let message = if presented.is_some() {
-        "The bearer token is not valid."
-    } else {
-        "Authentication required: send Authorization: Bearer <token>."
-    };
-    let mut resp = Fault::new(StatusCode::UNAUTHORIZED, message).into_response();
-    resp.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static("Bearer realm=\"vifd\""),
-    );
-    resp
+    unauthorized(given.is_some())
 }

@@ -130,3 +130,26 @@ async fn framework_message(status: StatusCode, method: &Method, body: Body) -> S
         text
     }
 }
+
+/// The one mapping of action failures to Nova faults: the client's mistakes are 4xx, a
+/// libvirt refusal that names the request's conflict with the host is 409, any other
+/// libvirt failure 500 with libvirt's message.
+impl From<crate::actions::ActionError> for Fault {
+    fn from(e: crate::actions::ActionError) -> Self {
+        use crate::actions::ActionError as E;
+        use crate::libvirt::Failure;
+        let status = match &e {
+            E::Invalid { .. } => StatusCode::BAD_REQUEST,
+            E::NotFound(_) => StatusCode::NOT_FOUND,
+            E::Conflict(_) => StatusCode::CONFLICT,
+            E::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            E::NotSeen(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            E::Libvirt(_) => match e.libvirt_failure() {
+                Some(Failure::NotFound) => StatusCode::NOT_FOUND,
+                Some(Failure::Conflict) => StatusCode::CONFLICT,
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            },
+        };
+        Fault::new(status, e.to_string())
+    }
+}

@@ -1,6 +1,7 @@
 //! The HTTP API, as a router over the shared view: no I/O here beyond answering. The
 //! listeners, TLS and the refresher live in `serve`.
 
+pub mod actions;
 pub mod auth;
 pub mod compute;
 pub mod fault;
@@ -18,7 +19,7 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{delete, get, post};
 use axum::{Extension, Router};
 
 use auth::Token;
@@ -26,8 +27,8 @@ use compute::Scheme;
 use fault::Fault;
 use view::{Shared, View};
 
-/// The largest request body accepted before it is refused with 413; every endpoint takes
-/// none, so this only decides between "too large" and "not allowed".
+/// The largest request body accepted before it is refused with 413. Only the write
+/// endpoints take one.
 pub const MAX_BODY: u64 = 64 * 1024;
 
 /// How one listener's router is set up.
@@ -37,6 +38,9 @@ pub struct RouterOptions {
     pub token: Option<Arc<Token>>,
     /// Links say `https`.
     pub tls: bool,
+    /// The actions and who may call them on this listener; `None` answers every write
+    /// with 403 and the volume listing with 404 (routers built without a server).
+    pub actions: Option<actions::ActionAccess>,
 }
 
 /// Every endpoint, with the middleware every response goes through.
@@ -49,7 +53,15 @@ pub fn router(shared: Arc<Shared>, opts: RouterOptions) -> Router {
         .route("/v1/domains", get(native::domains))
         .route(
             "/v1/domains/{domain}/interfaces",
-            get(native::domain_interfaces),
+            get(native::domain_interfaces).post(actions::native::create_interface),
+        )
+        .route(
+            "/v1/interfaces/{id}/ip_addresses",
+            post(actions::native::allocate_address),
+        )
+        .route(
+            "/v1/interfaces/{id}/ip_addresses/{address}",
+            delete(actions::native::release_address),
         )
         .route("/v1/problems", get(native::problems))
         .route("/v1/watch", get(watch::watch))
@@ -62,6 +74,9 @@ pub fn router(shared: Arc<Shared>, opts: RouterOptions) -> Router {
         .layer(middleware::from_fn(compute::version_gate));
     if let Some(token) = opts.token {
         app = app.layer(middleware::from_fn_with_state(token, auth::require));
+    }
+    if let Some(access) = opts.actions {
+        app = app.layer(Extension(access));
     }
     app.layer(middleware::from_fn(compute::flavor))
         .layer(middleware::from_fn_with_state(shared.clone(), with_view))
@@ -97,9 +112,10 @@ async fn with_view(State(shared): State<Arc<Shared>>, mut req: Request, next: Ne
     resp
 }
 
-/// No endpoint takes a body: a large one is over the limit, one of another media type is
-/// unsupported, and any other is a bad request. Only GET and HEAD are looked at: every
-/// other method is answered 405 by the router, which should win.
+/// No read endpoint takes a body: a large one is over the limit, one of another media
+/// type is unsupported, and any other is a bad request. Only GET and HEAD are looked at:
+/// the write endpoints read and validate their own bodies (`actions::body`), and any other
+/// method is answered 405 by the router, which should win.
 async fn refuse_bodies(req: Request, next: Next) -> Result<Response, Fault> {
     if !matches!(*req.method(), Method::GET | Method::HEAD) {
         return Ok(next.run(req).await);

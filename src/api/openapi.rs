@@ -13,7 +13,7 @@ use utoipa::openapi::{Ref, RefOr, Required};
 use utoipa::OpenApi;
 
 use super::compute::{self, attachments, extensions, vifs};
-use super::native;
+use super::{actions, native};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -44,11 +44,23 @@ use super::native;
         attachments::interface,
         attachments::volumes,
         attachments::volume,
+        actions::compute::attach_interface,
+        actions::compute::detach_interface,
+        actions::volumes::attach,
+        actions::volumes::detach,
+        actions::volumes::list,
+        actions::volumes::show,
+        actions::native::create_interface,
+        actions::native::allocate_address,
+        actions::native::release_address,
     ),
     components(schemas(vifs::LegacyVirtualInterfaceList, vifs::LegacyVirtualInterface)),
     tags(
         (name = "native", description = "vifd's record contract as JSON"),
-        (name = "compute", description = "OpenStack Compute API shapes (read-only)")
+        (name = "compute", description = "OpenStack Compute API shapes (read-only)"),
+        (name = "actions", description = "Interface, address and volume actions: off unless \
+                                          vifd serve runs with --enable-actions; unix sockets, \
+                                          or TCP with the bearer token")
     )
 )]
 struct ApiDoc;

@@ -36,21 +36,7 @@ pub fn wants_xml(headers: &HeaderMap) -> bool {
     xml > json
 }
 
-/// Escapes text for an attribute value or element content.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use crate::xml_text::escape;
 
 /// ` name="value"` for each pair with a value; absent values are left out.
 pub fn attrs<'a>(pairs: impl IntoIterator<Item = (&'a str, Option<&'a str>)>) -> String {

@@ -84,6 +84,19 @@ pub struct Effective {
     pub guest_agent: bool,
     pub guest_agent_timeout: u64,
     pub networks: Networks,
+    pub actions: ActionsOut,
+    pub volumes: VolumesOut,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ActionsOut {
+    pub enabled: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct VolumesOut {
+    /// Absent when no pool is configured.
+    pub pool: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -150,6 +163,12 @@ pub fn effective(text: &str, file: &FileConfig) -> Result<Effective, Invalid> {
                 .map(|(p, u)| (p.to_string(), u.clone()))
                 .collect(),
         },
+        actions: ActionsOut {
+            enabled: cfg.actions.enabled,
+        },
+        volumes: VolumesOut {
+            pool: cfg.actions.pool.clone(),
+        },
     })
 }
 
@@ -172,6 +191,7 @@ fn serve_key(e: &serve::ServeError) -> &'static str {
         serve::ServeError::Poll => "poll_interval",
         serve::ServeError::HeaderTimeout => "header_timeout",
         serve::ServeError::NeedsToken { .. } => "listen",
+        serve::ServeError::ActionsNeedToken { .. } => "actions.enabled",
         serve::ServeError::Token { .. } => "token_file",
         serve::ServeError::Tls { .. } => "tls_cert",
         serve::ServeError::Listen { .. } | serve::ServeError::Activation(_) => "listen",

@@ -81,6 +81,7 @@ pub async fn run(args: &DemoArgs) -> Result<(), CmdError> {
         tls: None,
         header_timeout: serve::DEFAULT_HEADER_TIMEOUT,
         netlink_rcvbuf: None,
+        actions: serve::ActionsConfig::default(),
     })
     .await?;
     let some_uuid = inv.domains.first().map_or("<uuid>", |d| d.uuid.as_str());

@@ -1,7 +1,7 @@
 //! The client side of vifd's HTTP API, shared by `vifd watch` and `vifd query`: where an
 //! agent is (`http://HOST:PORT[/PREFIX]` or `unix:/PATH`), the bearer token to send it,
-//! an HTTP/1.1 connection over TCP or a unix socket, a one-shot GET held to one deadline,
-//! and the message of the Nova fault a refusal carries.
+//! an HTTP/1.1 connection over TCP or a unix socket, a one-shot GET (or any request with a
+//! whole body) held to one deadline, and the message of the Nova fault a refusal carries.
 //!
 //! Errors here do not name the URL: the caller knows how the agent was named to the user
 //! (`--url`, a line of a hosts file) and says so.
@@ -9,12 +9,12 @@
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty, LengthLimitError, Limited};
-use hyper::body::Incoming;
+use http_body_util::{BodyExt, Empty, Full, LengthLimitError, Limited};
+use hyper::body::{Body, Incoming};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::http::request::Builder;
-use hyper::{Request, StatusCode, Uri};
+use hyper::{Method, Request, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpStream, UnixStream};
@@ -110,13 +110,14 @@ pub struct Endpoint {
     pub url: String,
 }
 
-/// An open HTTP/1.1 connection. Dropping it closes the connection.
-pub struct Connection {
-    pub sender: SendRequest<Empty<Bytes>>,
+/// An open HTTP/1.1 connection whose requests carry bodies of type `B`. Dropping it
+/// closes the connection.
+pub struct Connection<B = Empty<Bytes>> {
+    pub sender: SendRequest<B>,
     driver: JoinHandle<()>,
 }
 
-impl Drop for Connection {
+impl<B> Drop for Connection<B> {
     fn drop(&mut self) {
         self.driver.abort();
     }
@@ -180,7 +181,14 @@ impl Endpoint {
 
     /// `GET PREFIX{path_and_query}` with `Host` and `User-Agent` set.
     pub fn request(&self, path_and_query: &str) -> Builder {
-        Request::get(format!("{}{path_and_query}", self.prefix))
+        self.request_with(Method::GET, path_and_query)
+    }
+
+    /// `METHOD PREFIX{path_and_query}` with `Host` and `User-Agent` set.
+    pub fn request_with(&self, method: Method, path_and_query: &str) -> Builder {
+        Request::builder()
+            .method(method)
+            .uri(format!("{}{path_and_query}", self.prefix))
             .header(header::HOST, &self.host)
             .header(
                 header::USER_AGENT,
@@ -190,6 +198,16 @@ impl Endpoint {
 
     /// Opens a connection and completes the HTTP/1.1 handshake; no time limit of its own.
     pub async fn connect(&self) -> Result<Connection, ConnectError> {
+        self.connect_for().await
+    }
+
+    /// As [`connect`](Self::connect), for requests whose bodies are `B`s.
+    async fn connect_for<B>(&self) -> Result<Connection<B>, ConnectError>
+    where
+        B: Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         match &self.target {
             Target::Tcp(addr) => {
                 handshake(TcpStream::connect(addr).await.map_err(ConnectError::Io)?).await
@@ -210,17 +228,43 @@ impl Endpoint {
         deadline: Instant,
         limit: usize,
     ) -> Result<Reply, GetError> {
-        let mut conn = timeout_at(deadline, self.connect())
-            .await
-            .map_err(|_| GetError::Timeout(Stage::Connecting))??;
         let mut req = self.request(path_and_query).header(header::ACCEPT, accept);
         if let Some(t) = token {
             req = req.header(header::AUTHORIZATION, t.clone());
         }
         // Everything that goes into the request was validated by `parse`.
         let req = req
-            .body(Empty::new())
+            .body(Empty::<Bytes>::new())
             .map_err(|e| GetError::Request(e.to_string()))?;
+        self.exchange(req, deadline, limit).await
+    }
+
+    /// Sends `req` (built with [`request_with`](Self::request_with), its body whole) on a
+    /// connection of its own and reads the answer whole (at most `limit` bytes of body);
+    /// every step, connecting included, must be over by `deadline`.
+    pub async fn send(
+        &self,
+        req: Request<Full<Bytes>>,
+        deadline: Instant,
+        limit: usize,
+    ) -> Result<Reply, GetError> {
+        self.exchange(req, deadline, limit).await
+    }
+
+    async fn exchange<B>(
+        &self,
+        req: Request<B>,
+        deadline: Instant,
+        limit: usize,
+    ) -> Result<Reply, GetError>
+    where
+        B: Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let mut conn = timeout_at(deadline, self.connect_for::<B>())
+            .await
+            .map_err(|_| GetError::Timeout(Stage::Connecting))??;
         let resp = timeout_at(deadline, conn.sender.send_request(req))
             .await
             .map_err(|_| GetError::Timeout(Stage::AwaitingAnswer))?
@@ -237,9 +281,12 @@ impl Endpoint {
     }
 }
 
-async fn handshake<S>(io: S) -> Result<Connection, ConnectError>
+async fn handshake<S, B>(io: S) -> Result<Connection<B>, ConnectError>
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let (sender, conn) = http1::handshake(TokioIo::new(io))
         .await

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod actions;
 pub mod assets;
 pub mod check;
 pub mod config;
@@ -31,6 +32,8 @@ pub enum CmdError {
     Config(#[from] crate::config::ConfigError),
     #[error(transparent)]
     Watch(#[from] watch::WatchError),
+    #[error(transparent)]
+    Action(#[from] actions::ActionError),
 }
 
 /// Writes `value` as pretty JSON followed by a newline, streamed through one buffer:

@@ -8,7 +8,7 @@ use super::CmdError;
 use crate::cli::ServeArgs;
 use crate::config::FileConfig;
 use crate::logging;
-use crate::serve::{self, Control, ListenAddr, Notifier, ServeConfig, Server};
+use crate::serve::{self, ActionsConfig, Control, ListenAddr, Notifier, ServeConfig, Server};
 
 pub fn config(args: &ServeArgs, file: &FileConfig) -> Result<ServeConfig, CmdError> {
     let listen_text: Vec<String> = if !args.listen.is_empty() {
@@ -52,6 +52,18 @@ pub fn config(args: &ServeArgs, file: &FileConfig) -> Result<ServeConfig, CmdErr
             .or(file.header_timeout)
             .map_or(serve::DEFAULT_HEADER_TIMEOUT, Duration::from_secs),
         netlink_rcvbuf: args.netlink_rcvbuf,
+        actions: ActionsConfig {
+            enabled: args.enable_actions
+                || file
+                    .actions
+                    .as_ref()
+                    .and_then(|a| a.enabled)
+                    .unwrap_or(false),
+            pool: args
+                .volume_pool
+                .clone()
+                .or_else(|| file.volumes.as_ref().and_then(|v| v.pool.clone())),
+        },
     })
 }
 

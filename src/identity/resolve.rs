@@ -61,6 +61,8 @@ pub(crate) fn resolve(
         .and_then(|v| v.interfaceid.clone())
     {
         r.port = Some((id, "virtualport"));
+    } else if let Some(id) = iface.alias.as_deref().and_then(port_of_alias) {
+        r.port = Some((id, "libvirt-alias"));
     }
     for &res in &ctx.opts.order {
         if r.port.is_none() {
@@ -92,6 +94,15 @@ pub(crate) fn resolve(
         .flatten();
     r.addresses = addresses(ctx, dom, iface, names, nova_port);
     r
+}
+
+/// The port of a user alias `ua-<port UUID>`: how `vifd` names the interfaces it
+/// attaches, so that the port survives in the live and the persistent XML.
+pub(crate) fn port_of_alias(alias: &str) -> Option<String> {
+    let rest = alias.strip_prefix("ua-")?;
+    uuid::Uuid::try_parse(rest)
+        .ok()
+        .map(|u| u.hyphenated().to_string())
 }
 
 fn port_from(
@@ -234,4 +245,25 @@ fn ovs_problems(
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::port_of_alias;
+
+    #[test]
+    fn a_user_alias_naming_a_uuid_is_the_port() {
+        assert_eq!(
+            port_of_alias("ua-0D7F7E5C-3C5A-4A51-9A8E-4F1C2B3A4D5E").as_deref(),
+            Some("0d7f7e5c-3c5a-4a51-9a8e-4f1c2b3a4d5e")
+        );
+        for other in [
+            "net0",
+            "ua-web",
+            "ua-",
+            "0d7f7e5c-3c5a-4a51-9a8e-4f1c2b3a4d5e",
+        ] {
+            assert_eq!(port_of_alias(other), None, "{other}");
+        }
+    }
 }

@@ -112,6 +112,22 @@ impl Session {
         self.put_back(conn, res)
     }
 
+    /// Runs `f` on the live connection (opening one first when needed). The connection is
+    /// kept for the next call unless it died: a refused action is no reason to reconnect.
+    pub(super) fn with_connection<T>(
+        &mut self,
+        f: impl FnOnce(&Connect, &str) -> Result<T, LibvirtError>,
+    ) -> Result<T, LibvirtError> {
+        let conn = self.take_connection()?;
+        let res = f(&conn, &self.uri);
+        let alive = conn.is_alive().unwrap_or(false);
+        self.conn = Some(conn);
+        if !alive {
+            self.reset();
+        }
+        res
+    }
+
     /// Drops the connection (and its event callbacks); the next read reconnects.
     pub fn reset_connection(&mut self) {
         self.reset();

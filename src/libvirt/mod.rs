@@ -3,11 +3,14 @@
 //! Everything this module returns is our own type; no `virt` handle leaves it.
 
 mod agent;
+pub mod device;
 mod events;
 mod fetch;
 mod ffi;
 mod leases;
+mod netxml;
 mod read;
+mod write;
 mod xml;
 
 use std::collections::BTreeMap;
@@ -20,6 +23,7 @@ use crate::mac::MacAddr;
 
 pub use events::{EventCause, EventSink, GuestEvent};
 pub use fetch::{fetch, Session};
+pub use write::{Applied, Failure, PoolVolume};
 pub use xml::{parse_domain_xml, ParsedDomain, XmlError};
 
 /// Failures talking to libvirt.
@@ -41,6 +45,13 @@ pub enum LibvirtError {
     Subscribe { uri: String, message: String },
     #[error("cannot read the DHCP leases of network {network}: {message}")]
     Leases { network: String, message: String },
+    #[error("cannot {action} on {target}: {message}")]
+    Action {
+        action: &'static str,
+        target: String,
+        failure: Failure,
+        message: String,
+    },
     #[error("cannot look up domain {uuid} on {uri}: {message}")]
     Lookup {
         uri: String,
@@ -66,6 +77,38 @@ pub struct Network {
     pub active: bool,
     /// The network's DHCP leases (`virNetworkGetDHCPLeases`); empty when inactive.
     pub leases: Vec<DhcpLease>,
+}
+
+/// What a libvirt network's DHCP server hands out, as it runs now.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NetworkDhcp {
+    pub name: String,
+    pub uuid: String,
+    pub bridge: Option<String>,
+    pub active: bool,
+    pub persistent: bool,
+    pub ranges: Vec<DhcpRange>,
+    /// `<host>` entries: fixed MAC → address bindings.
+    pub hosts: Vec<DhcpHost>,
+    pub leases: Vec<DhcpLease>,
+}
+
+/// A `<range>` of an `<ip>` element, with that element's address and prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DhcpRange {
+    pub start: IpAddr,
+    pub end: IpAddr,
+    /// The network's own address on the bridge.
+    pub gateway: IpAddr,
+    pub prefix: u8,
+}
+
+/// A `<host>` entry of a network's DHCP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DhcpHost {
+    pub mac: Option<MacAddr>,
+    pub ip: Option<IpAddr>,
+    pub name: Option<String>,
 }
 
 /// A lease dnsmasq handed out on a libvirt network.

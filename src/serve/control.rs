@@ -103,6 +103,7 @@ impl Control {
             ("listen", new.listen != old.listen),
             ("tls_cert/tls_key", new.tls != old.tls),
             ("header_timeout", new.header_timeout != old.header_timeout),
+            ("actions.enabled/volumes.pool", new.actions != old.actions),
         ] {
             if changed {
                 warn!(setting = what, "changed in the configuration; it takes effect at the next restart (listeners stay open across reloads)");

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
+use hyper::Request;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
@@ -21,6 +23,7 @@ use tracing::{debug, info, warn};
 
 use super::activation::Inherited;
 use super::ServeError;
+use crate::api::auth::Peer;
 
 /// Most connections open at once, over all listeners; beyond, accepting waits.
 pub const MAX_CONNECTIONS: usize = 1024;
@@ -202,11 +205,23 @@ impl Bound {
                 a = self.accept() => a,
             };
             match accepted {
-                Ok(Stream::Tcp(s)) => {
+                Ok(Stream::Tcp(s, addr)) => {
                     let _ = s.set_nodelay(true);
-                    self.spawn(&graceful, s, permit);
+                    self.spawn(&graceful, s, permit, Peer::Tcp(addr));
                 }
-                Ok(Stream::Unix(s)) => self.spawn(&graceful, s, permit),
+                Ok(Stream::Unix(s)) => {
+                    let peer = match s.peer_cred() {
+                        Ok(c) => Peer::Unix {
+                            uid: Some(c.uid()),
+                            pid: c.pid(),
+                        },
+                        Err(_) => Peer::Unix {
+                            uid: None,
+                            pid: None,
+                        },
+                    };
+                    self.spawn(&graceful, s, permit, peer)
+                }
                 Err(e) => {
                     // EMFILE and friends: back off instead of spinning.
                     warn!(addr = %self.addr, error = %e, "accept failed");
@@ -228,7 +243,7 @@ impl Bound {
 
     async fn accept(&self) -> std::io::Result<Stream> {
         match &self.listener {
-            Listener::Tcp(l) => l.accept().await.map(|(s, _)| Stream::Tcp(s)),
+            Listener::Tcp(l) => l.accept().await.map(|(s, a)| Stream::Tcp(s, a)),
             Listener::Unix(l) => l.accept().await.map(|(s, _)| Stream::Unix(s)),
         }
     }
@@ -238,10 +253,14 @@ impl Bound {
         graceful: &GracefulShutdown,
         stream: S,
         permit: tokio::sync::OwnedSemaphorePermit,
+        peer: Peer,
     ) where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let app = self.app.clone();
+        let app = WithPeer {
+            app: self.app.clone(),
+            peer,
+        };
         let watcher = graceful.watcher();
         let timeout = self.header_timeout;
         match self.tls.clone() {
@@ -273,16 +292,16 @@ impl Bound {
 }
 
 enum Stream {
-    Tcp(tokio::net::TcpStream),
+    Tcp(tokio::net::TcpStream, SocketAddr),
     Unix(tokio::net::UnixStream),
 }
 
 /// One HTTP/1.1 connection with vifd's limits.
 fn connection<S>(
     stream: S,
-    app: Router,
+    app: WithPeer,
     header_timeout: Duration,
-) -> http1::Connection<TokioIo<S>, TowerToHyperService<Router>>
+) -> http1::Connection<TokioIo<S>, TowerToHyperService<WithPeer>>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -292,4 +311,30 @@ where
         .max_buf_size(MAX_HEADER_BYTES)
         .keep_alive(true)
         .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app))
+}
+
+/// The router, handing every request of one connection who is on the other end (the
+/// action audit log names it).
+#[derive(Clone)]
+struct WithPeer {
+    app: Router,
+    peer: Peer,
+}
+
+impl tower::Service<Request<Incoming>> for WithPeer {
+    type Response = <Router as tower::Service<Request<Incoming>>>::Response;
+    type Error = <Router as tower::Service<Request<Incoming>>>::Error;
+    type Future = <Router as tower::Service<Request<Incoming>>>::Future;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        tower::Service::<Request<Incoming>>::poll_ready(&mut self.app, cx)
+    }
+
+    fn call(&mut self, mut req: Request<Incoming>) -> Self::Future {
+        req.extensions_mut().insert(self.peer.clone());
+        self.app.call(req)
+    }
 }

@@ -17,6 +17,8 @@ use std::time::Duration;
 use tokio::sync::{watch, Semaphore};
 use tracing::info;
 
+use crate::actions::{ActionSettings, Actions};
+use crate::api::actions::ActionAccess;
 use crate::api::auth::Token;
 use crate::api::view::Shared;
 use crate::api::{router, RouterOptions};
@@ -49,6 +51,11 @@ pub enum ServeError {
     Poll,
     #[error("--header-timeout must be at least 1 second")]
     HeaderTimeout,
+    #[error(
+        "refusing to accept actions on {addr} without a bearer token: with --enable-actions \
+         every TCP listener needs --token-file (or serve actions on a unix socket only)"
+    )]
+    ActionsNeedToken { addr: String },
     #[error("socket activation: {0}")]
     Activation(#[from] activation::ActivationError),
 }
@@ -68,6 +75,16 @@ pub struct ServeConfig {
     pub header_timeout: Duration,
     /// Receive buffer of the link-notification socket (tests shrink it to force overruns).
     pub netlink_rcvbuf: Option<usize>,
+    pub actions: ActionsConfig,
+}
+
+/// The write side: off unless enabled.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ActionsConfig {
+    /// `--enable-actions` / `actions.enabled`.
+    pub enabled: bool,
+    /// `--volume-pool` / `volumes.pool`: the storage pool volumes are attached from.
+    pub pool: Option<String>,
 }
 
 /// A server with its listeners bound, not yet serving.
@@ -87,11 +104,19 @@ impl Server {
     pub async fn bind(cfg: ServeConfig) -> Result<Self, ServeError> {
         let Checked { token, tls } = check_config(&cfg)?;
         let shared = Shared::new();
+        let actions = Arc::new(Actions::new(shared.clone(), action_settings(&cfg)));
         let app_for = |addr: &ListenAddr| {
+            let unix = matches!(addr, ListenAddr::Unix(_));
             let opts = RouterOptions {
                 // Loopback and unix sockets need nothing; every other listener needs the token.
                 token: if addr.is_local() { None } else { token.clone() },
-                tls: tls.is_some() && matches!(addr, ListenAddr::Tcp(_)),
+                tls: tls.is_some() && !unix,
+                actions: Some(ActionAccess {
+                    actions: actions.clone(),
+                    enabled: cfg.actions.enabled,
+                    unix,
+                    token: if unix { None } else { token.clone() },
+                }),
             };
             router(shared.clone(), opts)
         };
@@ -114,6 +139,11 @@ impl Server {
                 })?;
                 if token.is_none() && !addr.is_local() {
                     return Err(ServeError::NeedsToken {
+                        addr: addr.to_string(),
+                    });
+                }
+                if token.is_none() && cfg.actions.enabled && matches!(addr, ListenAddr::Tcp(_)) {
+                    return Err(ServeError::ActionsNeedToken {
                         addr: addr.to_string(),
                     });
                 }
@@ -168,6 +198,26 @@ impl Server {
     }
 }
 
+/// What actions use: the libvirt URI, the bridges `[networks.bridges]` maps (read from
+/// network to bridge), the volume pool.
+fn action_settings(cfg: &ServeConfig) -> ActionSettings {
+    let bridges = cfg
+        .source
+        .options
+        .identity
+        .map
+        .bridges
+        .iter()
+        .map(|(bridge, net)| (net.clone(), bridge.clone()))
+        .collect();
+    ActionSettings {
+        libvirt_uri: cfg.source.libvirt_uri.clone(),
+        bridges,
+        pool: cfg.actions.pool.clone(),
+        wait: crate::actions::DEFAULT_WAIT,
+    }
+}
+
 fn timing_of(cfg: &ServeConfig) -> refresh::Timing {
     refresh::Timing {
         refresh: cfg.refresh,
@@ -201,6 +251,13 @@ pub fn check_config(cfg: &ServeConfig) -> Result<Checked, ServeError> {
         if let Some(open) = cfg.listen.iter().find(|a| !a.is_local()) {
             return Err(ServeError::NeedsToken {
                 addr: open.to_string(),
+            });
+        }
+    }
+    if token.is_none() && cfg.actions.enabled {
+        if let Some(tcp) = cfg.listen.iter().find(|a| matches!(a, ListenAddr::Tcp(_))) {
+            return Err(ServeError::ActionsNeedToken {
+                addr: tcp.to_string(),
             });
         }
     }

@@ -82,7 +82,7 @@ pub struct VolumeAttachmentBody {
     pub volume_attachment: VolumeAttachment,
 }
 
-fn interface_attachment(v: &Vif) -> InterfaceAttachment {
+pub(crate) fn interface_attachment(v: &Vif) -> InterfaceAttachment {
     let up = v.carrier == Some(true) && matches!(v.operstate.as_deref(), Some("up" | "unknown"));
     let port_id = v.port_id.clone().unwrap_or_else(|| v.id.clone());
     InterfaceAttachment {

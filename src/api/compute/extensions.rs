@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::Flavor;
+use crate::api::actions::ActionAccess;
 use crate::api::fault::Fault;
 use crate::api::xml::{self, PrefersXml};
 
@@ -96,7 +97,21 @@ const LEGACY_ONLY: [Row; 1] = [(
     "Adds network id parameter to the virtual interface list.",
 )];
 
-fn all(flavor: Flavor) -> Vec<Extension> {
+/// The descriptions of the extensions whose write side is on when actions are enabled.
+const WRITABLE: [(&str, &str); 2] = [
+    (
+        "os-attach-interfaces",
+        "Attach interface support: attach by net_id (a libvirt network, or a bridge mapped \
+         in the config) and detach, through libvirt.",
+    ),
+    (
+        "os-volumes",
+        "Volumes support: the configured storage pool's volumes, attached and detached \
+         through libvirt.",
+    ),
+];
+
+fn all(flavor: Flavor, actions: bool) -> Vec<Extension> {
     let legacy: &[Row] = match flavor {
         Flavor::Legacy => &LEGACY_ONLY,
         Flavor::Micro(_) => &[],
@@ -104,26 +119,36 @@ fn all(flavor: Flavor) -> Vec<Extension> {
     COMMON
         .iter()
         .chain(legacy)
-        .map(
-            |&(name, alias, namespace, updated, description)| Extension {
+        .map(|&(name, alias, namespace, updated, description)| {
+            let writable = WRITABLE.iter().find(|(a, _)| *a == alias);
+            Extension {
                 name,
                 alias,
                 namespace,
                 updated,
-                description,
+                description: match writable {
+                    Some((_, d)) if actions => d,
+                    _ => description,
+                },
                 links: Vec::new(),
-            },
-        )
+            }
+        })
         .collect()
+}
+
+/// Whether this listener accepts actions.
+fn actions_on(access: Option<&axum::Extension<ActionAccess>>) -> bool {
+    access.is_some_and(|a| a.enabled)
 }
 
 #[utoipa::path(get, path = "/v2.1/extensions", tag = "compute",
     responses((status = 200, description = "The extensions served (JSON, or XML on `Accept: application/xml`)", body = ExtensionList)))]
 pub async fn list(
     axum::Extension(flavor): axum::Extension<Flavor>,
+    access: Option<axum::Extension<ActionAccess>>,
     PrefersXml(xml): PrefersXml,
 ) -> Response {
-    let exts = all(flavor);
+    let exts = all(flavor, actions_on(access.as_ref()));
     if xml {
         let body: String = exts.iter().map(|e| xml_extension(e, false)).collect();
         return xml_response(format!(
@@ -141,10 +166,11 @@ pub async fn list(
               (status = 404, description = "No extension with this alias")))]
 pub async fn show(
     axum::Extension(flavor): axum::Extension<Flavor>,
+    access: Option<axum::Extension<ActionAccess>>,
     Path(AliasPath { alias }): Path<AliasPath>,
     PrefersXml(xml): PrefersXml,
 ) -> Result<Response, Fault> {
-    let ext = all(flavor)
+    let ext = all(flavor, actions_on(access.as_ref()))
         .into_iter()
         .find(|e| e.alias == alias)
         .ok_or_else(|| Fault::not_found(format!("Extension {alias} could not be found.")))?;

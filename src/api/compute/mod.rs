@@ -18,6 +18,7 @@ use axum::{Extension, Json, Router};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::actions;
 use super::fault::Fault;
 use super::native::ready;
 use super::view::{Shared, View};
@@ -47,20 +48,22 @@ fn resources() -> Router<Arc<Shared>> {
         )
         .route(
             "/servers/{server_id}/os-interface",
-            get(attachments::interfaces),
+            get(attachments::interfaces).post(actions::compute::attach_interface),
         )
         .route(
             "/servers/{server_id}/os-interface/{port_id}",
-            get(attachments::interface),
+            get(attachments::interface).delete(actions::compute::detach_interface),
         )
         .route(
             "/servers/{server_id}/os-volume_attachments",
-            get(attachments::volumes),
+            get(attachments::volumes).post(actions::volumes::attach),
         )
         .route(
             "/servers/{server_id}/os-volume_attachments/{volume_id}",
-            get(attachments::volume),
+            get(attachments::volume).delete(actions::volumes::detach),
         )
+        .route("/os-volumes", get(actions::volumes::list))
+        .route("/os-volumes/{volume_id}", get(actions::volumes::show))
 }
 
 /// `/v2...` and `/v2.1...`, plus `/` (the versions document). Which API a request is

@@ -1,0 +1,180 @@
+//! Volumes: `os-volume_attachments` attach and detach, and `os-volumes`, the pool's
+//! volumes in the shape of the Volumes extension.
+
+use axum::extract::Path;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::body::{device_field, uuid_field, JsonBody};
+use super::compute::server_uuid;
+use super::{audit, ActionsRef, Authorized};
+use crate::actions::PoolVolumeInfo;
+use crate::api::compute::attachments::{VolumeAttachment, VolumeAttachmentBody, VolumePath};
+use crate::api::fault::Fault;
+
+const GIB: u64 = 1 << 30;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AttachVolumeRequest {
+    #[serde(rename = "volumeAttachment")]
+    pub volume_attachment: AttachVolumeFields,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AttachVolumeFields {
+    /// The volume: its name in the configured storage pool, a UUID.
+    pub volume_id: String,
+    /// `/dev/vdX`; the first free one when absent.
+    pub device: Option<String>,
+}
+
+/// A volume of the pool, as the Volumes extension lists it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VolumeDoc {
+    /// The volume's name in the pool.
+    pub id: String,
+    pub display_name: String,
+    /// GiB, rounded up.
+    pub size: u64,
+    /// `in-use` when a domain's disk has it as serial, else `available`.
+    pub status: &'static str,
+    pub attachments: Vec<VolumeAttachment>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct VolumeList {
+    pub volumes: Vec<VolumeDoc>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct VolumeBody {
+    pub volume: VolumeDoc,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct VolumeIdPath {
+    pub volume_id: String,
+}
+
+fn doc(info: PoolVolumeInfo) -> VolumeDoc {
+    let id = info.volume.name;
+    let attachments: Vec<VolumeAttachment> = info
+        .attachments
+        .into_iter()
+        .map(|(server, device)| VolumeAttachment {
+            id: id.clone(),
+            volume_id: id.clone(),
+            server_id: server,
+            device,
+        })
+        .collect();
+    VolumeDoc {
+        display_name: id.clone(),
+        size: info.volume.capacity.div_ceil(GIB),
+        status: if attachments.is_empty() {
+            "available"
+        } else {
+            "in-use"
+        },
+        attachments,
+        id,
+    }
+}
+
+#[utoipa::path(get, path = "/v2.1/os-volumes", tag = "actions",
+    responses((status = 200, description = "The volumes of the configured storage pool", body = VolumeList),
+              (status = 409, description = "No pool is configured (volumes.pool)")))]
+pub async fn list(ActionsRef(actions): ActionsRef) -> Result<Json<VolumeList>, Fault> {
+    let vols = actions.list_volumes().await?;
+    Ok(Json(VolumeList {
+        volumes: vols.into_iter().map(doc).collect(),
+    }))
+}
+
+#[utoipa::path(get, path = "/v2.1/os-volumes/{volume_id}", tag = "actions",
+    params(("volume_id" = String, Path, description = "Volume name in the pool")),
+    responses((status = 200, description = "The volume", body = VolumeBody),
+              (status = 404, description = "No such volume in the pool")))]
+pub async fn show(
+    ActionsRef(actions): ActionsRef,
+    Path(path): Path<VolumeIdPath>,
+) -> Result<Json<VolumeBody>, Fault> {
+    let found = actions
+        .list_volumes()
+        .await?
+        .into_iter()
+        .find(|v| v.volume.name.eq_ignore_ascii_case(&path.volume_id))
+        .ok_or_else(|| {
+            Fault::not_found(format!("Volume {} could not be found.", path.volume_id))
+        })?;
+    Ok(Json(VolumeBody { volume: doc(found) }))
+}
+
+#[utoipa::path(post, path = "/v2.1/servers/{server_id}/os-volume_attachments", tag = "actions",
+    params(("server_id" = String, Path, description = "Server (domain) UUID")),
+    request_body = AttachVolumeRequest,
+    responses((status = 200, description = "Attached", body = VolumeAttachmentBody),
+              (status = 400, description = "A field is invalid"),
+              (status = 403, description = "Actions are disabled"),
+              (status = 404, description = "No such server or volume"),
+              (status = 409, description = "Volume or device in use; no pool configured; libvirt refused")))]
+pub async fn attach(
+    auth: Authorized,
+    Path(path): Path<crate::api::compute::vifs::ServerPath>,
+    JsonBody(body): JsonBody<AttachVolumeRequest>,
+) -> Result<Json<VolumeAttachmentBody>, Fault> {
+    let target = format!("server {}", path.server_id);
+    let res = async {
+        let uuid = server_uuid(&path.server_id)?;
+        let f = body.volume_attachment;
+        let volume = uuid_field("volumeAttachment.volumeId", &f.volume_id)?;
+        let device = f
+            .device
+            .map(|d| device_field("volumeAttachment.device", &d))
+            .transpose()?;
+        let done = auth
+            .actions
+            .attach_volume(&uuid, &volume, device.as_deref())
+            .await?;
+        Ok(Json(VolumeAttachmentBody {
+            volume_attachment: VolumeAttachment {
+                id: done.volume_id.clone(),
+                volume_id: done.volume_id,
+                server_id: done.server_id,
+                device: done.device,
+            },
+        }))
+    }
+    .await;
+    audit(&auth.caller, "attach-volume", &target, &res, StatusCode::OK);
+    res
+}
+
+#[utoipa::path(delete, path = "/v2.1/servers/{server_id}/os-volume_attachments/{volume_id}", tag = "actions",
+    params(("server_id" = String, Path, description = "Server (domain) UUID"),
+           ("volume_id" = String, Path, description = "Volume id (the disk's serial)")),
+    responses((status = 202, description = "Detach requested"),
+              (status = 403, description = "Actions are disabled"),
+              (status = 404, description = "No such server, or the volume is not attached to it")))]
+pub async fn detach(auth: Authorized, Path(path): Path<VolumePath>) -> Result<StatusCode, Fault> {
+    let target = format!("server {} volume {}", path.server_id, path.volume_id);
+    let res = async {
+        let uuid = server_uuid(&path.server_id)?;
+        auth.actions.detach_volume(&uuid, &path.volume_id).await?;
+        Ok(StatusCode::ACCEPTED)
+    }
+    .await;
+    audit(
+        &auth.caller,
+        "detach-volume",
+        &target,
+        &res,
+        StatusCode::ACCEPTED,
+    );
+    res
+}
