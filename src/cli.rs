@@ -409,10 +409,10 @@ pub struct AttachInterfaceArgs {
     /// The network to attach the interface to.
     #[arg(long, value_name = "UUID")]
     pub net_id: uuid::Uuid,
-    /// The port to record for the interface [default: none; the daemon decides].
+    /// The port's UUID [default: one the daemon generates].
     #[arg(long, value_name = "UUID")]
     pub port_id: Option<uuid::Uuid>,
-    /// The guest MAC address, aa:bb:cc:dd:ee:ff [default: one libvirt generates].
+    /// The guest MAC address, aa:bb:cc:dd:ee:ff [default: one the daemon generates].
     #[arg(long, value_name = "MAC")]
     pub mac: Option<MacAddr>,
     /// Also allocate an IP address on the network, and print it.

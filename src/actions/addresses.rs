@@ -52,7 +52,7 @@ impl Actions {
         let lock = self.network_lock(&net);
         let _held = lock.lock().await;
         let n = net.clone();
-        let dhcp = self.libvirt(move |s| s.network_dhcp(&n)).await?;
+        let dhcp = self.libvirt(move |s| s.network_dhcp(&n, false)).await?;
         let bound = dhcp
             .hosts
             .iter()
@@ -96,7 +96,7 @@ impl Actions {
         want: Want,
     ) -> Result<IpAddr, ActionError> {
         let n = net.to_string();
-        let dhcp = match self.libvirt(move |s| s.network_dhcp(&n)).await {
+        let dhcp = match self.libvirt(move |s| s.network_dhcp(&n, true)).await {
             Err(e) if e.libvirt_failure() == Some(crate::libvirt::Failure::NotFound) => {
                 return Err(ActionError::Conflict(format!(
                     "Network {net} is not a libvirt network: addresses are allocated on libvirt \

@@ -199,7 +199,7 @@ impl Actions {
             });
         }
         let net = net_id.to_string();
-        match self.libvirt(move |s| s.network_dhcp(&net)).await {
+        match self.libvirt(move |s| s.network_dhcp(&net, false)).await {
             Ok(dhcp) => Ok(Target {
                 plug: Plug::Network(dhcp.name.clone()),
                 dhcp: Some(dhcp),

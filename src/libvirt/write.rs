@@ -140,8 +140,9 @@ impl Session {
         })
     }
 
-    /// The network's DHCP setup as it runs now: ranges, host entries and leases.
-    pub fn network_dhcp(&mut self, uuid: &str) -> Result<NetworkDhcp, LibvirtError> {
+    /// The network's DHCP setup as it runs now: ranges, host entries and, with `leases`,
+    /// its leases (some drivers cannot report them: only ask when they matter).
+    pub fn network_dhcp(&mut self, uuid: &str, leases: bool) -> Result<NetworkDhcp, LibvirtError> {
         const ACTION: &str = "read the DHCP setup";
         self.with_connection(|conn, _| {
             let target = format!("network {uuid}");
@@ -159,7 +160,7 @@ impl Session {
             dhcp.persistent = net
                 .is_persistent()
                 .map_err(|e| refused(ACTION, &target, e))?;
-            if dhcp.active {
+            if leases && dhcp.active {
                 dhcp.leases = dhcp_leases(&net, &dhcp.name)?;
             }
             Ok(dhcp)
