@@ -140,3 +140,24 @@ fn missing_explicit_file_is_an_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/vifd.toml"));
 }
+
+#[test]
+fn actions_on_a_tcp_listener_without_a_token_are_refused_with_their_key() {
+    let text = "listen = [\"127.0.0.1:9000\"]\n\n[actions]\nenabled = true\n";
+    let err = error_of("actions-no-token", text);
+    assert!(err.contains("line 4: actions.enabled:"), "{err}");
+    assert!(err.contains("token"), "{err}");
+
+    // Unix sockets only: accepted, and shown in the effective settings.
+    let text = "listen = [\"unix:/run/vifd/vifd.sock\"]\n[actions]\nenabled = true\n\
+                [volumes]\npool = \"vols\"\n";
+    let out = check("actions-unix", text, &["--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let eff: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(eff["actions"]["enabled"], true);
+    assert_eq!(eff["volumes"]["pool"], "vols");
+}
