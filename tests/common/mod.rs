@@ -1,6 +1,7 @@
 //! Helpers for tests that build real devices in network namespaces.
 #![allow(dead_code)]
 
+pub mod actions;
 pub mod agents;
 pub mod daemon;
 pub mod http;
