@@ -350,6 +350,19 @@ pub fn read_token(path: &Path) -> Result<HeaderValue, TokenError> {
     Ok(value)
 }
 
+/// `s` with every byte but RFC 3986's unreserved ones percent-encoded: safe as a query
+/// value or one path segment.
+pub fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

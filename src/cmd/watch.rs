@@ -17,7 +17,7 @@ use hyper::StatusCode;
 use serde_json::{Map, Value};
 use tracing::{info, warn};
 
-use super::CmdError;
+use super::{http_client, CmdError};
 use crate::cli::WatchArgs;
 use crate::config::FileConfig;
 use client::{Endpoint, Stream};
@@ -128,21 +128,10 @@ impl Resume {
     /// `?since=GEN&instance=ID`, or nothing before the first snapshot.
     fn query(&self) -> String {
         match (self.generation, &self.instance) {
-            (Some(g), Some(i)) => format!("?since={g}&instance={}", percent_encode(i)),
+            (Some(g), Some(i)) => format!("?since={g}&instance={}", http_client::percent_encode(i)),
             _ => String::new(),
         }
     }
-}
-
-fn percent_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                char::from(b).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// 250 ms, doubling up to 5 s; back to 250 ms after a connection that was accepted.

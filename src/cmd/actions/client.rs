@@ -186,14 +186,7 @@ pub fn segment(s: &str) -> String {
     if s == "." || s == ".." {
         return s.replace('.', "%2E");
     }
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                char::from(b).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    http_client::percent_encode(s)
 }
 
 #[cfg(test)]
