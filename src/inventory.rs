@@ -116,7 +116,8 @@ pub struct IpAddress {
     pub address: IpAddr,
     /// 4 or 6.
     pub version: u8,
-    /// `dhcp-lease` (libvirt network), `neighbour` (the host's ARP/NDP table on the
+    /// `dhcp-lease` (libvirt network), `dhcp-host` (a libvirt network's host entry for the
+    /// MAC), `neighbour` (the host's ARP/NDP table on the
     /// interface's bridge or device), `nova-metadata` (`<nova:ip>`), `guest-agent`.
     pub source: String,
 }

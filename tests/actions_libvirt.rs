@@ -9,9 +9,9 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::process::Command;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use common::actions::{domblklist, domiflist, fault, random_uuid, Fixture};
+use common::actions::{domblklist, domiflist, eventually, fault, random_uuid, Fixture};
 use common::qemu::{virsh, URI};
 use common::{record_by_mac, vifd_json};
 use serde_json::{json, Value};
@@ -207,6 +207,20 @@ fn addresses_come_from_the_dhcp_range_and_are_recorded_in_the_network() {
             "net-dumpxml host entries (inactive: {inactive})"
         );
     }
+
+    // The record shows the bound address (a host entry: read at the next poll).
+    let a_record = format!("/v1/interfaces/{}", str_of(&a["id"], "id"));
+    eventually(
+        "A's record shows its host entry",
+        Duration::from_secs(10),
+        || {
+            let (_, r) = fx.call("GET", &a_record, None);
+            r["interface"]["ip_addresses"].as_array().is_some_and(|l| {
+                l.iter()
+                    .any(|x| x["address"] == ip_a && x["source"] == "dhcp-host")
+            })
+        },
+    );
 
     // The range is exhausted: 409. B's MAC already holds one: 409.
     let (s, rc) = allocate(str_of(&c["id"], "id"), None);

@@ -108,6 +108,7 @@ fn snapshot() -> Snapshot {
             bridge: Some("br-phys".into()),
             active: true,
             leases: vec![],
+            hosts: vec![],
         }],
     }
 }

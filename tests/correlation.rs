@@ -354,6 +354,7 @@ fn network_interface_gets_the_network_uuid_and_its_bridge_is_checked() {
             bridge: Some("virbr0".into()),
             active: true,
             leases: vec![],
+            hosts: vec![],
         }],
     };
     let dev = tap("vnet3", "fe:54:00:00:00:09", Some("br-other"));

@@ -302,6 +302,7 @@ impl World {
             bridge: Some("br1".into()),
             active: true,
             leases: self.leases.clone(),
+            hosts: vec![],
         }]
     }
 }

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use vifd::identity::{Facts, IdentityOptions, MacPrefix, NetworkMap, OvsFacts, Resolver};
 use vifd::libvirt::{
-    DhcpLease, Domain, DomainInterface, DomainState, GuestAddress, InterfaceSource, Network,
-    NovaInstance, NovaIp, NovaPort, Snapshot,
+    DhcpHost, DhcpLease, Domain, DomainInterface, DomainState, GuestAddress, InterfaceSource,
+    Network, NovaInstance, NovaIp, NovaPort, Snapshot,
 };
 use vifd::mac::MacAddr;
 use vifd::netlink::{DeviceKind, HostDevice, LinkStats, Neighbour};
@@ -132,6 +132,7 @@ fn network(name: &str, uuid: &str, bridge: &str, leases: Vec<DhcpLease>) -> Netw
         bridge: Some(bridge.into()),
         active: true,
         leases,
+        hosts: vec![],
     }
 }
 
@@ -433,6 +434,43 @@ fn addresses_come_from_leases_neighbours_on_its_bridge_and_the_guest_agent() {
             "192.168.122.20 v4 neighbour",
             "fe80::f816:3eff:fe00:1 v6 neighbour",
         ]
+    );
+}
+
+#[test]
+fn a_dhcp_host_entry_for_the_mac_is_an_address_of_the_interface() {
+    let mut net = network("default", NET, "virbr0", vec![]);
+    net.hosts = vec![
+        DhcpHost {
+            mac: Some(mac(GUEST)),
+            ip: Some("192.168.122.30".parse().unwrap()),
+            name: None,
+        },
+        DhcpHost {
+            mac: Some(mac("52:54:00:99:99:99")),
+            ip: Some("192.168.122.31".parse().unwrap()),
+            name: None,
+        },
+    ];
+    let v = one(
+        nova_domain(ethernet("vm1-eth0")),
+        vec![tap("vm1-eth0", Some("virbr0"))],
+        vec![net],
+        Facts::new(None, &[]),
+        &CorrelateOptions::default(),
+    );
+    let got: Vec<String> = v
+        .ip_addresses
+        .iter()
+        .map(|a| format!("{} {}", a.address, a.source))
+        .collect();
+    assert!(
+        got.contains(&"192.168.122.30 dhcp-host".to_string()),
+        "{got:?}"
+    );
+    assert!(
+        !got.iter().any(|a| a.starts_with("192.168.122.31")),
+        "{got:?}"
     );
 }
 

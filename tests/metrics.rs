@@ -159,6 +159,7 @@ fn view() -> View {
             bridge: Some("br-phys".into()),
             active: true,
             leases: vec![],
+            hosts: vec![],
         }],
     };
     let mut devices = vec![

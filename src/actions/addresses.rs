@@ -171,15 +171,24 @@ pub(crate) fn find_vif<'a>(view: &'a View, id: &str) -> Option<&'a Vif> {
     })
 }
 
-/// Host entries, leases, the network's own addresses, and every address seen on any
-/// interface (neighbours, guest agents): none of them may be handed out again.
+/// Host entries and leases as libvirt has them now, the network's own addresses, and
+/// every address seen on any interface (neighbours, guest agents, Nova's metadata): none
+/// of them may be handed out again.
 fn used_addresses(dhcp: &NetworkDhcp, view: &View) -> HashSet<IpAddr> {
     let mut used: HashSet<IpAddr> = dhcp.hosts.iter().filter_map(|h| h.ip).collect();
     used.extend(dhcp.leases.iter().map(|l| l.address));
     used.extend(dhcp.ranges.iter().map(|r| r.gateway));
-    for v in &view.inventory.interfaces {
-        used.extend(v.ip_addresses.iter().map(|a| a.address));
-    }
+    // The view's DHCP sources may be a poll old: the fresh read above is what counts
+    // for them (an address just released must be free again).
+    let seen = view
+        .inventory
+        .interfaces
+        .iter()
+        .flat_map(|v| &v.ip_addresses);
+    used.extend(
+        seen.filter(|a| !matches!(a.source.as_str(), "dhcp-host" | "dhcp-lease"))
+            .map(|a| a.address),
+    );
     used
 }
 

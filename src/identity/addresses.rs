@@ -1,4 +1,4 @@
-//! The addresses seen on an interface: DHCP leases of libvirt networks, the host's
+//! The addresses seen on an interface: DHCP leases and host entries of libvirt networks, the host's
 //! neighbour table, Nova's metadata and (when enabled) the guest agent.
 
 use std::net::IpAddr;
@@ -26,6 +26,13 @@ pub(super) fn addresses(
             leases
                 .filter(|l| l.mac == Some(mac))
                 .map(|l| IpAddress::new(l.address, "dhcp-lease")),
+        );
+        let hosts = ctx.networks.iter().flat_map(|n| &n.hosts);
+        out.extend(
+            hosts
+                .filter(|h| h.mac == Some(mac))
+                .filter_map(|h| h.ip)
+                .map(|a| IpAddress::new(a, "dhcp-host")),
         );
     }
     // Only entries on this interface's own bridge or device: the same MAC seen through

@@ -77,6 +77,8 @@ pub struct Network {
     pub active: bool,
     /// The network's DHCP leases (`virNetworkGetDHCPLeases`); empty when inactive.
     pub leases: Vec<DhcpLease>,
+    /// The DHCP `<host>` entries of its live definition: addresses bound to a MAC.
+    pub hosts: Vec<DhcpHost>,
 }
 
 /// What a libvirt network's DHCP server hands out, as it runs now.
@@ -104,7 +106,7 @@ pub struct DhcpRange {
 }
 
 /// A `<host>` entry of a network's DHCP.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DhcpHost {
     pub mac: Option<MacAddr>,
     pub ip: Option<IpAddr>,

@@ -121,11 +121,23 @@ fn read_network(net: &VirtNetwork) -> Option<Network> {
     } else {
         vec![]
     };
+    // Host entries only matter while dnsmasq runs; a definition that cannot be read or
+    // parsed only leaves them out.
+    let hosts = match active {
+        true => net
+            .xml_desc(0)
+            .ok()
+            .and_then(|x| super::netxml::parse_network_dhcp(&x).ok())
+            .map(|d| d.hosts)
+            .unwrap_or_default(),
+        false => vec![],
+    };
     Some(Network {
         // Networks in macvtap or hostdev forward mode have no bridge; that is not an error.
         bridge: net.bridge_name().ok().filter(|b| !b.is_empty()),
         active,
         leases,
+        hosts,
         name,
         uuid,
     })

@@ -325,6 +325,9 @@ impl Fixture {
                 token_file.to_str().unwrap(),
                 "--log-level",
                 "info",
+                // Host entries send no event: they show in the records at each poll.
+                "--poll-interval",
+                "1",
             ],
             Some(&log),
         );

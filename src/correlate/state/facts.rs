@@ -69,13 +69,15 @@ impl Correlation {
             self.update_networks(networks);
             return self.rebuild_all();
         }
-        let old_leases = self.networks.iter().map(|n| &n.leases);
-        let same = old_leases.eq(networks.iter().map(|n| &n.leases));
+        let addresses = |n: &Network| (n.leases.clone(), n.hosts.clone());
+        let old_addresses = self.networks.iter().map(addresses);
+        let same = old_addresses.eq(networks.iter().map(addresses));
         let old = std::mem::replace(&mut self.networks, networks);
         if same {
             return Vec::new();
         }
-        // A lease that changed address keeps its MAC: take every MAC of both sides.
+        // A lease or host entry that changed address keeps its MAC: take every MAC of both
+        // sides.
         let mut macs = lease_macs(&old);
         macs.extend(lease_macs(&self.networks));
         let keys = self.with_macs(&macs);
@@ -217,11 +219,12 @@ fn changed_rows(old: Option<&OvsFacts>, new: Option<&OvsFacts>) -> BTreeSet<Stri
 }
 
 fn lease_macs(networks: &[Network]) -> BTreeSet<MacAddr> {
-    networks
+    let leases = networks
         .iter()
         .flat_map(|n| &n.leases)
-        .filter_map(|l| l.mac)
-        .collect()
+        .filter_map(|l| l.mac);
+    let hosts = networks.iter().flat_map(|n| &n.hosts).filter_map(|h| h.mac);
+    leases.chain(hosts).collect()
 }
 
 fn rows(f: Option<&OvsFacts>) -> HashMap<&str, (&OvsInterface, bool)> {
