@@ -85,26 +85,9 @@ timeout 10 virsh -q -c "$QEMU_URI" version >/dev/null 2>&1 \
     || die "libvirtd does not answer on $QEMU_URI; start it (scripts/start-libvirtd.sh)"
 
 # ---- the binary under test: built when missing or older than the sources
-VIFD=${VIFD:-$ROOT/target/release/vifd}
-case "$VIFD" in
-    /*) ;;
-    */*) VIFD="$PWD/$VIFD" ;;
-    *) VIFD=$(command -v "$VIFD") || die "VIFD=$VIFD not found in PATH" ;;
-esac
-if [ "$VIFD" = "$ROOT/target/release/vifd" ]; then
-    stale=
-    if [ ! -x "$VIFD" ]; then
-        stale="missing"
-    elif [ -n "$(cd "$ROOT" && find src Cargo.toml Cargo.lock -newer "$VIFD" -print -quit 2>/dev/null)" ]; then
-        stale="older than the sources"
-    fi
-    if [ -n "$stale" ]; then
-        command -v cargo >/dev/null || die "$VIFD is $stale and cargo is not in PATH to build it"
-        say "building $VIFD ($stale; cargo build --release)"
-        (cd "$ROOT" && cargo build --release) >&2 || die "cargo build --release failed"
-    fi
-fi
-[ -x "$VIFD" ] && [ -f "$VIFD" ] || die "vifd binary not found: $VIFD"
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
+vifd_under_test
 "$VIFD" serve --help | grep -q -- --enable-actions \
     || die "$VIFD serve has no --enable-actions: it predates the actions"
 

@@ -1,5 +1,5 @@
-# Shared by bench/serve.sh and bench/watch.sh (sourced, not run). Expects the caller to
-# define die, say and HERE, WORKDIR, NETNS, N, K; sets DATA and URI.
+# Shared by the bench scripts (sourced, not run). Expects the caller to define die, say
+# and ROOT; the fixture functions also HERE, WORKDIR, NETNS, N, K, and set DATA and URI.
 
 # The scale fixture (node file + netns holding exactly its taps), built by
 # `bench/scale.sh --setup-only N K` when missing or made for another N x K.
@@ -44,4 +44,34 @@ print("%.1f" % d["results"]["a"]["rss_mib_max"])' "$a_json" 2>/dev/null) || A_RS
             || die "measuring virsh list --name failed"
         A_SRC="measured here: measure.py cmd, max of 3 runs${spawn:+ (spawn helper)}"
     fi
+}
+
+# The binary under test: $VIFD (default the release build), made absolute or looked up in
+# PATH. The default binary is built first when missing or older than the sources (a
+# stale one would measure old code). Dies unless it is an executable file.
+vifd_under_test() {
+    VIFD=${VIFD:-$ROOT/target/release/vifd}
+    case "$VIFD" in
+        /*) ;;
+        */*) VIFD="$PWD/$VIFD" ;;
+        *) local found
+           found=$(command -v "$VIFD") || die "VIFD=$VIFD not found in PATH"
+           VIFD=$found ;;
+    esac
+    if [ "$VIFD" = "$ROOT/target/release/vifd" ]; then
+        local stale=
+        if [ ! -x "$VIFD" ]; then
+            stale="missing"
+        elif [ -n "$(cd "$ROOT" && find src Cargo.toml Cargo.lock -newer "$VIFD" -print -quit 2>/dev/null)" ]; then
+            stale="older than the sources"
+        fi
+        if [ -n "$stale" ]; then
+            command -v cargo >/dev/null || die "$VIFD is $stale and cargo is not in PATH to build it"
+            say "building $VIFD ($stale; cargo build --release)"
+            (cd "$ROOT" && cargo build --release) >&2 || die "cargo build --release failed"
+        fi
+    fi
+    [ -x "$VIFD" ] && [ -f "$VIFD" ] || die "vifd binary not found: $VIFD
+  build it first:  (cd $ROOT && cargo build --release)
+  or point VIFD at a binary:  VIFD=/path/to/vifd $0"
 }

@@ -68,18 +68,9 @@ for t in ip python3; do
 done
 
 # ---- the binary under test
-VIFD=${VIFD:-$ROOT/target/release/vifd}
-case "$VIFD" in
-    /*) ;;
-    */*) VIFD="$PWD/$VIFD" ;;
-    *) VIFD=$(command -v "$VIFD") || die "VIFD=$VIFD not found in PATH" ;;
-esac
-if [ ! -x "$VIFD" ] && [ "$VIFD" = "$ROOT/target/release/vifd" ]; then
-    command -v cargo >/dev/null || die "$VIFD is missing and cargo is not in PATH to build it"
-    say "building $VIFD (cargo build --release)"
-    (cd "$ROOT" && cargo build --release) >&2 || die "cargo build --release failed"
-fi
-[ -x "$VIFD" ] && [ -f "$VIFD" ] || die "vifd binary not found: $VIFD"
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
+vifd_under_test
 
 mkdir -p "$WORKDIR"
 SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/vifd-query.XXXXXX")

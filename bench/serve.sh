@@ -98,20 +98,7 @@ if ! command -v wrk >/dev/null; then
 fi
 
 # ---- the binary under test
-VIFD=${VIFD:-$ROOT/target/release/vifd}
-case "$VIFD" in
-    /*) ;;
-    */*) VIFD="$PWD/$VIFD" ;;
-    *) VIFD=$(command -v "$VIFD") || die "VIFD=$VIFD not found in PATH" ;;
-esac
-if [ ! -x "$VIFD" ] && [ "$VIFD" = "$ROOT/target/release/vifd" ]; then
-    command -v cargo >/dev/null || die "$VIFD is missing and cargo is not in PATH to build it"
-    say "building $VIFD (cargo build --release)"
-    (cd "$ROOT" && cargo build --release) >&2 || die "cargo build --release failed"
-fi
-[ -x "$VIFD" ] && [ -f "$VIFD" ] || die "vifd binary not found: $VIFD
-  build it first:  (cd $ROOT && cargo build --release)
-  or point VIFD at a binary:  VIFD=/path/to/vifd $0"
+vifd_under_test
 
 # ---- the scale fixture: node file + netns with exactly its taps
 ensure_fixture

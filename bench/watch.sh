@@ -113,28 +113,7 @@ if [ "$LIBVIRT" = 1 ] && ! timeout 10 virsh -q -c "$QEMU_URI" version >/dev/null
 fi
 
 # ---- the binary under test: built when missing or older than the sources
-VIFD=${VIFD:-$ROOT/target/release/vifd}
-case "$VIFD" in
-    /*) ;;
-    */*) VIFD="$PWD/$VIFD" ;;
-    *) VIFD=$(command -v "$VIFD") || die "VIFD=$VIFD not found in PATH" ;;
-esac
-if [ "$VIFD" = "$ROOT/target/release/vifd" ]; then
-    stale=
-    if [ ! -x "$VIFD" ]; then
-        stale="missing"
-    elif [ -n "$(cd "$ROOT" && find src Cargo.toml Cargo.lock -newer "$VIFD" -print -quit 2>/dev/null)" ]; then
-        stale="older than the sources"
-    fi
-    if [ -n "$stale" ]; then
-        command -v cargo >/dev/null || die "$VIFD is $stale and cargo is not in PATH to build it"
-        say "building $VIFD ($stale; cargo build --release)"
-        (cd "$ROOT" && cargo build --release) >&2 || die "cargo build --release failed"
-    fi
-fi
-[ -x "$VIFD" ] && [ -f "$VIFD" ] || die "vifd binary not found: $VIFD
-  build it first:  (cd $ROOT && cargo build --release)
-  or point VIFD at a binary:  VIFD=/path/to/vifd $0"
+vifd_under_test
 
 # ---- what the bench creates, removed before (leftovers of a killed run) and after
 netns_exists() { ip netns list | awk '{print $1}' | grep -qx "$NETNS"; }

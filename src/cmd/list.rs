@@ -45,21 +45,23 @@ pub fn select<'a>(inv: &'a Inventory, domain: Option<&str>) -> Result<Vec<&'a Vi
         .collect())
 }
 
+/// The columns of `vifd list`, in its order (`vifd query` adds a host column).
+pub const HEADERS: [&str; 11] = [
+    "DOMAIN",
+    "STATE",
+    "MAC",
+    "TYPE",
+    "DEVICE",
+    "LINK",
+    "SOURCE/MASTER",
+    "NET ID",
+    "PORT ID",
+    "ADDRESSES",
+    "PROBLEMS",
+];
+
 /// The aligned table an admin reads.
 pub fn render(vifs: &[&Vif]) -> String {
-    const HEADERS: [&str; 11] = [
-        "DOMAIN",
-        "STATE",
-        "MAC",
-        "TYPE",
-        "DEVICE",
-        "LINK",
-        "SOURCE/MASTER",
-        "NET ID",
-        "PORT ID",
-        "ADDRESSES",
-        "PROBLEMS",
-    ];
     let rows: Vec<Vec<String>> = vifs
         .iter()
         .map(|v| {

@@ -175,13 +175,8 @@ impl Session {
         mac: MacAddr,
         ip: IpAddr,
     ) -> Result<(), LibvirtError> {
-        let xml = format!("<host mac='{mac}' ip='{ip}'/>");
-        self.update_network(
-            uuid,
-            sys::VIR_NETWORK_UPDATE_COMMAND_ADD_LAST,
-            &xml,
-            "add a DHCP host entry",
-        )
+        let command = sys::VIR_NETWORK_UPDATE_COMMAND_ADD_LAST;
+        self.update_network(uuid, command, &host_xml(mac, ip), "add a DHCP host entry")
     }
 
     /// Removes the DHCP host entry of `ip` from network `uuid`, live and config.
@@ -191,11 +186,11 @@ impl Session {
         mac: MacAddr,
         ip: IpAddr,
     ) -> Result<(), LibvirtError> {
-        let xml = format!("<host mac='{mac}' ip='{ip}'/>");
+        let command = sys::VIR_NETWORK_UPDATE_COMMAND_DELETE;
         self.update_network(
             uuid,
-            sys::VIR_NETWORK_UPDATE_COMMAND_DELETE,
-            &xml,
+            command,
+            &host_xml(mac, ip),
             "remove a DHCP host entry",
         )
     }
@@ -256,6 +251,10 @@ impl Session {
             Ok(out)
         })
     }
+}
+
+fn host_xml(mac: MacAddr, ip: IpAddr) -> String {
+    format!("<host mac='{mac}' ip='{ip}'/>")
 }
 
 fn network_flags(net: &VirtNetwork) -> Result<u32, virt::error::Error> {

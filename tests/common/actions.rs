@@ -425,22 +425,19 @@ pub fn body_json(r: &Resp) -> Value {
     }
 }
 
-/// One HTTP/1.1 request (with `Connection: close`) as bytes.
+/// One HTTP/1.1 request (with `Connection: close`) as bytes, with its body.
 pub fn request_bytes(
     method: &str,
     path: &str,
     headers: &[(&str, &str)],
     body: Option<&[u8]>,
 ) -> Vec<u8> {
-    let mut r = format!("{method} {path} HTTP/1.1\r\nHost: vifd\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        r.push_str(&format!("{k}: {v}\r\n"));
+    let length = body.map(|b| b.len().to_string());
+    let mut all = headers.to_vec();
+    if let Some(n) = &length {
+        all.push(("Content-Length", n));
     }
-    if let Some(b) = body {
-        r.push_str(&format!("Content-Length: {}\r\n", b.len()));
-    }
-    r.push_str("\r\n");
-    let mut bytes = r.into_bytes();
+    let mut bytes = http::request(method, path, &all);
     bytes.extend_from_slice(body.unwrap_or_default());
     bytes
 }
@@ -451,21 +448,10 @@ fn exchange<S: Read + Write>(mut s: S, req: &[u8], what: &str) -> Resp {
     let _ = s.write_all(req);
     let mut buf = Vec::new();
     let read = s.read_to_end(&mut buf);
-    let text = String::from_utf8_lossy(&buf);
-    let parsed = text.split_once("\r\n\r\n").and_then(|(head, body)| {
-        let mut lines = head.split("\r\n");
-        let status = lines.next()?.split_whitespace().nth(1)?.parse().ok()?;
-        let headers = lines
-            .filter_map(|l| l.split_once(':'))
-            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-            .collect();
-        Some(Resp {
-            status,
-            headers,
-            body: body.to_string(),
-        })
-    });
-    parsed.unwrap_or_else(|| panic!("{what}: no HTTP response (read: {read:?}, got {text:?})"))
+    http::parse(&buf).unwrap_or_else(|| {
+        let text = String::from_utf8_lossy(&buf);
+        panic!("{what}: no HTTP response (read: {read:?}, got {text:?})")
+    })
 }
 
 pub fn unix_request(

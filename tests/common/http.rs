@@ -71,7 +71,8 @@ pub fn request(method: &str, path: &str, headers: &[(&str, &str)]) -> Vec<u8> {
     r.into_bytes()
 }
 
-fn parse(buf: &[u8]) -> Option<Resp> {
+/// A whole HTTP/1.1 response as read until the server closed: status, headers, body.
+pub fn parse(buf: &[u8]) -> Option<Resp> {
     let text = String::from_utf8_lossy(buf);
     let (head, body) = text.split_once("\r\n\r\n")?;
     let mut lines = head.split("\r\n");

@@ -14,19 +14,7 @@ use serde_json::Value;
 use crate::output::cell;
 
 /// The columns of `vifd list`, in its order.
-pub const HEADERS: [&str; 11] = [
-    "DOMAIN",
-    "STATE",
-    "MAC",
-    "TYPE",
-    "DEVICE",
-    "LINK",
-    "SOURCE/MASTER",
-    "NET ID",
-    "PORT ID",
-    "ADDRESSES",
-    "PROBLEMS",
-];
+pub use crate::cmd::list::HEADERS;
 
 /// A record's fields in the agent's order (a JSON map would sort them).
 #[derive(Debug, Clone, PartialEq)]
