@@ -1,7 +1,7 @@
 //! The record-level problems: what about one interface does not add up.
 
 use crate::correlate::Devices;
-use crate::inventory::{Problem, ProblemKind};
+use crate::inventory::problem::{Problem, ProblemKind};
 use crate::libvirt::{Domain, DomainInterface, Network};
 use crate::netlink::{DeviceKind, HostDevice};
 

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::logging::LogFormat;
+
 use crate::collect::{OvsdbSource, Source};
 use crate::config::FileConfig;
 use crate::correlate::CorrelateOptions;
@@ -108,16 +110,6 @@ pub enum Command {
     /// Write the man pages (vifd.1 and one per subcommand) into a directory.
     #[command(hide = true)]
     Manpages(ManpagesArgs),
-}
-
-/// How log lines are written.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize, serde::Serialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    Text,
-    Json,
 }
 
 #[derive(Debug, Subcommand)]

@@ -9,8 +9,8 @@ use tracing::{debug, warn};
 
 use crate::correlate::{correlate_with, CorrelateOptions};
 use crate::identity::{Facts, OvsFacts};
-use crate::inventory::Inventory;
-use crate::libvirt::{LibvirtError, Session, Snapshot};
+use crate::inventory::record::Inventory;
+use crate::libvirt::{with_session, LibvirtError, Session, Snapshot};
 use crate::netlink::{self, NetlinkError, NetnsTarget};
 use crate::ovsdb::{self, OvsState, OvsdbAddr};
 
@@ -107,22 +107,4 @@ pub async fn read_ovsdb(src: Option<&OvsdbSource>) -> Option<OvsState> {
 /// A libvirt snapshot read through `session` on a blocking thread.
 pub async fn read_guests(session: Arc<Mutex<Session>>) -> Result<Snapshot, LibvirtError> {
     with_session(session, Session::fetch).await
-}
-
-/// Runs `f` on the session on a blocking thread: every libvirt call blocks.
-pub async fn with_session<T: Send + 'static>(
-    session: Arc<Mutex<Session>>,
-    f: impl FnOnce(&mut Session) -> Result<T, LibvirtError> + Send + 'static,
-) -> Result<T, LibvirtError> {
-    let uri = session
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .uri()
-        .to_string();
-    tokio::task::spawn_blocking(move || {
-        // A panic while holding the lock leaves a session that reconnects: usable.
-        f(&mut session.lock().unwrap_or_else(|e| e.into_inner()))
-    })
-    .await
-    .unwrap_or(Err(LibvirtError::Worker { uri }))
 }

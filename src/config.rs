@@ -67,7 +67,7 @@ impl Invalid {
 pub struct FileConfig {
     pub log_level: Option<String>,
     /// `text` or `json`.
-    pub log_format: Option<crate::cli::LogFormat>,
+    pub log_format: Option<crate::logging::LogFormat>,
     pub libvirt_uri: Option<String>,
     pub netns: Option<String>,
     pub orphan_pattern: Option<Vec<String>>,

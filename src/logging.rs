@@ -14,7 +14,18 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{reload, EnvFilter, Registry};
 
-use crate::cli::LogFormat;
+/// The log target of the action audit lines: on unless the filter names it.
+pub const AUDIT_TARGET: &str = "vifd::audit";
+
+/// How log lines are written.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize, serde::Serialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
 
 /// The filter used when none is configured.
 pub const DEFAULT_FILTER: &str = "warn";
@@ -34,10 +45,10 @@ pub enum LogError {
 /// Parses a level or a `RUST_LOG`-style directive list (`info,vifd::serve=debug`).
 pub fn parse_filter(filter: &str) -> Result<EnvFilter, LogError> {
     // The audit log of actions stays on whatever the level, unless the filter names it.
-    let with_audit = if filter.contains(crate::api::actions::AUDIT_TARGET) {
+    let with_audit = if filter.contains(AUDIT_TARGET) {
         filter.to_string()
     } else {
-        format!("{filter},{}=info", crate::api::actions::AUDIT_TARGET)
+        format!("{filter},{}=info", AUDIT_TARGET)
     };
     EnvFilter::try_new(&with_audit).map_err(|e| LogError::Filter {
         filter: filter.to_string(),

@@ -4,7 +4,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use vifd::cli::{Cli, Command, ConfigCommand, LogFormat};
+use vifd::cli::{Cli, Command, ConfigCommand};
+use vifd::logging::LogFormat;
 use vifd::{cmd, config, logging};
 
 /// Exit status when vifd could not look (libvirt unreachable, namespace missing, ...).

@@ -12,8 +12,8 @@ use serde_json::{json, Value};
 use tower::ServiceExt;
 
 use vifd::api::auth::Token;
-use vifd::api::view::{Shared, View};
 use vifd::api::{router, RouterOptions};
+use vifd::inventory::{Shared, View};
 use vifd::libvirt::{
     parse_domain_xml, Domain, DomainInterface, DomainState, InterfaceSource, Network, Snapshot,
 };

@@ -10,9 +10,9 @@ use axum::http::Request;
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
-use vifd::api::feed::{events, LOG_CAPACITY};
-use vifd::api::view::{Shared, View};
 use vifd::api::{router, RouterOptions};
+use vifd::inventory::feed::{events, LOG_CAPACITY};
+use vifd::inventory::{Shared, View};
 use vifd::{Delta, Inventory, Problem, ProblemKind};
 
 fn orphan(n: usize) -> Delta {

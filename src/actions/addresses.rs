@@ -9,7 +9,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{ActionError, Actions};
-use crate::api::view::View;
+use crate::inventory::View;
 use crate::inventory::Vif;
 use crate::libvirt::NetworkDhcp;
 use crate::mac::MacAddr;

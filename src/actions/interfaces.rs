@@ -6,7 +6,7 @@ use tracing::warn;
 
 use super::addresses::{Allocation, Want};
 use super::{random_bytes, ActionError, Actions};
-use crate::api::view::View;
+use crate::inventory::View;
 use crate::inventory::Vif;
 use crate::libvirt::device::{interface_detach_xml, interface_xml, NewInterface, Plug};
 use crate::libvirt::{Applied, Failure, LibvirtError, NetworkDhcp};

@@ -17,8 +17,8 @@ pub use addresses::Allocation;
 pub use interfaces::{Attached, InterfaceRequest};
 pub use volumes::{PoolVolumeInfo, VolumeAttached};
 
-use crate::api::view::{Shared, View};
-use crate::collect::with_session;
+use crate::inventory::{Shared, View};
+use crate::libvirt::with_session;
 use crate::libvirt::{Domain, Failure, LibvirtError, Session};
 
 /// How long an action waits for the inventory to show what libvirt did.

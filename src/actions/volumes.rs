@@ -2,7 +2,7 @@
 //! volume id (as Nova does), so the inventory and the guest both know which is which.
 
 use super::{ActionError, Actions};
-use crate::api::view::View;
+use crate::inventory::View;
 use crate::libvirt::device::{disk_detach_xml, disk_xml, NewDisk};
 use crate::libvirt::{Applied, PoolVolume};
 

@@ -57,7 +57,7 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
 use super::fault::Fault;
-use super::view::{Shared, Sources, View};
+use crate::inventory::{Shared, Sources, View};
 use labels::Esc;
 
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";

@@ -5,11 +5,9 @@ pub mod actions;
 pub mod auth;
 pub mod compute;
 pub mod fault;
-pub mod feed;
 pub mod metrics;
 pub mod native;
 pub mod openapi;
-pub mod view;
 pub mod watch;
 pub mod xml;
 
@@ -22,10 +20,10 @@ use axum::response::Response;
 use axum::routing::{delete, get, post};
 use axum::{Extension, Router};
 
+use crate::inventory::{Shared, View};
 use auth::Token;
 use compute::Scheme;
 use fault::Fault;
-use view::{Shared, View};
 
 /// The largest request body accepted before it is refused with 413. Only the write
 /// endpoints take one.

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::fault::Fault;
-use super::view::{list_body, Shared, View};
+use crate::inventory::{list_body, Shared, View};
 use crate::inventory::{DomainSummary, Problem, ProblemKind, Vif};
 use crate::mac::MacAddr;
 

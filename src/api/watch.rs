@@ -17,10 +17,10 @@ use tracing::debug;
 use utoipa::IntoParams;
 
 use super::fault::Fault;
-use super::feed::{sse_frame, Event, Start};
 use super::native::ready;
-use super::view::{Shared, View};
+use crate::inventory::feed::{sse_frame, Event, Start};
 use crate::inventory::{Problem, Vif};
+use crate::inventory::{Shared, View};
 
 /// A comment line this often keeps proxies and clients from timing the stream out.
 const KEEPALIVE: Duration = Duration::from_secs(15);

@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::cli::{ConfigCheckArgs, HostArgs, LogFormat, ServeArgs};
+use crate::cli::{ConfigCheckArgs, HostArgs, ServeArgs};
 use crate::config::{self, FileConfig, Invalid};
+use crate::logging::LogFormat;
 use crate::{logging, serve};
 
 /// The log filter: `--log-level` (or VIFD_LOG_LEVEL), else `RUST_LOG`, else the file's,

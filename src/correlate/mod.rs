@@ -8,7 +8,8 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 use crate::identity::{network_of, resolve, Context, Facts, IdentityOptions, Names};
-use crate::inventory::{Inventory, Problem, Vif};
+use crate::inventory::problem::Problem;
+use crate::inventory::record::{Inventory, Vif};
 use crate::libvirt::{Domain, DomainInterface, Snapshot};
 use crate::mac::MacAddr;
 use crate::netlink::HostDevice;

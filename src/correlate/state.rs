@@ -20,7 +20,8 @@ use diff::{diff, records_of, Records};
 
 use super::{build_record, is_watched, CorrelateOptions, Devices};
 use crate::identity::{Facts, Known};
-use crate::inventory::{DomainSummary, Inventory, Problem, ProblemKind, Vif};
+use crate::inventory::problem::{Problem, ProblemKind};
+use crate::inventory::record::{DomainSummary, Inventory, Vif};
 use crate::libvirt::{Domain, Network, Snapshot};
 use crate::netlink::{DeviceKind, HostDevice};
 

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use super::resolve::{Context, Names};
 use super::Resolver;
-use crate::inventory::IpAddress;
+use crate::inventory::record::IpAddress;
 use crate::libvirt::{Domain, DomainInterface, NovaPort};
 
 /// One entry per address and source, sorted; nothing without a guest MAC to match on.

@@ -2,7 +2,8 @@
 
 use super::addresses::addresses;
 use super::{Facts, IdentityOptions, Known, Resolver};
-use crate::inventory::{IpAddress, ProblemKind};
+use crate::inventory::problem::ProblemKind;
+use crate::inventory::record::IpAddress;
 use crate::libvirt::{Domain, DomainInterface, Network, NovaPort};
 use crate::mac::MacAddr;
 use crate::ovsdb::OvsInterface;

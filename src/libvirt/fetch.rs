@@ -1,7 +1,7 @@
 //! Reading a snapshot from a libvirt connection. Every call here blocks: run it on a
 //! blocking thread, never on an async worker.
 
-use std::sync::Once;
+use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
 use tracing::{debug, warn};
@@ -221,4 +221,22 @@ fn close(conn: Connect) {
 fn silence_default_error_printer() {
     static ONCE: Once = Once::new();
     ONCE.call_once(virt::error::clear_error_callback);
+}
+
+/// Runs `f` on the session on a blocking thread: every libvirt call blocks.
+pub async fn with_session<T: Send + 'static>(
+    session: Arc<Mutex<Session>>,
+    f: impl FnOnce(&mut Session) -> Result<T, LibvirtError> + Send + 'static,
+) -> Result<T, LibvirtError> {
+    let uri = session
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .uri()
+        .to_string();
+    tokio::task::spawn_blocking(move || {
+        // A panic while holding the lock leaves a session that reconnects: usable.
+        f(&mut session.lock().unwrap_or_else(|e| e.into_inner()))
+    })
+    .await
+    .unwrap_or(Err(LibvirtError::Worker { uri }))
 }

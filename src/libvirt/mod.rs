@@ -22,7 +22,7 @@ use utoipa::ToSchema;
 use crate::mac::MacAddr;
 
 pub use events::{EventCause, EventSink, GuestEvent};
-pub use fetch::{fetch, Session};
+pub use fetch::{fetch, with_session, Session};
 pub use write::{Applied, Failure, PoolVolume};
 pub use xml::{parse_domain_xml, ParsedDomain, XmlError};
 

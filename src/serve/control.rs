@@ -14,7 +14,7 @@ use tracing::{error, info, warn};
 use super::notify::Notifier;
 use super::{check_config, refresh, timing_of, ServeConfig};
 use crate::api::auth::Token;
-use crate::api::view::{Shared, View};
+use crate::inventory::{Shared, View};
 
 /// Re-reads the configuration (file and command line) for a reload.
 pub type Reload = Box<dyn FnMut() -> Result<ServeConfig, String> + Send>;

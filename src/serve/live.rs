@@ -6,10 +6,10 @@ use std::time::{Duration, SystemTime};
 
 use tracing::{debug, info};
 
-use crate::api::feed;
-use crate::api::view::{Shared, View};
 use crate::correlate::{CorrelateOptions, Correlation, Delta};
 use crate::identity::{Facts, OvsFacts};
+use crate::inventory::feed;
+use crate::inventory::{Shared, View};
 use crate::libvirt::{Domain, Network, Snapshot};
 use crate::netlink::{HostDevice, LinkStats, Neighbour};
 use crate::ovsdb::OvsState;

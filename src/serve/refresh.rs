@@ -14,8 +14,9 @@ use tracing::{debug, info, warn};
 
 use super::live::Live;
 use super::ovs::OvsUpdate;
-use crate::api::view::Shared;
-use crate::collect::{with_session, Source};
+use crate::collect::Source;
+use crate::inventory::Shared;
+use crate::libvirt::with_session;
 use crate::libvirt::{EventSink, GuestEvent, Session};
 use crate::netlink::{LinkEvent, LinkWatch, NetlinkError};
 

@@ -17,9 +17,7 @@ use super::auth::{self, Peer, Token};
 use super::fault::Fault;
 use crate::actions::Actions;
 
-/// Where the audit lines go: `vifd::audit=info` is part of every log filter unless the
-/// filter names the target itself.
-pub const AUDIT_TARGET: &str = "vifd::audit";
+pub use crate::logging::AUDIT_TARGET;
 
 /// What a listener allows: set per listener by `serve`.
 #[derive(Debug, Clone)]

@@ -13,7 +13,7 @@ use super::body::{ip_field, mac_field, uuid_field, JsonBody, OptionalJsonBody};
 use super::{audit, Authorized};
 use crate::actions::{Allocation, InterfaceRequest};
 use crate::api::fault::Fault;
-use crate::api::view::View;
+use crate::inventory::View;
 use crate::inventory::Vif;
 
 /// `POST /v1/domains/{domain}/interfaces`.

@@ -11,8 +11,8 @@ use utoipa::ToSchema;
 use super::server;
 use super::vifs::ServerPath;
 use crate::api::fault::Fault;
-use crate::api::view::{View, Volume};
 use crate::inventory::Vif;
+use crate::inventory::{View, Volume};
 
 #[derive(Debug, Deserialize)]
 pub struct PortPath {

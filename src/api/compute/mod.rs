@@ -21,7 +21,7 @@ use utoipa::ToSchema;
 use super::actions;
 use super::fault::Fault;
 use super::native::ready;
-use super::view::{Shared, View};
+use crate::inventory::{Shared, View};
 use microversion::Version;
 
 /// Which Compute API a request came in on.

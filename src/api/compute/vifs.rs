@@ -14,8 +14,8 @@ use super::extensions::{xml_response, VIFD_HOST_ALIAS, VIFD_HOST_NS, VIF_NET_ALI
 use super::microversion::Version;
 use super::{server, Flavor};
 use crate::api::fault::Fault;
-use crate::api::view::View;
 use crate::api::xml::{self, PrefersXml};
+use crate::inventory::View;
 use crate::inventory::Vif;
 
 /// The most entries one page holds, as Nova's `osapi_max_limit`.

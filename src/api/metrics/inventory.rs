@@ -12,8 +12,8 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
 use super::labels::{Esc, RecordLabels};
-use crate::api::view::View;
 use crate::inventory::ProblemKind;
+use crate::inventory::View;
 use crate::netlink::LinkStats;
 
 /// Every problem kind, in the order of their `vifd_problems` samples.

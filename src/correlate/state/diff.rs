@@ -4,7 +4,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use super::{Delta, Entry};
-use crate::inventory::{Problem, Vif};
+use crate::inventory::problem::Problem;
+use crate::inventory::record::Vif;
 use crate::mac::MacAddr;
 
 /// Records and problems keyed for diffing. Records are keyed by NIC (domain, guest MAC,

@@ -9,8 +9,9 @@ use bytes::Bytes;
 use serde::Serialize;
 use tokio::sync::{broadcast, watch};
 
+use super::problem::Problem;
+use super::record::Vif;
 use crate::correlate::Delta;
-use crate::inventory::{Problem, Vif};
 
 /// Events kept for `?since=` and queued per watcher before it counts as too slow.
 pub const LOG_CAPACITY: usize = 8192;
@@ -163,7 +164,7 @@ impl Default for Feed {
 impl Feed {
     /// Runs `swap` (which publishes the view) and records `events`, atomically with
     /// respect to [`subscribe`](Self::subscribe).
-    pub(super) fn record(&self, generation: u64, events: Vec<Arc<Event>>, swap: impl FnOnce()) {
+    pub(crate) fn record(&self, generation: u64, events: Vec<Arc<Event>>, swap: impl FnOnce()) {
         let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
         swap();
         if log.evicted_through == 0 && log.events.is_empty() {
@@ -187,7 +188,7 @@ impl Feed {
     /// A receiver for live events and where to start: from `since` when the log still
     /// holds everything after it, else from a snapshot. `current` is the served generation,
     /// read under the same lock.
-    pub(super) fn subscribe(
+    pub(crate) fn subscribe(
         &self,
         since: Option<u64>,
         current: impl FnOnce() -> u64,

@@ -1,14 +1,14 @@
-//! The VIF record and problem types: the JSON contract served to clients.
+//! The VIF record and the inventory of a host: the JSON contract served to clients.
 //!
 //! Field names are stable. Unknown values serialize as `null`; no field is omitted.
 
-use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::problem::{Problem, ProblemKind};
 use crate::libvirt::{DomainState, InterfaceSource, Virtualport};
 use crate::mac::MacAddr;
 use crate::netlink::{DeviceKind, LinkStats};
@@ -130,57 +130,4 @@ impl IpAddress {
             source: source.to_string(),
         }
     }
-}
-
-/// The kinds of discrepancy vifd reports. The names are a contract.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
-)]
-#[serde(rename_all = "kebab-case")]
-pub enum ProblemKind {
-    /// An active domain's interface has no host device.
-    DeviceMissing,
-    /// The host device's MAC breaks libvirt's rule for it.
-    MacMismatch,
-    /// The host device is enslaved to another bridge than the XML says (or to none).
-    WrongMaster,
-    /// A running domain's device has no carrier.
-    NoCarrier,
-    /// A tap or macvtap that no domain claims.
-    OrphanDevice,
-    /// OVSDB's `attached-mac` or `vm-uuid` for the device disagrees with libvirt.
-    OvsdbMismatch,
-    /// An OVS port with an `iface-id` but no `net_uuid`: no agent has bound it.
-    PortUnbound,
-}
-
-impl ProblemKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::DeviceMissing => "device-missing",
-            Self::MacMismatch => "mac-mismatch",
-            Self::WrongMaster => "wrong-master",
-            Self::NoCarrier => "no-carrier",
-            Self::OrphanDevice => "orphan-device",
-            Self::OvsdbMismatch => "ovsdb-mismatch",
-            Self::PortUnbound => "port-unbound",
-        }
-    }
-}
-
-impl fmt::Display for ProblemKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// One problem, with what it concerns and a sentence for a human.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, ToSchema)]
-pub struct Problem {
-    pub kind: ProblemKind,
-    pub device: Option<String>,
-    pub domain_uuid: Option<String>,
-    #[schema(value_type = Option<String>, example = "52:54:00:12:34:56")]
-    pub mac_address: Option<MacAddr>,
-    pub detail: String,
 }

@@ -1,0 +1,18 @@
+//! The inventory: what vifd knows, as clients see it. The record types (the JSON
+//! contract), the live store that the serve loop writes and every request reads, and the
+//! change feed behind `/v1/watch`.
+//!
+//! Correlation builds records from `record` and `problem` alone; the store and the feed
+//! sit above it and take its changes.
+
+pub mod feed;
+pub mod problem;
+pub mod record;
+pub mod store;
+pub mod view;
+
+pub use feed::{Event, Start};
+pub use problem::{Problem, ProblemKind};
+pub use record::{DomainSummary, Inventory, IpAddress, Vif};
+pub use store::{Health, Shared, Sources};
+pub use view::{list_body, View, Volume};
