@@ -19,7 +19,7 @@ use vifd::libvirt::{
 };
 use vifd::mac::MacAddr;
 use vifd::netlink::{DeviceKind, HostDevice};
-use vifd::{correlate, Inventory};
+use vifd::{correlate, Correlation, Inventory};
 
 const GENERATION: u64 = 7;
 /// 2023-11-14T22:13:20Z.
@@ -180,16 +180,14 @@ fn devices() -> Vec<HostDevice> {
     ]
 }
 
-fn inventory() -> (Snapshot, Inventory) {
-    let snap = snapshot();
-    let inv = correlate(&snap, &devices(), &Default::default());
-    (snap, inv)
+fn inventory() -> Inventory {
+    correlate(&snapshot(), &devices(), &Default::default())
 }
 
 fn view() -> View {
-    let (snap, inv) = inventory();
     let at = SystemTime::UNIX_EPOCH + Duration::from_secs(COLLECTED_SECS);
-    View::build(GENERATION, at, &snap.domains, inv)
+    let corr = Correlation::new(snapshot(), devices(), Default::default());
+    View::build(GENERATION, at, corr.everything())
 }
 
 /// The router over the fixture inventory.
@@ -490,7 +488,7 @@ async fn v1_interfaces_lists_every_record_with_generation_and_collected_at() {
         SystemTime::UNIX_EPOCH + Duration::from_secs(COLLECTED_SECS)
     );
 
-    let (_, inv) = inventory();
+    let inv = inventory();
     assert_eq!(
         body["interfaces"],
         serde_json::to_value(&inv.interfaces).unwrap()
@@ -638,7 +636,7 @@ async fn v1_interfaces_unknown_problem_kind_is_400() {
 #[tokio::test]
 async fn v1_interface_by_id_and_unknown_id_is_404() {
     let app = app();
-    let (_, inv) = inventory();
+    let inv = inventory();
     for vif in &inv.interfaces {
         let body = get_ok(&app, &format!("/v1/interfaces/{}", vif.id), &[]).await;
         assert_eq!(body, json!({"interface": vif}));
@@ -691,7 +689,7 @@ async fn v1_problems_are_the_inventory_problems() {
     let body = get_ok(&app(), "/v1/problems", &[]).await;
     assert_eq!(body["generation"], json!(GENERATION));
     assert_eq!(body["collected_at"], json!(COLLECTED_AT));
-    let (_, inv) = inventory();
+    let inv = inventory();
     assert_eq!(
         body["problems"],
         serde_json::to_value(&inv.problems).unwrap()

@@ -11,9 +11,10 @@ use http_body_util::BodyExt;
 use tower::ServiceExt;
 
 use vifd::api::{router, RouterOptions};
+use vifd::correlate::Changes;
 use vifd::inventory::feed::{events, LOG_CAPACITY};
 use vifd::inventory::{Shared, View};
-use vifd::{Delta, Inventory, Problem, ProblemKind};
+use vifd::{Delta, Problem, ProblemKind};
 
 fn orphan(n: usize) -> Delta {
     Delta::ProblemRaised(Arc::new(Problem {
@@ -26,7 +27,7 @@ fn orphan(n: usize) -> Delta {
 }
 
 fn view(generation: u64) -> View {
-    View::build(generation, SystemTime::now(), &[], Inventory::default())
+    View::build(generation, SystemTime::now(), Changes::default())
 }
 
 /// Publishes `n` events after the current generation.

@@ -4,8 +4,10 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use vifd::identity::{Facts, OvsFacts};
+use vifd::inventory::View;
 use vifd::libvirt::{
     DhcpLease, Domain, DomainInterface, DomainState, InterfaceSource, Network, Snapshot,
 };
@@ -198,6 +200,8 @@ fn random_changes_keep_the_inventory_equal_to_a_fresh_correlation() {
         |devices: &BTreeMap<String, HostDevice>| devices.values().cloned().collect::<Vec<_>>();
     let mut inc = Correlation::new(snapshot(&domains), list(&devices), opts.clone());
     let mut mirror = mirror_of(&inc.inventory());
+    let at = SystemTime::UNIX_EPOCH;
+    let mut view = View::build(1, at, inc.take_changes());
     let mut next_ifindex = 100;
     for step in 0..2000 {
         let deltas = match rng.below(6) {
@@ -253,6 +257,32 @@ fn random_changes_keep_the_inventory_equal_to_a_fresh_correlation() {
             mirror_of(&fresh),
             "step {step}: deltas do not add up"
         );
+        view = view.next(step + 2, at, inc.take_changes());
+        assert_view_shows(&view, &fresh, step);
+    }
+}
+
+/// The view kept change by change serves exactly the fresh inventory, indexes included.
+fn assert_view_shows(view: &View, fresh: &Inventory, step: u64) {
+    let interfaces: Vec<_> = view.interfaces().cloned().collect();
+    assert_eq!(interfaces, fresh.interfaces, "step {step}: view records");
+    let problems: Vec<_> = view.problems().cloned().collect();
+    assert_eq!(problems, fresh.problems, "step {step}: view problems");
+    let domains: Vec<_> = view.domains().map(|d| d.summary.clone()).collect();
+    assert_eq!(domains, fresh.domains, "step {step}: view domains");
+    assert_eq!(
+        view.interface_count(),
+        fresh.interfaces.len(),
+        "step {step}"
+    );
+    assert_eq!(view.problem_count(), fresh.problems.len(), "step {step}");
+    for d in &fresh.domains {
+        let found = view.domain_by_uuid(&d.uuid.to_ascii_uppercase());
+        assert_eq!(found.map(|r| &r.summary), Some(d), "step {step}: by uuid");
+    }
+    for v in &fresh.interfaces {
+        let found = view.vif_by_id(&v.id).map(|f| &f.id);
+        assert_eq!(found, Some(&v.id), "step {step}: by id {}", v.id);
     }
 }
 
@@ -343,6 +373,7 @@ fn random_identity_changes_keep_the_inventory_equal_to_a_fresh_correlation() {
         opts.clone(),
     );
     let mut mirror = mirror_of(&inc.inventory());
+    let mut view = View::build(1, SystemTime::UNIX_EPOCH, inc.take_changes());
     for step in 0..1500 {
         let deltas = match rng.below(7) {
             0 => {
@@ -425,5 +456,7 @@ fn random_identity_changes_keep_the_inventory_equal_to_a_fresh_correlation() {
             mirror_of(&fresh),
             "step {step}: deltas do not add up"
         );
+        view = view.next(step + 2, SystemTime::UNIX_EPOCH, inc.take_changes());
+        assert_view_shows(&view, &fresh, step);
     }
 }

@@ -25,7 +25,7 @@ use vifd::inventory::{Shared, View};
 use vifd::libvirt::{parse_domain_xml, Domain, DomainState, Network, Snapshot};
 use vifd::mac::MacAddr;
 use vifd::netlink::{DeviceKind, HostDevice, LinkStats};
-use vifd::{correlate, ProblemKind};
+use vifd::{correlate, Correlation, ProblemKind};
 
 const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 const GENERATION: u64 = 7;
@@ -172,8 +172,8 @@ fn view() -> View {
     ];
     devices[1].stats = Some(stats(1));
     devices[4].stats = Some(stats(2));
-    let inv = correlate(&snap, &devices, &Default::default());
-    View::build(GENERATION, SystemTime::now(), &snap.domains, inv)
+    let corr = Correlation::new(snap, devices, Default::default());
+    View::build(GENERATION, SystemTime::now(), corr.everything())
 }
 
 struct Reply {
@@ -252,8 +252,8 @@ async fn info_series_match_the_records() {
     let families = scrape(&shared).await;
     let view = shared.current();
     let info = samples(&families, "vifd_interface_info", &[]);
-    assert_eq!(info.len(), view.inventory.interfaces.len(), "{info:?}");
-    for v in &view.inventory.interfaces {
+    assert_eq!(info.len(), view.interface_count(), "{info:?}");
+    for v in view.interfaces() {
         let s = |o: &Option<String>| o.clone().unwrap_or_default();
         let mac = v.mac_address.map(|m| m.to_string()).unwrap_or_default();
         let labels = serde_json::json!({
@@ -314,12 +314,7 @@ async fn problems_have_a_series_per_kind_counting_the_inventorys() {
     assert_eq!(samples(&families, "vifd_problems", &[]).len(), KINDS.len());
     for kind in KINDS {
         let kind: ProblemKind = serde_json::from_value(Value::from(kind)).unwrap();
-        let want = view
-            .inventory
-            .problems
-            .iter()
-            .filter(|p| p.kind == kind)
-            .count();
+        let want = view.problems().filter(|p| p.kind == kind).count();
         let got = value(&families, "vifd_problems", &[("kind", kind.as_str())]);
         assert_eq!(got, want as f64, "{kind}");
     }
@@ -404,7 +399,8 @@ async fn a_nic_repeated_in_one_domain_is_one_series() {
     let devices = [device(30, "br-lab", DeviceKind::Bridge, None), tap];
     let inv = correlate(&snap, &devices, &Default::default());
     assert_eq!(inv.interfaces.len(), 2, "two records for the two NICs");
-    let view = View::build(GENERATION, SystemTime::now(), &snap.domains, inv);
+    let corr = Correlation::new(snap, devices.to_vec(), Default::default());
+    let view = View::build(GENERATION, SystemTime::now(), corr.everything());
     // The parse script fails on a repeated series.
     let families = scrape(&Shared::with_view(view)).await;
     assert_eq!(samples(&families, "vifd_interface_info", &[]).len(), 1);

@@ -163,7 +163,7 @@ impl Actions {
 /// By record id or port id, any case.
 pub(crate) fn find_vif<'a>(view: &'a View, id: &str) -> Option<&'a Vif> {
     view.vif_by_id(id).or_else(|| {
-        view.inventory.interfaces.iter().map(|v| &**v).find(|v| {
+        view.interfaces().map(|v| &**v).find(|v| {
             v.port_id
                 .as_deref()
                 .is_some_and(|p| p.eq_ignore_ascii_case(id))
@@ -180,11 +180,7 @@ fn used_addresses(dhcp: &NetworkDhcp, view: &View) -> HashSet<IpAddr> {
     used.extend(dhcp.ranges.iter().map(|r| r.gateway));
     // The view's DHCP sources may be a poll old: the fresh read above is what counts
     // for them (an address just released must be free again).
-    let seen = view
-        .inventory
-        .interfaces
-        .iter()
-        .flat_map(|v| &v.ip_addresses);
+    let seen = view.interfaces().flat_map(|v| &v.ip_addresses);
     used.extend(
         seen.filter(|a| !matches!(a.source.as_str(), "dhcp-host" | "dhcp-lease"))
             .map(|a| a.address),

@@ -166,11 +166,12 @@ impl Actions {
     /// Removes the interface with this port (or record id) from domain `uuid`.
     pub async fn detach_interface(&self, uuid: &str, port: &str) -> Result<Applied, ActionError> {
         let view = self.view()?;
-        let idx = view
+        let domain = view
             .domain_by_uuid(uuid)
             .ok_or_else(|| ActionError::NotFound(format!("Instance {uuid} could not be found.")))?;
-        let mac = view
-            .vifs_of(idx)
+        let mac = domain
+            .interfaces
+            .iter()
             .find(|v| is_port(v, port))
             .and_then(|v| v.mac_address)
             .ok_or_else(|| ActionError::NotFound(format!("Port {port} could not be found.")))?;
@@ -223,7 +224,7 @@ impl Actions {
                 .hyphenated()
                 .to_string(),
         };
-        if let Some(v) = view.inventory.interfaces.iter().find(|v| is_port(v, &port)) {
+        if let Some(v) = view.interfaces().find(|v| is_port(v, &port)) {
             return Err(ActionError::Conflict(format!(
                 "Port {port} is already attached to instance {}.",
                 v.domain_uuid
@@ -249,22 +250,13 @@ fn is_port(v: &Vif, port: &str) -> bool {
 }
 
 fn mac_in_use(view: &View, mac: MacAddr) -> bool {
-    view.inventory
-        .interfaces
-        .iter()
+    view.interfaces()
         .any(|v| v.mac_address == Some(mac) || v.host_mac == Some(mac))
 }
 
 fn in_use_as_device(view: &View, name: &str) -> bool {
-    view.inventory
-        .interfaces
-        .iter()
-        .any(|v| v.device.as_deref() == Some(name))
-        || view
-            .inventory
-            .problems
-            .iter()
-            .any(|p| p.device.as_deref() == Some(name))
+    view.interfaces().any(|v| v.device.as_deref() == Some(name))
+        || view.problems().any(|p| p.device.as_deref() == Some(name))
 }
 
 /// The given MAC when no interface on the host has it, else a free one in 52:54:00.
@@ -290,6 +282,10 @@ fn choose_mac(view: &View, given: Option<MacAddr>) -> Result<MacAddr, ActionErro
 }
 
 fn vif_with_mac<'a>(view: &'a View, uuid: &str, mac: MacAddr) -> Option<&'a Vif> {
-    let idx = view.domain_by_uuid(uuid)?;
-    view.vifs_of(idx).find(|v| v.mac_address == Some(mac))
+    let domain = view.domain_by_uuid(uuid)?;
+    domain
+        .interfaces
+        .iter()
+        .map(|v| &**v)
+        .find(|v| v.mac_address == Some(mac))
 }

@@ -113,8 +113,8 @@ impl Actions {
         let name = volume.name.clone();
         let device = self
             .wait_until(|v| {
-                let idx = v.domain_by_uuid(uuid)?;
-                let found = v.volumes_of(idx).iter().find(|x| x.volume_id == name)?;
+                let domain = v.domain_by_uuid(uuid)?;
+                let found = domain.volumes.iter().find(|x| x.volume_id == name)?;
                 Some(found.device.clone())
             })
             .await
@@ -163,12 +163,12 @@ impl Actions {
 }
 
 fn attachments_of(view: &View, volume: &str) -> Vec<(String, Option<String>)> {
-    (0..view.inventory.domains.len())
-        .flat_map(|i| {
-            view.volumes_of(i)
+    view.domains()
+        .flat_map(|d| {
+            d.volumes
                 .iter()
                 .filter(|v| v.volume_id.eq_ignore_ascii_case(volume))
-                .map(move |v| (view.domain(i).uuid.clone(), v.device.clone()))
+                .map(move |v| (d.summary.uuid.clone(), v.device.clone()))
         })
         .collect()
 }

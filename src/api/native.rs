@@ -170,7 +170,7 @@ fn filtered(view: &View, filter: &InterfaceFilter) -> Result<Response, Fault> {
     let domain_uuid = filter
         .domain
         .as_deref()
-        .map(|d| view.domain_by_name_or_uuid(d).map(|i| &view.domain(i).uuid));
+        .map(|d| view.domain_by_name_or_uuid(d).map(|d| &d.summary.uuid));
     let matches = |v: &&Arc<Vif>| {
         domain_uuid.is_none_or(|d| d == Some(&v.domain_uuid))
             && filter.net_id.as_deref().is_none_or(|n| {
@@ -185,14 +185,8 @@ fn filtered(view: &View, filter: &InterfaceFilter) -> Result<Response, Fault> {
                 .is_none_or(|d| v.device.as_deref() == Some(d))
             && filter.problem.is_none_or(|p| v.problems.contains(&p))
     };
-    let vifs: Vec<&Vif> = view
-        .inventory
-        .interfaces
-        .iter()
-        .filter(matches)
-        .map(|v| &**v)
-        .collect();
-    list(view, "interfaces", &vifs)
+    let vifs: Vec<&Vif> = view.interfaces().filter(matches).map(|v| &**v).collect();
+    list(view, "interfaces", || vifs.iter())
 }
 
 #[utoipa::path(get, path = "/v1/interfaces/{id}", tag = "native",
@@ -214,7 +208,7 @@ pub async fn interface(
     responses((status = 200, description = "Every domain", body = DomainList)))]
 pub async fn domains(Extension(view): Extension<Arc<View>>) -> Result<Response, Fault> {
     let view = ready(&view)?;
-    list(view, "domains", &view.inventory.domains)
+    list(view, "domains", || view.domains().map(|d| &d.summary))
 }
 
 #[utoipa::path(get, path = "/v1/domains/{domain}/interfaces", tag = "native",
@@ -226,18 +220,17 @@ pub async fn domain_interfaces(
     Path(domain): Path<String>,
 ) -> Result<Response, Fault> {
     let view = ready(&view)?;
-    let idx = view
+    let found = view
         .domain_by_name_or_uuid(&domain)
         .ok_or_else(|| Fault::not_found(format!("Domain {domain} could not be found.")))?;
-    let vifs: Vec<&Vif> = view.vifs_of(idx).collect();
-    list(view, "interfaces", &vifs)
+    list(view, "interfaces", || found.interfaces.iter())
 }
 
 #[utoipa::path(get, path = "/v1/problems", tag = "native",
     responses((status = 200, description = "Every problem, as `vifd check --json` prints them", body = ProblemList)))]
 pub async fn problems(Extension(view): Extension<Arc<View>>) -> Result<Response, Fault> {
     let view = ready(&view)?;
-    list(view, "problems", &view.inventory.problems)
+    list(view, "problems", || view.problems())
 }
 
 /// The view, unless no inventory has been taken yet.
@@ -255,7 +248,12 @@ fn unavailable(message: impl Into<String>) -> Fault {
     Fault::new(StatusCode::SERVICE_UNAVAILABLE, message)
 }
 
-fn list<T: Serialize>(view: &View, key: &str, items: &[T]) -> Result<Response, Fault> {
+fn list<F, I>(view: &View, key: &str, items: F) -> Result<Response, Fault>
+where
+    F: Fn() -> I,
+    I: IntoIterator,
+    I::Item: Serialize,
+{
     list_body(view.generation, &view.collected_at, key, items)
         .map(json_bytes)
         .map_err(|e| Fault::internal(format!("cannot serialize {key}: {e}")))

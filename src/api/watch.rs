@@ -19,8 +19,7 @@ use utoipa::IntoParams;
 use super::fault::Fault;
 use super::native::ready;
 use crate::inventory::feed::{sse_frame, Event, Start};
-use crate::inventory::{Problem, Vif};
-use crate::inventory::{Shared, View};
+use crate::inventory::{Seq, Shared, View};
 
 /// A comment line this often keeps proxies and clients from timing the stream out.
 const KEEPALIVE: Duration = Duration::from_secs(15);
@@ -45,8 +44,18 @@ struct SnapshotData<'a> {
     instance: &'a str,
     collected_at: &'a str,
     stale: bool,
-    interfaces: &'a [Arc<Vif>],
-    problems: &'a [Arc<Problem>],
+    #[serde(serialize_with = "all_interfaces")]
+    interfaces: &'a View,
+    #[serde(serialize_with = "all_problems")]
+    problems: &'a View,
+}
+
+fn all_interfaces<S: serde::Serializer>(view: &&View, s: S) -> Result<S::Ok, S::Error> {
+    Seq(|| view.interfaces()).serialize(s)
+}
+
+fn all_problems<S: serde::Serializer>(view: &&View, s: S) -> Result<S::Ok, S::Error> {
+    Seq(|| view.problems()).serialize(s)
 }
 
 #[utoipa::path(get, path = "/v1/watch", tag = "native", params(WatchParams), responses(
@@ -96,8 +105,8 @@ fn snapshot_frame(view: &View, instance: &str) -> Result<Bytes, Fault> {
         instance,
         collected_at: &view.collected_at,
         stale: view.stale,
-        interfaces: &view.inventory.interfaces,
-        problems: &view.inventory.problems,
+        interfaces: view,
+        problems: view,
     };
     let json = serde_json::to_vec(&data)
         .map_err(|e| Fault::internal(format!("cannot serialize the snapshot: {e}")))?;

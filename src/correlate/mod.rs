@@ -14,7 +14,7 @@ use crate::libvirt::{Domain, DomainInterface, Snapshot};
 use crate::mac::MacAddr;
 use crate::netlink::HostDevice;
 
-pub use state::{Correlation, Delta};
+pub use state::{Changes, Correlation, Delta, DomainKey};
 
 /// UUID v5 namespace for VIF ids that have no Neutron port: never change it, or every
 /// such id changes.

@@ -21,7 +21,7 @@ use diff::{diff, records_of, Records};
 use super::{build_record, is_watched, CorrelateOptions, Devices};
 use crate::identity::{Facts, Known};
 use crate::inventory::problem::{Problem, ProblemKind};
-use crate::inventory::record::{DomainSummary, Inventory, Vif};
+use crate::inventory::record::{DomainRecord, DomainSummary, Inventory, Vif, Volume};
 use crate::libvirt::{Domain, Network, Snapshot};
 use crate::netlink::{DeviceKind, HostDevice};
 
@@ -41,8 +41,30 @@ pub enum Delta {
     ProblemCleared(Arc<Problem>),
 }
 
-/// Domains are kept in name order, as libvirt snapshots are sorted.
-type Key = (String, String);
+/// A domain's place in the inventory: its name, then its lower-case UUID. Domains are
+/// kept in name order, as libvirt snapshots are sorted.
+pub type DomainKey = (String, String);
+type Key = DomainKey;
+
+/// What a new view needs from a correlation since the last one: the domains and
+/// host-level problems whose content changed (`None`: gone).
+#[derive(Debug, Default)]
+pub struct Changes {
+    /// Start from an empty view: every domain and host problem is listed.
+    pub reset: bool,
+    /// libvirt cannot be reached: the records are the last ones read.
+    pub stale: bool,
+    pub domains: Vec<(DomainKey, Option<Arc<DomainRecord>>)>,
+    pub host_problems: Vec<(String, Option<Arc<Problem>>)>,
+}
+
+/// What changed since the last [`Correlation::take_changes`].
+#[derive(Default)]
+struct Dirty {
+    all: bool,
+    domains: BTreeSet<Key>,
+    orphans: BTreeSet<String>,
+}
 
 struct Entry {
     domain: Domain,
@@ -70,6 +92,9 @@ pub struct Correlation {
     claimed_by: HashMap<String, BTreeSet<String>>,
     orphans: BTreeMap<String, Arc<Problem>>,
     stale: bool,
+    /// How many domains have interfaces matched by MAC (see `needs_rebuild`).
+    mac_matched: usize,
+    dirty: Dirty,
 }
 
 impl Correlation {
@@ -97,6 +122,8 @@ impl Correlation {
             claimed_by: HashMap::new(),
             orphans: BTreeMap::new(),
             stale: false,
+            mac_matched: 0,
+            dirty: Dirty::default(),
         };
         for dom in guests.domains {
             c.insert_domain(dom);
@@ -132,6 +159,54 @@ impl Correlation {
         inv
     }
 
+    /// Everything, as changes to an empty view.
+    pub fn everything(&self) -> Changes {
+        Changes {
+            reset: true,
+            stale: self.stale,
+            domains: self
+                .domains
+                .iter()
+                .map(|(k, e)| (k.clone(), Some(Arc::new(domain_record(e)))))
+                .collect(),
+            host_problems: self
+                .orphans
+                .iter()
+                .map(|(name, p)| (name.clone(), Some(p.clone())))
+                .collect(),
+        }
+    }
+
+    /// What changed since the last call (since creation for the first): what the next
+    /// view needs. Costs in proportion to the change.
+    pub fn take_changes(&mut self) -> Changes {
+        let dirty = std::mem::take(&mut self.dirty);
+        if dirty.all {
+            return self.everything();
+        }
+        let record = |k: &Key| self.domains.get(k).map(|e| Arc::new(domain_record(e)));
+        Changes {
+            reset: false,
+            stale: self.stale,
+            domains: dirty
+                .domains
+                .into_iter()
+                .map(|k| {
+                    let r = record(&k);
+                    (k, r)
+                })
+                .collect(),
+            host_problems: dirty
+                .orphans
+                .into_iter()
+                .map(|name| {
+                    let p = self.orphans.get(&name).cloned();
+                    (name, p)
+                })
+                .collect(),
+        }
+    }
+
     /// The domains as last read, in name order.
     pub fn domains(&self) -> impl Iterator<Item = &Domain> {
         self.domains.values().map(|e| &e.domain)
@@ -154,6 +229,7 @@ impl Correlation {
         self.update_networks(guests.networks);
         self.domains.clear();
         self.key_of.clear();
+        self.mac_matched = 0;
         for dom in guests.domains {
             self.insert_domain(dom);
         }
@@ -175,6 +251,7 @@ impl Correlation {
             return Vec::new();
         }
         self.stale = stale;
+        self.dirty.all = true;
         let mut out = Vec::new();
         for e in self.domains.values_mut() {
             for v in &mut e.vifs {
@@ -194,7 +271,7 @@ impl Correlation {
         let old = self
             .key_of
             .remove(&uuid)
-            .and_then(|k| self.domains.remove(&k));
+            .and_then(|k| self.remove_domain(&k));
         if let Some(dom) = domain {
             self.insert_domain(dom);
         }
@@ -276,6 +353,8 @@ impl Correlation {
     fn insert_domain(&mut self, domain: Domain) {
         let key = (domain.name.clone(), domain.uuid.to_ascii_lowercase());
         self.key_of.insert(key.1.clone(), key.clone());
+        self.mac_matched += usize::from(has_mac_matched(&domain));
+        self.dirty.domains.insert(key.clone());
         let entry = Entry {
             domain,
             vifs: Vec::new(),
@@ -285,8 +364,16 @@ impl Correlation {
         self.domains.insert(key, entry);
     }
 
+    /// Takes a domain out (the caller keeps `key_of` right).
+    fn remove_domain(&mut self, key: &Key) -> Option<Entry> {
+        let e = self.domains.remove(key)?;
+        self.mac_matched -= usize::from(has_mac_matched(&e.domain));
+        self.dirty.domains.insert(key.clone());
+        Some(e)
+    }
+
     fn needs_rebuild(&self) -> bool {
-        self.domains.values().any(|e| has_mac_matched(&e.domain))
+        self.mac_matched > 0
     }
 
     /// Recomputes one domain's records against the devices by name. Returns the device
@@ -330,6 +417,7 @@ impl Correlation {
             (e.vifs, e.problems) = (vifs, problems);
             e.claims = claims.clone();
         }
+        self.dirty.domains.insert(key.clone());
         claims.extend(old_claims);
         claims
     }
@@ -345,6 +433,7 @@ impl Correlation {
 
     /// Recomputes every record: name matching first, then MAC matching among the rest.
     fn rebuild(&mut self) {
+        self.dirty.all = true;
         self.claimed_by.clear();
         let keys: Vec<Key> = self.domains.keys().cloned().collect();
         for key in &keys {
@@ -375,6 +464,7 @@ impl Correlation {
         if old == new.as_ref() {
             return;
         }
+        self.dirty.orphans.insert(name.to_string());
         if let Some(o) = self.orphans.remove(name) {
             out.push(Delta::ProblemCleared(o));
         }
@@ -398,6 +488,31 @@ impl Correlation {
         let mut out = Vec::new();
         diff(before, self.records(), &mut out);
         out
+    }
+}
+
+/// A domain as the inventory serves it.
+fn domain_record(e: &Entry) -> DomainRecord {
+    let d = &e.domain;
+    DomainRecord {
+        summary: DomainSummary {
+            uuid: d.uuid.clone(),
+            name: d.name.clone(),
+            state: d.state,
+            interface_count: d.interfaces.len(),
+        },
+        interfaces: e.vifs.clone(),
+        problems: e.problems.clone(),
+        volumes: d
+            .disks
+            .iter()
+            .filter_map(|disk| {
+                Some(Volume {
+                    volume_id: disk.serial.clone()?,
+                    device: disk.target.as_ref().map(|t| format!("/dev/{t}")),
+                })
+            })
+            .collect(),
     }
 }
 

@@ -13,6 +13,6 @@ pub mod view;
 
 pub use feed::{Event, Start};
 pub use problem::{Problem, ProblemKind};
-pub use record::{DomainSummary, Inventory, IpAddress, Vif};
+pub use record::{DomainRecord, DomainSummary, Inventory, IpAddress, Vif, Volume};
 pub use store::{Health, Shared, Sources};
-pub use view::{list_body, View, Volume};
+pub use view::{list_body, Seq, View};

@@ -34,6 +34,26 @@ pub struct DomainSummary {
     pub interface_count: usize,
 }
 
+/// One domain as served: its summary, its records in XML order, its problems and the
+/// volumes attached to it. Shared: a change replaces the records of the domains it touched.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DomainRecord {
+    pub summary: DomainSummary,
+    pub interfaces: Vec<Arc<Vif>>,
+    /// The problems of its records, in record order.
+    pub problems: Vec<Arc<Problem>>,
+    pub volumes: Vec<Volume>,
+}
+
+/// A volume attached to a domain: a `<disk>` whose `<serial>` names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Volume {
+    /// The disk's `<serial>`: Nova writes the Cinder volume UUID there.
+    pub volume_id: String,
+    /// `/dev/` + the disk's `<target dev>`.
+    pub device: Option<String>,
+}
+
 impl Inventory {
     /// The domain with this name or UUID.
     pub fn find_domain(&self, name_or_uuid: &str) -> Option<&DomainSummary> {

@@ -1,97 +1,113 @@
-//! What the API answers from: an immutable, indexed copy of one inventory, swapped whole
-//! when a refresh brings a new one. Requests never wait on libvirt or netlink.
+//! What the API answers from: an immutable, indexed copy of one inventory. Requests never
+//! wait on libvirt or netlink.
+//!
+//! A view is made of persistent maps: the next view shares every domain and index entry
+//! a change did not touch, so publishing a change costs in proportion to the change, not
+//! to the host.
 
-use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use serde::Serialize;
-use utoipa::ToSchema;
+use imbl::{HashMap, OrdMap};
+use serde::ser::{Serialize, SerializeSeq, Serializer};
 
-use super::record::{DomainSummary, Inventory, Vif};
-use crate::libvirt::Domain;
-
-/// A volume attached to a domain: a `<disk>` whose `<serial>` names it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-pub struct Volume {
-    /// The disk's `<serial>`: Nova writes the Cinder volume UUID there.
-    pub volume_id: String,
-    /// `/dev/` + the disk's `<target dev>`.
-    pub device: Option<String>,
-}
+use super::problem::Problem;
+use super::record::{DomainRecord, Vif};
+use crate::correlate::{Changes, DomainKey};
 
 /// One inventory, indexed for the lookups the API makes.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct View {
     /// Increases each time the inventory's content changes; 0 before the first one.
     pub generation: u64,
     /// When the inventory was taken (RFC 3339, UTC).
     pub collected_at: String,
-    pub inventory: Inventory,
     /// libvirt could not be reached: the guest side is the last one read.
     pub stale: bool,
-    /// Lower-case domain UUID → index in `inventory.domains`.
-    by_uuid: HashMap<String, usize>,
-    /// Per domain (same order): indices of its records in `inventory.interfaces`.
-    vifs_of: Vec<Vec<usize>>,
-    /// Per domain (same order): its volumes.
-    volumes_of: Vec<Vec<Volume>>,
-    /// Record id → index in `inventory.interfaces`.
-    by_id: HashMap<String, usize>,
-    /// `GET /v1/interfaces` without filters, serialized at most once per generation, on
+    /// Domains in name order, as libvirt lists them.
+    domains: OrdMap<DomainKey, Arc<DomainRecord>>,
+    /// Host-level problems (orphan devices), by device name.
+    host_problems: OrdMap<String, Arc<Problem>>,
+    /// Lower-case domain UUID → its key.
+    by_uuid: HashMap<String, DomainKey>,
+    /// Lower-case record id → the records with it (one, unless two domains claim a port).
+    by_id: HashMap<String, Vec<Arc<Vif>>>,
+    interface_count: usize,
+    problem_count: usize,
+    /// `GET /v1/interfaces` without filters, serialized at most once per view, on
     /// first use: a change costs no serialization nobody asks for.
-    all_interfaces_json: OnceLock<Result<Bytes, String>>,
+    all_interfaces_json: Arc<OnceLock<Result<Bytes, String>>>,
     /// The view's part of `GET /metrics`, rendered on first use like the above. Counters
     /// come with a new view (same generation), so they are never older than the view.
-    metrics: OnceLock<Result<Bytes, String>>,
+    metrics: Arc<OnceLock<Result<Bytes, String>>>,
 }
 
 impl View {
-    /// Indexes `inventory`, correlated from `domains` at `collected_at`.
-    pub fn build<'a>(
-        generation: u64,
-        collected_at: SystemTime,
-        domains: impl IntoIterator<Item = &'a Domain>,
-        inventory: Inventory,
-    ) -> Self {
-        let collected_at = humantime::format_rfc3339_seconds(collected_at).to_string();
-        let by_uuid: HashMap<String, usize> = inventory
-            .domains
-            .iter()
-            .enumerate()
-            .map(|(i, d)| (d.uuid.to_ascii_lowercase(), i))
-            .collect();
-        let mut vifs_of = vec![Vec::new(); inventory.domains.len()];
-        for (i, vif) in inventory.interfaces.iter().enumerate() {
-            if let Some(&d) = by_uuid.get(&vif.domain_uuid.to_ascii_lowercase()) {
-                vifs_of[d].push(i);
+    /// The view of `changes` applied to an empty one (a correlation's whole content).
+    pub fn build(generation: u64, collected_at: SystemTime, changes: Changes) -> Self {
+        View::default().next(generation, collected_at, changes)
+    }
+
+    /// This view with `changes` applied, at `generation`: shares everything they did not
+    /// touch.
+    pub fn next(&self, generation: u64, collected_at: SystemTime, changes: Changes) -> Self {
+        let mut v = if changes.reset {
+            View::default()
+        } else {
+            View {
+                all_interfaces_json: Arc::default(),
+                metrics: Arc::default(),
+                ..self.clone()
+            }
+        };
+        v.generation = generation;
+        v.collected_at = humantime::format_rfc3339_seconds(collected_at).to_string();
+        v.stale = changes.stale;
+        for (key, record) in changes.domains {
+            v.set_domain(key, record);
+        }
+        for (device, problem) in changes.host_problems {
+            let old = match problem {
+                Some(p) => {
+                    v.problem_count += 1;
+                    v.host_problems.insert(device, p)
+                }
+                None => v.host_problems.remove(&device),
+            };
+            v.problem_count -= usize::from(old.is_some());
+        }
+        v
+    }
+
+    /// Replaces (or removes) one domain and its index entries.
+    fn set_domain(&mut self, key: DomainKey, record: Option<Arc<DomainRecord>>) {
+        if let Some(old) = self.domains.remove(&key) {
+            // A renamed domain keeps its UUID under a new key, which may come first.
+            if self.by_uuid.get(&key.1) == Some(&key) {
+                self.by_uuid.remove(&key.1);
+            }
+            self.interface_count -= old.interfaces.len();
+            self.problem_count -= old.problems.len();
+            for vif in &old.interfaces {
+                let id = vif.id.to_ascii_lowercase();
+                if let Some(same) = self.by_id.get_mut(&id) {
+                    same.retain(|v| !Arc::ptr_eq(v, vif));
+                    if same.is_empty() {
+                        self.by_id.remove(&id);
+                    }
+                }
             }
         }
-        let mut volumes_of = vec![Vec::new(); inventory.domains.len()];
-        for dom in domains {
-            if let Some(&d) = by_uuid.get(&dom.uuid.to_ascii_lowercase()) {
-                volumes_of[d] = volumes(dom);
-            }
+        let Some(record) = record else { return };
+        self.interface_count += record.interfaces.len();
+        self.problem_count += record.problems.len();
+        for vif in &record.interfaces {
+            let id = vif.id.to_ascii_lowercase();
+            self.by_id.entry(id).or_default().push(vif.clone());
         }
-        let by_id = inventory
-            .interfaces
-            .iter()
-            .enumerate()
-            .map(|(i, v)| (v.id.to_ascii_lowercase(), i))
-            .collect();
-        View {
-            generation,
-            collected_at,
-            inventory,
-            stale: false,
-            by_uuid,
-            vifs_of,
-            volumes_of,
-            by_id,
-            all_interfaces_json: OnceLock::new(),
-            metrics: OnceLock::new(),
-        }
+        self.by_uuid.insert(key.1.clone(), key.clone());
+        self.domains.insert(key, record);
     }
 
     /// The same view, marked stale or not.
@@ -100,82 +116,108 @@ impl View {
         self
     }
 
+    /// Every domain, in name order.
+    pub fn domains(&self) -> impl Iterator<Item = &DomainRecord> {
+        self.domains.values().map(|d| &**d)
+    }
+
+    pub fn domain_count(&self) -> usize {
+        self.domains.len()
+    }
+
+    /// Every record: domains in name order, each domain's in XML order.
+    pub fn interfaces(&self) -> impl Iterator<Item = &Arc<Vif>> {
+        self.domains.values().flat_map(|d| d.interfaces.iter())
+    }
+
+    pub fn interface_count(&self) -> usize {
+        self.interface_count
+    }
+
+    /// Every problem: those of the records (in record order), then the host-level ones.
+    pub fn problems(&self) -> impl Iterator<Item = &Arc<Problem>> {
+        let records = self.domains.values().flat_map(|d| d.problems.iter());
+        records.chain(self.host_problems.values())
+    }
+
+    pub fn problem_count(&self) -> usize {
+        self.problem_count
+    }
+
     /// The domain with this UUID (any case).
-    pub fn domain_by_uuid(&self, uuid: &str) -> Option<usize> {
-        self.by_uuid.get(&uuid.to_ascii_lowercase()).copied()
+    pub fn domain_by_uuid(&self, uuid: &str) -> Option<&DomainRecord> {
+        let key = self.by_uuid.get(&uuid.to_ascii_lowercase())?;
+        self.domains.get(key).map(|d| &**d)
     }
 
     /// The domain with this name or UUID.
-    pub fn domain_by_name_or_uuid(&self, key: &str) -> Option<usize> {
+    pub fn domain_by_name_or_uuid(&self, key: &str) -> Option<&DomainRecord> {
         self.domain_by_uuid(key)
-            .or_else(|| self.inventory.domains.iter().position(|d| d.name == key))
-    }
-
-    pub fn domain(&self, idx: usize) -> &DomainSummary {
-        &self.inventory.domains[idx]
-    }
-
-    /// The records of domain `idx`, in XML order.
-    pub fn vifs_of(&self, idx: usize) -> impl Iterator<Item = &Vif> {
-        self.vifs_of[idx]
-            .iter()
-            .map(|&i| &*self.inventory.interfaces[i])
-    }
-
-    pub fn volumes_of(&self, idx: usize) -> &[Volume] {
-        &self.volumes_of[idx]
+            .or_else(|| self.domains().find(|d| d.summary.name == key))
     }
 
     pub fn vif_by_id(&self, id: &str) -> Option<&Vif> {
-        self.by_id
-            .get(&id.to_ascii_lowercase())
-            .map(|&i| &*self.inventory.interfaces[i])
+        let same = self.by_id.get(&id.to_ascii_lowercase())?;
+        same.first().map(|v| &**v)
     }
 
     /// The body of an unfiltered `GET /v1/interfaces`.
     pub fn all_interfaces_json(&self) -> Result<Bytes, String> {
         self.all_interfaces_json
             .get_or_init(|| {
-                let items = &self.inventory.interfaces;
-                list_body(self.generation, &self.collected_at, "interfaces", items)
-                    .map_err(|e| e.to_string())
+                list_body(self.generation, &self.collected_at, "interfaces", || {
+                    self.interfaces()
+                })
+                .map_err(|e| e.to_string())
             })
             .clone()
     }
 
     /// Where `GET /metrics` keeps this view's families once rendered.
-    pub(crate) fn metrics_cache(&self) -> &OnceLock<Result<Bytes, String>> {
+    pub fn metrics_cache(&self) -> &OnceLock<Result<Bytes, String>> {
         &self.metrics
     }
 }
 
-fn volumes(dom: &Domain) -> Vec<Volume> {
-    dom.disks
-        .iter()
-        .filter_map(|d| {
-            Some(Volume {
-                volume_id: d.serial.clone()?,
-                device: d.target.as_ref().map(|t| format!("/dev/{t}")),
-            })
-        })
-        .collect()
+/// Serializes as a JSON array the items of the iterator its function makes, without
+/// collecting them.
+pub struct Seq<F>(pub F);
+
+impl<F, I> Serialize for Seq<F>
+where
+    F: Fn() -> I,
+    I: IntoIterator,
+    I::Item: Serialize,
+{
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(None)?;
+        for item in (self.0)() {
+            seq.serialize_element(&item)?;
+        }
+        seq.end()
+    }
 }
 
 /// `{"generation": N, "collected_at": "...", "<key>": [...]}`, the shape of every native
 /// list response, written straight into one buffer: no JSON tree for thousands of records.
-pub fn list_body<T: Serialize>(
+pub fn list_body<F, I>(
     generation: u64,
     collected_at: &str,
     key: &str,
-    items: &[T],
-) -> Result<Bytes, serde_json::Error> {
-    let mut buf = Vec::with_capacity(256 + items.len() * 768);
+    items: F,
+) -> Result<Bytes, serde_json::Error>
+where
+    F: Fn() -> I,
+    I: IntoIterator,
+    I::Item: Serialize,
+{
+    let mut buf = Vec::with_capacity(256 + items().into_iter().size_hint().0 * 768);
     buf.extend_from_slice(format!("{{\"generation\":{generation},\"collected_at\":").as_bytes());
     serde_json::to_writer(&mut buf, collected_at)?;
     buf.push(b',');
     serde_json::to_writer(&mut buf, key)?;
     buf.push(b':');
-    serde_json::to_writer(&mut buf, items)?;
+    serde_json::to_writer(&mut buf, &Seq(items))?;
     buf.push(b'}');
     Ok(Bytes::from(buf))
 }

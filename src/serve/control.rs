@@ -176,12 +176,11 @@ async fn report(shared: Arc<Shared>, notifier: Arc<Notifier>, ready: Arc<AtomicB
 
 /// One line for `systemctl status`: the inventory's size and whether it is current.
 pub fn status_line(view: &View, error: Option<String>) -> String {
-    let inv = &view.inventory;
     let mut line = format!(
         "{} interfaces on {} domains, {} problems (generation {})",
-        inv.interfaces.len(),
-        inv.domains.len(),
-        inv.problems.len(),
+        view.interface_count(),
+        view.domain_count(),
+        view.problem_count(),
         view.generation
     );
     if let Some(e) = error {

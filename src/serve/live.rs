@@ -9,7 +9,7 @@ use tracing::{debug, info};
 use crate::correlate::{CorrelateOptions, Correlation, Delta};
 use crate::identity::{Facts, OvsFacts};
 use crate::inventory::feed;
-use crate::inventory::{Shared, View};
+use crate::inventory::Shared;
 use crate::libvirt::{Domain, Network, Snapshot};
 use crate::netlink::{HostDevice, LinkStats, Neighbour};
 use crate::ovsdb::OvsState;
@@ -165,8 +165,8 @@ impl Live {
         if !c.set_stats(stats) {
             return;
         }
-        let generation = self.shared.current().generation;
-        let view = view_of(c, generation);
+        let current = self.shared.current();
+        let view = current.next(current.generation, SystemTime::now(), c.take_changes());
         self.shared.publish(view, Vec::new());
     }
 
@@ -228,28 +228,23 @@ impl Live {
             restarted.then_some("configuration reloaded"),
             true,
         );
-        let interfaces = self.shared.current().inventory.interfaces.len();
+        let interfaces = self.shared.current().interface_count();
         info!(interfaces, "first inventory in");
     }
 
     /// Serves a new view when anything changed: one generation per event, or one for a
     /// change that no record shows (`others`).
-    fn publish(&self, deltas: Vec<Delta>, resync: Option<&str>, others: bool) {
+    fn publish(&mut self, deltas: Vec<Delta>, resync: Option<&str>, others: bool) {
         self.update_health();
-        let Some(c) = &self.corr else { return };
+        let Some(c) = &mut self.corr else { return };
         if deltas.is_empty() && resync.is_none() && !others {
             return;
         }
-        let current = self.shared.current().generation;
-        let events = feed::events(current + 1, resync, &deltas);
-        let generation = current + (events.len() as u64).max(1);
-        let view = view_of(c, generation);
+        let current = self.shared.current();
+        let events = feed::events(current.generation + 1, resync, &deltas);
+        let generation = current.generation + (events.len() as u64).max(1);
+        let view = current.next(generation, SystemTime::now(), c.take_changes());
         debug!(generation, events = events.len(), "inventory changed");
         self.shared.publish(view, events);
     }
-}
-
-/// The view of the correlation as it is now, at `generation`.
-fn view_of(c: &Correlation, generation: u64) -> View {
-    View::build(generation, SystemTime::now(), c.domains(), c.inventory()).with_stale(c.is_stale())
 }

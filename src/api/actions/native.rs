@@ -88,7 +88,7 @@ pub async fn create_interface(
     let target = format!("domain {domain}");
     let res = async {
         let uuid = match view.domain_by_name_or_uuid(&domain) {
-            Some(idx) => view.domain(idx).uuid.clone(),
+            Some(d) => d.summary.uuid.clone(),
             None => {
                 return Err(Fault::not_found(format!(
                     "Domain {domain} could not be found."

@@ -130,9 +130,13 @@ pub async fn interfaces(
     Extension(view): Extension<Arc<View>>,
     Path(path): Path<ServerPath>,
 ) -> Result<Json<InterfaceAttachmentList>, Fault> {
-    let idx = server(&view, &path.server_id)?;
+    let domain = server(&view, &path.server_id)?;
     Ok(Json(InterfaceAttachmentList {
-        interface_attachments: view.vifs_of(idx).map(interface_attachment).collect(),
+        interface_attachments: domain
+            .interfaces
+            .iter()
+            .map(|v| interface_attachment(v))
+            .collect(),
     }))
 }
 
@@ -145,10 +149,11 @@ pub async fn interface(
     Extension(view): Extension<Arc<View>>,
     Path(path): Path<PortPath>,
 ) -> Result<Json<InterfaceAttachmentBody>, Fault> {
-    let idx = server(&view, &path.server_id)?;
-    let found = view
-        .vifs_of(idx)
-        .map(interface_attachment)
+    let domain = server(&view, &path.server_id)?;
+    let found = domain
+        .interfaces
+        .iter()
+        .map(|v| interface_attachment(v))
         .find(|a| a.port_id.eq_ignore_ascii_case(&path.port_id))
         .ok_or_else(|| Fault::not_found(format!("Port {} could not be found.", path.port_id)))?;
     Ok(Json(InterfaceAttachmentBody {
@@ -165,11 +170,11 @@ pub async fn volumes(
     Extension(view): Extension<Arc<View>>,
     Path(path): Path<ServerPath>,
 ) -> Result<Json<VolumeAttachmentList>, Fault> {
-    let idx = server(&view, &path.server_id)?;
-    let uuid = &view.domain(idx).uuid;
+    let domain = server(&view, &path.server_id)?;
+    let uuid = &domain.summary.uuid;
     Ok(Json(VolumeAttachmentList {
-        volume_attachments: view
-            .volumes_of(idx)
+        volume_attachments: domain
+            .volumes
             .iter()
             .map(|v| volume_attachment(uuid, v))
             .collect(),
@@ -185,10 +190,10 @@ pub async fn volume(
     Extension(view): Extension<Arc<View>>,
     Path(path): Path<VolumePath>,
 ) -> Result<Json<VolumeAttachmentBody>, Fault> {
-    let idx = server(&view, &path.server_id)?;
-    let uuid = &view.domain(idx).uuid;
-    let found = view
-        .volumes_of(idx)
+    let domain = server(&view, &path.server_id)?;
+    let uuid = &domain.summary.uuid;
+    let found = domain
+        .volumes
         .iter()
         .find(|v| v.volume_id.eq_ignore_ascii_case(&path.volume_id))
         .ok_or_else(|| Fault::not_found(format!("volume_id not found: {}", path.volume_id)))?;

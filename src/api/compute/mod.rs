@@ -21,7 +21,7 @@ use utoipa::ToSchema;
 use super::actions;
 use super::fault::Fault;
 use super::native::ready;
-use crate::inventory::{Shared, View};
+use crate::inventory::{DomainRecord, Shared, View};
 use microversion::Version;
 
 /// Which Compute API a request came in on.
@@ -226,7 +226,7 @@ pub async fn version_v2(
 }
 
 /// The domain a `{server_id}` names: 400 unless it is a UUID, 404 unless it exists.
-pub(crate) fn server(view: &View, server_id: &str) -> Result<usize, Fault> {
+pub(crate) fn server<'a>(view: &'a View, server_id: &str) -> Result<&'a DomainRecord, Fault> {
     let uuid = uuid::Uuid::parse_str(server_id).map_err(|_| {
         Fault::bad_request(format!(
             "Invalid server id {server_id:?}: it must be a UUID."

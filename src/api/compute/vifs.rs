@@ -82,8 +82,8 @@ pub async fn list(
     Query(page): Query<Page>,
     PrefersXml(xml): PrefersXml,
 ) -> Result<Response, Fault> {
-    let idx = server(&view, &path.server_id)?;
-    let vifs: Vec<&Vif> = view.vifs_of(idx).collect();
+    let domain = server(&view, &path.server_id)?;
+    let vifs: Vec<&Vif> = domain.interfaces.iter().map(|v| &**v).collect();
     let page = page.apply(&vifs)?;
     Ok(match flavor {
         Flavor::Micro(v) => {

@@ -121,7 +121,7 @@ fn family(
 /// The view-dependent part of the exposition (no `# EOF`).
 pub(super) fn render(view: Arc<View>) -> Result<String, fmt::Error> {
     // About 1.6 KB per record with counters: one info line and eight counter lines.
-    let mut out = String::with_capacity(4096 + view.inventory.interfaces.len() * 1700);
+    let mut out = String::with_capacity(4096 + view.interface_count() * 1700);
     let mut registry = Registry::default();
     registry.register_collector(Box::new(Inventory(view)));
     prometheus_client::encoding::text::encode_registry(&mut out, &registry)?;
@@ -134,7 +134,8 @@ struct Inventory(Arc<View>);
 impl Collector for Inventory {
     fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
         let view = &self.0;
-        let labels = RecordLabels::new(&view.inventory.interfaces);
+        let records: Vec<Arc<crate::inventory::Vif>> = view.interfaces().cloned().collect();
+        let labels = RecordLabels::new(&records);
         let mut m = encoder.encode_descriptor(
             "vifd_interface",
             "One series per virtual interface: its guest, host device, network and port.",
@@ -174,7 +175,7 @@ fn counters(
 /// One sample per kind, zeros included: an alert on a kind can rely on its series.
 fn problems(encoder: &mut DescriptorEncoder, view: &View) -> fmt::Result {
     let mut counts = [0u64; KINDS.len()];
-    for p in &view.inventory.problems {
+    for p in view.problems() {
         counts[slot(p.kind)] += 1;
     }
     let mut m = encoder.encode_descriptor(

@@ -101,6 +101,7 @@ impl Correlation {
                 let Some(e) = self.domains.get_mut(&key) else {
                     continue;
                 };
+                self.dirty.domains.insert(key.clone());
                 for v in e
                     .vifs
                     .iter_mut()
