@@ -5,6 +5,7 @@
 //! array, never the interfaces in it, which would leak on every poll. The query runs on a
 //! thread of its own so a hung agent costs the reader at most the timeout; at most one
 //! query per domain is in flight, so a hung agent never piles up threads.
+#![allow(unsafe_code)] // FFI module: one of the few allowed `unsafe` (Cargo.toml [lints]).
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 use std::collections::HashSet;

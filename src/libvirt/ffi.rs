@@ -1,5 +1,6 @@
 //! Arrays and strings libvirt hands over through `virt-sys`, owned so they are freed
 //! exactly once, as libvirt documents, whatever path the caller takes.
+#![allow(unsafe_code)] // FFI module: one of the few allowed `unsafe` (Cargo.toml [lints]).
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 use std::ffi::{c_char, CStr};

@@ -1,5 +1,6 @@
 //! A network's DHCP leases through `virt-sys` (`virNetworkGetDHCPLeases`): the `virt`
 //! crate has no wrapper for it.
+#![allow(unsafe_code)] // FFI module: one of the few allowed `unsafe` (Cargo.toml [lints]).
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 use std::net::IpAddr;
