@@ -119,10 +119,37 @@ pub async fn with_session<T: Send + 'static>(
         .unwrap_or_else(|e| e.into_inner())
         .uri()
         .to_string();
-    tokio::task::spawn_blocking(move || {
+    let joined = tokio::task::spawn_blocking(move || {
         // A panic while holding the lock leaves a session that reconnects: usable.
         f(&mut session.lock().unwrap_or_else(|e| e.into_inner()))
     })
-    .await
-    .unwrap_or(Err(LibvirtError::Worker { uri }))
+    .await;
+    joined.unwrap_or_else(|e| {
+        let reason = match e.try_into_panic() {
+            Ok(payload) => crate::libvirt::panic_message(&*payload).to_string(),
+            Err(_) => "cancelled".to_string(),
+        };
+        tracing::error!(%uri, panic = %reason, "libvirt worker thread stopped unexpectedly");
+        Err(LibvirtError::Worker { uri, reason })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_libvirt_call_is_a_worker_error_with_the_panic_message() {
+        let session = Arc::new(Mutex::new(Session::new("test:///default")));
+        let res: Result<(), _> = with_session(session.clone(), |_| panic!("lost {}", "it")).await;
+        match res {
+            Err(e @ LibvirtError::Worker { .. }) => assert_eq!(
+                e.to_string(),
+                "libvirt worker for test:///default stopped unexpectedly: lost it"
+            ),
+            other => panic!("expected a worker error, got {other:?}"),
+        }
+        // The session is still usable afterwards.
+        assert!(with_session(session, |_| Ok(1)).await.is_ok());
+    }
 }
