@@ -9,7 +9,7 @@ use super::{random_bytes, ActionError, Actions};
 use crate::inventory::View;
 use crate::inventory::Vif;
 use crate::libvirt::device::{interface_detach_xml, interface_xml, NewInterface, Plug};
-use crate::libvirt::{Applied, Failure, LibvirtError, NetworkDhcp};
+use crate::libvirt::{Applied, Failure, NetworkDhcp};
 use crate::mac::MacAddr;
 
 /// Nova's tap names: `tap` + this many characters of the port UUID.
@@ -205,13 +205,12 @@ impl Actions {
                 plug: Plug::Network(dhcp.name.clone()),
                 dhcp: Some(dhcp),
             }),
-            Err(ActionError::Libvirt(LibvirtError::Action {
-                failure: Failure::NotFound,
-                ..
-            })) => Err(ActionError::NotFound(format!(
-                "Network {net_id} could not be found: it is neither a libvirt network nor a \
-                 bridge mapped in [networks.bridges]."
-            ))),
+            Err(ActionError::Libvirt(e)) if e.failure() == Failure::NotFound => {
+                Err(ActionError::NotFound(format!(
+                    "Network {net_id} could not be found: it is neither a libvirt network nor a \
+                     bridge mapped in [networks.bridges]."
+                )))
+            }
             Err(e) => Err(e),
         }
     }

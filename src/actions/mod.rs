@@ -67,10 +67,11 @@ impl ActionError {
         }
     }
 
-    /// The failure class of a libvirt error, for the status it maps to.
+    /// The failure class of a libvirt error (by libvirt's error code), for the status it
+    /// maps to.
     pub fn libvirt_failure(&self) -> Option<Failure> {
         match self {
-            ActionError::Libvirt(LibvirtError::Action { failure, .. }) => Some(*failure),
+            ActionError::Libvirt(e) => Some(e.failure()),
             _ => None,
         }
     }

@@ -153,3 +153,78 @@ impl From<crate::actions::ActionError> for Fault {
         Fault::new(status, e.to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actions::ActionError;
+    use crate::libvirt::{LibvirtCause, LibvirtError};
+    use virt_sys as sys;
+
+    fn refused(code: u32, message: &str) -> Fault {
+        Fault::from(ActionError::Libvirt(LibvirtError::Action {
+            action: "attach a device",
+            target: "domain 7a1c".into(),
+            cause: LibvirtCause {
+                code,
+                domain: sys::VIR_FROM_QEMU,
+                message: message.into(),
+            },
+        }))
+    }
+
+    #[test]
+    fn libvirt_refusals_map_to_statuses_by_error_code() {
+        let cases = [
+            (sys::VIR_ERR_NO_DOMAIN, "Domain not found", 404),
+            (sys::VIR_ERR_NO_NETWORK, "Network not found", 404),
+            (sys::VIR_ERR_NO_STORAGE_POOL, "Storage pool not found", 404),
+            (sys::VIR_ERR_NO_STORAGE_VOL, "Storage volume not found", 404),
+            (sys::VIR_ERR_OPERATION_INVALID, "domain is not running", 409),
+            (sys::VIR_ERR_CONFIG_UNSUPPORTED, "unsupported config", 409),
+            (
+                sys::VIR_ERR_OPERATION_FAILED,
+                "target vda already exists",
+                409,
+            ),
+            (
+                sys::VIR_ERR_INTERNAL_ERROR,
+                "No more available PCI slots",
+                409,
+            ),
+            (sys::VIR_ERR_INTERNAL_ERROR, "qemu closed the monitor", 500),
+            // The text of a missing domain under another code decides nothing.
+            (sys::VIR_ERR_RPC, "no domain with matching uuid", 500),
+        ];
+        for (code, message, status) in cases {
+            let f = refused(code, message);
+            assert_eq!(f.status.as_u16(), status, "{code} {message}");
+            assert_eq!(
+                f.message,
+                format!("cannot attach a device on domain 7a1c: {message}")
+            );
+        }
+    }
+
+    #[test]
+    fn failing_to_reach_libvirt_is_a_500_whatever_the_code() {
+        let f = Fault::from(ActionError::Libvirt(LibvirtError::Connect {
+            uri: "qemu:///system".into(),
+            cause: LibvirtCause {
+                code: sys::VIR_ERR_NO_DOMAIN,
+                domain: sys::VIR_FROM_REMOTE,
+                message: "odd".into(),
+            },
+        }));
+        assert_eq!(f.status, StatusCode::INTERNAL_SERVER_ERROR);
+        let f = Fault::from(ActionError::Libvirt(LibvirtError::Worker {
+            uri: "qemu:///system".into(),
+            reason: "boom".into(),
+        }));
+        assert_eq!(f.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            f.message,
+            "libvirt worker for qemu:///system stopped unexpectedly: boom"
+        );
+    }
+}

@@ -10,17 +10,18 @@
 
 use std::collections::HashSet;
 use std::net::IpAddr;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::null_mut;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use tracing::debug;
+use tracing::{debug, warn};
 use virt::domain::Domain as VirtDomain;
 use virt_sys as sys;
 
-use super::ffi::{last_error, opt_string, OwnedArray};
-use super::GuestAddress;
+use super::ffi::{opt_string, OwnedArray};
+use super::{panic_message, GuestAddress, LibvirtCause};
 use crate::mac::MacAddr;
 
 /// Asks running guests' agents for their addresses, waiting at most `timeout` per domain.
@@ -28,6 +29,20 @@ pub(super) struct GuestAgent {
     timeout: Duration,
     /// UUIDs of domains whose query has not returned yet (it outlived its timeout).
     in_flight: Arc<Mutex<HashSet<String>>>,
+}
+
+/// Why the agent gave no addresses.
+#[derive(Debug, thiserror::Error)]
+enum AgentError {
+    #[error("virDomainInterfaceAddresses: {0}")]
+    Query(#[source] LibvirtCause),
+    #[error("cannot spawn a thread: {0}")]
+    Spawn(#[source] std::io::Error),
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    /// The query thread panicked; the panic's message.
+    #[error("the query thread panicked: {0}")]
+    Panicked(String),
 }
 
 /// One guest interface as the agent reported it, copied out before any parsing.
@@ -54,16 +69,21 @@ impl GuestAgent {
             return vec![];
         };
         let Some(dom) = DomRef::new(dom) else {
-            debug!(domain = %name, error = %last_error("virDomainRef"), "guest agent: skipped");
+            let error = LibvirtCause::last();
+            debug!(domain = %name, %error, "guest agent: skipped: virDomainRef failed");
             return vec![];
         };
         let query = move || {
             let _guard = guard;
             query(&dom)
         };
-        match bounded(self.timeout, query) {
-            Ok(Ok(ifaces)) => ifaces.into_iter().flat_map(|i| convert(i, name)).collect(),
-            Ok(Err(e)) | Err(e) => {
+        match bounded(self.timeout, query).and_then(|r| r.map_err(AgentError::Query)) {
+            Ok(ifaces) => ifaces.into_iter().flat_map(|i| convert(i, name)).collect(),
+            Err(e @ AgentError::Panicked(_)) => {
+                warn!(domain = %name, error = %e, "guest agent: no addresses");
+                vec![]
+            }
+            Err(e) => {
                 debug!(domain = %name, error = %e, "guest agent: no addresses");
                 vec![]
             }
@@ -72,22 +92,30 @@ impl GuestAgent {
 }
 
 /// Runs `f` on a thread of its own and waits at most `timeout` for its result. On timeout
-/// the thread is left to finish on its own.
+/// the thread is left to finish on its own. A panic in `f` is its error, with the panic's
+/// message (logged by the thread when nobody waits any more).
 fn bounded<T: Send + 'static>(
     timeout: Duration,
     f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, String> {
+) -> Result<T, AgentError> {
     let (tx, rx) = mpsc::sync_channel(1);
     std::thread::Builder::new()
         .name("vifd-guest-agent".into())
         .spawn(move || {
-            let _ = tx.send(f());
+            let res = catch_unwind(AssertUnwindSafe(f))
+                .map_err(|payload| panic_message(&*payload).to_string());
+            if let Err(mpsc::SendError(Err(panic))) = tx.send(res) {
+                warn!(%panic, "a guest agent query panicked after its caller stopped waiting");
+            }
         })
-        .map_err(|e| format!("cannot spawn a thread: {e}"))?;
-    rx.recv_timeout(timeout).map_err(|e| match e {
-        mpsc::RecvTimeoutError::Timeout => format!("no answer within {timeout:?}"),
-        mpsc::RecvTimeoutError::Disconnected => "the query thread died".to_string(),
-    })
+        .map_err(AgentError::Spawn)?;
+    match rx.recv_timeout(timeout) {
+        Ok(res) => res.map_err(AgentError::Panicked),
+        Err(mpsc::RecvTimeoutError::Timeout) => Err(AgentError::Timeout(timeout)),
+        Err(mpsc::RecvTimeoutError::Disconnected) => Err(AgentError::Panicked(
+            "the query thread ended without an answer".to_string(),
+        )),
+    }
 }
 
 /// A domain's UUID in `in_flight` while its query runs; removed on drop.
@@ -137,13 +165,13 @@ impl Drop for DomRef {
     }
 }
 
-fn query(dom: &DomRef) -> Result<Vec<RawInterface>, String> {
+fn query(dom: &DomRef) -> Result<Vec<RawInterface>, LibvirtCause> {
     let source = sys::VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_AGENT;
     let mut array: *mut sys::virDomainInterfacePtr = null_mut();
     // SAFETY: `dom` holds a reference on a domain; libvirt sets `array` only on success.
     let n = unsafe { sys::virDomainInterfaceAddresses(dom.0, &mut array, source, 0) };
     if n < 0 {
-        return Err(last_error("virDomainInterfaceAddresses"));
+        return Err(LibvirtCause::last());
     }
     // SAFETY: on success libvirt hands us `n` interfaces, each to be freed with
     // virDomainInterfaceFree and the array with free().
@@ -211,9 +239,22 @@ mod tests {
         let res = bounded(Duration::from_millis(50), || {
             std::thread::sleep(Duration::from_secs(2))
         });
-        assert!(res.is_err());
+        assert!(matches!(res, Err(AgentError::Timeout(_))), "{res:?}");
         assert!(start.elapsed() < Duration::from_secs(1));
-        assert_eq!(bounded(Duration::from_secs(5), || 7), Ok(7));
+        assert_eq!(bounded(Duration::from_secs(5), || 7).ok(), Some(7));
+    }
+
+    #[test]
+    fn a_panicking_query_is_reported_with_its_message() {
+        let res = bounded(Duration::from_secs(5), || -> u8 {
+            panic!("agent {} broke", 3)
+        });
+        match res {
+            Err(e @ AgentError::Panicked(_)) => {
+                assert_eq!(e.to_string(), "the query thread panicked: agent 3 broke")
+            }
+            other => panic!("expected a panic report, got {other:?}"),
+        }
     }
 
     #[test]

@@ -13,11 +13,11 @@ use std::ptr::null_mut;
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
-use tracing::warn;
+use tracing::{error, warn};
 use virt::connect::Connect;
 use virt_sys as sys;
 
-use super::LibvirtError;
+use super::{panic_message, EventLoopError, LibvirtCause};
 
 /// What libvirt told us, as our own types (no virt handle leaves the module).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,10 +46,11 @@ pub type EventSink = Arc<dyn Fn(GuestEvent) + Send + Sync>;
 /// Registers libvirt's default event loop and runs it on a thread of its own. Idempotent.
 /// Must run before the connection that should receive events is opened: libvirt only
 /// watches connections opened after an event implementation exists.
-pub(crate) fn start_event_loop() -> Result<(), LibvirtError> {
-    static STARTED: OnceLock<Result<(), String>> = OnceLock::new();
+pub(crate) fn start_event_loop() -> Result<(), EventLoopError> {
+    static STARTED: OnceLock<Result<(), EventLoopError>> = OnceLock::new();
     let started = STARTED.get_or_init(|| {
-        virt::event::event_register_default_impl().map_err(|e| e.message().to_string())?;
+        virt::event::event_register_default_impl()
+            .map_err(|e| EventLoopError::Register(e.into()))?;
         std::thread::Builder::new()
             .name("vifd-libvirt-events".into())
             .spawn(|| loop {
@@ -60,11 +61,16 @@ pub(crate) fn start_event_loop() -> Result<(), LibvirtError> {
                 }
             })
             .map(drop)
-            .map_err(|e| format!("cannot spawn its thread: {e}"))
+            .map_err(|e| EventLoopError::Spawn(Arc::new(e)))
     });
-    started
-        .clone()
-        .map_err(|message| LibvirtError::EventLoop { message })
+    started.clone()
+}
+
+/// A registration step libvirt refused: which one, and libvirt's error.
+#[derive(Debug)]
+pub(super) struct Refused {
+    pub(super) step: String,
+    pub(super) cause: LibvirtCause,
 }
 
 /// Domain and network event callbacks and the close callback registered on one
@@ -117,7 +123,7 @@ impl Registration {
     /// Subscribes `sink` to every domain's lifecycle, device and metadata events, every
     /// network's lifecycle events and the connection's close. On error, whatever was
     /// registered already is undone (by dropping the half-built registration).
-    pub(super) fn new(conn: &Connect, sink: EventSink) -> Result<Self, String> {
+    pub(super) fn new(conn: &Connect, sink: EventSink) -> Result<Self, Refused> {
         // SAFETY: `conn` is live for this call, and our own reference keeps it alive after.
         let ptr = unsafe { conn.as_ptr() };
         // SAFETY: `ptr` is a live connection (above).
@@ -137,7 +143,7 @@ impl Registration {
         Ok(reg)
     }
 
-    fn register_domain_events(&mut self) -> Result<(), String> {
+    fn register_domain_events(&mut self) -> Result<(), Refused> {
         use sys::VIR_DOMAIN_EVENT_ID_DEVICE_ADDED as ADDED_ID;
         use sys::VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED as REMOVED_ID;
         use sys::VIR_DOMAIN_EVENT_ID_LIFECYCLE as LIFECYCLE_ID;
@@ -173,7 +179,7 @@ impl Registration {
         Ok(())
     }
 
-    fn register_network_events(&mut self) -> Result<(), String> {
+    fn register_network_events(&mut self) -> Result<(), Refused> {
         let opaque = opaque(&self._sink);
         // SAFETY: as for domain events; a NULL network means every network.
         let ret = unsafe {
@@ -195,7 +201,7 @@ impl Registration {
         Ok(())
     }
 
-    fn register_close(&mut self) -> Result<(), String> {
+    fn register_close(&mut self) -> Result<(), Refused> {
         let opaque = opaque(&self._sink);
         // SAFETY: as above; libvirt frees `opaque` once the callback has fired, on
         // unregister, or when the connection is freed (or never, see `_sink`).
@@ -337,7 +343,7 @@ unsafe fn domain_event(dom: Dom, opaque: Opaque, cause: impl FnOnce() -> EventCa
 /// # Safety
 /// `opaque` is one made by `opaque` and not yet freed.
 unsafe fn deliver(opaque: Opaque, event: impl FnOnce() -> Option<GuestEvent>) {
-    let _ = catch_unwind(AssertUnwindSafe(|| {
+    let delivered = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: a live Box<SinkRef> (caller).
         let Some(sink) = unsafe { &*opaque.cast::<SinkRef>() }.upgrade() else {
             return;
@@ -349,6 +355,12 @@ unsafe fn deliver(opaque: Opaque, event: impl FnOnce() -> Option<GuestEvent>) {
             ),
         }
     }));
+    if let Err(payload) = delivered {
+        error!(
+            panic = panic_message(&*payload),
+            "a libvirt event callback panicked; the event is lost"
+        );
+    }
 }
 
 /// The domain's UUID: a local read, no RPC.
@@ -388,6 +400,10 @@ unsafe fn string(p: *const c_char) -> String {
     unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
 }
 
-fn last_error(what: &str) -> String {
-    format!("{what}: {}", virt::error::Error::last_error().message())
+/// The last libvirt error on this thread, as the failure of `step`.
+fn last_error(step: &str) -> Refused {
+    Refused {
+        step: step.to_string(),
+        cause: LibvirtCause::last(),
+    }
 }

@@ -10,7 +10,7 @@ use virt::connect::Connect;
 use super::agent::GuestAgent;
 use super::events::{start_event_loop, EventSink, Registration};
 use super::read::{read_domain, read_networks, read_snapshot};
-use super::{Domain, LibvirtError, Network, Snapshot};
+use super::{panic_message, Domain, LibvirtError, Network, Snapshot};
 
 /// Connects to `uri` and reads every domain (in every state) and every network.
 ///
@@ -94,10 +94,10 @@ impl Session {
     /// domain exists (any more). After a failure the connection is dropped.
     pub fn read_domain(&mut self, uuid: &str) -> Result<Option<Domain>, LibvirtError> {
         // A malformed UUID is the caller's mistake, not a reason to drop the connection.
-        let parsed = uuid::Uuid::parse_str(uuid).map_err(|e| LibvirtError::Lookup {
+        let parsed = uuid::Uuid::parse_str(uuid).map_err(|source| LibvirtError::BadUuid {
             uri: self.uri.clone(),
             uuid: uuid.to_string(),
-            message: e.to_string(),
+            source,
         })?;
         let conn = self.take_connection()?;
         let res = match conn.lookup_domain_by_uuid(parsed) {
@@ -106,7 +106,7 @@ impl Session {
             Err(e) => Err(LibvirtError::Lookup {
                 uri: self.uri.clone(),
                 uuid: uuid.to_string(),
-                message: e.message().to_string(),
+                cause: e.into(),
             }),
         };
         self.put_back(conn, res)
@@ -147,16 +147,17 @@ impl Session {
     }
 
     fn open(&mut self) -> Result<Connect, LibvirtError> {
-        let connect_err = |message: String| LibvirtError::Connect {
-            uri: self.uri.clone(),
-            message,
-        };
         if self.sink.is_some() {
             // libvirt only delivers events on connections opened after the loop exists.
-            start_event_loop().map_err(|e| connect_err(e.to_string()))?;
+            start_event_loop().map_err(|source| LibvirtError::EventLoop {
+                uri: self.uri.clone(),
+                source,
+            })?;
         }
-        let conn =
-            Connect::open(Some(&self.uri)).map_err(|e| connect_err(e.message().to_string()))?;
+        let conn = Connect::open(Some(&self.uri)).map_err(|e| LibvirtError::Connect {
+            uri: self.uri.clone(),
+            cause: e.into(),
+        })?;
         let Some(sink) = &self.sink else {
             return Ok(conn);
         };
@@ -174,11 +175,12 @@ impl Session {
                 self.events = Some(reg);
                 Ok(conn)
             }
-            Err(message) => {
+            Err(refused) => {
                 close(conn);
                 Err(LibvirtError::Subscribe {
                     uri: self.uri.clone(),
-                    message,
+                    step: refused.step,
+                    cause: refused.cause,
                 })
             }
         }
@@ -214,7 +216,12 @@ impl Drop for Session {
 fn close(conn: Connect) {
     // virt's Drop panics when virConnectClose fails; a broken connection must not take the
     // caller down with it.
-    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(conn)));
+    if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(conn))) {
+        warn!(
+            panic = panic_message(&*payload),
+            "closing the libvirt connection failed"
+        );
+    }
 }
 
 /// libvirt prints every error to stderr by default; ours are reported through tracing.
@@ -233,10 +240,37 @@ pub async fn with_session<T: Send + 'static>(
         .unwrap_or_else(|e| e.into_inner())
         .uri()
         .to_string();
-    tokio::task::spawn_blocking(move || {
+    let joined = tokio::task::spawn_blocking(move || {
         // A panic while holding the lock leaves a session that reconnects: usable.
         f(&mut session.lock().unwrap_or_else(|e| e.into_inner()))
     })
-    .await
-    .unwrap_or(Err(LibvirtError::Worker { uri }))
+    .await;
+    joined.unwrap_or_else(|e| {
+        let reason = match e.try_into_panic() {
+            Ok(payload) => super::panic_message(&*payload).to_string(),
+            Err(_) => "cancelled".to_string(),
+        };
+        tracing::error!(%uri, panic = %reason, "libvirt worker thread stopped unexpectedly");
+        Err(LibvirtError::Worker { uri, reason })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_libvirt_call_is_a_worker_error_with_the_panic_message() {
+        let session = Arc::new(Mutex::new(Session::new("test:///default")));
+        let res: Result<(), _> = with_session(session.clone(), |_| panic!("lost {}", "it")).await;
+        match res {
+            Err(e @ LibvirtError::Worker { .. }) => assert_eq!(
+                e.to_string(),
+                "libvirt worker for test:///default stopped unexpectedly: lost it"
+            ),
+            other => panic!("expected a worker error, got {other:?}"),
+        }
+        // The session is still usable afterwards.
+        assert!(with_session(session, |_| Ok(1)).await.is_ok());
+    }
 }

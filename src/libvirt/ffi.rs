@@ -74,8 +74,3 @@ pub(super) unsafe fn opt_string(p: *const c_char) -> Option<String> {
     // SAFETY: non-NULL, so NUL-terminated and valid (caller).
     Some(unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
 }
-
-/// The message of the last libvirt error on this thread, prefixed with what failed.
-pub(super) fn last_error(what: &str) -> String {
-    format!("{what}: {}", virt::error::Error::last_error().message())
-}

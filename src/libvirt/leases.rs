@@ -10,8 +10,8 @@ use tracing::debug;
 use virt::network::Network as VirtNetwork;
 use virt_sys as sys;
 
-use super::ffi::{last_error, opt_string, OwnedArray};
-use super::{DhcpLease, LibvirtError};
+use super::ffi::{opt_string, OwnedArray};
+use super::{DhcpLease, LibvirtCause, LibvirtError};
 use crate::mac::MacAddr;
 
 /// One lease as libvirt reported it, copied out before any parsing.
@@ -34,7 +34,7 @@ pub(super) fn dhcp_leases(net: &VirtNetwork, name: &str) -> Result<Vec<DhcpLease
     if n < 0 {
         return Err(LibvirtError::Leases {
             network: name.to_string(),
-            message: last_error("virNetworkGetDHCPLeases"),
+            cause: LibvirtCause::last(),
         });
     }
     // SAFETY: on success libvirt hands us `n` leases (plus a NULL terminator), each to be

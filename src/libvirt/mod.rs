@@ -4,6 +4,7 @@
 
 mod agent;
 pub mod device;
+mod error;
 mod events;
 mod fetch;
 mod ffi;
@@ -21,44 +22,11 @@ use utoipa::ToSchema;
 
 use crate::mac::MacAddr;
 
+pub use error::{panic_message, EventLoopError, Failure, LibvirtCause, LibvirtError};
 pub use events::{EventCause, EventSink, GuestEvent};
 pub use fetch::{fetch, with_session, Session};
-pub use write::{Applied, Failure, PoolVolume};
+pub use write::{Applied, PoolVolume};
 pub use xml::{parse_domain_xml, ParsedDomain, XmlError};
-
-/// Failures talking to libvirt.
-#[derive(Debug, thiserror::Error)]
-pub enum LibvirtError {
-    #[error("cannot connect to libvirt at {uri}: {message}")]
-    Connect { uri: String, message: String },
-    #[error("cannot list {what} on {uri}: {message}")]
-    List {
-        uri: String,
-        what: &'static str,
-        message: String,
-    },
-    #[error("libvirt worker for {uri} stopped unexpectedly")]
-    Worker { uri: String },
-    #[error("cannot start the libvirt event loop: {message}")]
-    EventLoop { message: String },
-    #[error("cannot subscribe to libvirt events on {uri}: {message}")]
-    Subscribe { uri: String, message: String },
-    #[error("cannot read the DHCP leases of network {network}: {message}")]
-    Leases { network: String, message: String },
-    #[error("cannot {action} on {target}: {message}")]
-    Action {
-        action: &'static str,
-        target: String,
-        failure: Failure,
-        message: String,
-    },
-    #[error("cannot look up domain {uuid} on {uri}: {message}")]
-    Lookup {
-        uri: String,
-        uuid: String,
-        message: String,
-    },
-}
 
 /// What libvirt knows about the host at one moment.
 #[derive(Debug, Clone, Default, Serialize)]

@@ -8,8 +8,8 @@ use crate::mac::MacAddr;
 
 /// A network's name, bridge, DHCP ranges and host entries (leases and state are read
 /// separately). Ranges and hosts of every `<ip>` element, in document order.
-pub(super) fn parse_network_dhcp(xml: &str) -> Result<NetworkDhcp, String> {
-    let doc = roxmltree::Document::parse(xml).map_err(|e| format!("invalid network XML: {e}"))?;
+pub(super) fn parse_network_dhcp(xml: &str) -> Result<NetworkDhcp, roxmltree::Error> {
+    let doc = roxmltree::Document::parse(xml)?;
     let root = doc.root_element();
     let child_text = |name: &str| {
         root.children()

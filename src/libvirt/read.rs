@@ -46,7 +46,7 @@ fn list_err(uri: &str, what: &'static str, e: virt::error::Error) -> LibvirtErro
     LibvirtError::List {
         uri: uri.to_string(),
         what,
-        message: e.message().to_string(),
+        cause: e.into(),
     }
 }
 

@@ -1,7 +1,8 @@
 //! Changing the host through libvirt: device hot-plug and unplug, DHCP host entries of a
 //! network, and a storage pool's volumes. Every call blocks; the caller runs it on a
-//! blocking thread. What libvirt refuses comes back as [`LibvirtError::Action`], sorted
-//! by [`Failure`] so the API can tell the client's mistake from the host's.
+//! blocking thread. What libvirt refuses comes back as [`LibvirtError::Action`] with
+//! libvirt's error as its cause, whose code sorts it into a [`super::Failure`] so the API
+//! can tell the client's mistake from the host's.
 
 use std::net::IpAddr;
 
@@ -14,18 +15,6 @@ use super::leases::dhcp_leases;
 use super::netxml::{parse_network_dhcp, volume_format};
 use super::{LibvirtError, NetworkDhcp, Session};
 use crate::mac::MacAddr;
-
-/// How libvirt refused an action.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Failure {
-    /// The domain, network, pool or volume does not exist.
-    NotFound,
-    /// The request conflicts with the object's state or contents: a domain that is not
-    /// running, a device or address already there, an unsupported device.
-    Conflict,
-    /// Anything else: the host failed.
-    Failed,
-}
 
 /// Where a device change went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -47,41 +36,12 @@ pub struct PoolVolume {
     pub format: Option<String>,
 }
 
-fn sort(code: i32) -> Failure {
-    use sys::*;
-    let code = code as u32;
-    match code {
-        VIR_ERR_NO_DOMAIN
-        | VIR_ERR_NO_NETWORK
-        | VIR_ERR_NO_STORAGE_POOL
-        | VIR_ERR_NO_STORAGE_VOL => Failure::NotFound,
-        VIR_ERR_OPERATION_INVALID
-        | VIR_ERR_OPERATION_FAILED
-        | VIR_ERR_OPERATION_UNSUPPORTED
-        | VIR_ERR_CONFIG_UNSUPPORTED
-        | VIR_ERR_DEVICE_MISSING
-        | VIR_ERR_NO_SUPPORT
-        | VIR_ERR_INVALID_ARG
-        | VIR_ERR_XML_ERROR
-        | VIR_ERR_XML_DETAIL
-        | VIR_ERR_OPERATION_DENIED => Failure::Conflict,
-        _ => Failure::Failed,
-    }
-}
-
+/// libvirt's error, kept as the cause of the action it refused.
 fn refused(action: &'static str, target: &str, e: virt::error::Error) -> LibvirtError {
-    let message = e.message().to_string();
-    // QEMU's hot-plug reports a full PCI topology as an internal error; for the client it
-    // is the domain's state that forbids the attach.
-    let failure = match sort(e.code().to_raw() as i32) {
-        Failure::Failed if message.contains("No more available PCI slots") => Failure::Conflict,
-        f => f,
-    };
     LibvirtError::Action {
         action,
         target: target.to_string(),
-        failure,
-        message,
+        cause: e.into(),
     }
 }
 
@@ -150,11 +110,10 @@ impl Session {
                 .lookup_network_by_uuid_string(uuid)
                 .map_err(|e| refused(ACTION, &target, e))?;
             let xml = net.xml_desc(0).map_err(|e| refused(ACTION, &target, e))?;
-            let mut dhcp = parse_network_dhcp(&xml).map_err(|message| LibvirtError::Action {
+            let mut dhcp = parse_network_dhcp(&xml).map_err(|source| LibvirtError::NetworkXml {
                 action: ACTION,
                 target: target.clone(),
-                failure: Failure::Failed,
-                message,
+                source,
             })?;
             dhcp.active = net.is_active().map_err(|e| refused(ACTION, &target, e))?;
             dhcp.persistent = net
