@@ -28,11 +28,11 @@ pub(super) struct Live {
     pending_facts: Facts,
     /// The last OVSDB state read: what is served, marked stale, while it is down.
     last_ovs: Option<Arc<OvsState>>,
-    pub(super) libvirt_error: Option<String>,
-    pub(super) links_error: Option<String>,
-    pub(super) links_ready: bool,
+    libvirt_error: Option<String>,
+    links_error: Option<String>,
+    links_ready: bool,
     /// The OVSDB monitor is connected; `None` while there is no server to watch.
-    pub(super) ovsdb_up: Option<bool>,
+    ovsdb_up: Option<bool>,
 }
 
 impl Live {
@@ -180,7 +180,22 @@ impl Live {
         self.update_health();
     }
 
-    pub(super) fn update_health(&self) {
+    /// Whether an OVSDB server is expected (configured, or its socket present): one that
+    /// is counts as down until the monitor connects.
+    pub(super) fn ovsdb_expected(&mut self, expected: bool) {
+        self.ovsdb_up = expected.then_some(false);
+        self.update_health();
+    }
+
+    /// The link watcher could not start or stopped: readiness fails until a dump is in.
+    pub(super) fn links_failed(&mut self, error: String) {
+        self.links_error = Some(error);
+        self.links_ready = false;
+        self.update_health();
+    }
+
+    /// Publishes readiness and the sources' state from what this holds.
+    fn update_health(&self) {
         let error = self
             .libvirt_error
             .clone()

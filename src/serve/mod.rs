@@ -1,6 +1,7 @@
 //! `vifd serve`: the refresher and the listeners around the API router.
 
 mod activation;
+mod backoff;
 pub mod control;
 pub mod listen;
 mod live;

@@ -2,16 +2,13 @@
 //! forwarded as whole states; when ovsdb-server goes away, one `Down`, then reconnects
 //! with a capped backoff. Never blocks the inventory and never gives up.
 
-use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
+use super::backoff::Backoff;
 use crate::collect::{OvsdbSource, OVSDB_TIMEOUT};
 use crate::ovsdb::{OvsState, OvsdbMonitor};
-
-const BACKOFF_FIRST: Duration = Duration::from_millis(100);
-const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 /// What the OVSDB task tells the refresher.
 #[derive(Debug)]
@@ -22,15 +19,35 @@ pub(super) enum OvsUpdate {
     Down,
 }
 
-/// Starts the task; its updates arrive on the returned channel.
-pub(super) fn spawn(src: OvsdbSource) -> mpsc::Receiver<OvsUpdate> {
-    let (tx, rx) = mpsc::channel(16);
-    tokio::spawn(run(src, tx));
-    rx
+/// The running task and its updates. Dropping it stops the task: a reload that restarts
+/// the refresher leaves no reconnect loop behind.
+pub(super) struct OvsTask {
+    updates: mpsc::Receiver<OvsUpdate>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl OvsTask {
+    /// Starts the task.
+    pub(super) fn spawn(src: OvsdbSource) -> Self {
+        let (tx, updates) = mpsc::channel(16);
+        let task = tokio::spawn(run(src, tx));
+        OvsTask { updates, task }
+    }
+
+    /// The next update; `None` once the task has ended.
+    pub(super) async fn next(&mut self) -> Option<OvsUpdate> {
+        self.updates.recv().await
+    }
+}
+
+impl Drop for OvsTask {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 async fn run(src: OvsdbSource, tx: mpsc::Sender<OvsUpdate>) {
-    let mut backoff = BACKOFF_FIRST;
+    let mut backoff = Backoff::SOURCE;
     let mut absent_said = false;
     // Whether the last thing said (to the log and the refresher) is that it is down.
     let mut down = false;
@@ -40,7 +57,7 @@ async fn run(src: OvsdbSource, tx: mpsc::Sender<OvsUpdate>) {
                 info!(addr = %src.addr, "no ovsdb-server socket; the ovsdb resolver is off until it appears");
                 absent_said = true;
             }
-            tokio::time::sleep(BACKOFF_MAX).await;
+            tokio::time::sleep(backoff.max()).await;
             continue;
         }
         match OvsdbMonitor::connect(&src.addr, OVSDB_TIMEOUT).await {
@@ -50,7 +67,7 @@ async fn run(src: OvsdbSource, tx: mpsc::Sender<OvsUpdate>) {
                 } else {
                     debug!(addr = %src.addr, interfaces = state.interfaces.len(), "OVSDB monitor started");
                 }
-                backoff = BACKOFF_FIRST;
+                backoff.reset();
                 if tx.send(OvsUpdate::State(state)).await.is_err() {
                     return;
                 }
@@ -77,9 +94,8 @@ async fn run(src: OvsdbSource, tx: mpsc::Sender<OvsUpdate>) {
                     return;
                 }
             }
-            Err(e) => debug!(error = %e, retry_in = ?backoff, "ovsdb-server still unreachable"),
+            Err(e) => debug!(error = %e, retry_in = ?backoff.peek(), "ovsdb-server still unreachable"),
         }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 3 / 2).min(BACKOFF_MAX);
+        tokio::time::sleep(backoff.next_delay()).await;
     }
 }

@@ -12,8 +12,9 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
+use super::backoff::Backoff;
 use super::live::Live;
-use super::ovs::OvsUpdate;
+use super::ovs::{OvsTask, OvsUpdate};
 use crate::collect::Source;
 use crate::inventory::Shared;
 use crate::libvirt::with_session;
@@ -24,9 +25,6 @@ use crate::netlink::{LinkEvent, LinkWatch, NetlinkError};
 const WATCH_RETRY: Duration = Duration::from_secs(1);
 /// libvirt events queued before the refresher counts them as lost and reads everything.
 const EVENT_QUEUE: usize = 4096;
-/// Reconnect backoff: first delay, growth, cap.
-const BACKOFF_FIRST: Duration = Duration::from_millis(100);
-const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 /// How often the refresher reads what sends no events.
 #[derive(Debug, Clone, Copy)]
@@ -54,23 +52,24 @@ pub async fn run(shared: Arc<Shared>, source: Source, timing: Timing) {
     let mut session = Session::with_events(&source.libvirt_uri, sink);
     session.set_guest_agent(source.guest_agent);
     let session = Arc::new(Mutex::new(session));
-    let mut ovs = source.ovsdb.clone().map(super::ovs::spawn);
+    // Dropped with this future, which a reload aborts: the task goes with it.
+    let mut ovs = source.ovsdb.clone().map(OvsTask::spawn);
     let mut r = Refresher {
         live: Live::new(shared, source.options.clone()),
         session,
         reconnect_at: None,
-        backoff: BACKOFF_FIRST,
+        backoff: Backoff::SOURCE,
         links_synced: false,
         poll: timing.poll,
     };
     // A configured server, or the default socket present now, is reported down until
     // the monitor connects; the default socket absent is no source at all (yet).
-    r.live.ovsdb_up = source
-        .ovsdb
-        .as_ref()
-        .filter(|o| o.explicit || o.present())
-        .map(|_| false);
+    let expected = source.ovsdb.as_ref();
+    r.live
+        .ovsdb_expected(expected.is_some_and(|o| o.explicit || o.present()));
     let mut links = r.start_watch(&source, rcvbuf);
+    // Set while the link watcher is down: when to start it again.
+    let mut links_retry_at: Option<Instant> = None;
     r.full_read(None).await;
     let mut safety = tokio::time::interval_at(Instant::now() + interval, interval);
     safety.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -83,6 +82,10 @@ pub async fn run(shared: Arc<Shared>, source: Source, timing: Timing) {
             _ = safety.tick(), if reconnect_at.is_none() => r.full_read(None).await,
             _ = sleep_until(reconnect_at) => r.full_read(Some("libvirt reconnected")).await,
             _ = poll.tick(), if reconnect_at.is_none() => r.read_networks().await,
+            _ = sleep_until(links_retry_at) => {
+                links_retry_at = None;
+                links = r.start_watch(&source, rcvbuf);
+            }
             update = next_ovs(&mut ovs) => match update {
                 Some(OvsUpdate::State(state)) => r.live.apply_ovsdb(Some(state)),
                 Some(OvsUpdate::Down) => r.live.apply_ovsdb(None),
@@ -97,12 +100,11 @@ pub async fn run(shared: Arc<Shared>, source: Source, timing: Timing) {
             event = next_link_event(&mut links) => match event {
                 Ok(ev) => r.link_event(ev, &links),
                 Err(e) => {
-                    warn!(error = %e, "link watcher failed; restarting it");
-                    r.live.links_error = Some(e.to_string());
-                    r.live.links_ready = false;
-                    r.live.update_health();
-                    tokio::time::sleep(WATCH_RETRY).await;
-                    links = r.start_watch(&source, rcvbuf);
+                    warn!(error = %e, retry_in = ?WATCH_RETRY, "link watcher failed; restarting it");
+                    r.live.links_failed(e.to_string());
+                    // The other sources go on meanwhile.
+                    links = None;
+                    links_retry_at = Some(Instant::now() + WATCH_RETRY);
                 }
             },
         }
@@ -117,9 +119,9 @@ async fn sleep_until(at: Option<Instant>) {
 }
 
 /// The next OVSDB update, or never when the resolver is off.
-async fn next_ovs(rx: &mut Option<mpsc::Receiver<OvsUpdate>>) -> Option<OvsUpdate> {
-    match rx {
-        Some(rx) => rx.recv().await,
+async fn next_ovs(task: &mut Option<OvsTask>) -> Option<OvsUpdate> {
+    match task {
+        Some(t) => t.next().await,
         None => std::future::pending().await,
     }
 }
@@ -137,7 +139,7 @@ struct Refresher {
     session: Arc<Mutex<Session>>,
     /// Set while libvirt is unreachable: when to try again.
     reconnect_at: Option<Instant>,
-    backoff: Duration,
+    backoff: Backoff,
     /// A link table has been applied once; later dumps are resyncs.
     links_synced: bool,
     poll: Duration,
@@ -150,8 +152,7 @@ impl Refresher {
             Ok(w) => Some(w),
             Err(e) => {
                 warn!(error = %e, "cannot watch links");
-                self.live.links_error = Some(e.to_string());
-                self.live.update_health();
+                self.live.links_failed(e.to_string());
                 None
             }
         }
@@ -183,7 +184,7 @@ impl Refresher {
                 if self.reconnect_at.take().is_some() {
                     info!("libvirt is reachable again");
                 }
-                self.backoff = BACKOFF_FIRST;
+                self.backoff.reset();
                 self.live.apply_guests(snapshot, reason);
                 self.live.inventory_took(started.elapsed());
             }
@@ -205,7 +206,7 @@ impl Refresher {
         if self.reconnect_at.is_none() {
             warn!(%error, "libvirt unreachable; serving the last state as stale");
         } else {
-            debug!(%error, retry_in = ?self.backoff, "libvirt still unreachable");
+            debug!(%error, retry_in = ?self.backoff.peek(), "libvirt still unreachable");
         }
         let _ = with_session(self.session.clone(), |s| {
             s.reset_connection();
@@ -213,8 +214,7 @@ impl Refresher {
         })
         .await;
         self.live.disconnected(error);
-        self.reconnect_at = Some(Instant::now() + self.backoff);
-        self.backoff = (self.backoff * 3 / 2).min(BACKOFF_MAX);
+        self.reconnect_at = Some(Instant::now() + self.backoff.next_delay());
     }
 
     /// Applies a batch of libvirt events: each named domain is re-read once.
@@ -236,7 +236,7 @@ impl Refresher {
             }
         }
         if let Some(reason) = closed {
-            self.backoff = BACKOFF_FIRST;
+            self.backoff.reset();
             return self
                 .lost(format!("libvirt connection closed: {reason}"))
                 .await;

@@ -52,21 +52,25 @@ pub(super) fn diff(before: Records, mut after: Records, out: &mut Vec<Delta>) {
         }
     }
     out.extend(after.vifs.into_values().map(Delta::Added));
-    // Problems are a multiset: count them rather than search lists.
-    let mut counts: HashMap<Arc<Problem>, isize> = HashMap::new();
-    for p in before.problems {
+    // Problems are a multiset: count them rather than search lists. The deltas follow
+    // the lists' order (cleared ones first), so the same change always reads the same.
+    let mut counts: HashMap<&Arc<Problem>, isize> = HashMap::new();
+    for p in &before.problems {
         *counts.entry(p).or_default() -= 1;
     }
-    for p in after.problems {
+    for p in &after.problems {
         *counts.entry(p).or_default() += 1;
     }
-    for (p, n) in counts {
-        for _ in 0..n.unsigned_abs() {
-            out.push(if n < 0 {
-                Delta::ProblemCleared(p.clone())
-            } else {
-                Delta::ProblemRaised(p.clone())
-            });
+    for p in &before.problems {
+        if let Some(n) = counts.get_mut(p).filter(|n| **n < 0) {
+            *n += 1;
+            out.push(Delta::ProblemCleared(p.clone()));
+        }
+    }
+    for p in &after.problems {
+        if let Some(n) = counts.get_mut(p).filter(|n| **n > 0) {
+            *n -= 1;
+            out.push(Delta::ProblemRaised(p.clone()));
         }
     }
 }
@@ -80,4 +84,45 @@ fn same_but_counters(a: &Vif, b: &Vif) -> bool {
     let mut a = a.clone();
     a.stats = b.stats;
     a == *b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::problem::ProblemKind;
+
+    fn orphan(n: usize) -> Arc<Problem> {
+        Arc::new(Problem {
+            kind: ProblemKind::OrphanDevice,
+            device: Some(format!("tap{n}")),
+            domain_uuid: None,
+            mac_address: None,
+            detail: format!("tap tap{n} is not claimed by any domain"),
+        })
+    }
+
+    fn problems(list: &[Arc<Problem>]) -> Records {
+        Records {
+            vifs: BTreeMap::new(),
+            problems: list.to_vec(),
+        }
+    }
+
+    #[test]
+    fn problem_deltas_follow_the_lists_order() {
+        let before: Vec<_> = (0..8).map(orphan).collect();
+        let after: Vec<_> = (4..12).rev().map(orphan).collect();
+        let mut out = Vec::new();
+        diff(problems(&before), problems(&after), &mut out);
+        let mut want: Vec<Delta> = (0..4).map(|n| Delta::ProblemCleared(orphan(n))).collect();
+        want.extend((8..12).rev().map(|n| Delta::ProblemRaised(orphan(n))));
+        assert_eq!(out, want);
+    }
+
+    #[test]
+    fn a_repeated_problem_is_raised_as_often_as_it_appears() {
+        let mut out = Vec::new();
+        diff(problems(&[orphan(1)]), problems(&[orphan(1), orphan(1)]), &mut out);
+        assert_eq!(out, [Delta::ProblemRaised(orphan(1))]);
+    }
 }

@@ -1,0 +1,61 @@
+//! The capped exponential backoff every reconnecting source uses (libvirt, OVSDB).
+
+use std::time::Duration;
+
+/// Delays between tries: `first`, then half as long again each time, at most `max`.
+#[derive(Debug, Clone)]
+pub(super) struct Backoff {
+    first: Duration,
+    max: Duration,
+    next: Duration,
+}
+
+impl Backoff {
+    /// What libvirt and OVSDB reconnects use: 100 ms growing to 5 s.
+    pub(super) const SOURCE: Backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+
+    pub(super) const fn new(first: Duration, max: Duration) -> Self {
+        Backoff {
+            first,
+            max,
+            next: first,
+        }
+    }
+
+    /// The delay before the next try; the one after it is longer, up to the cap.
+    pub(super) fn next_delay(&mut self) -> Duration {
+        let now = self.next;
+        self.next = (self.next * 3 / 2).min(self.max);
+        now
+    }
+
+    /// The delay `next_delay` will give, without moving on.
+    pub(super) fn peek(&self) -> Duration {
+        self.next
+    }
+
+    /// After a success: the next failure starts again from the first delay.
+    pub(super) fn reset(&mut self) {
+        self.next = self.first;
+    }
+
+    /// The longest delay: how often to look for a source that is not there at all.
+    pub(super) fn max(&self) -> Duration {
+        self.max
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_grow_by_half_up_to_the_cap_and_reset() {
+        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_millis(300));
+        let ms = |d: Duration| d.as_millis();
+        let seen: Vec<u128> = (0..5).map(|_| ms(b.next_delay())).collect();
+        assert_eq!(seen, [100, 150, 225, 300, 300]);
+        b.reset();
+        assert_eq!(ms(b.peek()), 100);
+    }
+}
