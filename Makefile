@@ -3,7 +3,7 @@
 CARGO ?= cargo
 VIFD  := target/release/vifd
 
-.PHONY: all deps services build demo test lint unit bench bench-serve bench-watch bench-identity bench-metrics bench-query bench-actions deb rpm clean-demo
+.PHONY: all deps services build demo test lint unit bench bench-serve bench-watch bench-change bench-identity bench-metrics bench-query bench-actions deb rpm clean-demo
 
 all: build
 
@@ -49,6 +49,11 @@ bench-serve: build
 ## real libvirtd hot-plugs too, LIBVIRT=0 skips them).
 bench-watch: build services
 	bash bench/watch.sh 1000 4
+
+## The per-change cost of `vifd serve`: daemon CPU per single-tap change at 1000 x 4 and
+## 10 x 4 (utime+stime, idle-corrected).
+bench-change: build
+	bash bench/change_cost.sh
 
 ## The identity benchmark: `vifd list` with the ovsdb resolver on vs off, OVSDB round trips.
 bench-identity: build

@@ -120,25 +120,11 @@ clean_libvirt() {
 
 SCRATCH=
 PID=
-stop_daemon() {
-    local i
-    [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null || return 0
-    kill -TERM "$PID" 2>/dev/null || true
-    for i in $(seq 50); do
-        kill -0 "$PID" 2>/dev/null || break
-        sleep 0.2
-    done
-    if kill -0 "$PID" 2>/dev/null; then
-        say "daemon $PID still running 10 s after SIGTERM; sending SIGKILL"
-        kill -KILL "$PID" 2>/dev/null || true
-    fi
-    wait "$PID" 2>/dev/null || true
-}
 CLEANED=0
 cleanup() {
     [ "$CLEANED" = 1 ] && return 0
     CLEANED=1
-    stop_daemon
+    stop_daemon "$PID"
     clean_libvirt
     [ -z "$SCRATCH" ] || rm -rf -- "$SCRATCH"
 }

@@ -2,7 +2,7 @@
 # and ROOT; the fixture functions also HERE, WORKDIR, NETNS, N, K, and set DATA and URI.
 
 # The scale fixture (node file + netns holding exactly its taps), built by
-# `bench/scale.sh --setup-only N K` when missing or made for another N x K.
+# `bench/scale.sh --setup-only N K` (in netns $NETNS) when missing or made for another N x K.
 ensure_fixture() {
     DATA="$WORKDIR/n$N-k$K"
     URI="test://$DATA/node.xml"
@@ -10,7 +10,7 @@ ensure_fixture() {
         say "reusing $DATA/node.xml and netns $NETNS ($((N * K)) taps)"
     else
         say "fixture missing or stale; running bench/scale.sh --setup-only $N $K"
-        VIFD_BENCH_DIR="$WORKDIR" bash "$HERE/scale.sh" --setup-only "$N" "$K" || die "scale.sh --setup-only failed"
+        VIFD_BENCH_DIR="$WORKDIR" VIFD_BENCH_NETNS="$NETNS" bash "$HERE/scale.sh" --setup-only "$N" "$K" || die "scale.sh --setup-only failed"
         fixture_ok || die "the fixture is still not right after scale.sh --setup-only"
     fi
 }
@@ -74,4 +74,71 @@ vifd_under_test() {
     [ -x "$VIFD" ] && [ -f "$VIFD" ] || die "vifd binary not found: $VIFD
   build it first:  (cd $ROOT && cargo build --release)
   or point VIFD at a binary:  VIFD=/path/to/vifd $0"
+}
+
+# ---- a `vifd serve` under test (callers define die and say; READY_TIMEOUT, default 60 s)
+
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# start_daemon LOG ARG...: `$VIFD ARG...` in the background, stdout and stderr to LOG, its pid
+# in DAEMON_PID. No VIFD_* variable (token file, TLS, log level, ...) of the caller's
+# environment reaches it; `env` execs it, so the pid is the daemon's own.
+start_daemon() {
+    local log=$1 v unset_vifd=()
+    shift
+    for v in $(compgen -e); do
+        case "$v" in VIFD_*) unset_vifd+=(-u "$v") ;; esac
+    done
+    say "starting: $VIFD $*"
+    env "${unset_vifd[@]}" "$VIFD" "$@" >"$log" 2>&1 &
+    DAEMON_PID=$!
+}
+
+# stop_daemon PID: SIGTERM, then SIGKILL after 10 s; reaps it. Nothing when PID is empty or gone.
+stop_daemon() {
+    local pid=$1 i
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for i in $(seq 50); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.2
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        say "daemon $pid still running 10 s after SIGTERM; sending SIGKILL"
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+}
+
+# readyz PORT: the HTTP status of GET /readyz on 127.0.0.1:PORT (0 when it does not answer)
+readyz() {
+    python3 - "$1" <<'PY'
+import sys, urllib.request, urllib.error
+opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never a proxy
+try:
+    with opener.open("http://127.0.0.1:%s/readyz" % sys.argv[1], timeout=10) as r:
+        print(r.status)
+except urllib.error.HTTPError as e:
+    print(e.code)
+except OSError:
+    print(0)
+PY
+}
+
+# wait_ready PID PORT LOG: until /readyz says 200; dies when the daemon exits or after
+# READY_TIMEOUT s, with the end of LOG
+wait_ready() {
+    local pid=$1 port=$2 log=$3 t0 status
+    t0=$(date +%s.%N)
+    local deadline=$((SECONDS + ${READY_TIMEOUT:-60}))
+    while :; do
+        kill -0 "$pid" 2>/dev/null || die "vifd serve (pid $pid) exited; log $log:
+$(tail -20 "$log")"
+        status=$(readyz "$port")
+        [ "$status" = 200 ] && break
+        [ "$SECONDS" -lt "$deadline" ] || die "not ready after ${READY_TIMEOUT:-60} s (last /readyz: HTTP $status); log $log:
+$(tail -20 "$log")"
+        sleep 0.2
+    done
+    say "ready after $(python3 -c "print('%.2f' % ($(date +%s.%N) - $t0))") s (pid $pid, port $port)"
 }

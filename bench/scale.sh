@@ -22,6 +22,7 @@
 #   WARMUP   warm-up runs              [1]
 #   B_MODE   auto|stdin|semicolon: how (b) feeds virsh its commands [auto]
 #   VIFD_BENCH_DIR  scratch directory  [/tmp/vifd-bench]
+#   VIFD_BENCH_NETNS  the namespace    [vifd-bench]
 #
 # Needs root (network namespaces, taps), virsh, iproute2, python3; a C
 # compiler for bench/spawn.c (accurate peak RSS; falls back without it).
@@ -34,7 +35,7 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$HERE")
-NETNS=vifd-bench
+NETNS=${VIFD_BENCH_NETNS:-vifd-bench}
 WORKDIR=${VIFD_BENCH_DIR:-/tmp/vifd-bench}
 RUNS=${RUNS:-5}
 WARMUP=${WARMUP:-1}

@@ -114,18 +114,7 @@ SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/vifd-serve.XXXXXX")
 PID=
 
 cleanup() {
-    if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
-        kill -TERM "$PID" 2>/dev/null || true
-        for _ in $(seq 50); do
-            kill -0 "$PID" 2>/dev/null || break
-            sleep 0.2
-        done
-        if kill -0 "$PID" 2>/dev/null; then
-            say "daemon $PID still running 10 s after SIGTERM; sending SIGKILL"
-            kill -KILL "$PID" 2>/dev/null || true
-        fi
-        wait "$PID" 2>/dev/null || true
-    fi
+    stop_daemon "$PID"
     rm -rf -- "$SCRATCH"
 }
 trap cleanup EXIT

@@ -178,7 +178,6 @@ clean_libvirt
 ensure_fixture
 
 # ---- start the daemons
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 [ -n "$PORT" ] || PORT=$(free_port)
 if [ "$LIBVIRT" = 1 ]; then
     [ -n "$PORT2" ] || PORT2=$(free_port)
@@ -191,20 +190,6 @@ SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/vifd-watch.XXXXXX")
 PID=
 PID2=
 
-stop_daemon() {
-    local pid=$1 i
-    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 50); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.2
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        say "daemon $pid still running 10 s after SIGTERM; sending SIGKILL"
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-}
 CLEANED=0
 cleanup() {
     [ "$CLEANED" = 1 ] && return 0
@@ -219,51 +204,12 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# no VIFD_* variable (token file, TLS, log level, ...) of the caller's environment
-# reaches the daemons; `env` execs them, so $! is the daemon's own pid
-unset_vifd=()
-for v in $(compgen -e); do
-    case "$v" in VIFD_*) unset_vifd+=(-u "$v") ;; esac
-done
-say "starting: $VIFD serve --listen 127.0.0.1:$PORT --libvirt-uri $URI --netns $NETNS --refresh $REFRESH"
-env "${unset_vifd[@]}" "$VIFD" serve --listen "127.0.0.1:$PORT" --libvirt-uri "$URI" --netns "$NETNS" \
-    --refresh "$REFRESH" >"$LOG" 2>&1 &
-PID=$!
+start_daemon "$LOG" serve --listen "127.0.0.1:$PORT" --libvirt-uri "$URI" --netns "$NETNS" --refresh "$REFRESH"
+PID=$DAEMON_PID
 if [ "$LIBVIRT" = 1 ]; then
-    say "starting: $VIFD serve --listen 127.0.0.1:$PORT2 --libvirt-uri $QEMU_URI --refresh $REFRESH"
-    env "${unset_vifd[@]}" "$VIFD" serve --listen "127.0.0.1:$PORT2" --libvirt-uri "$QEMU_URI" \
-        --refresh "$REFRESH" >"$LOG2" 2>&1 &
-    PID2=$!
+    start_daemon "$LOG2" serve --listen "127.0.0.1:$PORT2" --libvirt-uri "$QEMU_URI" --refresh "$REFRESH"
+    PID2=$DAEMON_PID
 fi
-
-readyz() {
-    python3 - "$1" <<'EOF'
-import sys, urllib.request, urllib.error
-opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never a proxy
-try:
-    with opener.open("http://127.0.0.1:%s/readyz" % sys.argv[1], timeout=10) as r:
-        print(r.status)
-except urllib.error.HTTPError as e:
-    print(e.code)
-except OSError:
-    print(0)
-EOF
-}
-wait_ready() {
-    local pid=$1 port=$2 log=$3 t0 status
-    t0=$(date +%s.%N)
-    local deadline=$((SECONDS + READY_TIMEOUT))
-    while :; do
-        kill -0 "$pid" 2>/dev/null || die "vifd serve (pid $pid) exited; log $log:
-$(tail -20 "$log")"
-        status=$(readyz "$port")
-        [ "$status" = 200 ] && break
-        [ "$SECONDS" -lt "$deadline" ] || die "not ready after $READY_TIMEOUT s (last /readyz: HTTP $status); log $log:
-$(tail -20 "$log")"
-        sleep 0.2
-    done
-    say "ready after $(python3 -c "print('%.2f' % ($(date +%s.%N) - $t0))") s (pid $pid, port $port)"
-}
 wait_ready "$PID" "$PORT" "$LOG"
 [ "$LIBVIRT" = 1 ] && wait_ready "$PID2" "$PORT2" "$LOG2"
 

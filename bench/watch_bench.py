@@ -355,6 +355,21 @@ def proc_status(pid):
     return d
 
 
+def loadavg():
+    return " ".join(open("/proc/loadavg").read().split()[:3])
+
+
+def machine(loadavg0):
+    """nproc, kernel, CPU model, and the load average at start (loadavg0) and now."""
+    cpu = "?"
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    return {"nproc": os.cpu_count(), "kernel": platform.release(), "cpu": cpu,
+            "loadavg_at_start": loadavg0, "loadavg_at_end": loadavg()}
+
+
 def machine_busy():
     f = open("/proc/stat").readline().split()[1:]
     v = [int(x) for x in f]
@@ -366,21 +381,24 @@ def machine_busy():
 # 2. link latency
 
 
-def link_latency(a, w, taps_file):
-    ns, changes = a.netns, a.changes
-    n_add, n_flip = (changes + 1) // 2, changes // 2
-    # fixture taps a running domain claims, spread over the fixture (and the bridges)
+def running_taps(w, taps_file, n):
+    """n fixture taps (from taps_file) that a running domain claims, spread over the fixture
+    (and so over its bridges)."""
     fixture = [l.strip() for l in open(taps_file) if l.strip()]
     running = [t for t in fixture
                if (w.record_of(t) or {}).get("domain_state") == "running"]
-    n_taps = max(1, (n_flip + 1) // 2)
-    if len(running) < n_taps:
+    if len(running) < n:
         raise HarnessError("only %d fixture taps of running domains are served, need %d"
-                           % (len(running), n_taps))
-    chosen = [running[i * len(running) // n_taps] for i in range(n_taps)]
+                           % (len(running), n))
+    return [running[i * len(running) // n] for i in range(n)]
 
-    log("attaching to %d fixture taps so they have carrier (as a guest's QEMU would)" % n_taps)
-    holder = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", HOLDER] + chosen,
+
+def hold_taps(ns, w, taps):
+    """Attaches a helper to `taps` in namespace ns (as a guest's QEMU would) so they have
+    carrier, and takes events until the watch shows them all with carrier; the helper
+    process (release_taps lets go)."""
+    log("attaching to %d fixture taps so they have carrier (as a guest's QEMU would)" % len(taps))
+    holder = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", HOLDER] + taps,
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     line = holder.stdout.readline().decode().strip()
     if line != "ready":
@@ -389,14 +407,75 @@ def link_latency(a, w, taps_file):
     # the taps' carrier-on changes reach the stream; wait until they all show
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        if all((w.record_of(t) or {}).get("carrier") for t in chosen):
+        if all((w.record_of(t) or {}).get("carrier") for t in taps):
             break
         w.next(deadline - time.monotonic())
     w.drain(0.5)
-    not_on = [t for t in chosen if not (w.record_of(t) or {}).get("carrier")]
+    not_on = [t for t in taps if not (w.record_of(t) or {}).get("carrier")]
     if not_on:
+        holder.kill()
         raise HarnessError("taps held open but not shown with carrier: %s" % not_on[:5])
-    log("operstate of held taps: %s" % sorted({w.record_of(t)["operstate"] for t in chosen}))
+    log("operstate of held taps: %s" % sorted({w.record_of(t)["operstate"] for t in taps}))
+    return holder
+
+
+def release_taps(w, holder, taps, pending=lambda: False, timeout=15):
+    """Lets go of the taps hold_taps held and takes events until none of them shows carrier
+    and pending() is false (at most `timeout` s); the taps still shown with carrier."""
+    holder.stdin.close()
+    holder.wait(timeout=10)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and (pending()
+                                           or any((w.record_of(t) or {}).get("carrier") for t in taps)):
+        w.next(deadline - time.monotonic())
+    return [t for t in taps if (w.record_of(t) or {}).get("carrier")]
+
+
+def link_flip(w, ns, dev, updown):
+    """`ip -n ns link set dev up|down` on a held tap: (argv, predicate of its event, a
+    `changed` of dev whose operstate differs from the one served now)."""
+    before = w.record_of(dev)["operstate"]
+    argv = ["ip", "-n", ns, "link", "set", dev, updown]
+    return argv, (lambda ev: ev[1] == "changed" and ev[3]["interface"].get("device") == dev
+                  and ev[3]["interface"].get("operstate") != before)
+
+
+def one_change(w, argv, dev, pred, timeout):
+    """Runs argv (one host change about device dev) and takes events until pred holds: the
+    sample {ip_ms, and from_done_ms, from_start_ms, first_event_from_done_ms, generation, or
+    timeout: True}. Latency is from `ip` returning (and from its spawn); the first event
+    naming dev counts too."""
+    first = {}
+
+    def watch_first(ev):
+        d = ev[3] or {}
+        named = (d.get("interface") or {}).get("device") or (d.get("problem") or {}).get("device")
+        if named == dev and "t" not in first:
+            first["t"] = ev[0]
+        return pred(ev)
+
+    t_start = time.monotonic()
+    p = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    t_done = time.monotonic()
+    if p.returncode != 0:
+        raise HarnessError("%s failed: %s" % (" ".join(argv), p.stderr.decode().strip()))
+    ev = w.until(watch_first, timeout)
+    s = {"ip_ms": (t_done - t_start) * 1e3}
+    if ev is None:
+        s["timeout"] = True
+    else:
+        s["from_done_ms"] = (ev[0] - t_done) * 1e3
+        s["from_start_ms"] = (ev[0] - t_start) * 1e3
+        s["first_event_from_done_ms"] = (first.get("t", ev[0]) - t_done) * 1e3
+        s["generation"] = ev[2]
+    return s
+
+
+def link_latency(a, w, taps_file):
+    ns, changes = a.netns, a.changes
+    n_add, n_flip = (changes + 1) // 2, changes // 2
+    chosen = running_taps(w, taps_file, max(1, (n_flip + 1) // 2))
+    holder = hold_taps(ns, w, chosen)
 
     samples = []
     cpu0, t_loop = cpu_ticks(a.pid), time.monotonic()
@@ -412,36 +491,12 @@ def link_latency(a, w, taps_file):
         else:
             dev = chosen[j // 2]
             updown = "down" if j % 2 == 0 else "up"
-            argv = ["ip", "-n", ns, "link", "set", dev, updown]
             kind = "link-" + updown
-            before = w.record_of(dev)["operstate"]
-            pred = (lambda dev, before: lambda ev: ev[1] == "changed"
-                    and ev[3]["interface"].get("device") == dev
-                    and ev[3]["interface"].get("operstate") != before)(dev, before)
-        first = {}
-
-        def watch_first(ev, dev=dev, first=first):
-            d = ev[3] or {}
-            named = (d.get("interface") or {}).get("device") or (d.get("problem") or {}).get("device")
-            if named == dev and "t" not in first:
-                first["t"] = ev[0]
-            return pred(ev)
-
-        t_start = time.monotonic()
-        p = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        t_done = time.monotonic()
-        if p.returncode != 0:
-            raise HarnessError("%s failed: %s" % (" ".join(argv), p.stderr.decode().strip()))
-        ev = w.until(watch_first, a.link_timeout)
-        s = {"i": i, "kind": kind, "device": dev, "ip_ms": (t_done - t_start) * 1e3}
-        if ev is None:
-            s["timeout"] = True
+            argv, pred = link_flip(w, ns, dev, updown)
+        s = {"i": i, "kind": kind, "device": dev}
+        s.update(one_change(w, argv, dev, pred, a.link_timeout))
+        if "timeout" in s:
             log("no event for %s %s within %.0f s" % (kind, dev, a.link_timeout))
-        else:
-            s["from_done_ms"] = (ev[0] - t_done) * 1e3
-            s["from_start_ms"] = (ev[0] - t_start) * 1e3
-            s["first_event_from_done_ms"] = (first.get("t", ev[0]) - t_done) * 1e3
-            s["generation"] = ev[2]
         samples.append(s)
     cpu_s, loop_s = (cpu_ticks(a.pid) - cpu0) / os.sysconf("SC_CLK_TCK"), time.monotonic() - t_loop
 
@@ -453,15 +508,9 @@ def link_latency(a, w, taps_file):
         f.write("".join("link set %s up\n" % t for t in chosen))
     run(["ip", "-n", ns, "-b", f.name], "ip -b (delete tapwb)")
     os.unlink(f.name)
-    holder.stdin.close()
-    holder.wait(timeout=10)
     wanted = {"tapwb%04d" % j for j in range(n_add)}
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and (wanted & w.orphans
-                                           or any((w.record_of(t) or {}).get("carrier") for t in chosen)):
-        w.next(deadline - time.monotonic())
+    still = release_taps(w, holder, chosen, lambda: bool(wanted & w.orphans))
     left = sorted(wanted & w.orphans)
-    still = [t for t in chosen if (w.record_of(t) or {}).get("carrier")]
     w.drain(0.5)
 
     ok = [s for s in samples if "timeout" not in s]
@@ -589,7 +638,7 @@ def libvirt_attaches(a, root, scratch):
 # 4. idle
 
 
-def idle(a, watches, pids):
+def idle(seconds, watches, pids):
     for w in watches:
         w.drain(1.0)
     hz = os.sysconf("SC_CLK_TCK")
@@ -598,9 +647,9 @@ def idle(a, watches, pids):
     m0 = machine_busy()
     seen0 = [sum(w.counts.values()) for w in watches]
     t0 = time.monotonic()
-    log("idle: %d s with nothing changing" % a.idle)
+    log("idle: %.1f s with nothing changing" % seconds)
     # keep consuming (the streams stay open, keepalives flow) without adding work
-    deadline = t0 + a.idle
+    deadline = t0 + seconds
     while time.monotonic() < deadline:
         for w in watches:
             while w.next(0) is not None:
@@ -770,7 +819,7 @@ def bench(scratch):
     ap.add_argument("--started", type=float, default=None, help="epoch seconds the bench began")
     a = ap.parse_args()
 
-    loadavg0 = " ".join(open("/proc/loadavg").read().split()[:3])
+    loadavg0 = loadavg()
     res = {"title": a.title, "uri": a.uri, "netns": a.netns, "vifd": a.vifd}
 
     sse = Sse(a.port, name="sse")
@@ -801,7 +850,7 @@ def bench(scratch):
         mark("libvirt section")
     pids = [a.pid] + ([a.qemu_pid] if a.qemu_pid else [])
     w.section = "idle"
-    idle_res, idle_info = idle(a, [w] + ([qw] if qw else []), pids)
+    idle_res, idle_info = idle(a.idle, [w] + ([qw] if qw else []), pids)
     mark("idle")
     # the daemon's periodic full read (--refresh) falls in the window?
     hz = os.sysconf("SC_CLK_TCK")
@@ -866,14 +915,7 @@ def bench(scratch):
     overall = all(c[3] for c in checks)
     res["checks"] = [{"check": n, "value": v, "target": t, "pass": ok} for n, v, t, ok in checks]
     res["pass"] = overall
-    cpu = "?"
-    for line in open("/proc/cpuinfo"):
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    res["machine"] = {"nproc": os.cpu_count(), "kernel": platform.release(), "cpu": cpu,
-                      "loadavg_at_start": loadavg0,
-                      "loadavg_at_end": " ".join(open("/proc/loadavg").read().split()[:3])}
+    res["machine"] = machine(loadavg0)
     res["reproduce"] = a.repro
     if a.started:
         res["wall_s_report"] = time.time() - a.started
