@@ -81,9 +81,13 @@ impl Shared {
     pub fn publish(&self, view: View, events: Vec<Arc<Event>>) {
         let generation = view.generation;
         let view = Arc::new(view);
+        let mut old = None;
         self.feed.record(generation, events, || {
-            *self.view.write().unwrap_or_else(|e| e.into_inner()) = view;
+            let mut slot = self.view.write().unwrap_or_else(|e| e.into_inner());
+            old = Some(std::mem::replace(&mut *slot, view));
         });
+        // The old view is freed here, outside the locks (often the last reference).
+        drop(old);
     }
 
     /// A watcher's start (snapshot of this view, or the events after `since`) and its
