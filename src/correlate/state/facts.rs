@@ -106,7 +106,7 @@ impl Correlation {
                     .iter_mut()
                     .filter(|v| v.device.as_deref() == Some(name))
                 {
-                    Arc::make_mut(v).stats = Some(*s);
+                    Arc::make_mut(v).stats = Some((*s).into());
                 }
             }
         }
