@@ -1,7 +1,6 @@
 //! vifd: which virtual interfaces exist on this hypervisor, who owns them, which host
 //! device carries each, and what does not add up.
 
-mod checks;
 pub mod correlate;
 pub mod identity;
 pub mod inventory;

@@ -1,5 +1,6 @@
 //! Correlation of libvirt and host snapshots: every problem kind and matching rule.
 
+use vifd::inventory::{NetIdSource, PortIdSource};
 use vifd::libvirt::{
     Domain, DomainInterface, DomainState, InterfaceSource, Network, NovaInstance, NovaPort,
     Snapshot, Virtualport,
@@ -237,8 +238,8 @@ fn openvswitch_port_expects_the_datapath_as_master() {
         Some("9c1e3a5c-7e9b-4d1f-8a3c-5e7a9c1e3a5c")
     );
     assert_eq!(
-        inv.interfaces[0].port_id_source.as_deref(),
-        Some("virtualport")
+        inv.interfaces[0].port_id_source,
+        Some(PortIdSource::Virtualport)
     );
     assert_eq!(inv.interfaces[0].id, "9c1e3a5c-7e9b-4d1f-8a3c-5e7a9c1e3a5c");
 
@@ -364,7 +365,7 @@ fn network_interface_gets_the_network_uuid_and_its_bridge_is_checked() {
         v.net_id.as_deref(),
         Some("8c1b1d4e-2f6a-4b7c-9d0e-1a2b3c4d5e6f")
     );
-    assert_eq!(v.net_id_source.as_deref(), Some("libvirt-network"));
+    assert_eq!(v.net_id_source, Some(NetIdSource::LibvirtNetwork));
     assert_eq!(v.problems, [ProblemKind::WrongMaster]);
 }
 
@@ -391,7 +392,7 @@ fn nova_port_is_found_by_tap_name() {
         v.port_id.as_deref(),
         Some("4e6a8c0e-2f4b-46d8-9e0a-2c4e6a8c0e2f")
     );
-    assert_eq!(v.port_id_source.as_deref(), Some("nova-metadata"));
+    assert_eq!(v.port_id_source, Some(PortIdSource::NovaMetadata));
     assert_eq!(v.id, "4e6a8c0e-2f4b-46d8-9e0a-2c4e6a8c0e2f");
 }
 

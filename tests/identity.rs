@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use vifd::identity::{Facts, IdentityOptions, MacPrefix, NetworkMap, OvsFacts, Resolver};
+use vifd::inventory::{NetIdSource, PortIdSource, StaleSource};
 use vifd::libvirt::{
     DhcpHost, DhcpLease, Domain, DomainInterface, DomainState, GuestAddress, InterfaceSource,
     Network, NovaInstance, NovaIp, NovaPort, Snapshot,
@@ -145,9 +146,9 @@ fn ovsdb_resolves_port_network_vlan_and_bridge() {
         facts,
     );
     assert_eq!(v.port_id.as_deref(), Some(PORT));
-    assert_eq!(v.port_id_source.as_deref(), Some("ovsdb"));
+    assert_eq!(v.port_id_source, Some(PortIdSource::Ovsdb));
     assert_eq!(v.net_id.as_deref(), Some(NET));
-    assert_eq!(v.net_id_source.as_deref(), Some("ovsdb"));
+    assert_eq!(v.net_id_source, Some(NetIdSource::Ovsdb));
     assert_eq!(v.vlan, Some(5));
     assert_eq!(v.ovs_bridge.as_deref(), Some("br-int"));
     assert_eq!(v.id, PORT);
@@ -163,7 +164,7 @@ fn nova_metadata_names_the_port_when_ovsdb_does_not_know_it() {
         Facts::default(),
     );
     assert_eq!(v.port_id.as_deref(), Some(PORT));
-    assert_eq!(v.port_id_source.as_deref(), Some("nova-metadata"));
+    assert_eq!(v.port_id_source, Some(PortIdSource::NovaMetadata));
     assert_eq!(v.net_id, None);
     let addrs: Vec<(String, &str)> = v
         .ip_addresses
@@ -190,9 +191,9 @@ fn resolver_order_decides_which_source_wins() {
         &o,
     );
     assert_eq!(v.net_id.as_deref(), Some(NET2));
-    assert_eq!(v.net_id_source.as_deref(), Some("config"));
+    assert_eq!(v.net_id_source, Some(NetIdSource::Config));
     // The config resolver names no ports: the port still comes from OVSDB.
-    assert_eq!(v.port_id_source.as_deref(), Some("ovsdb"));
+    assert_eq!(v.port_id_source, Some(PortIdSource::Ovsdb));
 }
 
 #[test]
@@ -244,7 +245,7 @@ fn port_with_iface_id_but_no_net_uuid_is_unbound() {
     let facts = Facts::new(ovs(vec![row], false), &[]);
     let v = default_one(nova_domain(ethernet(TAP)), vec![tap(TAP, None)], facts);
     assert_eq!(v.problems, [ProblemKind::PortUnbound]);
-    assert_eq!(v.port_id_source.as_deref(), Some("ovsdb"));
+    assert_eq!(v.port_id_source, Some(PortIdSource::Ovsdb));
 }
 
 #[test]
@@ -252,7 +253,7 @@ fn stale_ovsdb_keeps_last_known_values_and_says_so() {
     let facts = Facts::new(ovs(vec![ovs_row(TAP)], true), &[]);
     let v = default_one(nova_domain(ethernet(TAP)), vec![tap(TAP, None)], facts);
     assert_eq!(v.net_id.as_deref(), Some(NET));
-    assert_eq!(v.stale_sources, ["ovsdb"]);
+    assert_eq!(v.stale_sources, [StaleSource::Ovsdb]);
 }
 
 #[test]
@@ -275,8 +276,8 @@ fn libvirt_network_by_name_and_by_bridge() {
         &o,
     );
     assert_eq!(
-        (v.net_id.as_deref(), v.net_id_source.as_deref()),
-        (Some(NET), Some("libvirt-network"))
+        (v.net_id.as_deref(), v.net_id_source),
+        (Some(NET), Some(NetIdSource::LibvirtNetwork))
     );
     // An ethernet interface whose tap someone enslaved to the network's bridge.
     let v = one(
@@ -312,7 +313,7 @@ fn a_vanished_libvirt_network_is_remembered_as_stale() {
     c.set_networks(vec![]);
     let v = c.inventory().interfaces[0].clone();
     assert_eq!(v.net_id.as_deref(), Some(NET));
-    assert_eq!(v.stale_sources, ["libvirt-network"]);
+    assert_eq!(v.stale_sources, [StaleSource::LibvirtNetwork]);
     c.set_networks(vec![network("default", NET, "virbr0", vec![])]);
     assert!(c.inventory().interfaces[0].stale_sources.is_empty());
 }
@@ -333,8 +334,8 @@ fn linuxbridge_names_resolve_against_known_uuids_only_when_unambiguous() {
         &o,
     );
     assert_eq!(
-        (v.net_id.as_deref(), v.net_id_source.as_deref()),
-        (Some(NET), Some("linuxbridge"))
+        (v.net_id.as_deref(), v.net_id_source),
+        (Some(NET), Some(NetIdSource::Linuxbridge))
     );
     // Two known networks share the abbreviation: no answer rather than a guess.
     let twin = format!("{}ffff-ffff-ffff-ffffffffffff", &NET[..14]);
@@ -370,8 +371,8 @@ fn config_maps_bridges_and_mac_prefixes() {
         &o,
     );
     assert_eq!(
-        (v.net_id.as_deref(), v.net_id_source.as_deref()),
-        (Some(NET), Some("config"))
+        (v.net_id.as_deref(), v.net_id_source),
+        (Some(NET), Some(NetIdSource::Config))
     );
     // No mapped bridge: the longest MAC prefix wins.
     let v = one(
@@ -524,7 +525,7 @@ fn counters_move_without_a_delta() {
         ..Default::default()
     };
     assert!(c.set_stats(&[(TAP.to_string(), stats)]));
-    assert_eq!(c.inventory().interfaces[0].stats, Some(stats));
+    assert_eq!(c.inventory().interfaces[0].stats, Some(stats.into()));
     assert!(
         !c.set_stats(&[(TAP.to_string(), stats)]),
         "unchanged counters"
@@ -561,7 +562,7 @@ fn ovsdb_row_change_yields_one_changed_record() {
     // ovsdb-server went away: same values, marked stale.
     let deltas = c.set_ovsdb(ovs(vec![row], true));
     assert!(
-        matches!(&deltas[..], [Delta::Changed { record, .. }] if record.stale_sources == ["ovsdb"]),
+        matches!(&deltas[..], [Delta::Changed { record, .. }] if record.stale_sources == [StaleSource::Ovsdb]),
         "{deltas:?}"
     );
     // A row for a device no domain names changes nothing.

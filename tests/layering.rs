@@ -32,6 +32,7 @@ const LAYERS: &[(&str, u32)] = &[
     // Record types (leaf).
     ("inventory/record", 2),
     ("inventory/problem", 2),
+    ("inventory/kinds", 2),
     // Pure correlation.
     ("identity/", 3),
     ("correlate/", 3),

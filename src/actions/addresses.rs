@@ -9,8 +9,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{ActionError, Actions};
-use crate::inventory::View;
-use crate::inventory::Vif;
+use crate::inventory::{AddressSource, View, Vif};
 use crate::libvirt::NetworkDhcp;
 use crate::mac::MacAddr;
 
@@ -182,7 +181,7 @@ fn used_addresses(dhcp: &NetworkDhcp, view: &View) -> HashSet<IpAddr> {
     // for them (an address just released must be free again).
     let seen = view.interfaces().flat_map(|v| &v.ip_addresses);
     used.extend(
-        seen.filter(|a| !matches!(a.source.as_str(), "dhcp-host" | "dhcp-lease"))
+        seen.filter(|a| !matches!(a.source, AddressSource::DhcpHost | AddressSource::DhcpLease))
             .map(|a| a.address),
     );
     used

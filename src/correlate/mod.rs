@@ -1,6 +1,8 @@
 //! Matching the guest side to the host side: a pure function of two snapshots, and the
 //! same matching kept current one domain or device at a time.
 
+mod convert;
+mod problems;
 mod state;
 
 use std::collections::HashMap;
@@ -77,8 +79,8 @@ pub(crate) fn build_record(
         master: dev.and_then(|d| d.master.as_deref()),
     };
     let who = resolve(ctx, dom, iface, &names);
-    let (port_id, port_id_source) = split(who.port);
-    let (net_id, net_id_source) = split(who.net);
+    let (port_id, port_id_source) = who.port.unzip();
+    let (net_id, net_id_source) = who.net.unzip();
     let id = port_id
         .clone()
         .unwrap_or_else(|| stable_id(&dom.uuid, iface.mac, index));
@@ -86,12 +88,12 @@ pub(crate) fn build_record(
         id,
         domain_uuid: dom.uuid.clone(),
         domain_name: dom.name.clone(),
-        domain_state: dom.state,
+        domain_state: dom.state.into(),
         mac_address: iface.mac,
-        kind: iface.kind.clone(),
+        kind: convert::interface_type(iface),
         model: iface.model.clone(),
         alias: iface.alias.clone(),
-        source: iface.source.clone(),
+        source: (&iface.source).into(),
         net_id,
         net_id_source,
         port_id,
@@ -99,43 +101,28 @@ pub(crate) fn build_record(
         vlan: who.vlan,
         ovs_bridge: who.ovs_bridge,
         ip_addresses: who.addresses,
-        stale_sources: who.stale.iter().map(|s| s.to_string()).collect(),
+        stale_sources: who.stale,
         target_managed: iface.target_managed,
-        virtualport: iface.virtualport.clone(),
-        link_state: iface.link_state.clone(),
+        virtualport: iface.virtualport.as_ref().map(Into::into),
+        link_state: convert::link_state(iface),
         device,
         ifindex: dev.map(|d| d.ifindex),
-        device_kind: dev.map(|d| d.kind.clone()),
+        device_kind: dev.map(|d| (&d.kind).into()),
         host_mac: dev.and_then(|d| d.mac),
         master: dev.and_then(|d| d.master.clone()),
-        operstate: dev.map(|d| d.operstate.clone()),
+        operstate: dev.map(convert::oper_state),
         admin_up: dev.map(|d| d.admin_up),
         carrier: dev.and_then(|d| d.carrier),
         mtu: dev.and_then(|d| d.mtu).or(iface.mtu),
-        stats: dev.and_then(|d| d.stats),
+        stats: dev.and_then(|d| d.stats).map(Into::into),
         problems: Vec::new(),
         stale,
     };
     // Checks compare against the network the XML names, not one guessed from the master.
     let network = network_of(iface, None, ctx.networks);
-    let mut problems = crate::checks::check_interface(dom, iface, dev, network, host);
-    let what = crate::checks::describe(dom, iface);
-    problems.extend(who.problems.into_iter().map(|(kind, detail)| Problem {
-        kind,
-        device: vif.device.clone(),
-        domain_uuid: Some(dom.uuid.clone()),
-        mac_address: iface.mac,
-        detail: format!("{what}: {detail}"),
-    }));
+    let problems = problems::record_problems(&vif, dom, iface, dev, network, host, who.ovs_row);
     vif.problems = problems.iter().map(|p| p.kind).collect();
     (vif, problems)
-}
-
-fn split(v: Option<(String, &'static str)>) -> (Option<String>, Option<String>) {
-    match v {
-        Some((value, source)) => (Some(value), Some(source.to_string())),
-        None => (None, None),
-    }
 }
 
 /// A UUID that stays the same across restarts for the same domain and guest MAC.

@@ -18,9 +18,10 @@ use mac_match::has_mac_matched;
 
 use diff::{diff, records_of, Records};
 
+use super::problems::orphan_problem;
 use super::{build_record, is_watched, CorrelateOptions, Devices};
 use crate::identity::{Facts, Known};
-use crate::inventory::problem::{Problem, ProblemKind};
+use crate::inventory::problem::Problem;
 use crate::inventory::record::{DomainRecord, DomainSummary, Inventory, Vif, Volume};
 use crate::libvirt::{Domain, Network, Snapshot};
 use crate::netlink::{DeviceKind, HostDevice};
@@ -146,12 +147,7 @@ impl Correlation {
             problems: Vec::with_capacity(problems + self.orphans.len()),
         };
         for e in self.domains.values() {
-            inv.domains.push(DomainSummary {
-                uuid: e.domain.uuid.clone(),
-                name: e.domain.name.clone(),
-                state: e.domain.state,
-                interface_count: e.domain.interfaces.len(),
-            });
+            inv.domains.push(DomainSummary::from(&e.domain));
             inv.interfaces.extend(e.vifs.iter().cloned());
             inv.problems.extend(e.problems.iter().cloned());
         }
@@ -495,12 +491,7 @@ impl Correlation {
 fn domain_record(e: &Entry) -> DomainRecord {
     let d = &e.domain;
     DomainRecord {
-        summary: DomainSummary {
-            uuid: d.uuid.clone(),
-            name: d.name.clone(),
-            state: d.state,
-            interface_count: d.interfaces.len(),
-        },
+        summary: DomainSummary::from(d),
         interfaces: e.vifs.clone(),
         problems: e.problems.clone(),
         volumes: d
@@ -513,19 +504,5 @@ fn domain_record(e: &Entry) -> DomainRecord {
                 })
             })
             .collect(),
-    }
-}
-
-fn orphan_problem(dev: &HostDevice) -> Problem {
-    Problem {
-        kind: ProblemKind::OrphanDevice,
-        device: Some(dev.name.clone()),
-        domain_uuid: None,
-        mac_address: dev.mac,
-        detail: format!(
-            "{} {} is not claimed by any domain",
-            dev.kind.as_str(),
-            dev.name
-        ),
     }
 }

@@ -5,6 +5,7 @@ use std::net::IpAddr;
 
 use super::resolve::{Context, Names};
 use super::Resolver;
+use crate::inventory::kinds::AddressSource;
 use crate::inventory::record::IpAddress;
 use crate::libvirt::{Domain, DomainInterface, NovaPort};
 
@@ -25,14 +26,14 @@ pub(super) fn addresses(
         out.extend(
             leases
                 .filter(|l| l.mac == Some(mac))
-                .map(|l| IpAddress::new(l.address, "dhcp-lease")),
+                .map(|l| IpAddress::new(l.address, AddressSource::DhcpLease)),
         );
         let hosts = ctx.networks.iter().flat_map(|n| &n.hosts);
         out.extend(
             hosts
                 .filter(|h| h.mac == Some(mac))
                 .filter_map(|h| h.ip)
-                .map(|a| IpAddress::new(a, "dhcp-host")),
+                .map(|a| IpAddress::new(a, AddressSource::DhcpHost)),
         );
     }
     // Only entries on this interface's own bridge or device: the same MAC seen through
@@ -43,20 +44,20 @@ pub(super) fn addresses(
             .neighbours_of(mac)
             .iter()
             .filter(|(dev, _)| on_this(dev))
-            .map(|(_, addr)| IpAddress::new(*addr, "neighbour")),
+            .map(|(_, addr)| IpAddress::new(*addr, AddressSource::Neighbour)),
     );
     if let Some(port) = nova_port {
         let ips = port
             .ips
             .iter()
             .filter_map(|ip| ip.address.parse::<IpAddr>().ok());
-        out.extend(ips.map(|a| IpAddress::new(a, "nova-metadata")));
+        out.extend(ips.map(|a| IpAddress::new(a, AddressSource::NovaMetadata)));
     }
     out.extend(
         dom.guest_addresses
             .iter()
             .filter(|g| g.mac == Some(mac))
-            .map(|g| IpAddress::new(g.address, "guest-agent")),
+            .map(|g| IpAddress::new(g.address, AddressSource::GuestAgent)),
     );
     out.sort();
     out.dedup();

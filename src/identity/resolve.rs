@@ -2,10 +2,9 @@
 
 use super::addresses::addresses;
 use super::{Facts, IdentityOptions, Known, Resolver};
-use crate::inventory::problem::ProblemKind;
+use crate::inventory::kinds::{NetIdSource, PortIdSource, StaleSource};
 use crate::inventory::record::IpAddress;
 use crate::libvirt::{Domain, DomainInterface, Network, NovaPort};
-use crate::mac::MacAddr;
 use crate::ovsdb::OvsInterface;
 
 /// Nova and Neutron abbreviate a UUID to its first 11 characters in device names.
@@ -23,16 +22,18 @@ pub(crate) struct Context<'a> {
 
 /// The identity of one interface.
 #[derive(Debug, Default)]
-pub(crate) struct Resolved {
+pub(crate) struct Resolved<'a> {
     /// `(value, source)`.
-    pub net: Option<(String, &'static str)>,
-    pub port: Option<(String, &'static str)>,
+    pub net: Option<(String, NetIdSource)>,
+    pub port: Option<(String, PortIdSource)>,
     pub vlan: Option<u16>,
     pub ovs_bridge: Option<String>,
     pub addresses: Vec<IpAddress>,
     /// Sources down whose last known values were used.
-    pub stale: Vec<&'static str>,
-    pub problems: Vec<(ProblemKind, String)>,
+    pub stale: Vec<StaleSource>,
+    /// The device's OVSDB Interface row, when the ovsdb resolver has one: what the
+    /// `ovsdb-mismatch` and `port-unbound` problems are checked against.
+    pub ovs_row: Option<&'a OvsInterface>,
 }
 
 /// The host-side names an interface is known by.
@@ -43,12 +44,12 @@ pub(crate) struct Names<'a> {
     pub master: Option<&'a str>,
 }
 
-pub(crate) fn resolve(
-    ctx: &Context,
+pub(crate) fn resolve<'a>(
+    ctx: &Context<'a>,
     dom: &Domain,
     iface: &DomainInterface,
     names: &Names,
-) -> Resolved {
+) -> Resolved<'a> {
     let mut r = Resolved::default();
     let ovs = ctx
         .opts
@@ -61,9 +62,9 @@ pub(crate) fn resolve(
         .as_ref()
         .and_then(|v| v.interfaceid.clone())
     {
-        r.port = Some((id, "virtualport"));
+        r.port = Some((id, PortIdSource::Virtualport));
     } else if let Some(id) = iface.alias.as_deref().and_then(port_of_alias) {
-        r.port = Some((id, "libvirt-alias"));
+        r.port = Some((id, PortIdSource::LibvirtAlias));
     }
     for &res in &ctx.opts.order {
         if r.port.is_none() {
@@ -74,8 +75,8 @@ pub(crate) fn resolve(
             let (net, stale) = net_from(res, ctx, iface, names, ovs.map(|o| o.0));
             r.net = net;
             used_ovs |= r.net.is_some() && res == Resolver::Ovsdb;
-            if r.net.is_some() && stale {
-                r.stale.push(res.as_str());
+            if r.net.is_some() {
+                r.stale.extend(stale);
             }
         }
     }
@@ -83,9 +84,9 @@ pub(crate) fn resolve(
         r.vlan = row.vlan;
         r.ovs_bridge = row.bridge.clone();
         used_ovs |= row.vlan.is_some() || row.bridge.is_some();
-        r.problems = ovs_problems(row, dom, iface);
+        r.ovs_row = Some(row);
         if stale && used_ovs {
-            r.stale.insert(0, Resolver::Ovsdb.as_str());
+            r.stale.insert(0, StaleSource::Ovsdb);
         }
     }
     let nova_port = ctx
@@ -112,49 +113,61 @@ fn port_from(
     dom: &Domain,
     names: &Names,
     ovs: Option<&OvsInterface>,
-) -> Option<(String, &'static str)> {
+) -> Option<(String, PortIdSource)> {
     let abbrev = names.device.and_then(|d| abbreviation(d, "tap"));
-    let id = match res {
-        Resolver::Ovsdb => ovs.and_then(|o| o.iface_id.clone()),
+    match res {
+        Resolver::Ovsdb => {
+            let id = ovs.and_then(|o| o.iface_id.clone());
+            id.map(|i| (i, PortIdSource::Ovsdb))
+        }
         Resolver::NovaMetadata => {
             let nova = dom.nova.as_ref()?;
             let p = abbrev?;
             let port = nova.ports.iter().find(|port| port.uuid.starts_with(p));
-            port.map(|port| port.uuid.clone())
+            port.map(|port| (port.uuid.clone(), PortIdSource::NovaMetadata))
         }
-        Resolver::Linuxbridge => ctx.known.port_with_prefix(abbrev?).cloned(),
+        Resolver::Linuxbridge => {
+            let id = ctx.known.port_with_prefix(abbrev?).cloned();
+            id.map(|i| (i, PortIdSource::Linuxbridge))
+        }
         Resolver::LibvirtNetwork | Resolver::Config => None,
-    };
-    id.map(|i| (i, res.as_str()))
+    }
 }
 
-/// The network from one resolver, and whether it is a last known value.
+/// The network from one resolver, and the source that is down when it is a last known
+/// value.
 fn net_from(
     res: Resolver,
     ctx: &Context,
     iface: &DomainInterface,
     names: &Names,
     ovs: Option<&OvsInterface>,
-) -> (Option<(String, &'static str)>, bool) {
-    let tag = |id: Option<String>| id.map(|i| (i, res.as_str()));
+) -> (Option<(String, NetIdSource)>, Option<StaleSource>) {
+    let tag = |id: Option<String>, source| id.map(|i| (i, source));
     match res {
-        Resolver::Ovsdb => (tag(ovs.and_then(|o| o.net_uuid.clone())), false),
+        Resolver::Ovsdb => {
+            let id = ovs.and_then(|o| o.net_uuid.clone());
+            (tag(id, NetIdSource::Ovsdb), None)
+        }
         Resolver::LibvirtNetwork => {
+            let source = NetIdSource::LibvirtNetwork;
             if let Some(n) = network_of(iface, names.master, ctx.networks) {
-                return (tag(Some(n.uuid.clone())), false);
+                return (tag(Some(n.uuid.clone()), source), None);
             }
             let former = network_of(iface, names.master, ctx.former);
-            (tag(former.map(|n| n.uuid.clone())), former.is_some())
+            let stale = former.is_some().then_some(StaleSource::LibvirtNetwork);
+            (tag(former.map(|n| n.uuid.clone()), source), stale)
         }
         Resolver::Linuxbridge => {
             let abbrev = names.master.and_then(|m| abbreviation(m, "brq"));
-            (
-                tag(abbrev.and_then(|p| ctx.known.net_with_prefix(p).cloned())),
-                false,
-            )
+            let id = abbrev.and_then(|p| ctx.known.net_with_prefix(p).cloned());
+            (tag(id, NetIdSource::Linuxbridge), None)
         }
-        Resolver::Config => (tag(from_map(ctx, iface, names, ovs)), false),
-        Resolver::NovaMetadata => (None, false),
+        Resolver::Config => (
+            tag(from_map(ctx, iface, names, ovs), NetIdSource::Config),
+            None,
+        ),
+        Resolver::NovaMetadata => (None, None),
     }
 }
 
@@ -212,40 +225,6 @@ fn nova_port<'a>(
     }
     let abbrev = device.and_then(|d| abbreviation(d, "tap"))?;
     ports.iter().find(|p| p.uuid.starts_with(abbrev))
-}
-
-/// `ovsdb-mismatch` and `port-unbound`, from the device's OVSDB row.
-fn ovs_problems(
-    row: &OvsInterface,
-    dom: &Domain,
-    iface: &DomainInterface,
-) -> Vec<(ProblemKind, String)> {
-    let mut out = Vec::new();
-    let mut wrong = Vec::new();
-    if let (Some(text), Some(guest)) = (&row.attached_mac, iface.mac) {
-        if text.parse::<MacAddr>().ok() != Some(guest) {
-            wrong.push(format!("attached-mac {text} (libvirt: {guest})"));
-        }
-    }
-    if let Some(vm) = &row.vm_uuid {
-        if !vm.eq_ignore_ascii_case(&dom.uuid) {
-            wrong.push(format!("vm-uuid {vm} (libvirt: {})", dom.uuid));
-        }
-    }
-    if !wrong.is_empty() {
-        out.push((
-            ProblemKind::OvsdbMismatch,
-            format!("OVSDB Interface {} has {}", row.name, wrong.join(" and ")),
-        ));
-    }
-    if let (Some(id), None) = (&row.iface_id, &row.net_uuid) {
-        let port = row.port.as_deref().unwrap_or(&row.name);
-        out.push((
-            ProblemKind::PortUnbound,
-            format!("OVS port {port} has iface-id {id} but no net_uuid: no agent has bound it"),
-        ));
-    }
-    out
 }
 
 #[cfg(test)]

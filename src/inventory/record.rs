@@ -2,16 +2,19 @@
 //!
 //! Field names are stable. Unknown values serialize as `null`; no field is omitted.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::kinds::{
+    AddressSource, DeviceKind, DomainState, InterfaceType, LinkState, NetIdSource, OperState,
+    PortIdSource, StaleSource, VirtualportType,
+};
 use super::problem::{Problem, ProblemKind};
-use crate::libvirt::{DomainState, InterfaceSource, Virtualport};
 use crate::mac::MacAddr;
-use crate::netlink::{DeviceKind, LinkStats};
 
 /// Everything known about the host's virtual interfaces at one moment.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -74,9 +77,11 @@ pub struct Vif {
     /// The guest's MAC, from `<mac address>`.
     #[schema(value_type = Option<String>, example = "52:54:00:12:34:56")]
     pub mac_address: Option<MacAddr>,
-    /// The interface type of the XML (`bridge`, `network`, `ethernet`, `direct`, ...).
+    /// The interface type of the XML (`bridge`, `network`, `ethernet`, `direct`,
+    /// `vhostuser`, `hostdev`, `user`, ...; a type libvirt adds shows as written).
     #[serde(rename = "type")]
-    pub kind: String,
+    #[schema(value_type = String, example = "bridge")]
+    pub kind: InterfaceType,
     pub model: Option<String>,
     /// libvirt's device alias (`net0`).
     pub alias: Option<String>,
@@ -84,13 +89,13 @@ pub struct Vif {
     /// The network this interface belongs to.
     pub net_id: Option<String>,
     /// Where `net_id` came from: `ovsdb`, `libvirt-network`, `linuxbridge` or `config`.
-    pub net_id_source: Option<String>,
+    pub net_id_source: Option<NetIdSource>,
     /// The Neutron port (or other switch port) this interface is.
     pub port_id: Option<String>,
     /// Where `port_id` came from: `virtualport`, `libvirt-alias` (a user alias
     /// `ua-<port UUID>`, as `vifd` names the interfaces it attaches), `ovsdb`,
     /// `nova-metadata` or `linuxbridge`.
-    pub port_id_source: Option<String>,
+    pub port_id_source: Option<PortIdSource>,
     /// The port's local VLAN tag in Open vSwitch (`Port.tag`).
     pub vlan: Option<u16>,
     /// The Open vSwitch bridge the port is on (`br-int`), from OVSDB.
@@ -99,23 +104,24 @@ pub struct Vif {
     pub ip_addresses: Vec<IpAddress>,
     /// Sources that are down and whose last known values this record shows (`ovsdb`,
     /// `libvirt-network`); empty when every fact is current.
-    pub stale_sources: Vec<String>,
+    pub stale_sources: Vec<StaleSource>,
     /// `<target managed>`: false for a pre-created tap that keeps its own MAC.
     pub target_managed: Option<bool>,
     pub virtualport: Option<Virtualport>,
     /// `<link state>` of the XML: `up` or `down`.
-    pub link_state: Option<String>,
+    pub link_state: Option<LinkState>,
     /// The host device carrying the interface.
     pub device: Option<String>,
     pub ifindex: Option<u32>,
     /// `tap`, `macvtap`, `veth`, ... or the kernel's own kind name.
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, example = "tap")]
     pub device_kind: Option<DeviceKind>,
     #[schema(value_type = Option<String>)]
     pub host_mac: Option<MacAddr>,
     /// The bridge (or `ovs-system`) the host device is enslaved to.
     pub master: Option<String>,
-    pub operstate: Option<String>,
+    /// The host device's operational state (`up`, `down`, `lowerlayerdown`, ...).
+    pub operstate: Option<OperState>,
     /// Administratively up (`ip link set up`); a tap without carrier is `down` either way.
     pub admin_up: Option<bool>,
     pub carrier: Option<bool>,
@@ -139,15 +145,58 @@ pub struct IpAddress {
     /// `dhcp-lease` (libvirt network), `dhcp-host` (a libvirt network's host entry for the
     /// MAC), `neighbour` (the host's ARP/NDP table on the
     /// interface's bridge or device), `nova-metadata` (`<nova:ip>`), `guest-agent`.
-    pub source: String,
+    pub source: AddressSource,
 }
 
 impl IpAddress {
-    pub fn new(address: IpAddr, source: &str) -> Self {
+    pub fn new(address: IpAddr, source: AddressSource) -> Self {
         IpAddress {
             address,
             version: if address.is_ipv4() { 4 } else { 6 },
-            source: source.to_string(),
+            source,
         }
     }
+}
+
+/// The interface's `<source>`: which fields are set depends on the interface type.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, ToSchema)]
+pub struct InterfaceSource {
+    /// `type='bridge'` (and live `type='network'`): the bridge.
+    pub bridge: Option<String>,
+    /// `type='network'`: the libvirt network name.
+    pub network: Option<String>,
+    /// `type='direct'`: the lower device of the macvtap.
+    pub dev: Option<String>,
+    /// `type='direct'` macvtap mode, or `type='vhostuser'` socket mode.
+    pub mode: Option<String>,
+    /// `type='vhostuser'`: the socket path.
+    pub path: Option<String>,
+    /// `type='hostdev'`: the host device address (`0000:03:10.2` for PCI).
+    pub address: Option<String>,
+    /// Attributes of `<source>` not covered above, kept as written.
+    pub other: BTreeMap<String, String>,
+}
+
+/// `<virtualport>`: the switch the port belongs to and the port's identity there.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, ToSchema)]
+pub struct Virtualport {
+    /// `openvswitch`, `802.1Qbg`, `802.1Qbh`, `midonet`, or another type as written.
+    #[serde(rename = "type")]
+    #[schema(value_type = Option<String>)]
+    pub kind: Option<VirtualportType>,
+    pub interfaceid: Option<String>,
+}
+
+/// A device's traffic counters as the kernel keeps them, from the host's side (what
+/// `ip -s link` shows): a tap's `rx` is what its guest sent, its `tx` what the guest got.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub struct LinkStats {
+    pub rx_bytes: u64,
+    pub rx_packets: u64,
+    pub rx_errors: u64,
+    pub rx_dropped: u64,
+    pub tx_bytes: u64,
+    pub tx_packets: u64,
+    pub tx_errors: u64,
+    pub tx_dropped: u64,
 }

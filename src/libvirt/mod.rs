@@ -17,9 +17,6 @@ mod xml;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use serde::Serialize;
-use utoipa::ToSchema;
-
 use crate::mac::MacAddr;
 
 pub use error::{panic_message, EventLoopError, Failure, LibvirtCause, LibvirtError};
@@ -29,14 +26,14 @@ pub use write::{Applied, PoolVolume};
 pub use xml::{parse_domain_xml, ParsedDomain, XmlError};
 
 /// What libvirt knows about the host at one moment.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     pub domains: Vec<Domain>,
     pub networks: Vec<Network>,
 }
 
 /// A libvirt virtual network.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Network {
     pub name: String,
     pub uuid: String,
@@ -74,7 +71,7 @@ pub struct DhcpRange {
 }
 
 /// A `<host>` entry of a network's DHCP.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DhcpHost {
     pub mac: Option<MacAddr>,
     pub ip: Option<IpAddr>,
@@ -82,7 +79,7 @@ pub struct DhcpHost {
 }
 
 /// A lease dnsmasq handed out on a libvirt network.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DhcpLease {
     /// The client's MAC (IPv4 leases; DHCPv6 leases may only have a client id).
     pub mac: Option<MacAddr>,
@@ -94,7 +91,7 @@ pub struct DhcpLease {
 }
 
 /// An address the QEMU guest agent reports on one of the guest's interfaces.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GuestAddress {
     /// The guest interface's MAC (`hwaddr`): how the address is matched to a VIF.
     pub mac: Option<MacAddr>,
@@ -103,7 +100,7 @@ pub struct GuestAddress {
 }
 
 /// A libvirt domain with the interfaces of its live XML.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Domain {
     pub uuid: String,
     pub name: String,
@@ -118,7 +115,7 @@ pub struct Domain {
 }
 
 /// One `<disk>` of a domain's XML: what a volume attachment is made of.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct DomainDisk {
     /// `<target dev>`: the guest-side name (`vda`, `sdb`).
     pub target: Option<String>,
@@ -129,8 +126,7 @@ pub struct DomainDisk {
 }
 
 /// libvirt's `virDomainState`, named as `virsh domstate` names it (without spaces).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DomainState {
     Nostate,
     Running,
@@ -185,10 +181,9 @@ impl DomainState {
 }
 
 /// One `<interface>` of a domain's XML.
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct DomainInterface {
     /// The `type` attribute as written (`bridge`, `network`, `ethernet`, `direct`, ...).
-    #[serde(rename = "type")]
     pub kind: String,
     pub mac: Option<MacAddr>,
     /// `<target dev>`: the host device name.
@@ -216,7 +211,7 @@ impl DomainInterface {
 }
 
 /// The interface's `<source>`: which fields are set depends on the interface type.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct InterfaceSource {
     /// `type='bridge'` (and live `type='network'`): the bridge.
     pub bridge: Option<String>,
@@ -235,15 +230,14 @@ pub struct InterfaceSource {
 }
 
 /// `<virtualport>`: the switch the port belongs to and the port's identity there.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Virtualport {
-    #[serde(rename = "type")]
     pub kind: Option<String>,
     pub interfaceid: Option<String>,
 }
 
 /// Nova's `<nova:instance>` metadata.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct NovaInstance {
     pub name: Option<String>,
     pub project_uuid: Option<String>,
@@ -254,16 +248,15 @@ pub struct NovaInstance {
 }
 
 /// A `<nova:port>`: a Neutron port plugged into the instance.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct NovaPort {
     pub uuid: String,
     pub ips: Vec<NovaIp>,
 }
 
 /// A `<nova:ip>` of a port.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct NovaIp {
-    #[serde(rename = "type")]
     pub kind: Option<String>,
     pub address: String,
     pub version: Option<u8>,

@@ -12,9 +12,6 @@ mod watcher;
 
 use std::net::IpAddr;
 
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
-
 use crate::mac::MacAddr;
 
 pub use dump::{read_devices, read_host};
@@ -46,7 +43,7 @@ pub enum NetlinkError {
 }
 
 /// A network device of the host, as the kernel reports it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HostDevice {
     pub ifindex: u32,
     pub name: String,
@@ -73,7 +70,7 @@ pub struct HostDevice {
 
 /// A device's traffic counters as the kernel keeps them, from the host's side (what
 /// `ip -s link` shows): a tap's `rx` is what its guest sent, its `tx` what the guest got.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LinkStats {
     pub rx_bytes: u64,
     pub rx_packets: u64,
@@ -88,7 +85,7 @@ pub struct LinkStats {
 /// An entry of the neighbour table (ARP for IPv4, NDP for IPv6) with a link-layer address
 /// and a usable state (not incomplete or failed). Its NUD state is left out on purpose: it
 /// flips between reachable and stale all the time and says nothing about identity.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Neighbour {
     /// The device the entry is on (a bridge, or a routed tap).
     pub device: String,
@@ -98,8 +95,7 @@ pub struct Neighbour {
 }
 
 /// What kind of device it is, from `IFLA_INFO_KIND` (and the tun driver's own type).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum DeviceKind {
     Tap,
     Tun,
@@ -116,7 +112,6 @@ pub enum DeviceKind {
     /// No `IFLA_INFO_KIND`: a NIC driver's own device.
     Physical,
     /// Any other kind, named as the kernel names it.
-    #[serde(untagged)]
     Other(String),
 }
 

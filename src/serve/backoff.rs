@@ -12,7 +12,8 @@ pub(super) struct Backoff {
 
 impl Backoff {
     /// What libvirt and OVSDB reconnects use: 100 ms growing to 5 s.
-    pub(super) const SOURCE: Backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+    pub(super) const SOURCE: Backoff =
+        Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
 
     pub(super) const fn new(first: Duration, max: Duration) -> Self {
         Backoff {

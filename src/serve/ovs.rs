@@ -2,7 +2,6 @@
 //! forwarded as whole states; when ovsdb-server goes away, one `Down`, then reconnects
 //! with a capped backoff. Never blocks the inventory and never gives up.
 
-
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
@@ -94,7 +93,9 @@ async fn run(src: OvsdbSource, tx: mpsc::Sender<OvsUpdate>) {
                     return;
                 }
             }
-            Err(e) => debug!(error = %e, retry_in = ?backoff.peek(), "ovsdb-server still unreachable"),
+            Err(e) => {
+                debug!(error = %e, retry_in = ?backoff.peek(), "ovsdb-server still unreachable")
+            }
         }
         tokio::time::sleep(backoff.next_delay()).await;
     }

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use super::server;
 use super::vifs::ServerPath;
 use crate::api::fault::Fault;
-use crate::inventory::Vif;
+use crate::inventory::{OperState, Vif};
 use crate::inventory::{View, Volume};
 
 #[derive(Debug, Deserialize)]
@@ -83,7 +83,8 @@ pub struct VolumeAttachmentBody {
 }
 
 pub(crate) fn interface_attachment(v: &Vif) -> InterfaceAttachment {
-    let up = v.carrier == Some(true) && matches!(v.operstate.as_deref(), Some("up" | "unknown"));
+    let up =
+        v.carrier == Some(true) && matches!(v.operstate, Some(OperState::Up | OperState::Unknown));
     let port_id = v.port_id.clone().unwrap_or_else(|| v.id.clone());
     InterfaceAttachment {
         fixed_ips: fixed_ips(v),

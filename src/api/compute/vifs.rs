@@ -16,7 +16,7 @@ use super::{server, Flavor};
 use crate::api::fault::Fault;
 use crate::api::xml::{self, PrefersXml};
 use crate::inventory::View;
-use crate::inventory::Vif;
+use crate::inventory::{OperState, Vif};
 
 /// The most entries one page holds, as Nova's `osapi_max_limit`.
 pub const MAX_LIMIT: usize = 1000;
@@ -128,7 +128,7 @@ fn legacy(v: &Vif) -> LegacyVirtualInterface<'_> {
         device: v.device.as_deref(),
         host_mac: v.host_mac.map(|m| m.to_string()),
         master: v.master.as_deref(),
-        operstate: v.operstate.as_deref(),
+        operstate: v.operstate.as_ref().map(OperState::as_str),
     }
 }
 

@@ -12,9 +12,7 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
 use super::labels::{Esc, RecordLabels};
-use crate::inventory::ProblemKind;
-use crate::inventory::View;
-use crate::netlink::LinkStats;
+use crate::inventory::{LinkStats, ProblemKind, View};
 
 /// Every problem kind, in the order of their `vifd_problems` samples.
 const KINDS: [ProblemKind; 7] = [

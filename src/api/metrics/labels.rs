@@ -16,8 +16,7 @@ use prometheus_client::encoding::{
     EncodeLabelSet, EncodeLabelValue, LabelSetEncoder, LabelValueEncoder,
 };
 
-use crate::inventory::Vif;
-use crate::netlink::LinkStats;
+use crate::inventory::{LinkStats, Vif};
 
 /// Every record's label sets, in record order. The counter labels are `domain_uuid,
 /// domain_name, mac, device`; the info labels are those, then `type, net_id, port_id,
@@ -110,7 +109,7 @@ fn render(text: &mut String, v: &Vif) -> Row {
     text.push_str("\",");
     let counters_last = push(text, "device", or_empty(&v.device));
     let counters_end = text.len() - 1; // without the comma
-    push(text, "type", &v.kind);
+    push(text, "type", v.kind.as_str());
     push(text, "net_id", or_empty(&v.net_id));
     push(text, "port_id", or_empty(&v.port_id));
     let info_last = push(text, "master", or_empty(&v.master));

@@ -122,7 +122,11 @@ mod tests {
     #[test]
     fn a_repeated_problem_is_raised_as_often_as_it_appears() {
         let mut out = Vec::new();
-        diff(problems(&[orphan(1)]), problems(&[orphan(1), orphan(1)]), &mut out);
+        diff(
+            problems(&[orphan(1)]),
+            problems(&[orphan(1), orphan(1)]),
+            &mut out,
+        );
         assert_eq!(out, [Delta::ProblemRaised(orphan(1))]);
     }
 }

@@ -107,7 +107,7 @@ impl Correlation {
                     .iter_mut()
                     .filter(|v| v.device.as_deref() == Some(name))
                 {
-                    Arc::make_mut(v).stats = Some(*s);
+                    Arc::make_mut(v).stats = Some((*s).into());
                 }
             }
         }

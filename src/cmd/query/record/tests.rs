@@ -2,7 +2,7 @@ use std::net::IpAddr;
 
 use super::*;
 use crate::cmd::list;
-use crate::inventory::{IpAddress, Vif};
+use crate::inventory::{AddressSource, InterfaceSource as RecordSource, IpAddress, Vif};
 use crate::libvirt::{Domain, DomainInterface, DomainState, InterfaceSource, Snapshot};
 use crate::mac::MacAddr;
 use crate::netlink::{DeviceKind, HostDevice};
@@ -73,30 +73,33 @@ fn varied_records() -> Vec<Vif> {
     let mut vifs: Vec<Vif> = inv.interfaces.iter().map(|v| (**v).clone()).collect();
     let addr: IpAddr = "10.0.0.5".parse().expect("an address");
     vifs[0].ip_addresses = vec![
-        IpAddress::new(addr, "neighbour"),
-        IpAddress::new(addr, "nova-metadata"),
-        IpAddress::new("fd00::5".parse().expect("an address"), "neighbour"),
+        IpAddress::new(addr, AddressSource::Neighbour),
+        IpAddress::new(addr, AddressSource::NovaMetadata),
+        IpAddress::new(
+            "fd00::5".parse().expect("an address"),
+            AddressSource::Neighbour,
+        ),
     ];
     vifs[0].net_id = Some("net-1".into());
     let mut direct = vifs[1].clone();
-    direct.source = InterfaceSource {
+    direct.source = RecordSource {
         dev: Some("eth0".into()),
         ..Default::default()
     };
     let mut vhost = vifs[1].clone();
-    vhost.source = InterfaceSource {
+    vhost.source = RecordSource {
         path: Some("/run/vhu.sock".into()),
         mode: Some("client".into()),
         ..Default::default()
     };
     vhost.master = Some("ovs-system".into());
     let mut hostdev = vifs[1].clone();
-    hostdev.source = InterfaceSource {
+    hostdev.source = RecordSource {
         address: Some("0000:03:10.2".into()),
         ..Default::default()
     };
     let mut bare = vifs[0].clone();
-    bare.source = InterfaceSource::default();
+    bare.source = RecordSource::default();
     bare.mac_address = None;
     vifs.extend([direct, vhost, hostdev, bare]);
     vifs

@@ -1,0 +1,199 @@
+//! Every problem vifd reports is made here: its kind, what it concerns (device, domain,
+//! guest MAC) and the sentence for a human. A record's problems come from its host device
+//! and from the device's OVSDB row; a host-level problem from a device no domain claims.
+
+use crate::correlate::Devices;
+use crate::inventory::kinds::{InterfaceType, LinkState, VirtualportType};
+use crate::inventory::problem::{Problem, ProblemKind};
+use crate::inventory::record::Vif;
+use crate::libvirt::{Domain, DomainInterface, Network};
+use crate::mac::MacAddr;
+use crate::netlink::{DeviceKind, HostDevice};
+use crate::ovsdb::OvsInterface;
+
+/// Every problem of one record, given the device matched to it (if any), the network its
+/// XML names and the device's OVSDB row (when the ovsdb resolver has one): the device's
+/// first, then OVSDB's.
+pub(crate) fn record_problems(
+    vif: &Vif,
+    dom: &Domain,
+    iface: &DomainInterface,
+    dev: Option<&HostDevice>,
+    network: Option<&Network>,
+    host: &Devices,
+    ovs: Option<&OvsInterface>,
+) -> Vec<Problem> {
+    let what = describe(vif);
+    let mut found = device_problems(vif, dom, iface, dev, network, host);
+    if let Some(row) = ovs {
+        found.extend(ovs_problems(row, vif));
+    }
+    found
+        .into_iter()
+        .map(|(kind, detail)| Problem {
+            kind,
+            device: vif.device.clone(),
+            domain_uuid: Some(vif.domain_uuid.clone()),
+            mac_address: vif.mac_address,
+            detail: format!("{what}: {detail}"),
+        })
+        .collect()
+}
+
+/// A guest-carrier device that no domain claims.
+pub(crate) fn orphan_problem(dev: &HostDevice) -> Problem {
+    Problem {
+        kind: ProblemKind::OrphanDevice,
+        device: Some(dev.name.clone()),
+        domain_uuid: None,
+        mac_address: dev.mac,
+        detail: format!(
+            "{} {} is not claimed by any domain",
+            dev.kind.as_str(),
+            dev.name
+        ),
+    }
+}
+
+/// How a record's problems name it: `domain web interface 52:54:00:.. (bridge)`.
+fn describe(vif: &Vif) -> String {
+    let mac = vif.mac_address.map(|m| m.to_string());
+    format!(
+        "domain {} interface {} ({})",
+        vif.domain_name,
+        mac.as_deref().unwrap_or("without MAC"),
+        vif.kind
+    )
+}
+
+/// `device-missing`, `mac-mismatch`, `wrong-master` and `no-carrier`.
+fn device_problems(
+    vif: &Vif,
+    dom: &Domain,
+    iface: &DomainInterface,
+    dev: Option<&HostDevice>,
+    network: Option<&Network>,
+    host: &Devices,
+) -> Vec<(ProblemKind, String)> {
+    let mut out = Vec::new();
+    let Some(dev) = dev else {
+        if dom.state.has_process() && iface.has_host_netdev() {
+            out.push((
+                ProblemKind::DeviceMissing,
+                format!("no host device (domain is {})", vif.domain_state),
+            ));
+        }
+        return out;
+    };
+    if let Some(detail) = mac_problem(vif, dev) {
+        out.push((ProblemKind::MacMismatch, detail));
+    }
+    if let Some(detail) = master_problem(vif, dev, network, host) {
+        out.push((ProblemKind::WrongMaster, detail));
+    }
+    // A `<link state='down'/>` interface is down on purpose.
+    let link_down = vif.link_state == Some(LinkState::Down);
+    if dom.state.is_running() && dev.carrier == Some(false) && !link_down {
+        out.push((
+            ProblemKind::NoCarrier,
+            format!("{} has no carrier while the domain runs", dev.name),
+        ));
+    }
+    out
+}
+
+/// libvirt gives a tap it creates the guest MAC with the first byte 0xFE (0xFA when the
+/// guest's is 0xFE); a macvtap carries the guest MAC; a `managed='no'` tap keeps its own.
+fn mac_problem(vif: &Vif, dev: &HostDevice) -> Option<String> {
+    let guest = vif.mac_address?;
+    let expected = match dev.kind {
+        DeviceKind::Macvtap | DeviceKind::Macvlan => guest,
+        DeviceKind::Tap | DeviceKind::Tun if vif.target_managed != Some(false) => {
+            guest.libvirt_tap_mac()
+        }
+        _ => return None,
+    };
+    match dev.mac {
+        Some(actual) if actual == expected => None,
+        Some(actual) => Some(format!(
+            "{} has MAC {actual}, expected {expected}",
+            dev.name
+        )),
+        None => Some(format!("{} has no MAC, expected {expected}", dev.name)),
+    }
+}
+
+/// The bridge the device should be enslaved to, checked against the one it is.
+fn master_problem(
+    vif: &Vif,
+    dev: &HostDevice,
+    network: Option<&Network>,
+    host: &Devices,
+) -> Option<String> {
+    let bridge = vif
+        .source
+        .bridge
+        .as_deref()
+        .or_else(|| network.and_then(|n| n.bridge.as_deref()))?;
+    if !matches!(vif.kind, InterfaceType::Bridge | InterfaceType::Network) {
+        return None;
+    }
+    let actual = dev.master.as_deref();
+    let is_ovs = vif
+        .virtualport
+        .as_ref()
+        .is_some_and(|v| v.kind == Some(VirtualportType::Openvswitch));
+    // An Open vSwitch port's kernel master is the datapath (`ovs-system`), not the bridge.
+    let ok = if is_ovs {
+        actual
+            .and_then(|m| host.get(m))
+            .is_some_and(|m| m.kind == DeviceKind::Openvswitch)
+    } else {
+        actual == Some(bridge)
+    };
+    if ok {
+        return None;
+    }
+    let expected = if is_ovs {
+        format!("Open vSwitch bridge {bridge}")
+    } else {
+        bridge.to_string()
+    };
+    Some(match actual {
+        Some(m) => format!("{} is enslaved to {m}, expected {expected}", dev.name),
+        None => format!(
+            "{} is not enslaved to any bridge, expected {expected}",
+            dev.name
+        ),
+    })
+}
+
+/// `ovsdb-mismatch` and `port-unbound`, from the device's OVSDB row.
+fn ovs_problems(row: &OvsInterface, vif: &Vif) -> Vec<(ProblemKind, String)> {
+    let mut out = Vec::new();
+    let mut wrong = Vec::new();
+    if let (Some(text), Some(guest)) = (&row.attached_mac, vif.mac_address) {
+        if text.parse::<MacAddr>().ok() != Some(guest) {
+            wrong.push(format!("attached-mac {text} (libvirt: {guest})"));
+        }
+    }
+    if let Some(vm) = &row.vm_uuid {
+        if !vm.eq_ignore_ascii_case(&vif.domain_uuid) {
+            wrong.push(format!("vm-uuid {vm} (libvirt: {})", vif.domain_uuid));
+        }
+    }
+    if !wrong.is_empty() {
+        out.push((
+            ProblemKind::OvsdbMismatch,
+            format!("OVSDB Interface {} has {}", row.name, wrong.join(" and ")),
+        ));
+    }
+    if let (Some(id), None) = (&row.iface_id, &row.net_uuid) {
+        let port = row.port.as_deref().unwrap_or(&row.name);
+        out.push((
+            ProblemKind::PortUnbound,
+            format!("OVS port {port} has iface-id {id} but no net_uuid: no agent has bound it"),
+        ));
+    }
+    out
+}
