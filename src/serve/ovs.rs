@@ -100,3 +100,33 @@ async fn run(src: OvsdbSource, tx: mpsc::Sender<OvsUpdate>) {
         tokio::time::sleep(backoff.next_delay()).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::ovsdb::OvsdbAddr;
+
+    #[tokio::test]
+    async fn dropping_the_task_ends_its_reconnect_loop() {
+        // A configured server that never answers: the task retries forever.
+        let src = OvsdbSource {
+            addr: OvsdbAddr::Unix("/nonexistent/vifd-test/db.sock".into()),
+            explicit: true,
+        };
+        let mut task = OvsTask::spawn(src);
+        assert!(matches!(task.next().await, Some(OvsUpdate::Down)));
+        let running = task.task.abort_handle();
+        assert!(!running.is_finished());
+        drop(task);
+        let ended = async {
+            while !running.is_finished() {
+                tokio::task::yield_now().await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(5), ended)
+            .await
+            .expect("the reconnect loop outlived its owner");
+    }
+}
