@@ -8,7 +8,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{ActionError, Actions};
+use super::error::ActionError;
+use super::service::Actions;
 use crate::inventory::{AddressSource, View, Vif};
 use crate::libvirt::NetworkDhcp;
 use crate::mac::MacAddr;

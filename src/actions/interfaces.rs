@@ -5,7 +5,9 @@ use std::net::IpAddr;
 use tracing::warn;
 
 use super::addresses::{Allocation, Want};
-use super::{random_bytes, ActionError, Actions};
+use super::error::ActionError;
+use super::random::random_bytes;
+use super::service::Actions;
 use crate::inventory::View;
 use crate::inventory::Vif;
 use crate::libvirt::device::{interface_detach_xml, interface_xml, NewInterface, Plug};

@@ -1,7 +1,8 @@
 //! Volumes of the configured storage pool, attached as virtio disks whose serial is the
 //! volume id (as Nova does), so the inventory and the guest both know which is which.
 
-use super::{ActionError, Actions};
+use super::error::ActionError;
+use super::service::Actions;
 use crate::inventory::View;
 use crate::libvirt::device::{disk_detach_xml, disk_xml, NewDisk};
 use crate::libvirt::{Applied, PoolVolume};

@@ -3,6 +3,7 @@
 
 pub mod actions;
 pub mod auth;
+mod bodies;
 pub mod compute;
 pub mod fault;
 pub mod metrics;
@@ -14,7 +15,7 @@ pub mod xml;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderValue, Method};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{delete, get, post};
@@ -25,9 +26,7 @@ use auth::Token;
 use compute::Scheme;
 use fault::Fault;
 
-/// The largest request body accepted before it is refused with 413. Only the write
-/// endpoints take one.
-pub const MAX_BODY: u64 = 64 * 1024;
+pub use bodies::MAX_BODY;
 
 /// How one listener's router is set up.
 #[derive(Debug, Clone, Default)]
@@ -68,7 +67,7 @@ pub fn router(shared: Arc<Shared>, opts: RouterOptions) -> Router {
     let mut app = native
         .merge(compute::router())
         .fallback(not_found)
-        .layer(middleware::from_fn(refuse_bodies))
+        .layer(middleware::from_fn(bodies::refuse_bodies))
         .layer(middleware::from_fn(compute::version_gate));
     if let Some(token) = opts.token {
         app = app.layer(middleware::from_fn_with_state(token, auth::require));
@@ -108,48 +107,4 @@ async fn with_view(State(shared): State<Arc<Shared>>, mut req: Request, next: Ne
         h.insert("x-vifd-stale", HeaderValue::from_static("1"));
     }
     resp
-}
-
-/// No read endpoint takes a body: a large one is over the limit, one of another media
-/// type is unsupported, and any other is a bad request. Only GET and HEAD are looked at:
-/// the write endpoints read and validate their own bodies (`actions::body`), and any other
-/// method is answered 405 by the router, which should win.
-async fn refuse_bodies(req: Request, next: Next) -> Result<Response, Fault> {
-    if !matches!(*req.method(), Method::GET | Method::HEAD) {
-        return Ok(next.run(req).await);
-    }
-    let h = req.headers();
-    let length = match h.get(header::CONTENT_LENGTH) {
-        None => 0,
-        Some(v) => v
-            .to_str()
-            .ok()
-            .and_then(|s| s.trim().parse::<u64>().ok())
-            .ok_or_else(|| Fault::bad_request("Content-Length is not a number."))?,
-    };
-    let chunked = h.contains_key(header::TRANSFER_ENCODING);
-    if length > MAX_BODY {
-        return Err(Fault::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("Request body of {length} bytes is over the limit of {MAX_BODY} bytes."),
-        ));
-    }
-    if length > 0 || chunked {
-        let json = h
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_none_or(|ct| ct.trim_start().starts_with("application/json"));
-        if !json {
-            return Err(Fault::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "Unsupported Content-Type: this API reads JSON, and no endpoint takes a body.",
-            ));
-        }
-        return Err(Fault::bad_request(format!(
-            "{} {} takes no request body.",
-            req.method(),
-            req.uri().path()
-        )));
-    }
-    Ok(next.run(req).await)
 }

@@ -12,7 +12,7 @@ use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn, PathItem};
 use utoipa::openapi::{Ref, RefOr, Required};
 use utoipa::OpenApi;
 
-use super::compute::{self, attachments, extensions, vifs};
+use super::compute::{attachments, discovery, extensions, vifs};
 use super::{actions, native};
 
 #[derive(OpenApi)]
@@ -34,9 +34,9 @@ use super::{actions, native};
         super::watch::watch,
         super::metrics::metrics,
         serve,
-        compute::versions,
-        compute::version_v2,
-        compute::version_v21,
+        discovery::versions,
+        discovery::version_v2,
+        discovery::version_v21,
         extensions::list,
         extensions::show,
         vifs::list,

@@ -8,7 +8,7 @@ use clap::CommandFactory;
 use clap_mangen::roff::{bold, italic, roman, Roff};
 use clap_mangen::Man;
 
-use super::CmdError;
+use super::error::CmdError;
 use crate::cli::{Cli, CompletionsArgs, ManpagesArgs};
 
 /// The binary's name, as completions and man pages call it.

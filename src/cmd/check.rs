@@ -6,7 +6,8 @@ use std::io::Write;
 
 use serde::Serialize;
 
-use super::{print_json, CmdError};
+use super::error::CmdError;
+use super::output::print_json;
 use crate::cli::CheckArgs;
 use crate::collect::collect;
 use crate::config::FileConfig;

@@ -10,17 +10,7 @@ use crate::config::{self, FileConfig, Invalid};
 use crate::logging::LogFormat;
 use crate::{logging, serve};
 
-/// The log filter: `--log-level` (or VIFD_LOG_LEVEL), else `RUST_LOG`, else the file's,
-/// else [`logging::DEFAULT_FILTER`].
-pub fn log_filter(cli: Option<&str>, file: &FileConfig) -> String {
-    let env = std::env::var("RUST_LOG")
-        .ok()
-        .filter(|v| !v.trim().is_empty());
-    cli.map(str::to_string)
-        .or(env)
-        .or_else(|| file.log_level.clone())
-        .unwrap_or_else(|| logging::DEFAULT_FILTER.to_string())
-}
+pub use super::log_level::log_filter;
 
 /// Exit status: 0 valid, 2 not (the mistake on stderr, with its key and line).
 pub fn check(args: &ConfigCheckArgs, explicit: Option<&Path>) -> u8 {

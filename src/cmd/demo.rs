@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use super::CmdError;
+use super::error::{CmdError, DemoError};
 use crate::cli::DemoArgs;
 use crate::collect::{collect, Source};
 use crate::correlate::CorrelateOptions;
@@ -18,19 +18,6 @@ pub const NETNS: &str = "vifd-demo";
 pub const STATE_DIR: &str = "/run/vifd-demo";
 const NODE_XML: &str = include_str!("../../tests/fixtures/demo/node.xml");
 const DEVICES: &str = include_str!("../../tests/fixtures/demo/devices.ip");
-
-#[derive(Debug, thiserror::Error)]
-pub enum DemoError {
-    #[error("`{cmd}` failed: {stderr}")]
-    Ip { cmd: String, stderr: String },
-    #[error("cannot run `ip` (is iproute2 installed?): {0}")]
-    Spawn(std::io::Error),
-    #[error("cannot write {path}: {source}")]
-    Write {
-        path: String,
-        source: std::io::Error,
-    },
-}
 
 /// The libvirt URI of the demo host.
 pub fn uri() -> String {

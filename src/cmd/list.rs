@@ -4,7 +4,8 @@ use std::io::Write;
 
 use serde::Serialize;
 
-use super::{print_json, CmdError};
+use super::error::CmdError;
+use super::output::print_json;
 use crate::cli::ListArgs;
 use crate::collect::collect;
 use crate::config::FileConfig;

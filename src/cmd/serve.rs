@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::CmdError;
+use super::error::CmdError;
 use crate::cli::ServeArgs;
 use crate::config::FileConfig;
 use crate::logging;
@@ -93,7 +93,7 @@ fn reload(args: &ServeArgs, origin: &Origin) -> Result<ServeConfig, String> {
     let file = crate::config::load(origin.config.as_deref()).map_err(|e| e.to_string())?;
     let cfg = config(args, &file).map_err(|e| e.to_string())?;
     serve::check_config(&cfg).map_err(|e| e.to_string())?;
-    let filter = super::config::log_filter(origin.log_level.as_deref(), &file);
+    let filter = super::log_level::log_filter(origin.log_level.as_deref(), &file);
     logging::set_filter(&filter).map_err(|e| e.to_string())?;
     Ok(cfg)
 }

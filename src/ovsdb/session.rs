@@ -9,10 +9,11 @@ use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 
+use super::addr::{OvsdbAddr, OvsdbError};
 use super::message::{self, Message};
+use super::state::OvsState;
 use super::tables::{Tables, MONITORED};
 use super::wire::Conn;
-use super::{OvsState, OvsdbAddr, OvsdbError};
 
 const DATABASE: &str = "Open_vSwitch";
 

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 use super::message::{BridgeCols, IfaceCols, PortCols, RowUpdates, TableUpdates};
-use super::{OvsInterface, OvsState};
+use super::state::{OvsInterface, OvsState};
 
 /// The monitor request's table → columns; [`TableUpdates`] decodes the same ones.
 pub(super) const MONITORED: [(&str, &[&str]); 3] = [

@@ -12,7 +12,7 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UnixStream};
 
-use super::{OvsdbAddr, OvsdbError};
+use super::addr::{OvsdbAddr, OvsdbError};
 
 /// How much free space each read offers; large replies arrive in few syscalls.
 const READ_CHUNK: usize = 256 * 1024;

@@ -19,7 +19,8 @@ use nix::sys::socket::{
     getsockname, getsockopt, sockopt, AddressFamily, SockType, SockaddrLike, SockaddrStorage,
 };
 
-use super::listen::ListenAddr;
+use super::addr::ListenAddr;
+use super::error::ActivationError;
 
 /// The first passed descriptor.
 const FIRST_FD: RawFd = 3;
@@ -42,20 +43,6 @@ impl Inherited {
             Inherited::Unix(_, p) => Ok(ListenAddr::Unix(p.clone())),
         }
     }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ActivationError {
-    #[error("LISTEN_FDS={0:?} is not a number")]
-    Count(String),
-    #[error("LISTEN_FDS={0:?} is negative")]
-    Negative(String),
-    #[error("LISTEN_FDS={0:?} is more descriptors than a process can have")]
-    TooMany(String),
-    #[error("the inherited sockets were taken already (a process adopts them only once)")]
-    Taken,
-    #[error("inherited descriptor {fd} is not a listening stream socket: {why}")]
-    NotListening { fd: RawFd, why: String },
 }
 
 /// The sockets passed to this process; empty when not socket-activated. Consumes the

@@ -11,8 +11,10 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
+use super::check::check_config;
+use super::config::{timing_of, ServeConfig};
 use super::notify::Notifier;
-use super::{check_config, refresh, timing_of, ServeConfig};
+use super::refresh;
 use crate::api::auth::Token;
 use crate::inventory::{Shared, View};
 

@@ -1,10 +1,10 @@
-//! Listen addresses and the accept loops: HTTP/1.1 over TCP (optionally TLS) or a unix
+//! The accept loops: HTTP/1.1 over TCP (optionally TLS) or a unix
 //! socket, with bounds on what a client can hold: header size, header read time,
 //! handshake time and the number of open connections.
 
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,7 +22,8 @@ use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
 use super::activation::Inherited;
-use super::ServeError;
+use super::addr::ListenAddr;
+use super::error::ServeError;
 use crate::api::auth::Peer;
 
 /// Most connections open at once, over all listeners; beyond, accepting waits.
@@ -33,53 +34,6 @@ pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// In-flight requests get this long to finish at shutdown.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Where to listen.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ListenAddr {
-    Tcp(SocketAddr),
-    Unix(PathBuf),
-}
-
-impl ListenAddr {
-    /// `IP:PORT`, `[IPv6]:PORT`, `localhost:PORT` or `unix:/path`.
-    pub fn parse(text: &str) -> Result<Self, ServeError> {
-        let bad = |why: &str| ServeError::Listen {
-            addr: text.to_string(),
-            message: why.to_string(),
-        };
-        if let Some(path) = text.strip_prefix("unix:") {
-            if !path.starts_with('/') {
-                return Err(bad("a unix socket path must be absolute"));
-            }
-            return Ok(Self::Unix(PathBuf::from(path)));
-        }
-        if let Some(port) = text.strip_prefix("localhost:") {
-            let port = port.parse().map_err(|_| bad("invalid port"))?;
-            return Ok(Self::Tcp(SocketAddr::from(([127, 0, 0, 1], port))));
-        }
-        text.parse()
-            .map(Self::Tcp)
-            .map_err(|_| bad("expected IP:PORT, [IPv6]:PORT or unix:/absolute/path"))
-    }
-
-    /// Reachable only from this host: loopback TCP or a unix socket.
-    pub fn is_local(&self) -> bool {
-        match self {
-            Self::Tcp(a) => a.ip().is_loopback(),
-            Self::Unix(_) => true,
-        }
-    }
-}
-
-impl std::fmt::Display for ListenAddr {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Tcp(a) => write!(f, "{a}"),
-            Self::Unix(p) => write!(f, "unix:{}", p.display()),
-        }
-    }
-}
 
 /// A bound listener with what its connections are served with.
 pub struct Bound {

@@ -7,8 +7,8 @@ use axum::http::{header, HeaderMap, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::de::DeserializeOwned;
 
+use crate::api::bodies::MAX_BODY;
 use crate::api::fault::Fault;
-use crate::api::MAX_BODY;
 use crate::mac::MacAddr;
 
 /// A required JSON body.

@@ -8,7 +8,7 @@ use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::server;
+use super::lookup::server;
 use super::vifs::ServerPath;
 use crate::api::fault::Fault;
 use crate::inventory::{OperState, Vif};

@@ -7,7 +7,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::Flavor;
+use super::microversion::Flavor;
 use crate::api::actions::ActionAccess;
 use crate::api::fault::Fault;
 use crate::api::xml::{self, PrefersXml};

@@ -68,6 +68,15 @@ impl fmt::Display for Version {
     }
 }
 
+/// Which Compute API a request came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    /// /v2: extensions, no microversions.
+    Legacy,
+    /// /v2.1 at the negotiated microversion.
+    Micro(Version),
+}
+
 /// The version a request asks for, checked against what vifd serves.
 pub fn negotiate(headers: &HeaderMap) -> Result<Version, Fault> {
     let requested = compute_entry(headers).or_else(|| {
@@ -120,7 +129,7 @@ pub struct Refused(pub Fault);
 pub async fn layer(mut req: Request, next: Next) -> Response {
     let version = match negotiate(req.headers()) {
         Ok(v) => {
-            req.extensions_mut().insert(super::Flavor::Micro(v));
+            req.extensions_mut().insert(Flavor::Micro(v));
             v
         }
         Err(fault) => {

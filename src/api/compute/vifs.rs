@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::extensions::{xml_response, VIFD_HOST_ALIAS, VIFD_HOST_NS, VIF_NET_ALIAS, VIF_NET_NS};
-use super::microversion::Version;
-use super::{server, Flavor};
+use super::lookup::server;
+use super::microversion::{Flavor, Version};
 use crate::api::fault::Fault;
 use crate::api::xml::{self, PrefersXml};
 use crate::inventory::View;

@@ -14,7 +14,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use super::{ActionError, Failure};
+use super::error::{ActionError, Failure};
 use crate::cli::ActionTarget;
 use crate::cmd::http_client::{self, fault_text, ConnectError, Endpoint, GetError, Stage};
 use crate::config::FileConfig;

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use super::QueryError;
+use super::error::QueryError;
 use crate::cmd::http_client::Endpoint;
 
 /// Every agent named, arguments first, duplicates dropped (by canonical URL).

@@ -38,65 +38,27 @@
 //! Exit status: 0 when every agent answered (stale ones included), 1 when some failed,
 //! 2 on a usage error (no agent, a bad URL, an unreadable hosts or token file).
 
+mod error;
 mod fetch;
 mod hosts;
 mod record;
 mod render;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use futures::stream::{self, StreamExt};
 use hyper::header::HeaderValue;
 
-use super::{print_json, CmdError};
+use super::error::CmdError;
+use super::output::print_json;
 use crate::cli::QueryArgs;
-use crate::cmd::http_client::{self, Endpoint, TokenError, UrlError};
+use crate::cmd::http_client::{self, Endpoint};
 use crate::config::FileConfig;
+pub use error::QueryError;
 use fetch::Outcome;
 
 pub const DEFAULT_TIMEOUT_SECS: f64 = 5.0;
 pub const DEFAULT_CONCURRENCY: usize = 32;
-
-/// Why `vifd query` could not start asking.
-#[derive(Debug, thiserror::Error)]
-pub enum QueryError {
-    #[error("URL {url}: {source}")]
-    BadUrl { url: String, source: UrlError },
-    #[error("{} line {line}: {url}: {source}", path.display())]
-    BadHostsLine {
-        path: PathBuf,
-        line: usize,
-        url: String,
-        source: UrlError,
-    },
-    #[error("cannot read the hosts file {}: {source}", path.display())]
-    HostsFile {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("no agent to ask: {}", no_agent(.file.as_deref()))]
-    NoHosts { file: Option<PathBuf> },
-    #[error("--timeout must be a number of seconds above 0, not {0}")]
-    Timeout(f64),
-    #[error("--concurrency must be at least 1")]
-    Concurrency,
-    #[error(transparent)]
-    Token(#[from] TokenError),
-}
-
-fn no_agent(file: Option<&std::path::Path>) -> String {
-    match file {
-        Some(f) => format!("{} lists none and no URL was given", f.display()),
-        None => "give their URLs or --hosts FILE".into(),
-    }
-}
-
-impl From<QueryError> for CmdError {
-    fn from(e: QueryError) -> Self {
-        CmdError::Usage(e.to_string())
-    }
-}
 
 /// Asks every agent; `Ok(true)` when all of them answered.
 pub async fn run(args: &QueryArgs, file: &FileConfig) -> Result<bool, CmdError> {

@@ -13,7 +13,7 @@ use hyper::header::{self, HeaderValue};
 use hyper::StatusCode;
 use tokio::time::timeout;
 
-use super::WatchError;
+use super::error::WatchError;
 use crate::cmd::http_client::{
     self, fault_text, ConnectError, Connection, TokenError, UrlError, MAX_FAULT_BODY,
 };

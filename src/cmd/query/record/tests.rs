@@ -2,12 +2,12 @@ use std::net::IpAddr;
 
 use super::*;
 use crate::cmd::list;
+use crate::correlate::{correlate, CorrelateOptions};
 use crate::inventory::{AddressSource, InterfaceSource as RecordSource, IpAddress, Vif};
 use crate::libvirt::{Domain, DomainInterface, DomainState, InterfaceSource, Snapshot};
 use crate::mac::MacAddr;
 use crate::netlink::{DeviceKind, HostDevice};
 use crate::output::table;
-use crate::{correlate, CorrelateOptions};
 
 fn mac(s: &str) -> Option<MacAddr> {
     s.parse().ok()

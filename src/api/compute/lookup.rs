@@ -1,0 +1,17 @@
+//! Looking up what a Compute path names.
+
+use crate::api::fault::Fault;
+use crate::api::native::ready;
+use crate::inventory::{DomainRecord, View};
+
+/// The domain a `{server_id}` names: 400 unless it is a UUID, 404 unless it exists.
+pub(crate) fn server<'a>(view: &'a View, server_id: &str) -> Result<&'a DomainRecord, Fault> {
+    let uuid = uuid::Uuid::parse_str(server_id).map_err(|_| {
+        Fault::bad_request(format!(
+            "Invalid server id {server_id:?}: it must be a UUID."
+        ))
+    })?;
+    ready(view)?
+        .domain_by_uuid(&uuid.hyphenated().to_string())
+        .ok_or_else(|| Fault::not_found(format!("Instance {server_id} could not be found.")))
+}

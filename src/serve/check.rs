@@ -1,0 +1,61 @@
+//! The checks a configuration passes before anything is bound or reloaded.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::addr::ListenAddr;
+use super::config::ServeConfig;
+use super::error::ServeError;
+use super::tls;
+use crate::api::auth::Token;
+
+/// What checking a configuration read: the token and the TLS acceptor.
+pub struct Checked {
+    pub token: Option<Arc<Token>>,
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+/// Every check `bind` makes before binding: intervals, token, TLS files.
+pub fn check_config(cfg: &ServeConfig) -> Result<Checked, ServeError> {
+    if cfg.refresh < Duration::from_secs(1) {
+        return Err(ServeError::Refresh);
+    }
+    if cfg.poll < Duration::from_secs(1) {
+        return Err(ServeError::Poll);
+    }
+    if cfg.header_timeout < Duration::from_secs(1) {
+        return Err(ServeError::HeaderTimeout);
+    }
+    let token = match &cfg.token_file {
+        Some(path) => Some(Arc::new(read_token(path)?)),
+        None => None,
+    };
+    if token.is_none() {
+        if let Some(open) = cfg.listen.iter().find(|a| !a.is_local()) {
+            return Err(ServeError::NeedsToken {
+                addr: open.to_string(),
+            });
+        }
+    }
+    if token.is_none() && cfg.actions.enabled {
+        if let Some(tcp) = cfg.listen.iter().find(|a| matches!(a, ListenAddr::Tcp(_))) {
+            return Err(ServeError::ActionsNeedToken {
+                addr: tcp.to_string(),
+            });
+        }
+    }
+    let tls = match &cfg.tls {
+        Some((cert, key)) => Some(tls::acceptor(cert, key)?),
+        None => None,
+    };
+    Ok(Checked { token, tls })
+}
+
+fn read_token(path: &std::path::Path) -> Result<Token, ServeError> {
+    let err = |message: String| ServeError::Token {
+        path: path.display().to_string(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+    Token::new(&text).ok_or_else(|| err("the file is empty".into()))
+}
