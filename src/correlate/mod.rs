@@ -2,43 +2,19 @@
 //! same matching kept current one domain or device at a time.
 
 mod convert;
+mod devices;
+mod options;
 mod problems;
+mod record;
 mod state;
 
-use std::collections::HashMap;
-
-use uuid::Uuid;
-
-use crate::identity::{network_of, resolve, Context, Facts, IdentityOptions, Names};
-use crate::inventory::problem::Problem;
-use crate::inventory::record::{Inventory, Vif};
-use crate::libvirt::{Domain, DomainInterface, Snapshot};
-use crate::mac::MacAddr;
+use crate::identity::Facts;
+use crate::inventory::record::Inventory;
+use crate::libvirt::Snapshot;
 use crate::netlink::HostDevice;
 
+pub use options::{glob_match, CorrelateOptions};
 pub use state::{Changes, Correlation, Delta, DomainKey};
-
-/// UUID v5 namespace for VIF ids that have no Neutron port: never change it, or every
-/// such id changes.
-const VIF_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6f1c2b8e_4d3a_4e7b_9c5d_1a2b3c4d5e6f);
-
-/// Settings that change what counts as a problem.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CorrelateOptions {
-    /// Unclaimed tap/macvtap devices whose names match one of these globs are orphans.
-    pub orphan_patterns: Vec<String>,
-    /// Which resolvers name networks and ports, in which order.
-    pub identity: IdentityOptions,
-}
-
-impl Default for CorrelateOptions {
-    fn default() -> Self {
-        Self {
-            orphan_patterns: ["tap*", "vnet*", "macvtap*"].map(String::from).to_vec(),
-            identity: IdentityOptions::default(),
-        }
-    }
-}
 
 /// Builds the inventory from what libvirt and the kernel say.
 pub fn correlate(guests: &Snapshot, devices: &[HostDevice], opts: &CorrelateOptions) -> Inventory {
@@ -59,104 +35,4 @@ pub fn correlate_with(
         opts.clone(),
     )
     .inventory()
-}
-
-/// The host's devices by name: what a record is matched against.
-pub(crate) type Devices = HashMap<String, HostDevice>;
-
-pub(crate) fn build_record(
-    dom: &Domain,
-    index: usize,
-    iface: &DomainInterface,
-    dev: Option<&HostDevice>,
-    ctx: &Context,
-    host: &Devices,
-    stale: bool,
-) -> (Vif, Vec<Problem>) {
-    let device = dev.map(|d| d.name.clone()).or_else(|| iface.target.clone());
-    let names = Names {
-        device: device.as_deref(),
-        master: dev.and_then(|d| d.master.as_deref()),
-    };
-    let who = resolve(ctx, dom, iface, &names);
-    let (port_id, port_id_source) = who.port.unzip();
-    let (net_id, net_id_source) = who.net.unzip();
-    let id = port_id
-        .clone()
-        .unwrap_or_else(|| stable_id(&dom.uuid, iface.mac, index));
-    let mut vif = Vif {
-        id,
-        domain_uuid: dom.uuid.clone(),
-        domain_name: dom.name.clone(),
-        domain_state: dom.state.into(),
-        mac_address: iface.mac,
-        kind: convert::interface_type(iface),
-        model: iface.model.clone(),
-        alias: iface.alias.clone(),
-        source: (&iface.source).into(),
-        net_id,
-        net_id_source,
-        port_id,
-        port_id_source,
-        vlan: who.vlan,
-        ovs_bridge: who.ovs_bridge,
-        ip_addresses: who.addresses,
-        stale_sources: who.stale,
-        target_managed: iface.target_managed,
-        virtualport: iface.virtualport.as_ref().map(Into::into),
-        link_state: convert::link_state(iface),
-        device,
-        ifindex: dev.map(|d| d.ifindex),
-        device_kind: dev.map(|d| (&d.kind).into()),
-        host_mac: dev.and_then(|d| d.mac),
-        master: dev.and_then(|d| d.master.clone()),
-        operstate: dev.map(convert::oper_state),
-        admin_up: dev.map(|d| d.admin_up),
-        carrier: dev.and_then(|d| d.carrier),
-        mtu: dev.and_then(|d| d.mtu).or(iface.mtu),
-        stats: dev.and_then(|d| d.stats).map(Into::into),
-        problems: Vec::new(),
-        stale,
-    };
-    // Checks compare against the network the XML names, not one guessed from the master.
-    let network = network_of(iface, None, ctx.networks);
-    let problems = problems::record_problems(&vif, dom, iface, dev, network, host, who.ovs_row);
-    vif.problems = problems.iter().map(|p| p.kind).collect();
-    (vif, problems)
-}
-
-/// A UUID that stays the same across restarts for the same domain and guest MAC.
-fn stable_id(domain_uuid: &str, mac: Option<MacAddr>, index: usize) -> String {
-    let key = match mac {
-        Some(m) => format!("{domain_uuid}/{m}"),
-        None => format!("{domain_uuid}/#{index}"),
-    };
-    Uuid::new_v5(&VIF_ID_NAMESPACE, key.as_bytes()).to_string()
-}
-
-pub(crate) fn is_watched(name: &str, opts: &CorrelateOptions) -> bool {
-    opts.orphan_patterns.iter().any(|p| glob_match(p, name))
-}
-
-/// Shell-style matching of `*` and `?`, enough for device-name patterns.
-pub fn glob_match(pattern: &str, name: &str) -> bool {
-    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
-    let (mut pi, mut ni, mut star, mut mark) = (0, 0, None, 0);
-    while ni < n.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
-            pi += 1;
-            ni += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ni;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ni = mark;
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&c| c == '*')
 }

@@ -2,7 +2,7 @@
 //! guest MAC) and the sentence for a human. A record's problems come from its host device
 //! and from the device's OVSDB row; a host-level problem from a device no domain claims.
 
-use crate::correlate::Devices;
+use super::devices::Devices;
 use crate::inventory::kinds::{InterfaceType, LinkState, VirtualportType};
 use crate::inventory::problem::{Problem, ProblemKind};
 use crate::inventory::record::Vif;

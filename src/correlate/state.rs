@@ -10,54 +10,30 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
+mod changes;
 mod diff;
+mod entry;
 mod facts;
 mod mac_match;
-
-use mac_match::has_mac_matched;
+mod targetless;
 
 use diff::{diff, records_of, Records};
+use entry::{domain_record, Entry};
+use targetless::has_mac_matched;
 
+pub use changes::{Changes, Delta, DomainKey};
+
+use super::devices::Devices;
+use super::options::{is_watched, CorrelateOptions};
 use super::problems::orphan_problem;
-use super::{build_record, is_watched, CorrelateOptions, Devices};
+use super::record::build_record;
 use crate::identity::{Facts, Known};
 use crate::inventory::problem::Problem;
-use crate::inventory::record::{DomainRecord, DomainSummary, Inventory, Vif, Volume};
+use crate::inventory::record::{DomainSummary, Inventory};
 use crate::libvirt::{Domain, Network, Snapshot};
 use crate::netlink::{DeviceKind, HostDevice};
 
-/// One change to the inventory, as watchers are told about it.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Delta {
-    Added(Arc<Vif>),
-    /// The same NIC (domain and guest MAC) with a new record; `previous_id` is set when
-    /// its id changed (a port id became known).
-    Changed {
-        record: Arc<Vif>,
-        previous_id: Option<String>,
-    },
-    /// The record as it was last.
-    Removed(Arc<Vif>),
-    ProblemRaised(Arc<Problem>),
-    ProblemCleared(Arc<Problem>),
-}
-
-/// A domain's place in the inventory: its name, then its lower-case UUID. Domains are
-/// kept in name order, as libvirt snapshots are sorted.
-pub type DomainKey = (String, String);
 type Key = DomainKey;
-
-/// What a new view needs from a correlation since the last one: the domains and
-/// host-level problems whose content changed (`None`: gone).
-#[derive(Debug, Default)]
-pub struct Changes {
-    /// Start from an empty view: every domain and host problem is listed.
-    pub reset: bool,
-    /// libvirt cannot be reached: the records are the last ones read.
-    pub stale: bool,
-    pub domains: Vec<(DomainKey, Option<Arc<DomainRecord>>)>,
-    pub host_problems: Vec<(String, Option<Arc<Problem>>)>,
-}
 
 /// What changed since the last [`Correlation::take_changes`].
 #[derive(Default)]
@@ -65,14 +41,6 @@ struct Dirty {
     all: bool,
     domains: BTreeSet<Key>,
     orphans: BTreeSet<String>,
-}
-
-struct Entry {
-    domain: Domain,
-    vifs: Vec<Arc<Vif>>,
-    problems: Vec<Arc<Problem>>,
-    /// Device names this domain's interfaces name or were matched to.
-    claims: Vec<String>,
 }
 
 /// The inventory of a host, kept current one domain or device at a time.
@@ -484,25 +452,5 @@ impl Correlation {
         let mut out = Vec::new();
         diff(before, self.records(), &mut out);
         out
-    }
-}
-
-/// A domain as the inventory serves it.
-fn domain_record(e: &Entry) -> DomainRecord {
-    let d = &e.domain;
-    DomainRecord {
-        summary: DomainSummary::from(d),
-        interfaces: e.vifs.clone(),
-        problems: e.problems.clone(),
-        volumes: d
-            .disks
-            .iter()
-            .filter_map(|disk| {
-                Some(Volume {
-                    volume_id: disk.serial.clone()?,
-                    device: disk.target.as_ref().map(|t| format!("/dev/{t}")),
-                })
-            })
-            .collect(),
     }
 }

@@ -3,8 +3,8 @@
 
 use std::net::IpAddr;
 
-use super::resolve::{Context, Names};
-use super::Resolver;
+use super::context::{Context, Names};
+use super::options::Resolver;
 use crate::inventory::kinds::AddressSource;
 use crate::inventory::record::IpAddress;
 use crate::libvirt::{Domain, DomainInterface, NovaPort};

@@ -1,7 +1,8 @@
 //! The resolvers themselves: one interface, its device, and the facts → identity.
 
 use super::addresses::addresses;
-use super::{Facts, IdentityOptions, Known, Resolver};
+use super::context::{Context, Names};
+use super::options::Resolver;
 use crate::inventory::kinds::{NetIdSource, PortIdSource, StaleSource};
 use crate::inventory::record::IpAddress;
 use crate::libvirt::{Domain, DomainInterface, Network, NovaPort};
@@ -9,16 +10,6 @@ use crate::ovsdb::OvsInterface;
 
 /// Nova and Neutron abbreviate a UUID to its first 11 characters in device names.
 const ABBREV: usize = 11;
-
-/// Everything identity resolution reads besides the interface itself.
-pub(crate) struct Context<'a> {
-    pub opts: &'a IdentityOptions,
-    pub networks: &'a [Network],
-    /// Networks libvirt no longer has, remembered for records that still name them.
-    pub former: &'a [Network],
-    pub facts: &'a Facts,
-    pub known: &'a Known,
-}
 
 /// The identity of one interface.
 #[derive(Debug, Default)]
@@ -34,14 +25,6 @@ pub(crate) struct Resolved<'a> {
     /// The device's OVSDB Interface row, when the ovsdb resolver has one: what the
     /// `ovsdb-mismatch` and `port-unbound` problems are checked against.
     pub ovs_row: Option<&'a OvsInterface>,
-}
-
-/// The host-side names an interface is known by.
-pub(crate) struct Names<'a> {
-    /// The host device (or the XML's target when there is none).
-    pub device: Option<&'a str>,
-    /// The bridge the device is enslaved to.
-    pub master: Option<&'a str>,
 }
 
 pub(crate) fn resolve<'a>(

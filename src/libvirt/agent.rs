@@ -20,8 +20,9 @@ use tracing::{debug, warn};
 use virt::domain::Domain as VirtDomain;
 use virt_sys as sys;
 
+use super::domain::GuestAddress;
+use super::error::{panic_message, LibvirtCause};
 use super::ffi::{opt_string, OwnedArray};
-use super::{panic_message, GuestAddress, LibvirtCause};
 use crate::mac::MacAddr;
 
 /// Asks running guests' agents for their addresses, waiting at most `timeout` per domain.

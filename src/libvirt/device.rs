@@ -1,7 +1,7 @@
 //! Device XML for hot-plug: the interfaces and disks vifd attaches, and the smallest
 //! description libvirt needs to find one again for removal.
 
-use super::DomainInterface;
+use super::domain::DomainInterface;
 use crate::mac::MacAddr;
 use crate::xml_text::escape;
 
@@ -96,7 +96,7 @@ pub fn disk_detach_xml(target: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::libvirt::InterfaceSource;
+    use crate::libvirt::domain::InterfaceSource;
 
     #[test]
     fn a_network_interface_names_its_tap_and_alias() {

@@ -17,7 +17,7 @@ use tracing::{error, warn};
 use virt::connect::Connect;
 use virt_sys as sys;
 
-use super::{panic_message, EventLoopError, LibvirtCause};
+use super::error::{panic_message, EventLoopError, LibvirtCause};
 
 /// What libvirt told us, as our own types (no virt handle leaves the module).
 #[derive(Debug, Clone, PartialEq, Eq)]

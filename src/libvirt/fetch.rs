@@ -8,9 +8,12 @@ use tracing::{debug, warn};
 use virt::connect::Connect;
 
 use super::agent::GuestAgent;
+use super::domain::Domain;
+use super::error::{panic_message, LibvirtError};
 use super::events::{start_event_loop, EventSink, Registration};
+use super::network::Network;
 use super::read::{read_domain, read_networks, read_snapshot};
-use super::{panic_message, Domain, LibvirtError, Network, Snapshot};
+use super::snapshot::Snapshot;
 
 /// Connects to `uri` and reads every domain (in every state) and every network.
 ///
@@ -247,7 +250,7 @@ pub async fn with_session<T: Send + 'static>(
     .await;
     joined.unwrap_or_else(|e| {
         let reason = match e.try_into_panic() {
-            Ok(payload) => super::panic_message(&*payload).to_string(),
+            Ok(payload) => panic_message(&*payload).to_string(),
             Err(_) => "cancelled".to_string(),
         };
         tracing::error!(%uri, panic = %reason, "libvirt worker thread stopped unexpectedly");

@@ -10,8 +10,9 @@ use tracing::debug;
 use virt::network::Network as VirtNetwork;
 use virt_sys as sys;
 
+use super::error::{LibvirtCause, LibvirtError};
 use super::ffi::{opt_string, OwnedArray};
-use super::{DhcpLease, LibvirtCause, LibvirtError};
+use super::network::DhcpLease;
 use crate::mac::MacAddr;
 
 /// One lease as libvirt reported it, copied out before any parsing.

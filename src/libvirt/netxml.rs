@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use super::{DhcpHost, DhcpRange, NetworkDhcp};
+use super::network::{DhcpHost, DhcpRange, NetworkDhcp};
 use crate::mac::MacAddr;
 
 /// A network's name, bridge, DHCP ranges and host entries (leases and state are read

@@ -8,8 +8,12 @@ use virt::enumutil::Enum;
 use virt::network::Network as VirtNetwork;
 
 use super::agent::GuestAgent;
+use super::domain::{Domain, DomainState};
+use super::error::LibvirtError;
 use super::leases::dhcp_leases;
-use super::{parse_domain_xml, Domain, DomainState, LibvirtError, Network, Snapshot};
+use super::network::Network;
+use super::snapshot::Snapshot;
+use super::xml::parse_domain_xml;
 
 /// Every domain (in every state) and every network.
 pub(super) fn read_snapshot(

@@ -11,9 +11,11 @@ use virt::domain::Domain as VirtDomain;
 use virt::network::Network as VirtNetwork;
 use virt_sys as sys;
 
+use super::error::LibvirtError;
+use super::fetch::Session;
 use super::leases::dhcp_leases;
+use super::network::NetworkDhcp;
 use super::netxml::{parse_network_dhcp, volume_format};
-use super::{LibvirtError, NetworkDhcp, Session};
 use crate::mac::MacAddr;
 
 /// Where a device change went.

@@ -6,7 +6,7 @@
 
 use roxmltree::{Document, Node};
 
-use super::{
+use super::domain::{
     DomainDisk, DomainInterface, InterfaceSource, NovaInstance, NovaIp, NovaPort, Virtualport,
 };
 

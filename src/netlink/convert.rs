@@ -6,7 +6,7 @@ use rtnetlink::packet_core::{NlasIterator, ParseableParametrized};
 use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkHeader, LinkLayerType, State};
 
 use super::stats::{stats32, stats64, IFLA_STATS, IFLA_STATS64};
-use super::{DeviceKind, HostDevice};
+use super::types::{DeviceKind, HostDevice};
 use crate::mac::MacAddr;
 
 /// `IFLA_TUN_TYPE` in the tun driver's `IFLA_INFO_DATA` (after OWNER=1, GROUP=2); value 1 is a tun, 2 a tap.

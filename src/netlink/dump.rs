@@ -13,10 +13,11 @@ use rtnetlink::packet_core::{
 use rtnetlink::sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 
 use super::convert::{resolve_names, RawLink};
+use super::error::NetlinkError;
 use super::neigh::{NeighTable, RawNeigh, NDMSG_LEN, RTM_GETNEIGH, RTM_NEWNEIGH};
 use super::netns::{enter, NetnsTarget};
 use super::stats::{self, RTM_GETSTATS, RTM_NEWSTATS};
-use super::{HostDevice, LinkStats, Neighbour, NetlinkError};
+use super::types::{HostDevice, LinkStats, Neighbour};
 
 pub(super) const RTM_NEWLINK: u16 = 16;
 const RTM_GETLINK: u16 = 18;

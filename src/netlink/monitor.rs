@@ -9,10 +9,11 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::convert::{resolve_names_of, resolve_one, RawLink};
+use super::error::NetlinkError;
 use super::neigh::NeighTable;
 use super::netns::{enter, NetnsTarget};
+use super::types::{HostDevice, LinkStats, Neighbour};
 use super::watcher::{self, Change, Config, Update};
-use super::{HostDevice, LinkStats, Neighbour, NetlinkError};
 
 /// Batches queued between the thread and the consumer; beyond, the thread waits and the
 /// kernel's socket buffer absorbs the rest (then overruns, then we resync).

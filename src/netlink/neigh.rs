@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use rtnetlink::packet_core::NlasIterator;
 
-use super::Neighbour;
+use super::types::Neighbour;
 use crate::mac::MacAddr;
 
 pub(super) const RTM_NEWNEIGH: u16 = 28;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use nix::sched::{setns, CloneFlags};
 
-use super::NetlinkError;
+use super::error::NetlinkError;
 
 /// Where `ip netns add NAME` puts its namespaces.
 const NETNS_RUN_DIR: &str = "/run/netns";

@@ -3,7 +3,7 @@
 
 use rtnetlink::packet_core::NlasIterator;
 
-use super::LinkStats;
+use super::types::LinkStats;
 
 /// `IFLA_STATS` in a link message: `struct rtnl_link_stats`, 32-bit counters.
 pub(super) const IFLA_STATS: u16 = 7;

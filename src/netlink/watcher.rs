@@ -22,9 +22,10 @@ use tracing::{debug, warn};
 
 use super::convert::RawLink;
 use super::dump::{Dumper, RTM_NEWLINK};
+use super::error::NetlinkError;
 use super::neigh::{RawNeigh, RTM_DELNEIGH, RTM_NEWNEIGH};
 use super::netns::NetnsTarget;
-use super::{LinkStats, NetlinkError};
+use super::types::LinkStats;
 
 const RTM_DELLINK: u16 = 17;
 const AF_BRIDGE: AddressFamily = AddressFamily::Bridge;

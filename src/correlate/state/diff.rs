@@ -3,7 +3,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use super::{Delta, Entry};
+use super::changes::Delta;
+use super::entry::Entry;
 use crate::inventory::problem::Problem;
 use crate::inventory::record::Vif;
 use crate::mac::MacAddr;

@@ -5,8 +5,10 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
+use super::changes::Delta;
 use super::diff::{diff, records_of};
-use super::{Correlation, Delta, Key};
+use super::entry::Entry;
+use super::{Correlation, Key};
 use crate::identity::{Context, Facts, Known, OvsFacts, Resolver};
 use crate::libvirt::Network;
 use crate::mac::MacAddr;
@@ -129,7 +131,7 @@ impl Correlation {
         }
         let (current, domains) = (&self.networks, &self.domains);
         self.former.retain(|f| {
-            let named = |e: &super::Entry| {
+            let named = |e: &Entry| {
                 e.domain.interfaces.iter().any(|i| {
                     i.source.network.as_deref() == Some(&f.name)
                         || (i.source.bridge.is_some() && i.source.bridge == f.bridge)
@@ -170,7 +172,7 @@ impl Correlation {
         if macs.is_empty() {
             return BTreeSet::new();
         }
-        let has = |e: &super::Entry| {
+        let has = |e: &Entry| {
             e.domain
                 .interfaces
                 .iter()

@@ -5,12 +5,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::targetless::{has_mac_matched, needs_mac_match};
 use super::{Correlation, Key};
-use crate::correlate::build_record;
+use crate::correlate::record::build_record;
 use crate::identity::Context;
 use crate::inventory::problem::Problem;
 use crate::inventory::record::Vif;
-use crate::libvirt::Domain;
 use crate::mac::MacAddr;
 use crate::netlink::{DeviceKind, HostDevice};
 
@@ -95,14 +95,6 @@ impl Correlation {
         }
         entry.problems = order_problems(&entry.vifs, std::mem::take(&mut entry.problems));
     }
-}
-
-fn needs_mac_match(iface: &crate::libvirt::DomainInterface) -> bool {
-    iface.target.is_none() && iface.has_host_netdev()
-}
-
-pub(super) fn has_mac_matched(dom: &Domain) -> bool {
-    dom.state.has_process() && dom.interfaces.iter().any(needs_mac_match)
 }
 
 /// Problems in record order, as a full correlation lists them.
