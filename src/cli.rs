@@ -2,21 +2,13 @@
 //! subcommand's behaviour lives in its own module under `cmd`.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
 use crate::logging::LogFormat;
 
-use crate::collect::{OvsdbSource, Source};
-use crate::config::FileConfig;
-use crate::correlate::CorrelateOptions;
-use crate::identity::{IdentityOptions, Resolver};
 use crate::mac::MacAddr;
-use crate::netlink::NetnsTarget;
-use crate::ovsdb;
 
-pub const DEFAULT_LIBVIRT_URI: &str = "qemu:///system";
 /// Where `vifd watch` finds the daemon: `vifd serve`'s default listener.
 pub const DEFAULT_WATCH_URL: &str = "http://127.0.0.1:8789";
 /// Where the action commands find the daemon: the packaged unit's unix socket, which
@@ -206,93 +198,6 @@ pub struct HostArgs {
     #[arg(long, value_name = "SECONDS")]
     pub guest_agent_timeout: Option<u64>,
 }
-
-impl HostArgs {
-    /// What to read: these options, else the file's, else the defaults.
-    pub fn source(&self, file: &FileConfig) -> Result<Source, String> {
-        let patterns = if self.orphan_patterns.is_empty() {
-            file.orphan_pattern.clone().unwrap_or_default()
-        } else {
-            self.orphan_patterns.clone()
-        };
-        let mut options = if patterns.is_empty() {
-            CorrelateOptions::default()
-        } else {
-            CorrelateOptions {
-                orphan_patterns: patterns,
-                ..CorrelateOptions::default()
-            }
-        };
-        options.identity = self.identity(file)?;
-        let ovsdb = match options.identity.uses(Resolver::Ovsdb) {
-            true => Some(self.ovsdb_source(file)?),
-            false => None,
-        };
-        let agent = self.guest_agent || file.guest_agent.unwrap_or(false);
-        let agent_timeout = self
-            .guest_agent_timeout
-            .or(file.guest_agent_timeout)
-            .map_or(DEFAULT_AGENT_TIMEOUT, Duration::from_secs);
-        Ok(Source {
-            ovsdb,
-            guest_agent: agent.then_some(agent_timeout),
-            libvirt_uri: self
-                .libvirt_uri
-                .clone()
-                .or_else(|| file.libvirt_uri.clone())
-                .unwrap_or_else(|| DEFAULT_LIBVIRT_URI.to_string()),
-            netns: NetnsTarget::from_arg(self.netns.as_deref().or(file.netns.as_deref())),
-            options,
-        })
-    }
-
-    fn identity(&self, file: &FileConfig) -> Result<IdentityOptions, String> {
-        let names = match (&self.resolvers, &file.resolvers) {
-            (cli, _) if !cli.is_empty() => cli.clone(),
-            (_, Some(f)) => f.clone(),
-            _ => return self.with_map(IdentityOptions::default(), file),
-        };
-        let mut order = Vec::new();
-        for name in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
-            let r: Resolver = name.parse().map_err(|e| format!("resolvers: {e}"))?;
-            if order.contains(&r) {
-                return Err(format!("resolvers: {r} is listed twice"));
-            }
-            order.push(r);
-        }
-        let opts = IdentityOptions {
-            order,
-            ..IdentityOptions::default()
-        };
-        self.with_map(opts, file)
-    }
-
-    fn with_map(
-        &self,
-        mut opts: IdentityOptions,
-        file: &FileConfig,
-    ) -> Result<IdentityOptions, String> {
-        if let Some(t) = &file.networks {
-            opts.map = t.to_map()?;
-        }
-        Ok(opts)
-    }
-
-    fn ovsdb_source(&self, file: &FileConfig) -> Result<OvsdbSource, String> {
-        let given = self.ovsdb.clone().or_else(|| file.ovsdb.clone());
-        let text = given
-            .clone()
-            .unwrap_or_else(|| ovsdb::DEFAULT_ADDR.to_string());
-        let addr = text.parse().map_err(|e| format!("ovsdb: {e}"))?;
-        Ok(OvsdbSource {
-            addr,
-            explicit: given.is_some(),
-        })
-    }
-}
-
-/// How long one guest agent may take to answer, unless configured.
-pub const DEFAULT_AGENT_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Args)]
 pub struct ListArgs {

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::identity::{MacPrefix, NetworkMap};
+use crate::identity::{MacPrefix, NetworkMap, OptionError};
 
 /// Where the file is looked for when `--config` is not given; its absence is fine.
 pub const DEFAULT_PATH: &str = "/etc/vifd/vifd.toml";
@@ -135,18 +135,24 @@ pub struct NetworksTable {
 }
 
 impl NetworksTable {
-    /// The map, every UUID and prefix checked; errors name the key.
-    pub fn to_map(&self) -> Result<NetworkMap, String> {
-        let check = |section: &str, key: &str, uuid: &str| -> Result<String, String> {
+    /// The map, every UUID and prefix checked; an error names the entry's dotted key.
+    pub fn to_map(&self) -> Result<NetworkMap, MapError> {
+        let check = |section: &str, key: &str, uuid: &str| -> Result<String, MapError> {
             uuid::Uuid::parse_str(uuid)
                 .map(|u| u.hyphenated().to_string())
-                .map_err(|e| format!("networks.{section}.{key:?}: {uuid:?} is not a UUID: {e}"))
+                .map_err(|source| MapError {
+                    key: format!("networks.{section}.{key}"),
+                    reason: MapReason::NotUuid {
+                        value: uuid.to_string(),
+                        source,
+                    },
+                })
         };
         let table = |section: &str, t: &Option<BTreeMap<String, String>>| {
             t.iter()
                 .flatten()
                 .map(|(k, v)| Ok((k.clone(), check(section, k, v)?)))
-                .collect::<Result<BTreeMap<_, _>, String>>()
+                .collect::<Result<BTreeMap<_, _>, MapError>>()
         };
         let mut map = NetworkMap {
             bridges: table("bridges", &self.bridges)?,
@@ -154,9 +160,10 @@ impl NetworksTable {
             mac_prefixes: Vec::new(),
         };
         for (k, v) in self.mac_prefixes.iter().flatten() {
-            let prefix: MacPrefix = k
-                .parse()
-                .map_err(|e| format!("networks.mac_prefixes.{k:?}: {e}"))?;
+            let prefix: MacPrefix = k.parse().map_err(|e| MapError {
+                key: format!("networks.mac_prefixes.{k}"),
+                reason: MapReason::Prefix(e),
+            })?;
             map.mac_prefixes
                 .push((prefix, check("mac_prefixes", k, v)?));
         }
@@ -164,14 +171,52 @@ impl NetworksTable {
     }
 }
 
+/// A `[networks]` entry that cannot be used, and its dotted key.
+#[derive(Debug, thiserror::Error)]
+#[error("{key}: {reason}")]
+pub struct MapError {
+    /// `networks.bridges.br0`.
+    pub key: String,
+    #[source]
+    pub reason: MapReason,
+}
+
+/// Why a `[networks]` entry cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum MapReason {
+    #[error("{value:?} is not a UUID: {source}")]
+    NotUuid {
+        value: String,
+        #[source]
+        source: uuid::Error,
+    },
+    #[error(transparent)]
+    Prefix(#[from] OptionError),
+}
+
+/// A configuration file as read: its text (to find a key's line) and its settings. Without
+/// a file, both are empty.
+#[derive(Debug, Clone, Default)]
+pub struct Loaded {
+    pub text: String,
+    pub file: FileConfig,
+}
+
+impl Loaded {
+    /// The line of the dotted `key` in the file, if the file sets it.
+    pub fn line_of(&self, key: &str) -> Option<usize> {
+        locate(&self.text, key)
+    }
+}
+
 /// Reads `explicit` (which must exist) or, without one, [`DEFAULT_PATH`] if it exists.
-pub fn load(explicit: Option<&Path>) -> Result<FileConfig, ConfigError> {
+pub fn load(explicit: Option<&Path>) -> Result<Loaded, ConfigError> {
     let path = match explicit {
         Some(p) => p.to_path_buf(),
         None => {
             let p = PathBuf::from(DEFAULT_PATH);
             if !p.exists() {
-                return Ok(FileConfig::default());
+                return Ok(Loaded::default());
             }
             p
         }
@@ -180,7 +225,8 @@ pub fn load(explicit: Option<&Path>) -> Result<FileConfig, ConfigError> {
         path: path.clone(),
         source,
     })?;
-    parse(&text).map_err(|invalid| ConfigError::Parse { path, invalid })
+    let file = parse(&text).map_err(|invalid| ConfigError::Parse { path, invalid })?;
+    Ok(Loaded { text, file })
 }
 
 /// The file's settings; a mistake names its key and line.

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use vifd::cli::{Cli, Command, ConfigCommand};
-use vifd::logging::LogFormat;
+use vifd::cmd::settings::{self, Flags, Settings};
 use vifd::{cmd, config, logging};
 
 /// Exit status when vifd could not look (libvirt unreachable, namespace missing, ...).
@@ -34,13 +34,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         command => command,
     };
-    let file = config::load(cli.config.as_deref())?;
-    let filter = cmd::config::log_filter(cli.log_level.as_deref(), &file);
-    let format = cli
-        .log_format
-        .or(file.log_format)
-        .unwrap_or(LogFormat::Text);
-    logging::init(format, logging::parse_filter(&filter)?);
+    let loaded = config::load(cli.config.as_deref())?;
+    let flags = Flags::with_env(cli.log_level.clone(), cli.log_format);
+    // Everything `serve` runs with is resolved (and checked) before logging starts.
+    let serve = match &command {
+        Command::Serve(args) => Some(Settings::resolve(&flags, args, &loaded)?),
+        _ => None,
+    };
+    let log = match &serve {
+        Some(s) => s.log.clone(),
+        None => settings::log(&flags, &loaded)?,
+    };
+    logging::init(log.format, logging::parse_filter(&log.filter)?);
+    let token = loaded.file.token_file.as_deref();
     // The server answers on every core; the one-shot commands need only one thread.
     let rt = match command {
         Command::Serve(_) | Command::Demo(_) => tokio::runtime::Builder::new_multi_thread(),
@@ -51,28 +57,30 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
     rt.block_on(async {
         match command {
-            Command::List(args) => cmd::list::run(&args, &file).await?,
+            Command::List(args) => cmd::list::run(&args, &loaded).await?,
             Command::Check(args) => {
-                let found = cmd::check::run(&args, &file).await?;
+                let found = cmd::check::run(&args, &loaded).await?;
                 return Ok(ExitCode::from(u8::from(found)));
             }
             Command::Serve(args) => {
                 let origin = cmd::serve::Origin {
                     config: cli.config.clone(),
-                    log_level: cli.log_level.clone(),
+                    flags,
                 };
-                cmd::serve::run(&args, &file, origin).await?
+                if let Some(settings) = serve {
+                    cmd::serve::run(&args, settings.serve, origin).await?
+                }
             }
             Command::Demo(args) => cmd::demo::run(&args).await?,
-            Command::Watch(args) => cmd::watch::run(&args, &file).await?,
+            Command::Watch(args) => cmd::watch::run(&args, token).await?,
             Command::Query(args) => {
-                let all_answered = cmd::query::run(&args, &file).await?;
+                let all_answered = cmd::query::run(&args, token).await?;
                 return Ok(ExitCode::from(u8::from(!all_answered)));
             }
-            Command::AttachInterface(args) => cmd::actions::attach_interface(&args, &file).await?,
-            Command::DetachInterface(args) => cmd::actions::detach_interface(&args, &file).await?,
-            Command::AttachVolume(args) => cmd::actions::attach_volume(&args, &file).await?,
-            Command::DetachVolume(args) => cmd::actions::detach_volume(&args, &file).await?,
+            Command::AttachInterface(args) => cmd::actions::attach_interface(&args, token).await?,
+            Command::DetachInterface(args) => cmd::actions::detach_interface(&args, token).await?,
+            Command::AttachVolume(args) => cmd::actions::attach_volume(&args, token).await?,
+            Command::DetachVolume(args) => cmd::actions::detach_volume(&args, token).await?,
             Command::Completions(args) => cmd::assets::completions(&args)?,
             Command::Manpages(args) => cmd::assets::manpages(&args)?,
             Command::Config(ConfigCommand::Check(_)) => {}

@@ -3,21 +3,31 @@
 
 use clap::Parser;
 use vifd::cli::{Cli, Command};
+use vifd::cmd::settings;
 use vifd::collect::Source;
-use vifd::config::{parse, FileConfig};
+use vifd::config::{parse, FileConfig, Loaded};
 use vifd::identity::Resolver;
 use vifd::ovsdb::OvsdbAddr;
 
 const NET: &str = "0d7f7e5c-3c5a-4a51-9a8e-4f1c2b3a4d5e";
 
 fn source(args: &[&str], file: &FileConfig) -> Result<Source, String> {
+    source_of(args, file, "")
+}
+
+/// As `source`, with the file's text: a value the file sets is located by its line.
+fn source_of(args: &[&str], file: &FileConfig, text: &str) -> Result<Source, String> {
     let mut argv = vec!["vifd", "list"];
     argv.extend_from_slice(args);
     let cli = Cli::try_parse_from(argv).expect("valid command line");
     let Command::List(list) = cli.command else {
         unreachable!()
     };
-    list.host.source(file)
+    let loaded = Loaded {
+        text: text.to_string(),
+        file: file.clone(),
+    };
+    settings::host(&list.host, &loaded).map_err(|e| e.to_string())
 }
 
 #[test]
@@ -101,4 +111,17 @@ fn bad_values_are_errors_naming_the_key() {
         parse("[networks]\nvlans = {}\n").is_err(),
         "unknown keys are errors"
     );
+}
+
+#[test]
+fn a_bad_value_from_the_file_names_its_line_and_one_from_a_flag_does_not() {
+    let text = "\nresolvers = [\"ovsdb\", \"bogus\"]\n";
+    let file = parse(text).unwrap();
+    let e = source_of(&[], &file, text).unwrap_err();
+    assert!(
+        e.starts_with("line 2: resolvers: unknown resolver \"bogus\""),
+        "{e}"
+    );
+    let e = source_of(&["--resolvers", "nope"], &file, text).unwrap_err();
+    assert!(e.starts_with("resolvers: unknown resolver \"nope\""), "{e}");
 }

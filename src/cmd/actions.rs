@@ -9,6 +9,7 @@ mod client;
 pub(super) mod error;
 
 use std::io::Write;
+use std::path::Path;
 
 use hyper::Method;
 use serde_json::{Map, Value};
@@ -19,7 +20,6 @@ use super::output::print_json;
 use crate::cli::{
     ActionTarget, AttachInterfaceArgs, AttachVolumeArgs, DetachInterfaceArgs, DetachVolumeArgs,
 };
-use crate::config::FileConfig;
 use answer::{Attached, VolumeAttached};
 use client::{segment, Agent};
 pub use error::{ActionError, Failure};
@@ -27,9 +27,9 @@ pub use error::{ActionError, Failure};
 /// `POST /v1/domains/{uuid}/interfaces`.
 pub async fn attach_interface(
     args: &AttachInterfaceArgs,
-    file: &FileConfig,
+    config_token: Option<&Path>,
 ) -> Result<(), CmdError> {
-    let act = Action::new("attach-interface", &args.server, &args.target, file)?;
+    let act = Action::new("attach-interface", &args.server, &args.target, config_token)?;
     let uuid = act.domain().await?;
     let path = format!("/v1/domains/{uuid}/interfaces");
     let body = act
@@ -45,9 +45,9 @@ pub async fn attach_interface(
 /// `DELETE /v2.1/servers/{uuid}/os-interface/{port_id}`.
 pub async fn detach_interface(
     args: &DetachInterfaceArgs,
-    file: &FileConfig,
+    config_token: Option<&Path>,
 ) -> Result<(), CmdError> {
-    let act = Action::new("detach-interface", &args.server, &args.target, file)?;
+    let act = Action::new("detach-interface", &args.server, &args.target, config_token)?;
     let uuid = act.domain().await?;
     let path = format!(
         "/v2.1/servers/{uuid}/os-interface/{}",
@@ -61,8 +61,11 @@ pub async fn detach_interface(
 }
 
 /// `POST /v2.1/servers/{uuid}/os-volume_attachments`.
-pub async fn attach_volume(args: &AttachVolumeArgs, file: &FileConfig) -> Result<(), CmdError> {
-    let act = Action::new("attach-volume", &args.server, &args.target, file)?;
+pub async fn attach_volume(
+    args: &AttachVolumeArgs,
+    config_token: Option<&Path>,
+) -> Result<(), CmdError> {
+    let act = Action::new("attach-volume", &args.server, &args.target, config_token)?;
     let uuid = act.domain().await?;
     let mut attachment = Map::new();
     attachment.insert("volumeId".into(), args.volume_id.clone().into());
@@ -80,8 +83,11 @@ pub async fn attach_volume(args: &AttachVolumeArgs, file: &FileConfig) -> Result
 }
 
 /// `DELETE /v2.1/servers/{uuid}/os-volume_attachments/{volume_id}`.
-pub async fn detach_volume(args: &DetachVolumeArgs, file: &FileConfig) -> Result<(), CmdError> {
-    let act = Action::new("detach-volume", &args.server, &args.target, file)?;
+pub async fn detach_volume(
+    args: &DetachVolumeArgs,
+    config_token: Option<&Path>,
+) -> Result<(), CmdError> {
+    let act = Action::new("detach-volume", &args.server, &args.target, config_token)?;
     let uuid = act.domain().await?;
     let path = format!(
         "/v2.1/servers/{uuid}/os-volume_attachments/{}",
@@ -120,9 +126,9 @@ impl<'a> Action<'a> {
         name: &'static str,
         server: &'a str,
         target: &ActionTarget,
-        file: &FileConfig,
+        config_token: Option<&Path>,
     ) -> Result<Self, ActionError> {
-        let agent = Agent::new(target, file)?;
+        let agent = Agent::new(target, config_token)?;
         Ok(Action {
             name,
             server,

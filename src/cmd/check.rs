@@ -8,9 +8,10 @@ use serde::Serialize;
 
 use super::error::CmdError;
 use super::output::print_json;
+use super::settings;
 use crate::cli::CheckArgs;
 use crate::collect::collect;
-use crate::config::FileConfig;
+use crate::config::Loaded;
 use crate::inventory::{Inventory, Problem};
 use crate::output::{cell, table};
 
@@ -21,8 +22,8 @@ struct CheckOutput<'a> {
 }
 
 /// Returns whether any problem was found.
-pub async fn run(args: &CheckArgs, file: &FileConfig) -> Result<bool, CmdError> {
-    let inv = collect(&args.host.source(file).map_err(CmdError::Usage)?).await?;
+pub async fn run(args: &CheckArgs, loaded: &Loaded) -> Result<bool, CmdError> {
+    let inv = collect(&settings::host(&args.host, loaded)?).await?;
     if args.json {
         print_json(&CheckOutput {
             problems: &inv.problems,

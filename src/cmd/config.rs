@@ -5,12 +5,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::cli::{ConfigCheckArgs, HostArgs, ServeArgs};
-use crate::config::{self, FileConfig, Invalid};
+use super::settings::{Flags, Settings, SettingsError, DEFAULT_AGENT_TIMEOUT};
+use crate::cli::{ConfigCheckArgs, ServeArgs};
+use crate::config::{self, Loaded};
 use crate::logging::LogFormat;
-use crate::{logging, serve};
-
-pub use super::log_level::log_filter;
 
 /// Exit status: 0 valid, 2 not (the mistake on stderr, with its key and line).
 pub fn check(args: &ConfigCheckArgs, explicit: Option<&Path>) -> u8 {
@@ -29,8 +27,14 @@ pub fn check(args: &ConfigCheckArgs, explicit: Option<&Path>) -> u8 {
             return 2;
         }
     };
-    let effective = config::parse(&text).and_then(|file| effective(&text, &file));
-    match effective {
+    let loaded = match config::parse(&text) {
+        Ok(file) => Loaded { text, file },
+        Err(invalid) => {
+            eprintln!("vifd: invalid config file {}: {invalid}", path.display());
+            return 2;
+        }
+    };
+    match effective(&loaded) {
         Ok(eff) => match print(&eff, args.json) {
             Ok(()) => 0,
             Err(e) => {
@@ -38,8 +42,8 @@ pub fn check(args: &ConfigCheckArgs, explicit: Option<&Path>) -> u8 {
                 2
             }
         },
-        Err(invalid) => {
-            eprintln!("vifd: invalid config file {}: {invalid}", path.display());
+        Err(e) => {
+            eprintln!("vifd: invalid config file {}: {e}", path.display());
             2
         }
     }
@@ -97,33 +101,18 @@ pub struct Networks {
     pub mac_prefixes: std::collections::BTreeMap<String, String>,
 }
 
-/// Resolves `file` exactly as `vifd serve` does; a mistake is located in `text`.
-pub fn effective(text: &str, file: &FileConfig) -> Result<Effective, Invalid> {
-    let at = |key: &str, msg: String| Invalid::at_key(text, key, msg);
-    let log_level = file
-        .log_level
-        .clone()
-        .unwrap_or_else(|| logging::DEFAULT_FILTER.into());
-    logging::parse_filter(&log_level).map_err(|e| at("log_level", e.to_string()))?;
-    let source = HostArgs::default()
-        .source(file)
-        .map_err(|e| keyed(text, &e))?;
-    let cfg = super::serve::config(&ServeArgs::default(), file).map_err(|e| {
-        let key = if e.to_string().contains("tls") {
-            "tls_cert"
-        } else {
-            "listen"
-        };
-        at(key, e.to_string())
-    })?;
-    serve::check_config(&cfg).map_err(|e| at(serve_key(&e), e.to_string()))?;
+/// Resolves the file exactly as `vifd serve` does with no options and no environment.
+pub fn effective(loaded: &Loaded) -> Result<Effective, SettingsError> {
+    let settings = Settings::resolve(&Flags::default(), &ServeArgs::default(), loaded)?;
+    let cfg = &settings.serve;
+    let source = &cfg.source;
     let secs = |d: std::time::Duration| d.as_secs();
     let map = &source.options.identity.map;
     Ok(Effective {
-        log_level,
-        log_format: file.log_format.unwrap_or(LogFormat::Text),
+        log_level: settings.log.filter.clone(),
+        log_format: settings.log.format,
         libvirt_uri: source.libvirt_uri.clone(),
-        netns: file.netns.clone(),
+        netns: loaded.file.netns.clone(),
         orphan_pattern: source.options.orphan_patterns.clone(),
         listen: cfg.listen.iter().map(ToString::to_string).collect(),
         refresh: secs(cfg.refresh),
@@ -143,7 +132,7 @@ pub fn effective(text: &str, file: &FileConfig) -> Result<Effective, Invalid> {
         guest_agent: source.guest_agent.is_some(),
         guest_agent_timeout: source
             .guest_agent
-            .map_or(crate::cli::DEFAULT_AGENT_TIMEOUT, |t| t)
+            .unwrap_or(DEFAULT_AGENT_TIMEOUT)
             .as_secs(),
         networks: Networks {
             bridges: map.bridges.clone(),
@@ -161,30 +150,4 @@ pub fn effective(text: &str, file: &FileConfig) -> Result<Effective, Invalid> {
             pool: cfg.actions.pool.clone(),
         },
     })
-}
-
-/// The source options' errors start with their key (`resolvers: ...`,
-/// `networks.bridges."br0": ...`).
-fn keyed(text: &str, error: &str) -> Invalid {
-    match error.split_once(": ") {
-        Some((key, message)) => Invalid::at_key(text, &key.replace('"', ""), message),
-        None => Invalid {
-            key: None,
-            line: None,
-            message: error.to_string(),
-        },
-    }
-}
-
-fn serve_key(e: &serve::ServeError) -> &'static str {
-    match e {
-        serve::ServeError::Refresh => "refresh",
-        serve::ServeError::Poll => "poll_interval",
-        serve::ServeError::HeaderTimeout => "header_timeout",
-        serve::ServeError::NeedsToken { .. } => "listen",
-        serve::ServeError::ActionsNeedToken { .. } => "actions.enabled",
-        serve::ServeError::Token { .. } => "token_file",
-        serve::ServeError::Tls { .. } => "tls_cert",
-        serve::ServeError::Listen { .. } | serve::ServeError::Activation(_) => "listen",
-    }
 }

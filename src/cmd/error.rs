@@ -22,6 +22,8 @@ pub enum CmdError {
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
     #[error(transparent)]
+    Settings(#[from] super::settings::SettingsError),
+    #[error(transparent)]
     Watch(#[from] WatchError),
     #[error(transparent)]
     Action(#[from] ActionError),

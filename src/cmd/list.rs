@@ -6,9 +6,10 @@ use serde::Serialize;
 
 use super::error::CmdError;
 use super::output::print_json;
+use super::settings;
 use crate::cli::ListArgs;
 use crate::collect::collect;
-use crate::config::FileConfig;
+use crate::config::Loaded;
 use crate::inventory::{Inventory, Vif};
 use crate::output::{cell, table};
 
@@ -18,8 +19,8 @@ struct ListOutput<'a> {
     interfaces: &'a [&'a Vif],
 }
 
-pub async fn run(args: &ListArgs, file: &FileConfig) -> Result<(), CmdError> {
-    let inv = collect(&args.host.source(file).map_err(CmdError::Usage)?).await?;
+pub async fn run(args: &ListArgs, loaded: &Loaded) -> Result<(), CmdError> {
+    let inv = collect(&settings::host(&args.host, loaded)?).await?;
     let vifs = select(&inv, args.domain.as_deref())?;
     if args.json {
         return print_json(&ListOutput { interfaces: &vifs });

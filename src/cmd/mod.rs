@@ -8,10 +8,10 @@ pub mod demo;
 mod error;
 pub mod http_client;
 pub mod list;
-mod log_level;
 mod output;
 pub mod query;
 pub mod serve;
+pub mod settings;
 pub mod watch;
 
 pub use error::{CmdError, DemoError};

@@ -10,6 +10,7 @@ mod sse;
 
 use std::convert::Infallible;
 use std::io::Write;
+use std::path::Path;
 use std::time::Duration;
 
 use hyper::header::HeaderValue;
@@ -19,7 +20,6 @@ use tracing::{info, warn};
 use super::error::CmdError;
 use super::http_client;
 use crate::cli::WatchArgs;
-use crate::config::FileConfig;
 use client::{Endpoint, Stream};
 pub use error::WatchError;
 use sse::{SseEvent, SseParser};
@@ -29,13 +29,13 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// Follows the daemon until SIGINT/SIGTERM (exit 0) or a final error.
-pub async fn run(args: &WatchArgs, file: &FileConfig) -> Result<(), CmdError> {
+pub async fn run(args: &WatchArgs, config_token: Option<&Path>) -> Result<(), CmdError> {
     let endpoint = Endpoint::parse(&args.url)?;
     // The daemon's own token file, when this host's config names one, is the one to send.
     let token = args
         .token_file
         .as_deref()
-        .or(file.token_file.as_deref())
+        .or(config_token)
         .map(client::read_token)
         .transpose()?;
     let mut watch = Watch {

@@ -14,5 +14,5 @@ mod resolve;
 
 pub(crate) use context::{Context, Names};
 pub use facts::{Facts, Known, OvsFacts};
-pub use options::{IdentityOptions, MacPrefix, NetworkMap, Resolver};
+pub use options::{IdentityOptions, MacPrefix, NetworkMap, OptionError, Resolver};
 pub(crate) use resolve::{network_of, resolve};

@@ -53,16 +53,25 @@ impl fmt::Display for Resolver {
 }
 
 impl FromStr for Resolver {
-    type Err = String;
+    type Err = OptionError;
 
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> Result<Self, OptionError> {
         Self::DEFAULT_ORDER
             .into_iter()
             .find(|r| r.as_str() == s)
-            .ok_or_else(|| {
-                format!("unknown resolver {s:?}: expected ovsdb, libvirt-network, nova-metadata, linuxbridge or config")
-            })
+            .ok_or_else(|| OptionError::UnknownResolver(s.to_string()))
     }
+}
+
+/// A resolver name or a MAC prefix that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OptionError {
+    #[error(
+        "unknown resolver {0:?}: expected ovsdb, libvirt-network, nova-metadata, linuxbridge or config"
+    )]
+    UnknownResolver(String),
+    #[error("invalid MAC prefix {0:?}: expected 1 to 6 hex octets separated by ':'")]
+    MacPrefix(String),
 }
 
 /// How identity is resolved: which resolvers, in which order, and the operator's map.
@@ -133,11 +142,10 @@ impl fmt::Display for MacPrefix {
 }
 
 impl FromStr for MacPrefix {
-    type Err = String;
+    type Err = OptionError;
 
-    fn from_str(s: &str) -> Result<Self, String> {
-        let bad =
-            || format!("invalid MAC prefix {s:?}: expected 1 to 6 hex octets separated by ':'");
+    fn from_str(s: &str) -> Result<Self, OptionError> {
+        let bad = || OptionError::MacPrefix(s.to_string());
         let octets: Vec<u8> = s
             .split(':')
             .map(|o| match o.len() {

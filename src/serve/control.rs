@@ -18,8 +18,11 @@ use super::refresh;
 use crate::api::auth::Token;
 use crate::inventory::{Shared, View};
 
+/// Why a reload could not produce a configuration (the file unreadable, a bad value).
+pub type ReloadError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Re-reads the configuration (file and command line) for a reload.
-pub type Reload = Box<dyn FnMut() -> Result<ServeConfig, String> + Send>;
+pub type Reload = Box<dyn FnMut() -> Result<ServeConfig, ReloadError> + Send>;
 
 /// How often the status line is brought up to date.
 const STATUS_EVERY: Duration = Duration::from_secs(1);
@@ -92,7 +95,7 @@ impl Control {
             return None;
         };
         let (new, checked) = match reload().and_then(|c| {
-            let checked = check_config(&c).map_err(|e| e.to_string())?;
+            let checked = check_config(&c)?;
             Ok((c, checked))
         }) {
             Ok(c) => c,

@@ -3,6 +3,7 @@
 //! into the UUID the action paths want.
 
 use std::io::ErrorKind;
+use std::path::Path;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -17,7 +18,6 @@ use uuid::Uuid;
 use super::error::{ActionError, Failure};
 use crate::cli::ActionTarget;
 use crate::cmd::http_client::{self, fault_text, ConnectError, Endpoint, GetError, Stage};
-use crate::config::FileConfig;
 
 /// Connecting, sending and reading all included: libvirt can take seconds to detach a
 /// device, and a guest that ignores the request makes it wait for its own timeout.
@@ -34,7 +34,7 @@ pub struct Agent {
 
 impl Agent {
     /// `--url`, and the token of `--token-file`, else of the config file's token_file.
-    pub fn new(target: &ActionTarget, file: &FileConfig) -> Result<Self, ActionError> {
+    pub fn new(target: &ActionTarget, config_token: Option<&Path>) -> Result<Self, ActionError> {
         let endpoint = Endpoint::parse(&target.url).map_err(|source| ActionError::BadUrl {
             url: target.url.clone(),
             source,
@@ -42,7 +42,7 @@ impl Agent {
         let token = target
             .token_file
             .as_deref()
-            .or(file.token_file.as_deref())
+            .or(config_token)
             .map(http_client::read_token)
             .transpose()?;
         Ok(Agent { endpoint, token })

@@ -44,6 +44,7 @@ mod hosts;
 mod record;
 mod render;
 
+use std::path::Path;
 use std::time::Duration;
 
 use futures::stream::{self, StreamExt};
@@ -53,7 +54,6 @@ use super::error::CmdError;
 use super::output::print_json;
 use crate::cli::QueryArgs;
 use crate::cmd::http_client::{self, Endpoint};
-use crate::config::FileConfig;
 pub use error::QueryError;
 use fetch::Outcome;
 
@@ -61,7 +61,7 @@ pub const DEFAULT_TIMEOUT_SECS: f64 = 5.0;
 pub const DEFAULT_CONCURRENCY: usize = 32;
 
 /// Asks every agent; `Ok(true)` when all of them answered.
-pub async fn run(args: &QueryArgs, file: &FileConfig) -> Result<bool, CmdError> {
+pub async fn run(args: &QueryArgs, config_token: Option<&Path>) -> Result<bool, CmdError> {
     let limit = timeout(args.timeout)?;
     let concurrency = match args.concurrency.unwrap_or(DEFAULT_CONCURRENCY) {
         0 => return Err(QueryError::Concurrency.into()),
@@ -72,7 +72,7 @@ pub async fn run(args: &QueryArgs, file: &FileConfig) -> Result<bool, CmdError> 
     let token = args
         .token_file
         .as_deref()
-        .or(file.token_file.as_deref())
+        .or(config_token)
         .map(http_client::read_token)
         .transpose()
         .map_err(QueryError::from)?;

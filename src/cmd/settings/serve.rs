@@ -1,0 +1,89 @@
+//! The daemon's own settings: listeners, intervals, token, TLS and actions.
+
+use std::time::Duration;
+
+use super::error::{invalid, Reason, SettingsError};
+use super::host::host;
+use crate::cli::ServeArgs;
+use crate::config::Loaded;
+use crate::serve::{self, check_config, ActionsConfig, ListenAddr, ServeConfig, ServeError};
+
+/// The serve settings, resolved and checked as `vifd serve` would before binding.
+pub fn serve(args: &ServeArgs, loaded: &Loaded) -> Result<ServeConfig, SettingsError> {
+    let file = &loaded.file;
+    let listen_from_file = args.listen.is_empty();
+    let listen_text: Vec<String> = if listen_from_file {
+        file.listen
+            .clone()
+            .unwrap_or_else(|| vec![serve::DEFAULT_LISTEN.to_string()])
+    } else {
+        args.listen.clone()
+    };
+    let listen = listen_text
+        .iter()
+        .map(|a| ListenAddr::parse(a))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| invalid(loaded, "listen", listen_from_file, Reason::Serve(e)))?;
+    let cert = args.tls_cert.clone().or_else(|| file.tls_cert.clone());
+    let key = args.tls_key.clone().or_else(|| file.tls_key.clone());
+    let tls = match (cert, key) {
+        (Some(c), Some(k)) => Some((c, k)),
+        (None, None) => None,
+        (c, _) => {
+            let (name, from_file) = match c {
+                Some(_) => ("tls_cert", args.tls_cert.is_none()),
+                None => ("tls_key", args.tls_key.is_none()),
+            };
+            return Err(invalid(loaded, name, from_file, Reason::TlsPair));
+        }
+    };
+    let secs = |flag: Option<u64>, key: Option<u64>, default| {
+        flag.or(key).map_or(default, Duration::from_secs)
+    };
+    let cfg = ServeConfig {
+        source: host(&args.host, loaded)?,
+        listen,
+        refresh: secs(args.refresh, file.refresh, serve::DEFAULT_REFRESH),
+        poll: secs(args.poll_interval, file.poll_interval, serve::DEFAULT_POLL),
+        token_file: args.token_file.clone().or_else(|| file.token_file.clone()),
+        tls,
+        header_timeout: secs(
+            args.header_timeout,
+            file.header_timeout,
+            serve::DEFAULT_HEADER_TIMEOUT,
+        ),
+        netlink_rcvbuf: args.netlink_rcvbuf,
+        actions: ActionsConfig {
+            enabled: args.enable_actions
+                || file
+                    .actions
+                    .as_ref()
+                    .and_then(|a| a.enabled)
+                    .unwrap_or(false),
+            pool: args
+                .volume_pool
+                .clone()
+                .or_else(|| file.volumes.as_ref().and_then(|v| v.pool.clone())),
+        },
+    };
+    check_config(&cfg).map_err(|e| {
+        let (key, from_file) = key_of(&e, args);
+        invalid(loaded, key, from_file, Reason::Serve(e))
+    })?;
+    Ok(cfg)
+}
+
+/// The setting a failed check is about, and whether the file (not a flag) set it.
+fn key_of(e: &ServeError, args: &ServeArgs) -> (&'static str, bool) {
+    match e {
+        ServeError::Refresh => ("refresh", args.refresh.is_none()),
+        ServeError::Poll => ("poll_interval", args.poll_interval.is_none()),
+        ServeError::HeaderTimeout => ("header_timeout", args.header_timeout.is_none()),
+        ServeError::ActionsNeedToken { .. } => ("actions.enabled", !args.enable_actions),
+        ServeError::Token { .. } => ("token_file", args.token_file.is_none()),
+        ServeError::Tls { .. } => ("tls_cert", args.tls_cert.is_none()),
+        ServeError::NeedsToken { .. } | ServeError::Listen { .. } | ServeError::Activation(_) => {
+            ("listen", args.listen.is_empty())
+        }
+    }
+}
