@@ -36,8 +36,14 @@ static FILTER: OnceLock<FilterHandle> = OnceLock::new();
 
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
-    #[error("invalid log filter {filter:?}: {message}")]
-    Filter { filter: String, message: String },
+    #[error("invalid log filter {filter:?}: {source}")]
+    Filter {
+        filter: String,
+        #[source]
+        source: tracing_subscriber::filter::ParseError,
+    },
+    #[error("cannot replace the log filter: {0}")]
+    Reload(#[source] tracing_subscriber::reload::Error),
     #[error("logging is not set up")]
     NotInitialized,
 }
@@ -50,9 +56,9 @@ pub fn parse_filter(filter: &str) -> Result<EnvFilter, LogError> {
     } else {
         format!("{filter},{}=info", AUDIT_TARGET)
     };
-    EnvFilter::try_new(&with_audit).map_err(|e| LogError::Filter {
+    EnvFilter::try_new(&with_audit).map_err(|source| LogError::Filter {
         filter: filter.to_string(),
-        message: e.to_string(),
+        source,
     })
 }
 
@@ -81,10 +87,7 @@ pub fn init(format: LogFormat, filter: EnvFilter) {
 pub fn set_filter(filter: &str) -> Result<(), LogError> {
     let new = parse_filter(filter)?;
     let handle = FILTER.get().ok_or(LogError::NotInitialized)?;
-    handle.reload(new).map_err(|e| LogError::Filter {
-        filter: filter.to_string(),
-        message: e.to_string(),
-    })
+    handle.reload(new).map_err(LogError::Reload)
 }
 
 /// Whether stderr is the journal: systemd sets `JOURNAL_STREAM=DEV:INODE` to the stream

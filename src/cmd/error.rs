@@ -21,12 +21,19 @@ pub enum CmdError {
     Usage(String),
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    /// Boxed: a settings error carries its cause, and every command returns this type.
     #[error(transparent)]
-    Settings(#[from] super::settings::SettingsError),
+    Settings(Box<super::settings::SettingsError>),
     #[error(transparent)]
     Watch(#[from] WatchError),
     #[error(transparent)]
     Action(#[from] ActionError),
+}
+
+impl From<super::settings::SettingsError> for CmdError {
+    fn from(e: super::settings::SettingsError) -> Self {
+        CmdError::Settings(Box::new(e))
+    }
 }
 
 /// Why `vifd demo` could not set up its host.

@@ -52,10 +52,11 @@ pub fn check_config(cfg: &ServeConfig) -> Result<Checked, ServeError> {
 }
 
 fn read_token(path: &std::path::Path) -> Result<Token, ServeError> {
-    let err = |message: String| ServeError::Token {
-        path: path.display().to_string(),
-        message,
-    };
-    let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
-    Token::new(&text).ok_or_else(|| err("the file is empty".into()))
+    let text = std::fs::read_to_string(path).map_err(|source| ServeError::Token {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Token::new(&text).ok_or_else(|| ServeError::EmptyToken {
+        path: path.to_path_buf(),
+    })
 }

@@ -1,6 +1,7 @@
 //! Why the server could not start.
 
 use std::os::fd::RawFd;
+use std::path::PathBuf;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -12,10 +13,20 @@ pub enum ServeError {
          hosts; configure --token-file (or listen on loopback or a unix socket)"
     )]
     NeedsToken { addr: String },
-    #[error("cannot read token file {path}: {message}")]
-    Token { path: String, message: String },
-    #[error("TLS setup from {path} failed: {message}")]
-    Tls { path: String, message: String },
+    #[error("cannot read token file {}: {source}", path.display())]
+    Token {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot read token file {}: the file is empty", path.display())]
+    EmptyToken { path: PathBuf },
+    #[error("TLS setup from {} failed: {reason}", path.display())]
+    Tls {
+        path: PathBuf,
+        #[source]
+        reason: TlsError,
+    },
     #[error("--refresh must be at least 1 second")]
     Refresh,
     #[error("--poll-interval must be at least 1 second")]
@@ -29,6 +40,19 @@ pub enum ServeError {
     ActionsNeedToken { addr: String },
     #[error("socket activation: {0}")]
     Activation(#[from] ActivationError),
+}
+
+/// Why the TLS certificate or key cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("{0}")]
+    Pem(#[source] rustls_pki_types::pem::Error),
+    #[error("no certificate in the file")]
+    NoCertificate,
+    #[error("{0}")]
+    Rustls(#[source] tokio_rustls::rustls::Error),
+    #[error("certificate and key do not form a pair: {0}")]
+    NotAPair(#[source] tokio_rustls::rustls::Error),
 }
 
 /// Why the sockets systemd passed (socket activation, `activation.rs`) were not adopted.

@@ -28,7 +28,7 @@ pub enum SettingsError {
 #[derive(Debug, thiserror::Error)]
 pub enum Reason {
     #[error(transparent)]
-    LogFilter(LogError),
+    LogFilter(Box<LogError>),
     #[error(transparent)]
     Resolver(OptionError),
     #[error("{0} is listed twice")]
@@ -40,7 +40,7 @@ pub enum Reason {
     #[error("--tls-cert and --tls-key go together")]
     TlsPair,
     #[error(transparent)]
-    Serve(ServeError),
+    Serve(Box<ServeError>),
 }
 
 fn line_prefix(line: Option<usize>) -> String {

@@ -46,8 +46,14 @@ pub fn log(flags: &Flags, loaded: &Loaded) -> Result<LogSettings, SettingsError>
         .or_else(|| flags.rust_log.clone())
         .or_else(|| loaded.file.log_level.clone())
         .unwrap_or_else(|| logging::DEFAULT_FILTER.to_string());
-    logging::parse_filter(&filter)
-        .map_err(|e| invalid(loaded, "log_level", from_file, Reason::LogFilter(e)))?;
+    logging::parse_filter(&filter).map_err(|e| {
+        invalid(
+            loaded,
+            "log_level",
+            from_file,
+            Reason::LogFilter(Box::new(e)),
+        )
+    })?;
     let format = flags
         .log_format
         .or(loaded.file.log_format)

@@ -66,8 +66,8 @@ mod tests {
             SettingsError::Invalid {
                 key,
                 line: Some(2),
-                reason: Reason::Serve(ServeError::Refresh),
-            } => assert_eq!(key, "refresh"),
+                reason: Reason::Serve(e),
+            } if matches!(*e, ServeError::Refresh) => assert_eq!(key, "refresh"),
             other => panic!("{other:?}"),
         }
     }
@@ -81,9 +81,9 @@ mod tests {
             &err,
             SettingsError::Invalid {
                 line: None,
-                reason: Reason::Serve(ServeError::Refresh),
+                reason: Reason::Serve(e),
                 ..
-            }
+            } if matches!(**e, ServeError::Refresh)
         ));
         assert_eq!(err.key(), Some("refresh"));
     }

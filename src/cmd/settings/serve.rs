@@ -23,7 +23,14 @@ pub fn serve(args: &ServeArgs, loaded: &Loaded) -> Result<ServeConfig, SettingsE
         .iter()
         .map(|a| ListenAddr::parse(a))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| invalid(loaded, "listen", listen_from_file, Reason::Serve(e)))?;
+        .map_err(|e| {
+            invalid(
+                loaded,
+                "listen",
+                listen_from_file,
+                Reason::Serve(Box::new(e)),
+            )
+        })?;
     let cert = args.tls_cert.clone().or_else(|| file.tls_cert.clone());
     let key = args.tls_key.clone().or_else(|| file.tls_key.clone());
     let tls = match (cert, key) {
@@ -68,7 +75,7 @@ pub fn serve(args: &ServeArgs, loaded: &Loaded) -> Result<ServeConfig, SettingsE
     };
     check_config(&cfg).map_err(|e| {
         let (key, from_file) = key_of(&e, args);
-        invalid(loaded, key, from_file, Reason::Serve(e))
+        invalid(loaded, key, from_file, Reason::Serve(Box::new(e)))
     })?;
     Ok(cfg)
 }
@@ -80,7 +87,9 @@ fn key_of(e: &ServeError, args: &ServeArgs) -> (&'static str, bool) {
         ServeError::Poll => ("poll_interval", args.poll_interval.is_none()),
         ServeError::HeaderTimeout => ("header_timeout", args.header_timeout.is_none()),
         ServeError::ActionsNeedToken { .. } => ("actions.enabled", !args.enable_actions),
-        ServeError::Token { .. } => ("token_file", args.token_file.is_none()),
+        ServeError::Token { .. } | ServeError::EmptyToken { .. } => {
+            ("token_file", args.token_file.is_none())
+        }
         ServeError::Tls { .. } => ("tls_cert", args.tls_cert.is_none()),
         ServeError::NeedsToken { .. } | ServeError::Listen { .. } | ServeError::Activation(_) => {
             ("listen", args.listen.is_empty())
