@@ -13,7 +13,7 @@ use rtnetlink::packet_core::{
 use rtnetlink::sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 
 use super::convert::{resolve_names, RawLink};
-use super::error::NetlinkError;
+use super::error::{DumpFailure, NetlinkError, WorkerFailure};
 use super::neigh::{NeighTable, RawNeigh, NDMSG_LEN, RTM_GETNEIGH, RTM_NEWNEIGH};
 use super::netns::{enter, NetnsTarget};
 use super::stats::{self, RTM_GETSTATS, RTM_NEWSTATS};
@@ -74,11 +74,11 @@ async fn on_ns_thread<T: Send + 'static>(
         })
         .map_err(|e| NetlinkError::Worker {
             ns: target.describe(),
-            message: e.to_string(),
+            reason: WorkerFailure::Spawn(e),
         })?;
     rx.await.map_err(|_| NetlinkError::Worker {
         ns: target.describe(),
-        message: "thread exited without an answer".into(),
+        reason: WorkerFailure::NoAnswer,
     })?
 }
 
@@ -152,10 +152,10 @@ impl Dumper {
             ns: ns.clone(),
             source,
         };
-        let dump_err = |message: String| NetlinkError::Dump {
+        let dump_err = |reason: DumpFailure| NetlinkError::Dump {
             what,
             ns: ns.clone(),
-            message,
+            reason,
         };
         self.seq = self.seq.wrapping_add(1);
         let request = request(msg_type, self.seq, body);
@@ -166,7 +166,8 @@ impl Dumper {
             self.sock.recv(&mut self.buf, 0).map_err(socket_err)?;
             let mut rest = &self.buf[..];
             while !rest.is_empty() {
-                let msg = NetlinkBuffer::new_checked(rest).map_err(|e| dump_err(e.to_string()))?;
+                let msg = NetlinkBuffer::new_checked(rest)
+                    .map_err(|e| dump_err(DumpFailure::Decode(e)))?;
                 let len = (msg.length() as usize + 3) & !3;
                 rest = rest.get(len..).unwrap_or_default();
                 if msg.sequence_number() != self.seq {
@@ -176,10 +177,10 @@ impl Dumper {
                     NLMSG_DONE => return Ok(out),
                     NLMSG_ERROR => {
                         let err = ErrorBuffer::new_checked(msg.payload())
-                            .map_err(|e| dump_err(e.to_string()))?;
+                            .map_err(|e| dump_err(DumpFailure::Decode(e)))?;
                         if let Some(code) = err.code() {
                             let errno = std::io::Error::from_raw_os_error(-code.get());
-                            return Err(dump_err(errno.to_string()));
+                            return Err(dump_err(DumpFailure::Kernel(errno)));
                         }
                     }
                     kind => out.extend(parse(kind, msg.payload())),

@@ -13,7 +13,7 @@ mod types;
 mod watcher;
 
 pub use dump::{read_devices, read_host};
-pub use error::NetlinkError;
+pub use error::{DumpFailure, NetlinkError, WorkerFailure};
 pub use monitor::{LinkEvent, LinkWatch};
 pub use netns::NetnsTarget;
 pub use types::{DeviceKind, HostDevice, LinkStats, Neighbour};

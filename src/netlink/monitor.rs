@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::convert::{resolve_names_of, resolve_one, RawLink};
-use super::error::NetlinkError;
+use super::error::{NetlinkError, WorkerFailure};
 use super::neigh::NeighTable;
 use super::netns::{enter, NetnsTarget};
 use super::types::{HostDevice, LinkStats, Neighbour};
@@ -75,7 +75,7 @@ impl LinkWatch {
         let ns = target.clone();
         let worker_err = |e: std::io::Error| NetlinkError::Worker {
             ns: target.describe(),
-            message: e.to_string(),
+            reason: WorkerFailure::Spawn(e),
         };
         let (wake, wake_rx) = UnixStream::pair().map_err(worker_err)?;
         let (tx, rx) = mpsc::channel(QUEUE);
@@ -118,7 +118,7 @@ impl LinkWatch {
             }
             let first = self.rx.recv().await.ok_or_else(|| NetlinkError::Worker {
                 ns: self.ns.clone(),
-                message: "the link watcher stopped".into(),
+                reason: WorkerFailure::Stopped,
             })?;
             let mut updates = vec![first];
             while let Ok(more) = self.rx.try_recv() {
