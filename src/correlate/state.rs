@@ -182,10 +182,6 @@ impl Correlation {
         self.domains.get(key).map(|e| &e.domain)
     }
 
-    pub fn is_stale(&self) -> bool {
-        self.stale
-    }
-
     /// Replaces everything libvirt said (a full read), which also makes records fresh again.
     pub fn replace_guests(&mut self, guests: Snapshot) -> Vec<Delta> {
         let before = self.records();

@@ -31,8 +31,9 @@ pub struct View {
     host_problems: OrdMap<String, Arc<Problem>>,
     /// Lower-case domain UUID → its key.
     by_uuid: HashMap<String, DomainKey>,
-    /// Lower-case record id → the records with it (one, unless two domains claim a port).
-    by_id: HashMap<String, Vec<Arc<Vif>>>,
+    /// Lower-case record id → the records with it (one, unless two domains claim a port),
+    /// in inventory order: a lookup answers the last, whatever the order of changes.
+    by_id: HashMap<String, Vec<Placed>>,
     interface_count: usize,
     problem_count: usize,
     /// `GET /v1/interfaces` without filters, serialized at most once per view, on
@@ -92,7 +93,7 @@ impl View {
             for vif in &old.interfaces {
                 let id = vif.id.to_ascii_lowercase();
                 if let Some(same) = self.by_id.get_mut(&id) {
-                    same.retain(|v| !Arc::ptr_eq(v, vif));
+                    same.retain(|p| p.key != key);
                     if same.is_empty() {
                         self.by_id.remove(&id);
                     }
@@ -102,18 +103,18 @@ impl View {
         let Some(record) = record else { return };
         self.interface_count += record.interfaces.len();
         self.problem_count += record.problems.len();
-        for vif in &record.interfaces {
-            let id = vif.id.to_ascii_lowercase();
-            self.by_id.entry(id).or_default().push(vif.clone());
+        for (index, vif) in record.interfaces.iter().enumerate() {
+            let placed = Placed {
+                key: key.clone(),
+                index,
+                vif: vif.clone(),
+            };
+            let same = self.by_id.entry(vif.id.to_ascii_lowercase()).or_default();
+            let at = same.partition_point(|p| (&p.key, p.index) < (&placed.key, index));
+            same.insert(at, placed);
         }
         self.by_uuid.insert(key.1.clone(), key.clone());
         self.domains.insert(key, record);
-    }
-
-    /// The same view, marked stale or not.
-    pub fn with_stale(mut self, stale: bool) -> Self {
-        self.stale = stale;
-        self
     }
 
     /// Every domain, in name order.
@@ -158,7 +159,7 @@ impl View {
 
     pub fn vif_by_id(&self, id: &str) -> Option<&Vif> {
         let same = self.by_id.get(&id.to_ascii_lowercase())?;
-        same.first().map(|v| &**v)
+        same.last().map(|p| &*p.vif)
     }
 
     /// The body of an unfiltered `GET /v1/interfaces`.
@@ -177,6 +178,14 @@ impl View {
     pub fn metrics_cache(&self) -> &OnceLock<Result<Bytes, String>> {
         &self.metrics
     }
+}
+
+/// A record and its place in the inventory.
+#[derive(Debug, Clone)]
+struct Placed {
+    key: DomainKey,
+    index: usize,
+    vif: Arc<Vif>,
 }
 
 /// Serializes as a JSON array the items of the iterator its function makes, without

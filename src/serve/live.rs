@@ -253,6 +253,10 @@ impl Live {
         self.update_health();
         let Some(c) = &mut self.corr else { return };
         if deltas.is_empty() && resync.is_none() && !others {
+            // Nothing a client sees changed (a periodic full read that found the host as
+            // it was): what the correlation recomputed equals the view, so the next change
+            // must not rebuild the whole view for it.
+            drop(c.take_changes());
             return;
         }
         let current = self.shared.current();

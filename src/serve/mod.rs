@@ -19,7 +19,7 @@ pub use addr::ListenAddr;
 pub use check::{check_config, Checked};
 pub use config::{ActionsConfig, ServeConfig, DEFAULT_LISTEN, DEFAULT_POLL, DEFAULT_REFRESH};
 pub use control::Control;
-pub use error::ServeError;
+pub use error::{ServeError, TlsError};
 pub use listen::{Bound, DEFAULT_HEADER_TIMEOUT};
 pub use notify::Notifier;
 pub use server::{termination, Server};

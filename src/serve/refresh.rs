@@ -22,7 +22,9 @@ use crate::libvirt::{EventSink, GuestEvent, Session};
 use crate::netlink::{LinkEvent, LinkWatch, NetlinkError};
 
 /// How long to wait before restarting a failed link watcher.
-const WATCH_RETRY: Duration = Duration::from_secs(1);
+/// How long to wait before restarting a failed (or unstartable) link watcher, growing
+/// while it keeps failing.
+const WATCH_RETRY: Backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
 /// libvirt events queued before the refresher counts them as lost and reads everything.
 const EVENT_QUEUE: usize = 4096;
 
@@ -67,9 +69,13 @@ pub async fn run(shared: Arc<Shared>, source: Source, timing: Timing) {
     let expected = source.ovsdb.as_ref();
     r.live
         .ovsdb_expected(expected.is_some_and(|o| o.explicit || o.present()));
-    let mut links = r.start_watch(&source, rcvbuf);
     // Set while the link watcher is down: when to start it again.
     let mut links_retry_at: Option<Instant> = None;
+    let mut links_backoff = WATCH_RETRY;
+    let mut links = r.start_watch(&source, rcvbuf);
+    if links.is_none() {
+        links_retry_at = Some(Instant::now() + links_backoff.next_delay());
+    }
     r.full_read(None).await;
     let mut safety = tokio::time::interval_at(Instant::now() + interval, interval);
     safety.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -83,8 +89,10 @@ pub async fn run(shared: Arc<Shared>, source: Source, timing: Timing) {
             _ = sleep_until(reconnect_at) => r.full_read(Some("libvirt reconnected")).await,
             _ = poll.tick(), if reconnect_at.is_none() => r.read_networks().await,
             _ = sleep_until(links_retry_at) => {
-                links_retry_at = None;
                 links = r.start_watch(&source, rcvbuf);
+                links_retry_at = links
+                    .is_none()
+                    .then(|| Instant::now() + links_backoff.next_delay());
             }
             update = next_ovs(&mut ovs) => match update {
                 Some(OvsUpdate::State(state)) => r.live.apply_ovsdb(Some(state)),
@@ -98,13 +106,19 @@ pub async fn run(shared: Arc<Shared>, source: Source, timing: Timing) {
                 }
             }
             event = next_link_event(&mut links) => match event {
-                Ok(ev) => r.link_event(ev, &links),
+                Ok(ev) => {
+                    if matches!(ev, LinkEvent::Resynced) {
+                        links_backoff.reset();
+                    }
+                    r.link_event(ev, &links)
+                }
                 Err(e) => {
-                    warn!(error = %e, retry_in = ?WATCH_RETRY, "link watcher failed; restarting it");
+                    let retry_in = links_backoff.next_delay();
+                    warn!(error = %e, ?retry_in, "link watcher failed; restarting it");
                     r.live.links_failed(e.to_string());
                     // The other sources go on meanwhile.
                     links = None;
-                    links_retry_at = Some(Instant::now() + WATCH_RETRY);
+                    links_retry_at = Some(Instant::now() + retry_in);
                 }
             },
         }

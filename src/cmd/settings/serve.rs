@@ -74,14 +74,14 @@ pub fn serve(args: &ServeArgs, loaded: &Loaded) -> Result<ServeConfig, SettingsE
         },
     };
     check_config(&cfg).map_err(|e| {
-        let (key, from_file) = key_of(&e, args);
+        let (key, from_file) = key_of(&e, args, &cfg);
         invalid(loaded, key, from_file, Reason::Serve(Box::new(e)))
     })?;
     Ok(cfg)
 }
 
 /// The setting a failed check is about, and whether the file (not a flag) set it.
-fn key_of(e: &ServeError, args: &ServeArgs) -> (&'static str, bool) {
+fn key_of(e: &ServeError, args: &ServeArgs, cfg: &ServeConfig) -> (&'static str, bool) {
     match e {
         ServeError::Refresh => ("refresh", args.refresh.is_none()),
         ServeError::Poll => ("poll_interval", args.poll_interval.is_none()),
@@ -90,9 +90,45 @@ fn key_of(e: &ServeError, args: &ServeArgs) -> (&'static str, bool) {
         ServeError::Token { .. } | ServeError::EmptyToken { .. } => {
             ("token_file", args.token_file.is_none())
         }
+        ServeError::Tls { path, .. } if cfg.tls.as_ref().is_some_and(|(_, k)| k == path) => {
+            ("tls_key", args.tls_key.is_none())
+        }
         ServeError::Tls { .. } => ("tls_cert", args.tls_cert.is_none()),
         ServeError::NeedsToken { .. } | ServeError::Listen { .. } | ServeError::Activation(_) => {
             ("listen", args.listen.is_empty())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use crate::serve::TlsError;
+
+    #[test]
+    fn a_tls_failure_names_the_file_it_is_about() {
+        let cli = Cli::try_parse_from(["vifd", "serve"]).unwrap();
+        let Command::Serve(args) = cli.command else {
+            unreachable!()
+        };
+        let loaded = Loaded {
+            text: "tls_cert = \"/c.pem\"\ntls_key = \"/k.pem\"\n".into(),
+            ..Loaded::default()
+        };
+        let mut cfg = serve(&args, &Loaded::default()).unwrap();
+        cfg.tls = Some((PathBuf::from("/c.pem"), PathBuf::from("/k.pem")));
+        let failed = |path: &str| ServeError::Tls {
+            path: path.into(),
+            reason: TlsError::NoCertificate,
+        };
+        assert_eq!(key_of(&failed("/k.pem"), &args, &cfg), ("tls_key", true));
+        assert_eq!(key_of(&failed("/c.pem"), &args, &cfg), ("tls_cert", true));
+        let e = invalid(&loaded, "tls_key", true, Reason::TlsPair);
+        assert!(e.to_string().starts_with("line 2: tls_key:"), "{e}");
     }
 }
