@@ -14,6 +14,7 @@ use tracing::{error, info, warn};
 use super::check::check_config;
 use super::config::{timing_of, ServeConfig};
 use super::notify::Notifier;
+use super::ready::ReadyFile;
 use super::refresh;
 use crate::api::auth::Token;
 use crate::inventory::{Shared, View};
@@ -30,23 +31,44 @@ pub struct Control {
     pub notifier: Option<Notifier>,
     /// `None`: SIGHUP is logged and ignored.
     pub reload: Option<Reload>,
+    /// `--ready-file`: written when READY=1 is sent (see [`super::ready`]).
+    pub ready_file: Option<std::path::PathBuf>,
 }
 
 impl Control {
     /// Runs the refresher until `shutdown`, restarting it when a reload changes what it
-    /// reads. Returns once `shutdown` completes and the refresher is stopped.
+    /// reads. Returns once `shutdown` completes and the refresher is stopped. `listening`
+    /// names the addresses actually bound, for the first status line and the ready file.
     pub(super) async fn supervise(
         mut self,
         shared: Arc<Shared>,
         mut cfg: ServeConfig,
         token: Option<Arc<Token>>,
         timing: refresh::Timing,
+        listening: Vec<String>,
         shutdown: impl Future<Output = ()>,
     ) {
         let notifier = Arc::new(self.notifier.take().unwrap_or_else(Notifier::disabled));
+        let ready_file = self
+            .ready_file
+            .take()
+            .map(|path| ReadyFile::new(path, listening.clone()));
+        if let Some(f) = &ready_file {
+            f.clear();
+        }
+        // Before anything is served: where it listens (a port 0 shows the port it got).
+        notifier.status(&format!(
+            "waiting for the first inventory; listening on {}",
+            listening.join(", ")
+        ));
         let mut refresher = tokio::spawn(refresh::run(shared.clone(), cfg.source.clone(), timing));
         let ready = Arc::new(AtomicBool::new(false));
-        let status = tokio::spawn(report(shared.clone(), notifier.clone(), ready.clone()));
+        let status = tokio::spawn(report(
+            shared.clone(),
+            notifier.clone(),
+            ready.clone(),
+            ready_file.clone(),
+        ));
         let pings = notifier
             .watchdog()
             .map(|every| tokio::spawn(ping(notifier.clone(), every)));
@@ -79,6 +101,11 @@ impl Control {
         notifier.stopping();
         refresher.abort();
         status.abort();
+        // Done with the ready file before it is removed (it may be being written).
+        let _ = status.await;
+        if let Some(f) = &ready_file {
+            f.withdraw();
+        }
         if let Some(p) = pings {
             p.abort();
         }
@@ -157,8 +184,14 @@ async fn hangup(sig: &mut Option<Signal>) {
     }
 }
 
-/// READY=1 once the first inventory is served, then STATUS= whenever the line changes.
-async fn report(shared: Arc<Shared>, notifier: Arc<Notifier>, ready: Arc<AtomicBool>) {
+/// READY=1 once the first inventory is served (the ready file written just before it),
+/// then STATUS= whenever the line changes.
+async fn report(
+    shared: Arc<Shared>,
+    notifier: Arc<Notifier>,
+    ready: Arc<AtomicBool>,
+    ready_file: Option<ReadyFile>,
+) {
     let mut last = String::new();
     loop {
         let seen = shared.current().generation;
@@ -168,6 +201,10 @@ async fn report(shared: Arc<Shared>, notifier: Arc<Notifier>, ready: Arc<AtomicB
         }
         let line = status_line(&view, shared.health().last_error);
         if !ready.swap(true, Ordering::SeqCst) {
+            // First the file, then READY=1: whoever heard READY=1 can read it.
+            if let Some(f) = &ready_file {
+                f.announce(view.generation);
+            }
             notifier.ready(&line);
         } else if line != last {
             notifier.status(&line);
