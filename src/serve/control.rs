@@ -3,10 +3,10 @@
 //! listeners stay open.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use futures::FutureExt;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
@@ -48,6 +48,18 @@ impl Control {
         listening: Vec<String>,
         shutdown: impl Future<Output = ()>,
     ) {
+        // The signal handlers first: whoever hears from this daemon below (the status
+        // line, READY=1) may signal it at once. `shutdown` installs its own when first
+        // polled.
+        tokio::pin!(shutdown);
+        let mut stopped = (&mut shutdown).now_or_never().is_some();
+        let mut hup = match signal(SignalKind::hangup()) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                warn!(error = %e, "cannot watch SIGHUP; reloading is unavailable");
+                None
+            }
+        };
         let notifier = Arc::new(self.notifier.take().unwrap_or_else(Notifier::disabled));
         let ready_file = self
             .ready_file
@@ -62,7 +74,7 @@ impl Control {
             listening.join(", ")
         ));
         let mut refresher = tokio::spawn(refresh::run(shared.clone(), cfg.source.clone(), timing));
-        let ready = Arc::new(AtomicBool::new(false));
+        let ready = Arc::new(Mutex::new(false));
         let status = tokio::spawn(report(
             shared.clone(),
             notifier.clone(),
@@ -72,25 +84,19 @@ impl Control {
         let pings = notifier
             .watchdog()
             .map(|every| tokio::spawn(ping(notifier.clone(), every)));
-        let mut hup = match signal(SignalKind::hangup()) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                warn!(error = %e, "cannot watch SIGHUP; reloading is unavailable");
-                None
-            }
-        };
-        tokio::pin!(shutdown);
-        loop {
+        while !stopped {
             tokio::select! {
-                _ = &mut shutdown => break,
+                _ = &mut shutdown => stopped = true,
                 _ = hangup(&mut hup) => {
                     notifier.reloading();
                     if let Some(new) = self.reload(&cfg, token.as_deref()) {
                         refresher = restart_if_changed(refresher, &shared, &cfg, &new).await;
                         cfg = new;
                     }
-                    // Before the first inventory, READY=1 is still the reporter's to send.
-                    if ready.load(Ordering::SeqCst) {
+                    // Before the first inventory, READY=1 is still the reporter's to send
+                    // (with the ready file before it): the lock keeps the two in order.
+                    let ready = lock(&ready);
+                    if *ready {
                         notifier.ready(&status_line(&shared.current(), shared.health().last_error));
                     } else {
                         notifier.status("reloaded; waiting for the first inventory");
@@ -189,7 +195,7 @@ async fn hangup(sig: &mut Option<Signal>) {
 async fn report(
     shared: Arc<Shared>,
     notifier: Arc<Notifier>,
-    ready: Arc<AtomicBool>,
+    ready: Arc<Mutex<bool>>,
     ready_file: Option<ReadyFile>,
 ) {
     let mut last = String::new();
@@ -200,17 +206,25 @@ async fn report(
             continue;
         }
         let line = status_line(&view, shared.health().last_error);
-        if !ready.swap(true, Ordering::SeqCst) {
+        let mut ready = lock(&ready);
+        if !*ready {
             // First the file, then READY=1: whoever heard READY=1 can read it.
             if let Some(f) = &ready_file {
                 f.announce(view.generation);
             }
             notifier.ready(&line);
+            *ready = true;
         } else if line != last {
             notifier.status(&line);
         }
         last = line;
     }
+}
+
+/// Whether READY=1 has been sent; held while sending it (a poisoned lock still holds a
+/// plain bool).
+fn lock(ready: &Mutex<bool>) -> MutexGuard<'_, bool> {
+    ready.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// One line for `systemctl status`: the inventory's size and whether it is current.
