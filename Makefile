@@ -3,7 +3,7 @@
 CARGO ?= cargo
 VIFD  := target/release/vifd
 
-.PHONY: all deps services build demo test lint unit bench bench-serve bench-watch bench-change bench-identity bench-metrics bench-query bench-actions deb rpm clean-demo
+.PHONY: all deps services build demo test lint unit bench bench-serve bench-watch bench-change bench-identity bench-metrics bench-query bench-actions bench-recovery deb rpm clean-demo
 
 all: build
 
@@ -75,6 +75,11 @@ bench-metrics: build
 ## The fan-out benchmark: `vifd query` over 100 local agents, one of them hanging.
 bench-query: build
 	bash bench/query.sh 100
+
+## The recovery benchmark: what an unanswered guest agent costs `vifd list`, and how soon
+## `vifd serve` is exact again after a libvirtd restart (real libvirtd, which it restarts).
+bench-recovery: build services
+	bash bench/recovery.sh
 
 ## The Debian package (target/debian/vifd_<version>_<arch>.deb).
 deb: build

@@ -260,6 +260,11 @@ pub struct ServeArgs {
     /// The libvirt storage pool whose volumes os-volume_attachments attaches.
     #[arg(long, env = "VIFD_VOLUME_POOL", value_name = "POOL")]
     pub volume_pool: Option<String>,
+    /// Once the first inventory is served (when READY=1 goes to systemd), write
+    /// {"pid", "listen", "generation"} here, atomically: "listen" holds the addresses
+    /// actually bound (port 0 shows the port it got). Removed at a clean shutdown.
+    #[arg(long, env = "VIFD_READY_FILE", value_name = "FILE")]
+    pub ready_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -7,7 +7,7 @@
 mod common;
 
 use std::collections::{BTreeSet, HashSet};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
@@ -15,6 +15,7 @@ use common::actions::{
     body_json, fault, network_interfaces, random_uuid, tcp_request, unix_request, Fixture, TOKEN,
 };
 use common::daemon::Daemon;
+use common::process::output_within;
 use common::qemu::{virsh, URI};
 use serde_json::{json, Value};
 
@@ -25,32 +26,17 @@ fn str_of<'a>(v: &'a Value, what: &str) -> &'a str {
 
 /// Waits (at most 30 s) for `vifd serve ARGS` to exit; its status and stderr.
 fn serve_exit(args: &[&str]) -> (Option<i32>, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vifd"))
-        .arg("serve")
+    let mut cmd = Daemon::command(None);
+    cmd.arg("serve")
         .args(args)
-        .env_remove("VIFD_LIBVIRT_URI")
-        .env_remove("VIFD_LISTEN")
-        .env_remove("VIFD_CONFIG")
         .env_remove("VIFD_ENABLE_ACTIONS")
         .env_remove("VIFD_TOKEN_FILE")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start vifd serve");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "vifd serve {args:?} still running after 30 s; stderr: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let out = child.wait_with_output().unwrap();
+        .stdin(Stdio::null());
+    let out = output_within(
+        &mut cmd,
+        Duration::from_secs(30),
+        &format!("vifd serve {args:?}"),
+    );
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -83,12 +69,7 @@ fn actions_are_gated_by_the_flag_and_on_tcp_by_the_token() {
         ],
         Some(&dir.join("off.log")),
     );
-    let probe = off_sock.clone();
-    off.wait_ready(|| {
-        std::os::unix::net::UnixStream::connect(&probe)
-            .ok()
-            .map(|_| unix_request(&probe, "GET", "/readyz", &[], None).status)
-    });
+    off.wait_ready();
     let writes: Vec<(&str, String, Option<Vec<u8>>)> = vec![
         ("POST", attach.clone(), Some(body.clone())),
         (
@@ -138,8 +119,7 @@ fn actions_are_gated_by_the_flag_and_on_tcp_by_the_token() {
     drop(off);
 
     // --enable-actions on a TCP listener without a token: refused at start.
-    let port = common::http::free_port().to_string();
-    let listen = format!("127.0.0.1:{port}");
+    let listen = "127.0.0.1:0";
     let (code, stderr) = serve_exit(&[
         "--config",
         config.to_str().unwrap(),
@@ -147,7 +127,7 @@ fn actions_are_gated_by_the_flag_and_on_tcp_by_the_token() {
         URI,
         "--enable-actions",
         "--listen",
-        &listen,
+        listen,
     ]);
     assert_eq!(
         code,
@@ -167,7 +147,7 @@ fn actions_are_gated_by_the_flag_and_on_tcp_by_the_token() {
         "--libvirt-uri",
         URI,
         "--listen",
-        &listen,
+        listen,
     ]);
     assert_eq!(
         code,

@@ -8,7 +8,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
@@ -127,17 +127,16 @@ fn answer(listener: &UnixListener, status: u16, body: &Value) -> Option<Received
     Some(received)
 }
 
+/// The next connection, blocking at most [`PATIENCE`] for it.
 fn accept(listener: &UnixListener) -> Option<UnixStream> {
-    listener.set_nonblocking(true).ok()?;
-    let deadline = Instant::now() + PATIENCE;
-    while Instant::now() < deadline {
-        if let Ok((stream, _)) = listener.accept() {
-            stream.set_nonblocking(false).ok()?;
-            return Some(stream);
-        }
-        std::thread::sleep(Duration::from_millis(10));
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let ms = i32::try_from(PATIENCE.as_millis()).unwrap_or(i32::MAX);
+    let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+    match poll(&mut fds, PollTimeout::try_from(ms).unwrap()) {
+        Ok(n) if n > 0 => listener.accept().ok().map(|(stream, _)| stream),
+        _ => None,
     }
-    None
 }
 
 fn read_request(stream: &mut UnixStream) -> Option<Received> {

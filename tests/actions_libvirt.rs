@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::actions::{domblklist, domiflist, eventually, fault, random_uuid, Fixture};
+use common::actions::{domblklist, domiflist, fault, random_uuid, Fixture};
 use common::qemu::{virsh, URI};
 use common::{record_by_mac, vifd_json};
 use serde_json::{json, Value};
@@ -210,7 +210,7 @@ fn addresses_come_from_the_dhcp_range_and_are_recorded_in_the_network() {
 
     // The record shows the bound address (a host entry: read at the next poll).
     let a_record = format!("/v1/interfaces/{}", str_of(&a["id"], "id"));
-    eventually(
+    fx.until(
         "A's record shows its host entry",
         Duration::from_secs(10),
         || {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::daemon::Daemon;
 use common::http::get;
-use common::{fixture_path, record_by_mac, vifd_json, wait_until};
+use common::{fixture_path, record_by_mac, vifd_json};
 use serde_json::Value;
 
 use common::traffic::{send, MAC, PAYLOAD, SENT};
@@ -60,17 +60,25 @@ fn counters_move_when_traffic_crosses_the_vifs_veth() {
         "3600",
         "--poll-interval",
         "1",
+        // Logs "counters changed" once new counters are served: the event to wait on.
+        "--log-level",
+        "warn,vifd::serve::live=debug",
     ]);
     let first = get(d.addr(), "/v1/interfaces", &[]);
     let served_before = rx(record_by_mac(&first.json(), MAC));
     send(&far);
-    wait_until("the counters served", Duration::from_secs(5), || {
-        rx(record_by_mac(
-            &get(d.addr(), "/v1/interfaces", &[]).json(),
-            MAC,
-        ))
-        .0 >= served_before.0 + SENT
-    });
+    d.until_logged(
+        "the counters served",
+        "counters changed",
+        Duration::from_secs(20),
+        || {
+            rx(record_by_mac(
+                &get(d.addr(), "/v1/interfaces", &[]).json(),
+                MAC,
+            ))
+            .0 >= served_before.0 + SENT
+        },
+    );
     let later = get(d.addr(), "/v1/interfaces", &[]);
     assert_eq!(
         later.generation(),

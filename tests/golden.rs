@@ -50,7 +50,7 @@ use std::time::Duration;
 use common::daemon::Daemon;
 use common::http::{get, Resp};
 use common::ovsdb::OvsdbServer;
-use common::{fixture_path, record_by_mac, wait_until, TestNs};
+use common::{fixture_path, record_by_mac, LinkEvents, TestNs};
 
 /// Placeholders of the normalised values.
 const GENERATION: &str = "<generation>";
@@ -138,7 +138,7 @@ fn identity_outputs_match_golden_files() {
     let args = host_args(&uri, &ns, &["--ovsdb", &addr]);
     capture("identity", &ns, &args, |d| {
         // The monitor's first state may come after the first inventory.
-        wait_until("the OVSDB rows served", Duration::from_secs(10), || {
+        d.until("the OVSDB rows served", Duration::from_secs(10), || {
             let body = get(d.addr(), "/v1/interfaces", &[]).json();
             record_by_mac(&body, "fa:16:3e:20:00:01")["port_id_source"] == "ovsdb"
         });
@@ -199,7 +199,7 @@ fn host_args(uri: &str, ns: &TestNs, extra: &[&str]) -> Vec<String> {
 /// operationally up only once the link watch has run, and a change after vifd has read it
 /// would be a change during the capture.
 fn settle(ns: &TestNs) {
-    wait_until(
+    LinkEvents::open(&ns.name).until(
         &format!("the links of {} settled", ns.name),
         Duration::from_secs(10),
         || {

@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use common::daemon::Daemon;
 use common::http::get;
 use common::qemu::{virsh, Host, URI};
-use common::{ip, vifd_json, wait_until};
+use common::{ip, vifd_json};
 use serde_json::{json, Value};
 
 fn addresses(r: &Value) -> Vec<(String, String)> {
@@ -113,16 +113,18 @@ fn libvirt_network_uuid_neighbours_and_leases() {
         "nud",
         "permanent",
     ]);
-    wait_until("the new neighbour served", Duration::from_secs(2), || {
+    d.until("the new neighbour served", Duration::from_secs(20), || {
         addresses(record(&served(), mac)).contains(&(later.clone(), "neighbour".into()))
     });
     ip(&["neigh", "del", &seen, "dev", &bridge]);
-    wait_until("the deleted neighbour gone", Duration::from_secs(2), || {
-        !addresses(record(&served(), mac)).contains(&(seen.clone(), "neighbour".into()))
-    });
+    d.until(
+        "the deleted neighbour gone",
+        Duration::from_secs(20),
+        || !addresses(record(&served(), mac)).contains(&(seen.clone(), "neighbour".into())),
+    );
     let leased = format!("{prefix}.20");
     write_lease(&bridge, &leased, mac);
-    wait_until("the lease served", Duration::from_secs(5), || {
+    d.until("the lease served", Duration::from_secs(20), || {
         addresses(record(&served(), mac)).contains(&(leased.clone(), "dhcp-lease".into()))
     });
     let fixed = get(

@@ -12,7 +12,7 @@ use std::time::Duration;
 use common::daemon::Daemon;
 use common::http::get;
 use common::ovsdb::OvsdbServer;
-use common::{fixture_path, vifd_json, wait_until, TestNs};
+use common::{fixture_path, vifd_json, TestNs};
 use serde_json::Value;
 
 const VM1: &str = "1a2b3c4d-0001-4e5f-8a9b-0c1d2e3f4a5b";
@@ -229,7 +229,7 @@ fn serve_follows_rows_and_survives_ovsdb_restarts() {
         "3600",
     ]);
     let m1 = "fa:16:3e:20:00:01";
-    wait_until("the OVSDB values served", Duration::from_secs(5), || {
+    d.until("the OVSDB values served", Duration::from_secs(20), || {
         served(&d, m1)["net_id"] == NET_A
     });
 
@@ -242,14 +242,14 @@ fn serve_follows_rows_and_survives_ovsdb_restarts() {
         &format!("other_config:net_uuid={NET_B}"),
         "tag=9",
     ]);
-    wait_until("the changed row", Duration::from_secs(2), || {
+    d.until("the changed row", Duration::from_secs(20), || {
         let r = served(&d, m1);
         r["net_id"] == NET_B && r["vlan"] == 9
     });
 
     // ovsdb-server gone: the last values stay, marked stale.
     ovs.stop();
-    wait_until("stale OVSDB values", Duration::from_secs(5), || {
+    d.until("stale OVSDB values", Duration::from_secs(20), || {
         served(&d, m1)["stale_sources"] == serde_json::json!(["ovsdb"])
     });
     let r = served(&d, m1);
@@ -267,7 +267,7 @@ fn serve_follows_rows_and_survives_ovsdb_restarts() {
     ovs.start();
     let tap3 = tap_of(P3);
     plug(&ovs, P3, "fa:16:3e:20:00:03", VM2, NET_A, 7);
-    wait_until("OVSDB current again", Duration::from_secs(10), || {
+    d.until("OVSDB current again", Duration::from_secs(30), || {
         let r = served(&d, m1);
         let r3 = served(&d, "fa:16:3e:20:00:03");
         r["stale_sources"] == serde_json::json!([])

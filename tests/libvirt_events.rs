@@ -125,8 +125,12 @@ fn domain_events_reach_the_watch_stream() {
 
     // And the served state is exactly what a fresh `vifd list` reads.
     let fresh = common::vifd_json(&["list", "--json", "--libvirt-uri", URI], 0);
-    common::wait_until("served equals a fresh list", Duration::from_secs(5), || {
-        common::without_counters(&get(addr, "/v1/interfaces", &[]).json())
-            == common::without_counters(&fresh)
-    });
+    d.until(
+        "served equals a fresh list",
+        Duration::from_secs(20),
+        || {
+            common::without_counters(&get(addr, "/v1/interfaces", &[]).json())
+                == common::without_counters(&fresh)
+        },
+    );
 }

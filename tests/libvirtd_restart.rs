@@ -1,7 +1,8 @@
 //! `vifd serve` outlives a libvirtd restart: the connection's close makes readiness drop
 //! and every record stale at once (the last inventory stays served), and the capped
-//! reconnect backoff brings it back exact within 2 s of libvirtd's return. Its own test binary: it stops the shared libvirtd, so it must
-//! not run beside the other real-libvirt tests.
+//! reconnect backoff brings it back exact once libvirtd is back (how soon is a figure of
+//! bench/recovery.sh). Its own test binary: it stops the shared libvirtd, so it must not
+//! run beside the other real-libvirt tests.
 
 mod common;
 
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 use common::daemon::Daemon;
 use common::http::{get, status_of};
 use common::qemu::{Host, URI};
-use common::{vifd_json, wait_until};
+use common::vifd_json;
 
 fn script(name: &str) {
     let path = format!("{}/scripts/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -52,9 +53,10 @@ fn serve_survives_a_libvirtd_restart_stale_meanwhile_exact_after() {
         }
     }
     let restart = Restart;
-    wait_until(
+    // Going stale changes every record: a new generation to wait on.
+    d.until(
         "readyz 503 while libvirtd is down",
-        Duration::from_secs(5),
+        Duration::from_secs(20),
         || status_of(addr, "/readyz") == Some(503),
     );
     let r = get(addr, &ours, &[]);
@@ -73,7 +75,7 @@ fn serve_survives_a_libvirtd_restart_stale_meanwhile_exact_after() {
     drop(restart);
     let back = Instant::now();
     let fresh = vifd_json(&["list", "--json", "--libvirt-uri", URI], 0);
-    wait_until(
+    d.until(
         "fresh and exact after libvirtd is back",
         Duration::from_secs(10),
         || {
@@ -83,12 +85,10 @@ fn serve_survives_a_libvirtd_restart_stale_meanwhile_exact_after() {
                 && common::without_counters(&r.json()) == common::without_counters(&fresh)
         },
     );
-    let took = back.elapsed();
-    eprintln!("libvirtd back -> served exact and ready: {took:?}");
-    assert!(took < Duration::from_secs(2), "exact again after {took:?}");
-    assert!(
-        d.child.try_wait().unwrap().is_none(),
-        "the daemon kept running"
+    eprintln!(
+        "libvirtd back -> served exact and ready: {:?}",
+        back.elapsed()
     );
+    assert!(d.child.status().is_none(), "the daemon kept running");
     assert!(d.stop().success());
 }

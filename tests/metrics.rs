@@ -19,7 +19,7 @@ use tower::ServiceExt;
 
 use common::daemon::Daemon;
 use common::ovsdb::OvsdbServer;
-use common::{fixture, fixture_path, wait_until, TestNs};
+use common::{fixture, fixture_path, TestNs};
 use vifd::api::{router, RouterOptions};
 use vifd::inventory::{Shared, View};
 use vifd::libvirt::{parse_domain_xml, Domain, DomainState, Network, Snapshot};
@@ -445,6 +445,9 @@ fn counters_move_when_traffic_crosses_the_vifs_veth() {
         // No ovsdb resolver: no ovsdb source to report.
         "--resolvers",
         "libvirt-network,nova-metadata,linuxbridge,config",
+        // Logs "counters changed" once new counters are served: the event to wait on.
+        "--log-level",
+        "warn,vifd::serve::live=debug",
     ]);
     let first = scrape_daemon(&d);
     let up = |f: &[Value], source| value(f, "vifd_source_up", &[("source", source)]);
@@ -460,10 +463,15 @@ fn counters_move_when_traffic_crosses_the_vifs_veth() {
         before.0 + SENT as f64,
         before.1 + (SENT as usize * PAYLOAD) as f64,
     );
-    wait_until("the counters in /metrics", Duration::from_secs(10), || {
-        let now = received(&scrape_daemon(&d));
-        now.0 >= packets && now.1 >= bytes
-    });
+    d.until_logged(
+        "the counters in /metrics",
+        "counters changed",
+        Duration::from_secs(20),
+        || {
+            let now = received(&scrape_daemon(&d));
+            now.0 >= packets && now.1 >= bytes
+        },
+    );
 }
 
 #[test]
@@ -481,14 +489,22 @@ fn ovsdb_source_goes_down_with_its_server_and_back() {
         "3600",
         "--ovsdb",
         &addr,
+        "--log-level",
+        "warn,vifd::serve::live=debug",
     ]);
     let ovsdb = |d: &Daemon| value(&scrape_daemon(d), "vifd_source_up", &[("source", "ovsdb")]);
-    wait_until("ovsdb up", Duration::from_secs(5), || ovsdb(&d) == 1.0);
+    // The daemon logs "ovsdb source state changed" once /metrics says so.
+    let changed = "ovsdb source state changed";
+    d.until_logged("ovsdb up", changed, Duration::from_secs(20), || {
+        ovsdb(&d) == 1.0
+    });
     server.stop();
-    wait_until("ovsdb down", Duration::from_secs(5), || ovsdb(&d) == 0.0);
+    d.until_logged("ovsdb down", changed, Duration::from_secs(20), || {
+        ovsdb(&d) == 0.0
+    });
     server.start();
     // The monitor retries with a backoff capped at 5 s.
-    wait_until("ovsdb up again", Duration::from_secs(10), || {
+    d.until_logged("ovsdb up again", changed, Duration::from_secs(30), || {
         ovsdb(&d) == 1.0
     });
 }

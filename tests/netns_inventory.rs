@@ -7,7 +7,7 @@ use std::net::UdpSocket;
 use std::process::Command;
 use std::time::Duration;
 
-use common::TestNs;
+use common::{LinkEvents, TestNs};
 use nix::sched::{setns, CloneFlags};
 use vifd::netlink::{
     read_devices, DeviceKind, HostDevice, LinkEvent, LinkStats, LinkWatch, NetnsTarget,
@@ -154,6 +154,8 @@ const FRAME: u64 = 14 + 20 + 8 + PAYLOAD as u64;
 /// move only with the test's own traffic.
 async fn quiet_veth_pair() -> (TestNs, TestNs) {
     let (a, b) = (TestNs::new("cta"), TestNs::new("ctb"));
+    // Subscribed before the links exist: their coming up is a notification to wait on.
+    let events = [LinkEvents::open(&a.name), LinkEvents::open(&b.name)];
     a.batch(&format!(
         "link add va address 02:00:00:00:09:01 type veth peer name vb address 02:00:00:00:09:02 netns {}\n\
          link set va addrgenmode none\naddr add 10.9.0.1/24 dev va\n\
@@ -164,12 +166,13 @@ async fn quiet_veth_pair() -> (TestNs, TestNs) {
         "link set vb addrgenmode none\naddr add 10.9.0.2/24 dev vb\n\
          neigh add 10.9.0.1 lladdr 02:00:00:00:09:01 dev vb nud permanent\nlink set vb up\n",
     );
-    for (ns, name) in [(&a, "va"), (&b, "vb")] {
-        let deadline = std::time::Instant::now() + Duration::from_secs(3);
-        while find(&devices(ns).await, name).operstate != "up" {
-            assert!(std::time::Instant::now() < deadline, "{name} never came up");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+    for ((ns, name), events) in [(&a, "va"), (&b, "vb")].into_iter().zip(&events) {
+        // Blocking is fine here: nothing else runs on this test's runtime meanwhile.
+        events.until(&format!("{name} up"), Duration::from_secs(20), || {
+            ns.ip_links()
+                .iter()
+                .any(|l| l["ifname"] == name && l["operstate"] == "UP")
+        });
     }
     (a, b)
 }

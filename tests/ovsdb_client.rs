@@ -228,17 +228,61 @@ async fn monitor_reports_a_deleted_port() {
     assert!(state.interfaces.contains_key("tap2"));
 }
 
+/// A raw OVSDB monitor of the Interface names, read by the test itself.
+struct Witness(UnixStream);
+
+impl Witness {
+    fn connect(server: &OvsdbServer) -> Self {
+        let mut s = UnixStream::connect(server.sock_path()).expect("connect the witness");
+        s.set_read_timeout(Some(T)).unwrap();
+        let request = json!({"method": "monitor", "id": "witness",
+            "params": ["Open_vSwitch", null, {"Interface": {"columns": ["name"]}}]});
+        s.write_all(request.to_string().as_bytes()).unwrap();
+        let w = Witness(s);
+        // The reply (the initial rows) comes before any update.
+        while w.next()["id"] != "witness" {}
+        w
+    }
+
+    fn next(&self) -> Value {
+        read_msg(&self.0)
+    }
+
+    /// Reads updates until every one of `names` has been added.
+    fn until_names(&self, names: &[&str]) {
+        let mut seen = std::collections::BTreeSet::new();
+        while !names.iter().all(|n| seen.contains(*n)) {
+            let msg = self.next();
+            if msg["method"] == "echo" {
+                let reply = json!({"id": msg["id"], "result": msg["params"], "error": null});
+                (&self.0).write_all(reply.to_string().as_bytes()).unwrap();
+                continue;
+            }
+            let rows = msg["params"][1]["Interface"].as_object().cloned();
+            for row in rows.into_iter().flat_map(|r| r.into_values()) {
+                if let Some(name) = row["new"]["name"].as_str() {
+                    seen.insert(name.to_string());
+                }
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn monitor_coalesces_updates_received_together() {
     let server = OvsdbServer::new();
     server.vsctl(&["add-br", "br-int"]);
     let (mut mon, _) = OvsdbMonitor::connect(&addr(&server), T).await.unwrap();
+    // A second monitor, connected after it: ovsdb-server runs its sessions in the order
+    // they connected and writes each session's updates as it runs it, so once the
+    // witness has an update, `mon`'s copy is already on `mon`'s socket.
+    let witness = Witness::connect(&server);
 
     for name in ["tap1", "tap2", "tap3"] {
         add_port(&server, name, &[]);
     }
     // Three transactions, three notifications, all on the socket before next() is called.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    witness.until_names(&["tap1", "tap2", "tap3"]);
 
     let state = tokio::time::timeout(T, mon.next()).await.unwrap().unwrap();
     assert!(["tap1", "tap2", "tap3"]
@@ -396,6 +440,8 @@ async fn monitor_answers_echo_and_reads_split_and_glued_messages() {
         let (head, tail) = text.split_at(20);
         s.write_all(head.as_bytes()).unwrap();
         s.flush().unwrap();
+        // Kept on purpose: pacing, so that the client gets the reply in two reads (a
+        // split message is what is tested), not synchronisation.
         std::thread::sleep(Duration::from_millis(100));
         s.write_all(tail.as_bytes()).unwrap();
         // Stay open until the client hangs up.
@@ -434,7 +480,8 @@ async fn server_error_reply_is_reported_with_its_text() {
 async fn a_silent_server_times_out() {
     let (a, path) = fake_server(|s| {
         let _ = read_msg(&s);
-        std::thread::sleep(Duration::from_secs(2));
+        // Never answer; hold the connection until the client, timed out, hangs up.
+        let _ = BufReader::new(&s).fill_buf();
     });
 
     let err = read_state(&a, Duration::from_millis(200))

@@ -254,15 +254,14 @@ fn serve_answers_each_server_as_virsh_domiflist_shows() {
     let before = get(addr, "/healthz", &[]).generation();
     let (c, _) = host.create_domain(3, "");
     let path = format!("/v2.1/servers/{}/os-virtual-interfaces", domuuid(&c));
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    let r = loop {
-        let r = get(addr, &path, &[]);
-        if r.status == 200 || std::time::Instant::now() > deadline {
-            break r;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    };
-    assert_eq!(r.status, 200, "{c} never appeared: {}", r.body);
+    let mut r = get(addr, &path, &[]);
+    let appeared = d
+        .target()
+        .try_until(std::time::Duration::from_secs(15), || {
+            r = get(addr, &path, &[]);
+            r.status == 200
+        });
+    assert!(appeared, "{c} never appeared: {}", r.body);
     let after = r.generation();
     assert!(after > before, "generation {before} -> {after}");
     let _ = std::fs::remove_file(&image);

@@ -13,7 +13,8 @@ use common::sse::{Sse, SseEvent};
 use serde_json::Value;
 
 const DB1: &str = "52:54:00:aa:00:02"; // tap-db1-1, missing in the demo
-const WAIT: Duration = Duration::from_secs(3);
+/// How long an expected event may take (a bound on a wait: they come in milliseconds).
+const WAIT: Duration = Duration::from_secs(20);
 
 /// A `changed` event of the db1 record whose record satisfies `ok`.
 fn changed(ok: impl Fn(&Value) -> bool) -> impl Fn(&SseEvent) -> bool {
@@ -129,10 +130,14 @@ fn host_changes_arrive_as_events_with_the_record_served() {
         &[&problem("cleared", "orphan-device", "tap-db1-9")],
     ));
 
-    // Events and the served generation line up.
-    common::wait_until("served generation reaches the last event", WAIT, || {
-        get(addr, "/healthz", &[]).generation() >= last
-    });
+    // Events and the served generation line up: a long poll for the last event's
+    // generation answers with it (or a later one), not at its timeout.
+    let r = get(
+        addr,
+        &format!("/v1/interfaces?wait_for_generation={last}&timeout=5"),
+        &[],
+    );
+    assert!(r.generation() >= last, "served {} < {last}", r.generation());
 }
 
 #[test]
@@ -206,14 +211,15 @@ fn long_poll_returns_when_the_generation_moves_or_at_the_timeout() {
     let addr = d.addr();
     let g = get(addr, "/healthz", &[]).generation();
 
-    let started = Instant::now();
     let waiter = std::thread::spawn(move || {
         get(
             addr,
-            &format!("/v1/interfaces?wait_for_generation={}&timeout=20", g + 1),
+            &format!("/v1/interfaces?wait_for_generation={}&timeout=300", g + 1),
             &[],
         )
     });
+    // Kept on purpose: time passes with nothing changing, and the long poll must still
+    // be waiting (not synchronisation: the change below is seen however early it comes).
     std::thread::sleep(Duration::from_millis(300));
     assert!(!waiter.is_finished(), "the long poll waits for a change");
     ns.batch("tuntap add dev tapw3 mode tap\n");
@@ -224,12 +230,9 @@ fn long_poll_returns_when_the_generation_moves_or_at_the_timeout() {
         "answered at generation {}",
         resp.generation()
     );
+    // It answered within the client's 30 s read timeout, so on the change: its own
+    // timeout is 300 s.
     assert_eq!(resp.json()["generation"], resp.generation());
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "{:?}",
-        started.elapsed()
-    );
 
     let started = Instant::now();
     let resp = get(
@@ -239,11 +242,9 @@ fn long_poll_returns_when_the_generation_moves_or_at_the_timeout() {
     );
     assert_eq!(resp.status, 200);
     assert!(resp.generation() < g + 1000);
+    // Not before its timeout (how late is a wait bound: the client's read timeout).
     let waited = started.elapsed();
-    assert!(
-        waited >= Duration::from_millis(900) && waited < Duration::from_secs(3),
-        "{waited:?}"
-    );
+    assert!(waited >= Duration::from_millis(900), "{waited:?}");
 
     assert_eq!(
         get(

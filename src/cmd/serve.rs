@@ -21,11 +21,13 @@ pub struct Origin {
 
 pub async fn run(args: &ServeArgs, cfg: ServeConfig, origin: Origin) -> Result<(), CmdError> {
     let server = Server::bind(cfg).await?;
+    let ready_file = args.ready_file.clone();
     let args = args.clone();
     let reload: serve::control::Reload = Box::new(move || reload(&args, &origin));
     let control = Control {
         notifier: Some(Notifier::from_env()),
         reload: Some(reload),
+        ready_file,
     };
     server.run_with(serve::termination(), control).await;
     Ok(())

@@ -3,10 +3,10 @@
 //! listeners stay open.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use futures::FutureExt;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
@@ -14,6 +14,7 @@ use tracing::{error, info, warn};
 use super::check::check_config;
 use super::config::{timing_of, ServeConfig};
 use super::notify::Notifier;
+use super::ready::ReadyFile;
 use super::refresh;
 use crate::api::auth::Token;
 use crate::inventory::{Shared, View};
@@ -33,26 +34,28 @@ pub struct Control {
     pub notifier: Option<Notifier>,
     /// `None`: SIGHUP is logged and ignored.
     pub reload: Option<Reload>,
+    /// `--ready-file`: written when READY=1 is sent (see [`super::ready`]).
+    pub ready_file: Option<std::path::PathBuf>,
 }
 
 impl Control {
     /// Runs the refresher until `shutdown`, restarting it when a reload changes what it
-    /// reads. Returns once `shutdown` completes and the refresher is stopped.
+    /// reads. Returns once `shutdown` completes and the refresher is stopped. `listening`
+    /// names the addresses actually bound, for the first status line and the ready file.
     pub(super) async fn supervise(
         mut self,
         shared: Arc<Shared>,
         mut cfg: ServeConfig,
         token: Option<Arc<Token>>,
         timing: refresh::Timing,
+        listening: Vec<String>,
         shutdown: impl Future<Output = ()>,
     ) {
-        let notifier = Arc::new(self.notifier.take().unwrap_or_else(Notifier::disabled));
-        let mut refresher = tokio::spawn(refresh::run(shared.clone(), cfg.source.clone(), timing));
-        let ready = Arc::new(AtomicBool::new(false));
-        let status = tokio::spawn(report(shared.clone(), notifier.clone(), ready.clone()));
-        let pings = notifier
-            .watchdog()
-            .map(|every| tokio::spawn(ping(notifier.clone(), every)));
+        // The signal handlers first: whoever hears from this daemon below (the status
+        // line, READY=1) may signal it at once. `shutdown` installs its own when first
+        // polled.
+        tokio::pin!(shutdown);
+        let mut stopped = (&mut shutdown).now_or_never().is_some();
         let mut hup = match signal(SignalKind::hangup()) {
             Ok(s) => Some(s),
             Err(e) => {
@@ -60,18 +63,43 @@ impl Control {
                 None
             }
         };
-        tokio::pin!(shutdown);
-        loop {
+        let notifier = Arc::new(self.notifier.take().unwrap_or_else(Notifier::disabled));
+        let ready_file = self
+            .ready_file
+            .take()
+            .map(|path| ReadyFile::new(path, listening.clone()));
+        if let Some(f) = &ready_file {
+            f.clear();
+        }
+        // Before anything is served: where it listens (a port 0 shows the port it got).
+        notifier.status(&format!(
+            "waiting for the first inventory; listening on {}",
+            listening.join(", ")
+        ));
+        let mut refresher = tokio::spawn(refresh::run(shared.clone(), cfg.source.clone(), timing));
+        let ready = Arc::new(Mutex::new(false));
+        let status = tokio::spawn(report(
+            shared.clone(),
+            notifier.clone(),
+            ready.clone(),
+            ready_file.clone(),
+        ));
+        let pings = notifier
+            .watchdog()
+            .map(|every| tokio::spawn(ping(notifier.clone(), every)));
+        while !stopped {
             tokio::select! {
-                _ = &mut shutdown => break,
+                _ = &mut shutdown => stopped = true,
                 _ = hangup(&mut hup) => {
                     notifier.reloading();
                     if let Some(new) = self.reload(&cfg, token.as_deref()) {
                         refresher = restart_if_changed(refresher, &shared, &cfg, &new).await;
                         cfg = new;
                     }
-                    // Before the first inventory, READY=1 is still the reporter's to send.
-                    if ready.load(Ordering::SeqCst) {
+                    // Before the first inventory, READY=1 is still the reporter's to send
+                    // (with the ready file before it): the lock keeps the two in order.
+                    let ready = lock(&ready);
+                    if *ready {
                         notifier.ready(&status_line(&shared.current(), shared.health().last_error));
                     } else {
                         notifier.status("reloaded; waiting for the first inventory");
@@ -82,6 +110,11 @@ impl Control {
         notifier.stopping();
         refresher.abort();
         status.abort();
+        // Done with the ready file before it is removed (it may be being written).
+        let _ = status.await;
+        if let Some(f) = &ready_file {
+            f.withdraw();
+        }
         if let Some(p) = pings {
             p.abort();
         }
@@ -160,8 +193,14 @@ async fn hangup(sig: &mut Option<Signal>) {
     }
 }
 
-/// READY=1 once the first inventory is served, then STATUS= whenever the line changes.
-async fn report(shared: Arc<Shared>, notifier: Arc<Notifier>, ready: Arc<AtomicBool>) {
+/// READY=1 once the first inventory is served (the ready file written just before it),
+/// then STATUS= whenever the line changes.
+async fn report(
+    shared: Arc<Shared>,
+    notifier: Arc<Notifier>,
+    ready: Arc<Mutex<bool>>,
+    ready_file: Option<ReadyFile>,
+) {
     let mut last = String::new();
     loop {
         let seen = shared.current().generation;
@@ -170,13 +209,25 @@ async fn report(shared: Arc<Shared>, notifier: Arc<Notifier>, ready: Arc<AtomicB
             continue;
         }
         let line = status_line(&view, shared.health().last_error);
-        if !ready.swap(true, Ordering::SeqCst) {
+        let mut ready = lock(&ready);
+        if !*ready {
+            // First the file, then READY=1: whoever heard READY=1 can read it.
+            if let Some(f) = &ready_file {
+                f.announce(view.generation);
+            }
             notifier.ready(&line);
+            *ready = true;
         } else if line != last {
             notifier.status(&line);
         }
         last = line;
     }
+}
+
+/// Whether READY=1 has been sent; held while sending it (a poisoned lock still holds a
+/// plain bool).
+fn lock(ready: &Mutex<bool>) -> MutexGuard<'_, bool> {
+    ready.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// One line for `systemctl status`: the inventory's size and whether it is current.

@@ -141,10 +141,18 @@ impl Bound {
         }
     }
 
+    /// Where it actually listens: a TCP listener bound to port 0 shows the port it got.
+    pub fn bound_addr(&self) -> ListenAddr {
+        match self.local_addr() {
+            Some(a) => ListenAddr::Tcp(a),
+            None => self.addr.clone(),
+        }
+    }
+
     /// Accepts until `stop` turns true, then lets open connections finish (up to
     /// [`DRAIN_TIMEOUT`]) and removes a unix socket's file.
     pub async fn serve(self, limit: Arc<Semaphore>, mut stop: watch::Receiver<bool>) {
-        info!(addr = %self.addr, tls = self.tls.is_some(), "listening");
+        info!(addr = %self.bound_addr(), tls = self.tls.is_some(), "listening");
         let graceful = GracefulShutdown::new();
         loop {
             let permit = tokio::select! {

@@ -112,7 +112,9 @@ impl Live {
 
     /// OVSDB as now read (`Some`), or ovsdb-server gone (`None`: last state, stale).
     pub(super) fn apply_ovsdb(&mut self, state: Option<OvsState>) {
-        self.ovsdb_up = Some(state.is_some());
+        let was = self.ovsdb_up;
+        let up = state.is_some();
+        self.ovsdb_up = Some(up);
         let facts = match state {
             Some(s) => {
                 let s = Arc::new(s);
@@ -136,6 +138,10 @@ impl Live {
                 self.pending_facts.ovsdb = facts;
                 self.update_health();
             }
+        }
+        if was != self.ovsdb_up {
+            // After the sources are published: /metrics already says so.
+            debug!(up, "ovsdb source state changed");
         }
     }
 
@@ -168,6 +174,8 @@ impl Live {
         let current = self.shared.current();
         let view = current.next(current.generation, SystemTime::now(), c.take_changes());
         self.shared.publish(view, Vec::new());
+        // After publishing: the new numbers are already served.
+        debug!(links = stats.len(), "counters changed");
     }
 
     /// libvirt is unreachable: records turn stale, readiness fails.

@@ -11,6 +11,7 @@ pub mod listen;
 mod live;
 pub mod notify;
 mod ovs;
+pub mod ready;
 pub mod refresh;
 mod server;
 mod tls;

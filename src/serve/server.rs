@@ -99,6 +99,12 @@ impl Server {
         self.bound.iter().filter_map(Bound::local_addr).collect()
     }
 
+    /// Every address actually bound, in listen order: TCP with the port it got, unix
+    /// sockets by path.
+    pub fn bound_addrs(&self) -> Vec<ListenAddr> {
+        self.bound.iter().map(Bound::bound_addr).collect()
+    }
+
     /// Serves until `shutdown` completes, then drains open connections.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         self.run_with(shutdown, Control::default()).await
@@ -109,6 +115,7 @@ impl Server {
     pub async fn run_with(self, shutdown: impl Future<Output = ()>, control: Control) {
         let (stop_tx, stop_rx) = watch::channel(false);
         let limit = Arc::new(Semaphore::new(listen::MAX_CONNECTIONS));
+        let listening = self.bound_addrs().iter().map(|a| a.to_string()).collect();
         let loops: Vec<_> = self
             .bound
             .into_iter()
@@ -120,6 +127,7 @@ impl Server {
                 self.cfg,
                 self.token,
                 self.timing,
+                listening,
                 shutdown,
             )
             .await;

@@ -11,14 +11,14 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
 use super::daemon::Daemon;
-use super::http::{self, Resp};
+use super::fixture;
+use super::http::{self, Resp, Target};
 use super::qemu::{emulator_type, virsh, URI};
-use super::{fixture, wait_until};
 
 /// The token the fixture's daemon requires on its TCP listener.
 pub const TOKEN: &str = "vact-test-token-3f9d2c81";
@@ -304,9 +304,7 @@ impl Fixture {
         let config = dir.join("vifd.toml");
         std::fs::write(&config, "").unwrap();
         let log = dir.join("daemon.log");
-        let tcp: SocketAddr = format!("127.0.0.1:{}", http::free_port()).parse().unwrap();
         let unix = format!("unix:{}", sock.display());
-        let listen = tcp.to_string();
         let mut daemon = Daemon::start_logged(
             None,
             &[
@@ -320,7 +318,7 @@ impl Fixture {
                 "--listen",
                 &unix,
                 "--listen",
-                &listen,
+                "127.0.0.1:0",
                 "--token-file",
                 token_file.to_str().unwrap(),
                 "--log-level",
@@ -331,8 +329,8 @@ impl Fixture {
             ],
             Some(&log),
         );
-        daemon.addr = Some(tcp);
-        daemon.wait_ready(|| http::status_of(tcp, "/readyz"));
+        daemon.wait_ready();
+        let tcp = daemon.addr();
         let fx = Fixture {
             tag,
             daemon,
@@ -371,13 +369,21 @@ impl Fixture {
         (r.status, body_json(&r))
     }
 
-    /// Polls `ok` (every 100 ms, at most 30 s), panicking naming `what`.
+    /// The daemon, through its unix socket.
+    pub fn target(&self) -> Target {
+        Target::Unix(self.sock.clone())
+    }
+
+    /// Waits until `ok` holds (checked again at each new generation the daemon serves,
+    /// at most 30 s), panicking naming `what`.
     pub fn wait_for(&self, what: &str, mut ok: impl FnMut(&Self) -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !ok(self) {
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        self.target()
+            .until(what, Duration::from_secs(30), || ok(self));
+    }
+
+    /// Waits (at most `limit`) until `ok` holds, checked again at each new generation.
+    pub fn until(&self, what: &str, limit: Duration, ok: impl FnMut() -> bool) {
+        self.target().until(what, limit, ok);
     }
 
     /// The daemon's records of domain `uuid`.
@@ -389,7 +395,7 @@ impl Fixture {
 
     /// GET /healthz on the unix socket answers 200 and the process still runs.
     pub fn assert_alive(&mut self, after: &str) {
-        if let Some(status) = self.daemon.child.try_wait().unwrap() {
+        if let Some(status) = self.daemon.child.status() {
             panic!("vifd serve exited ({status}) after {after}");
         }
         let r = unix_request(&self.sock, "GET", "/healthz", &[], None);
@@ -399,19 +405,16 @@ impl Fixture {
     /// Waits until the daemon lists `n` records for domain `uuid`.
     pub fn wait_records(&self, uuid: &str, n: usize) -> Vec<Value> {
         let mut last = vec![];
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
+        let listed = self.target().try_until(Duration::from_secs(30), || {
             last = self.records_of(uuid);
-            if last.len() == n {
-                return last;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the daemon lists {} records for {uuid}, not {n}: {last:#?}",
-                last.len()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+            last.len() == n
+        });
+        assert!(
+            listed,
+            "the daemon lists {} records for {uuid}, not {n}: {last:#?}",
+            last.len()
+        );
+        last
     }
 }
 
@@ -509,11 +512,6 @@ pub fn domblklist(domain: &str, inactive: bool) -> Vec<Vec<String>> {
         .filter(|l| !l.trim().is_empty())
         .map(|l| l.split_whitespace().map(String::from).collect())
         .collect()
-}
-
-/// Waits (at most `limit`) until `ok` holds; see [`wait_until`].
-pub fn eventually(what: &str, limit: Duration, ok: impl FnMut() -> bool) {
-    wait_until(what, limit, ok);
 }
 
 /// The Nova fault of an error body: `(key, code, message)`.

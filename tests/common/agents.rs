@@ -3,12 +3,12 @@
 //! fleet also has, one that hangs and one where nothing listens.
 #![allow(dead_code)]
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::daemon::{in_netns, Daemon};
-use super::http::{free_port, raw, request};
+use super::daemon::Daemon;
+use super::http::{refusing_addr, Refusing};
 use super::TestNs;
 
 /// Domains per agent, and bridged interfaces per domain.
@@ -52,43 +52,26 @@ impl Agent {
         }
     }
 
-    /// Agent `index` running inside its namespace on 10.254.0.1:8789, an address that is
-    /// not loopback, so the daemon requires the token of `token_file`. Only reachable
-    /// from inside the namespace (run `vifd query` there: [`query_command`]).
+    /// Agent `index` running inside its namespace on 10.254.0.1 (a port of its own), an
+    /// address that is not loopback, so the daemon requires the token of `token_file`.
+    /// Only reachable from inside the namespace (run `vifd query` there: [`query_command`]).
     pub fn guarded(index: u8, token_file: &Path) -> Self {
         let (ns, dir, uri) = host(index);
         ns.batch("addr add 10.254.0.1/32 dev lo\n");
-        let listen = "10.254.0.1:8789";
         let token = token_file.to_str().expect("a UTF-8 path");
         let args = [
             "--listen",
-            listen,
+            "10.254.0.1:0",
             "--token-file",
             token,
             "--libvirt-uri",
             &uri,
         ];
         let mut daemon = Daemon::start(Some(&ns.name), &args);
-        let bearer = format!(
-            "Bearer {}",
-            std::fs::read_to_string(token_file)
-                .expect("the token")
-                .trim()
-        );
-        let (name, addr) = (ns.name.clone(), listen.parse::<SocketAddr>().expect("addr"));
-        daemon.wait_ready(move || {
-            let bearer = bearer.clone();
-            in_netns(&name, move || {
-                let auth = [("Authorization", bearer.as_str())];
-                std::net::TcpStream::connect(addr)
-                    .ok()
-                    .and_then(|s| raw(s, &request("GET", "/readyz", &auth)))
-                    .map(|r| r.status)
-            })
-        });
+        daemon.wait_ready();
         Agent {
             index,
-            url: format!("http://{listen}"),
+            url: format!("http://{}", daemon.addr()),
             ns,
             uri,
             daemon,
@@ -198,9 +181,10 @@ pub fn hanging_host() -> (TcpListener, String) {
     (l, url)
 }
 
-/// A URL where nothing listens (a port that was free a moment ago).
-pub fn dead_url() -> String {
-    format!("http://127.0.0.1:{}", free_port())
+/// A URL where nothing listens, and what keeps it so (see [`refusing_addr`]).
+pub fn dead_url() -> (Refusing, String) {
+    let (held, addr) = refusing_addr();
+    (held, format!("http://{addr}"))
 }
 
 /// `vifd query ARGS`, inside `netns` when given, without the caller's VIFD_* settings.

@@ -1,15 +1,37 @@
 //! `vifd serve` as a child process, stopped with SIGTERM on drop.
+//!
+//! Nothing here polls. The daemon gets a notification socket of the test's own
+//! (NOTIFY_SOCKET) and `--ready-file`: it says where it listens once its listeners are
+//! bound, then `READY=1` once the first inventory is served, after writing the ready file
+//! with the addresses it actually bound (it listens on port 0, never on a port guessed
+//! free). Its log comes through a pipe, line by line; its exit through a reaper thread.
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use super::http;
+use nix::sys::signal::Signal;
+
+use super::http::Target;
+use super::notify::{NotifySocket, ReadyFile};
+use super::process::Reaped;
+
+/// How long a daemon may take to bind its listeners, or to serve its first inventory.
+pub const START_LIMIT: Duration = Duration::from_secs(60);
 
 pub struct Daemon {
-    pub child: Child,
+    pub child: Reaped,
+    /// Its first TCP listener, once known.
     pub addr: Option<SocketAddr>,
+    /// Every address it listens on, once known.
+    pub listen: Vec<String>,
+    pub notify: NotifySocket,
+    pub ready_file: PathBuf,
+    log: Receiver<String>,
 }
 
 impl Daemon {
@@ -18,8 +40,15 @@ impl Daemon {
         Self::start_logged(netns, args, None)
     }
 
-    /// As [`start`](Self::start), with stderr (the log) written to `log` when given.
-    pub fn start_logged(netns: Option<&str>, args: &[&str], log: Option<&std::path::Path>) -> Self {
+    /// As [`start`](Self::start), with the log also written to `log` when given (else to
+    /// the test's stderr).
+    pub fn start_logged(netns: Option<&str>, args: &[&str], log: Option<&Path>) -> Self {
+        Self::spawn(Self::command(netns), args, log)
+    }
+
+    /// The command that runs vifd (inside `netns` when given), without the caller's
+    /// VIFD_* settings.
+    pub fn command(netns: Option<&str>) -> Command {
         let mut cmd = match netns {
             Some(ns) => {
                 let mut c = Command::new("ip");
@@ -28,36 +57,56 @@ impl Daemon {
             }
             None => Command::new(env!("CARGO_BIN_EXE_vifd")),
         };
-        let child = cmd
-            .arg("serve")
-            .args(args)
-            .env_remove("VIFD_LIBVIRT_URI")
-            .env_remove("VIFD_NETNS")
-            .env_remove("VIFD_LISTEN")
-            .env_remove("VIFD_CONFIG")
-            .stdin(Stdio::null())
-            .stderr(match log {
-                Some(path) => Stdio::from(std::fs::File::create(path).expect("create the log")),
-                None => Stdio::inherit(),
-            })
-            .spawn()
-            .expect("start vifd serve");
-        Daemon { child, addr: None }
+        for var in [
+            "VIFD_LIBVIRT_URI",
+            "VIFD_NETNS",
+            "VIFD_LISTEN",
+            "VIFD_CONFIG",
+            "VIFD_READY_FILE",
+            "NOTIFY_SOCKET",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd
     }
 
-    /// Starts it on a free loopback port and waits until /readyz says 200.
+    /// Runs `cmd serve --ready-file F ARGS` with NOTIFY_SOCKET set (the caller may have
+    /// set more of the environment on `cmd`).
+    pub fn spawn(mut cmd: Command, args: &[&str], log: Option<&Path>) -> Self {
+        let notify = NotifySocket::bind();
+        let ready_file = notify.dir().join("ready.json");
+        let mut child = cmd
+            .arg("serve")
+            .arg("--ready-file")
+            .arg(&ready_file)
+            .args(args)
+            .env("NOTIFY_SOCKET", &notify.path)
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start vifd serve");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let log = log_lines(stderr, log.map(Path::to_path_buf));
+        Daemon {
+            child: Reaped::with_notice(child, Some(notify.path.clone())),
+            addr: None,
+            listen: Vec::new(),
+            notify,
+            ready_file,
+            log,
+        }
+    }
+
+    /// Starts it on loopback port 0 and waits until it is ready.
     pub fn on_loopback(args: &[&str]) -> Self {
         Self::on_loopback_logged(args, None)
     }
 
-    pub fn on_loopback_logged(args: &[&str], log: Option<&std::path::Path>) -> Self {
-        let addr: SocketAddr = format!("127.0.0.1:{}", http::free_port()).parse().unwrap();
-        let listen = addr.to_string();
-        let mut all = vec!["--listen", &listen];
+    pub fn on_loopback_logged(args: &[&str], log: Option<&Path>) -> Self {
+        let mut all = vec!["--listen", "127.0.0.1:0"];
         all.extend_from_slice(args);
         let mut d = Self::start_logged(None, &all, log);
-        d.addr = Some(addr);
-        d.wait_ready(|| http::status_of(addr, "/readyz"));
+        d.wait_ready();
         d
     }
 
@@ -75,43 +124,120 @@ impl Daemon {
         self.addr.expect("a TCP daemon")
     }
 
-    /// Polls `probe` (the /readyz status) until 200, for at most 60 s.
-    pub fn wait_ready(&mut self, probe: impl Fn() -> Option<u16>) {
-        let deadline = Instant::now() + Duration::from_secs(60);
+    /// Its first TCP listener as a request target.
+    pub fn target(&self) -> Target {
+        Target::Tcp(self.addr())
+    }
+
+    /// Blocks until the listeners are bound (the first status line), for a daemon that
+    /// may never be ready; returns the addresses.
+    pub fn wait_listening(&mut self) -> Vec<String> {
+        let listen = self.notify.listening(START_LIMIT);
+        self.set_listen(listen.clone());
+        listen
+    }
+
+    /// Blocks until `READY=1` (the first inventory served), then reads the ready file.
+    pub fn wait_ready(&mut self) -> ReadyFile {
+        self.notify.ready(START_LIMIT);
+        let ready = ReadyFile::read(&self.ready_file);
+        self.set_listen(ready.listen.clone());
+        ready
+    }
+
+    fn set_listen(&mut self, listen: Vec<String>) {
+        self.addr = listen.iter().find_map(|a| a.parse().ok());
+        self.listen = listen;
+    }
+
+    /// The next line of its log, or `None` after `limit` (or once it closed its stderr).
+    pub fn log_line(&self, limit: Duration) -> Option<String> {
+        self.log.recv_timeout(limit).ok()
+    }
+
+    /// Blocks until a log line containing `marker` (returned); panics after `limit`.
+    pub fn wait_log(&self, marker: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
         loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("vifd serve exited early: {status}");
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.log.recv_timeout(left) {
+                Ok(line) if line.contains(marker) => return line,
+                Ok(_) => {}
+                Err(RecvTimeoutError::Timeout) => panic!("no {marker:?} logged within {limit:?}"),
+                Err(RecvTimeoutError::Disconnected) => {
+                    panic!("the daemon closed its log before logging {marker:?}")
+                }
             }
-            if probe() == Some(200) {
+        }
+    }
+
+    /// Checks `ok` now and after each log line containing `marker`, until it holds;
+    /// panics naming `what` after `limit`. For what changes without a new generation
+    /// (counters, the sources' health): the daemon logs `marker` once it has changed.
+    pub fn until_logged(
+        &self,
+        what: &str,
+        marker: &str,
+        limit: Duration,
+        mut ok: impl FnMut() -> bool,
+    ) {
+        let deadline = Instant::now() + limit;
+        loop {
+            if ok() {
                 return;
             }
-            assert!(Instant::now() < deadline, "vifd serve not ready in 60 s");
-            std::thread::sleep(Duration::from_millis(100));
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                assert!(!left.is_zero(), "{what}: not within {limit:?}");
+                match self.log.recv_timeout(left) {
+                    Ok(line) if line.contains(marker) => break,
+                    Ok(_) => {}
+                    Err(RecvTimeoutError::Timeout) => panic!("{what}: not within {limit:?}"),
+                    Err(RecvTimeoutError::Disconnected) => {
+                        panic!("{what}: the daemon closed its log")
+                    }
+                }
+            }
         }
+    }
+
+    /// Checks `ok` now and each time the served generation moves; see [`Target::until`].
+    pub fn until(&self, what: &str, limit: Duration, ok: impl FnMut() -> bool) {
+        self.target().until(what, limit, ok);
     }
 
     /// SIGTERM, then the exit status (within 15 s).
     pub fn stop(&mut self) -> ExitStatus {
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "vifd serve ignored SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        self.stop_within(Duration::from_secs(15))
+            .expect("vifd serve ignored SIGTERM")
+    }
+
+    /// SIGTERM, then the exit status if it came within `limit`.
+    pub fn stop_within(&mut self, limit: Duration) -> Option<ExitStatus> {
+        self.child.signal(Signal::SIGTERM);
+        self.child.wait(limit)
     }
 }
 
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+/// Reads `stderr` on a thread: each line to `file` when given (else to the test's
+/// stderr) and to the returned channel.
+fn log_lines(stderr: std::process::ChildStderr, file: Option<PathBuf>) -> Receiver<String> {
+    let mut out = file.map(|p| std::fs::File::create(p).expect("create the log"));
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            match &mut out {
+                Some(f) => {
+                    let _ = writeln!(f, "{line}");
+                }
+                None => eprintln!("{line}"),
+            }
+            // Nobody listening any more is fine: keep draining the pipe.
+            let _ = tx.send(line);
         }
-    }
+    });
+    rx
 }
 
 /// Runs `f` on a thread that has entered network namespace `ns` (sockets it opens live there).
@@ -123,5 +249,5 @@ pub fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'sta
         f()
     })
     .join()
-    .expect("netns thread")
+    .expect("a thread in the namespace")
 }

@@ -88,13 +88,90 @@ pub fn parse(buf: &[u8]) -> Option<Resp> {
     })
 }
 
-/// A free loopback port (bound then released: a small race, fine for tests).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// Where a daemon answers: a TCP address or a unix socket.
+#[derive(Debug, Clone)]
+pub enum Target {
+    Tcp(SocketAddr),
+    Unix(std::path::PathBuf),
+}
+
+impl Target {
+    /// `GET path`, waiting at most `limit` for the answer.
+    pub fn get(&self, path: &str, limit: Duration) -> Resp {
+        let req = request("GET", path, &[]);
+        match self {
+            Target::Tcp(addr) => {
+                let s = connect(*addr);
+                s.set_read_timeout(Some(limit)).unwrap();
+                raw(s, &req)
+            }
+            Target::Unix(p) => {
+                let s = UnixStream::connect(p).expect("connect to the unix socket");
+                s.set_read_timeout(Some(limit)).unwrap();
+                raw(s, &req)
+            }
+        }
+        .unwrap_or_else(|| panic!("GET {path}: no response within {limit:?}"))
+    }
+
+    /// The generation it serves now.
+    pub fn generation(&self) -> u64 {
+        self.get("/healthz", Duration::from_secs(30)).generation()
+    }
+
+    /// Checks `ok` now and again each time the served generation moves (a long poll on
+    /// `/v1/interfaces?wait_for_generation=`), until it holds; panics naming `what` after
+    /// `limit`. Every change of what is served bumps the generation, except counters
+    /// and the sources' health (see `Daemon::until_logged` for those).
+    pub fn until(&self, what: &str, limit: Duration, ok: impl FnMut() -> bool) {
+        assert!(self.try_until(limit, ok), "{what}: not within {limit:?}");
+    }
+
+    /// As [`until`](Self::until); false when `ok` still fails after `limit`.
+    pub fn try_until(&self, limit: Duration, mut ok: impl FnMut() -> bool) -> bool {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            // Read before the check: a change after it is a generation past this one.
+            let seen = self.generation();
+            if ok() {
+                return true;
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            let secs = left.as_secs_f64().ceil().clamp(1.0, 300.0) as u64;
+            // A filter that matches nothing: the answer is small whatever is served.
+            let poll = format!(
+                "/v1/interfaces?wait_for_generation={}&timeout={secs}&mac=00:00:00:00:00:00",
+                seen + 1
+            );
+            self.get(&poll, Duration::from_secs(secs + 30));
+        }
+    }
+}
+
+/// Holds a loopback port that refuses connections: see [`refusing_addr`].
+pub struct Refusing {
+    _client: TcpStream,
+    _server: TcpStream,
+}
+
+/// A loopback address where nothing listens, and what holds it so: the port is the local
+/// end of a connection the test keeps open (no listener: a new connection to it is
+/// refused), so nobody can start listening on it meanwhile.
+pub fn refusing_addr() -> (Refusing, SocketAddr) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a listener");
+    let client = TcpStream::connect(listener.local_addr().unwrap()).expect("connect");
+    let (server, _) = listener.accept().expect("accept");
+    let addr = client.local_addr().unwrap();
+    (
+        Refusing {
+            _client: client,
+            _server: server,
+        },
+        addr,
+    )
 }
 
 /// The status of `GET path` at `addr`, or `None` when nothing answers (yet).

@@ -5,7 +5,9 @@ pub mod actions;
 pub mod agents;
 pub mod daemon;
 pub mod http;
+pub mod notify;
 pub mod ovsdb;
+pub mod process;
 pub mod qemu;
 pub mod sse;
 pub mod traffic;
@@ -122,15 +124,67 @@ pub fn demo_host(tag: &str) -> (TestNs, String) {
     (ns, format!("test://{}", fixture_path("demo/node.xml")))
 }
 
-/// Polls `ok` every 20 ms until it holds; panics naming `what` after `limit`.
-pub fn wait_until(what: &str, limit: std::time::Duration, mut ok: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + limit;
-    while !ok() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{what} within {limit:?}"
+/// Link notifications (rtnetlink, RTMGRP_LINK) of one network namespace: something to
+/// block on while waiting for the kernel to change a link.
+pub struct LinkEvents {
+    fd: std::os::fd::OwnedFd,
+}
+
+impl LinkEvents {
+    /// Subscribes in namespace `ns` (the socket stays in it).
+    pub fn open(ns: &str) -> Self {
+        use nix::sys::socket::{
+            bind, socket, AddressFamily, NetlinkAddr, SockFlag, SockProtocol, SockType,
+        };
+        let fd = daemon::in_netns(ns, || {
+            let fd = socket(
+                AddressFamily::Netlink,
+                SockType::Raw,
+                SockFlag::SOCK_CLOEXEC,
+                SockProtocol::NetlinkRoute,
+            )
+            .expect("a netlink socket");
+            // RTMGRP_LINK
+            bind(
+                std::os::fd::AsRawFd::as_raw_fd(&fd),
+                &NetlinkAddr::new(0, 1),
+            )
+            .expect("subscribe to link notifications");
+            fd
+        });
+        LinkEvents { fd }
+    }
+
+    /// Blocks until the next notification (or a lost batch of them); false after `limit`.
+    pub fn next(&self, limit: std::time::Duration) -> bool {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        use std::os::fd::AsFd;
+        let ms = limit.as_millis().clamp(1, i32::MAX as u128) as i32;
+        let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
+        if poll(&mut fds, PollTimeout::try_from(ms).unwrap()).expect("poll") == 0 {
+            return false;
+        }
+        let mut buf = vec![0u8; 64 * 1024];
+        // ENOBUFS (notifications lost) is news of a change too.
+        let _ = nix::sys::socket::recv(
+            std::os::fd::AsRawFd::as_raw_fd(&self.fd),
+            &mut buf,
+            nix::sys::socket::MsgFlags::MSG_DONTWAIT,
         );
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        true
+    }
+
+    /// Checks `ok` now and after each notification until it holds; panics naming `what`
+    /// after `limit`.
+    pub fn until(&self, what: &str, limit: std::time::Duration, mut ok: impl FnMut() -> bool) {
+        let deadline = std::time::Instant::now() + limit;
+        while !ok() {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() || !self.next(left) {
+                assert!(ok(), "{what}: not within {limit:?}");
+                return;
+            }
+        }
     }
 }
 

@@ -6,12 +6,13 @@
 //! no ovs-vswitchd runs.
 #![allow(dead_code)]
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::mpsc;
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
@@ -58,41 +59,49 @@ impl OvsdbServer {
     /// Starts ovsdb-server on the database and waits until its socket accepts.
     pub fn start(&mut self) {
         assert!(self.child.is_none(), "ovsdb-server is already running");
-        let log = std::fs::OpenOptions::new()
+        let mut log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.dir.join("ovsdb-server.log"))
             .expect("open the ovsdb-server log");
-        let child = Command::new(tool("ovsdb-server"))
+        let mut child = Command::new(tool("ovsdb-server"))
             .arg(self.db_path())
             .arg(format!("--remote=punix:{}", self.sock_path().display()))
             .arg(format!("--unixctl={}", self.dir.join("ctl").display()))
             .arg(format!("--pidfile={}", self.dir.join("pid").display()))
+            // The line that says it is up (below) is logged at info.
+            .arg("-vovsdb_server:console:info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(log)
+            .stderr(Stdio::piped())
             .spawn()
             .expect("spawn ovsdb-server");
-        self.child = Some(child);
-        self.wait_ready();
-    }
-
-    fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while UnixStream::connect(self.sock_path()).is_err() {
-            let exited = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten());
-            if let Some(status) = exited {
-                panic!("ovsdb-server exited ({status}): {}", self.log());
+        // Its log, line by line, to the file and to `started` until the version line.
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (tx, started) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                let _ = writeln!(log, "{line}");
+                if line.contains("(Open vSwitch)") {
+                    let _ = tx.send(());
+                }
             }
-            assert!(
-                Instant::now() < deadline,
-                "ovsdb-server socket: {}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(10));
+        });
+        self.child = Some(child);
+        // ovsdb-server logs its version once initialised, right after it has bound and
+        // listened on its remotes (ovsdb/ovsdb-server.c: reconfigure_remotes, then
+        // daemonize_complete, then the version): from then on the socket accepts. The
+        // log closing first (`Disconnected`) means it exited.
+        match started.recv_timeout(Duration::from_secs(10)) {
+            Ok(()) => {}
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                panic!("ovsdb-server not up in 10 s: {}", self.log())
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let status = self.child.as_mut().map(|c| c.wait());
+                panic!("ovsdb-server exited ({status:?}): {}", self.log())
+            }
         }
     }
 
