@@ -49,6 +49,7 @@ use std::time::Duration;
 
 use common::daemon::Daemon;
 use common::http::{get, Resp};
+use common::identity::{tap_of, NET_A, P1, P2, P3, VM1, VM2};
 use common::ovsdb::OvsdbServer;
 use common::{fixture_path, record_by_mac, LinkEvents, TestNs};
 
@@ -82,20 +83,6 @@ fn demo_outputs_match_golden_files() {
     capture("demo", &ns, &args, |_| {});
 }
 
-// tests/fixtures/identity/node.xml with the rows tests/identity_ovsdb.rs writes, in the
-// state its check test makes: vm-1's port bound right, vm-2's first port with a wrong
-// attached-mac and no net_uuid, vm-2's second in no row.
-const VM1: &str = "1a2b3c4d-0001-4e5f-8a9b-0c1d2e3f4a5b";
-const VM2: &str = "1a2b3c4d-0002-4e5f-8a9b-0c1d2e3f4a5b";
-const P1: &str = "6a1f0c2e-91b4-4d7a-8e3c-5b2d9f0a1c01";
-const P2: &str = "7b2e1d3f-a2c5-4e8b-9f4d-6c3e0a1b2d02";
-const P3: &str = "8c3f2e40-b3d6-4f9c-8a5e-7d4f1b2c3e03";
-const NET_A: &str = "0e5d4c3b-2a19-4f8e-8d7c-6b5a4f3e2d1c";
-
-fn tap_of(port: &str) -> String {
-    format!("tap{}", &port[..11])
-}
-
 /// The Interface and Port rows os-vif and the Neutron agent write for one port.
 fn plug(ovs: &OvsdbServer, port: &str, mac: &str, vm: &str, net: Option<&str>, tag: u16) {
     let name = tap_of(port);
@@ -114,6 +101,9 @@ fn plug(ovs: &OvsdbServer, port: &str, mac: &str, vm: &str, net: Option<&str>, t
     ovs.vsctl(&args);
 }
 
+/// tests/fixtures/identity/node.xml with the rows tests/identity_ovsdb.rs writes, in the
+/// state its check test makes: vm-1's port bound right, vm-2's first port with a wrong
+/// attached-mac and no net_uuid, vm-2's second in no row.
 #[test]
 fn identity_outputs_match_golden_files() {
     prerequisites();

@@ -11,21 +11,10 @@ use std::time::Duration;
 
 use common::daemon::Daemon;
 use common::http::get;
+use common::identity::{tap_of, NET_A, NET_B, P1, P2, P3, VM1, VM2};
 use common::ovsdb::OvsdbServer;
 use common::{fixture_path, vifd_json, TestNs};
 use serde_json::Value;
-
-const VM1: &str = "1a2b3c4d-0001-4e5f-8a9b-0c1d2e3f4a5b";
-const VM2: &str = "1a2b3c4d-0002-4e5f-8a9b-0c1d2e3f4a5b";
-const P1: &str = "6a1f0c2e-91b4-4d7a-8e3c-5b2d9f0a1c01";
-const P2: &str = "7b2e1d3f-a2c5-4e8b-9f4d-6c3e0a1b2d02";
-const P3: &str = "8c3f2e40-b3d6-4f9c-8a5e-7d4f1b2c3e03";
-const NET_A: &str = "0e5d4c3b-2a19-4f8e-8d7c-6b5a4f3e2d1c";
-const NET_B: &str = "9f8e7d6c-5b4a-4392-8180-7f6e5d4c3b2a";
-
-fn tap_of(port: &str) -> String {
-    format!("tap{}", &port[..11])
-}
 
 /// The three taps of the fixture, in a fresh namespace.
 fn host() -> TestNs {

@@ -5,6 +5,7 @@ pub mod actions;
 pub mod agents;
 pub mod daemon;
 pub mod http;
+pub mod identity;
 pub mod notify;
 pub mod ovsdb;
 pub mod process;

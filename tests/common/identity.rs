@@ -1,0 +1,15 @@
+//! The guests, ports and networks of tests/fixtures/identity/node.xml, for the tests that
+//! write OVSDB rows for it.
+
+pub const VM1: &str = "1a2b3c4d-0001-4e5f-8a9b-0c1d2e3f4a5b";
+pub const VM2: &str = "1a2b3c4d-0002-4e5f-8a9b-0c1d2e3f4a5b";
+pub const P1: &str = "6a1f0c2e-91b4-4d7a-8e3c-5b2d9f0a1c01";
+pub const P2: &str = "7b2e1d3f-a2c5-4e8b-9f4d-6c3e0a1b2d02";
+pub const P3: &str = "8c3f2e40-b3d6-4f9c-8a5e-7d4f1b2c3e03";
+pub const NET_A: &str = "0e5d4c3b-2a19-4f8e-8d7c-6b5a4f3e2d1c";
+pub const NET_B: &str = "9f8e7d6c-5b4a-4392-8180-7f6e5d4c3b2a";
+
+/// The tap Nova's os-vif names for a port: `tap` + the port UUID's first 11 characters.
+pub fn tap_of(port: &str) -> String {
+    format!("tap{}", &port[..11])
+}
