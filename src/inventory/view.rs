@@ -9,7 +9,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use imbl::{HashMap, OrdMap};
+use imbl::OrdMap;
 use serde::ser::{Serialize, SerializeSeq, Serializer};
 
 use super::problem::Problem;
@@ -30,10 +30,10 @@ pub struct View {
     /// Host-level problems (orphan devices), by device name.
     host_problems: OrdMap<String, Arc<Problem>>,
     /// Lower-case domain UUID → its key.
-    by_uuid: HashMap<String, DomainKey>,
+    by_uuid: OrdMap<String, DomainKey>,
     /// Lower-case record id → the records with it (one, unless two domains claim a port),
     /// in inventory order: a lookup answers the last, whatever the order of changes.
-    by_id: HashMap<String, Vec<Placed>>,
+    by_id: OrdMap<String, Vec<Placed>>,
     interface_count: usize,
     problem_count: usize,
     /// `GET /v1/interfaces` without filters, serialized at most once per view, on
