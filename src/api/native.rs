@@ -186,7 +186,7 @@ fn filtered(view: &View, filter: &InterfaceFilter) -> Result<Response, Fault> {
             && filter.problem.is_none_or(|p| v.problems.contains(&p))
     };
     let vifs: Vec<&Vif> = view.interfaces().filter(matches).map(|v| &**v).collect();
-    list(view, "interfaces", || vifs.iter())
+    list(view, "interfaces", vifs.len(), || vifs.iter())
 }
 
 #[utoipa::path(get, path = "/v1/interfaces/{id}", tag = "native",
@@ -208,7 +208,9 @@ pub async fn interface(
     responses((status = 200, description = "Every domain", body = DomainList)))]
 pub async fn domains(Extension(view): Extension<Arc<View>>) -> Result<Response, Fault> {
     let view = ready(&view)?;
-    list(view, "domains", || view.domains().map(|d| &d.summary))
+    list(view, "domains", view.domain_count(), || {
+        view.domains().map(|d| &d.summary)
+    })
 }
 
 #[utoipa::path(get, path = "/v1/domains/{domain}/interfaces", tag = "native",
@@ -223,14 +225,16 @@ pub async fn domain_interfaces(
     let found = view
         .domain_by_name_or_uuid(&domain)
         .ok_or_else(|| Fault::not_found(format!("Domain {domain} could not be found.")))?;
-    list(view, "interfaces", || found.interfaces.iter())
+    list(view, "interfaces", found.interfaces.len(), || {
+        found.interfaces.iter()
+    })
 }
 
 #[utoipa::path(get, path = "/v1/problems", tag = "native",
     responses((status = 200, description = "Every problem, as `vifd check --json` prints them", body = ProblemList)))]
 pub async fn problems(Extension(view): Extension<Arc<View>>) -> Result<Response, Fault> {
     let view = ready(&view)?;
-    list(view, "problems", || view.problems())
+    list(view, "problems", view.problem_count(), || view.problems())
 }
 
 /// The view, unless no inventory has been taken yet.
@@ -248,13 +252,13 @@ fn unavailable(message: impl Into<String>) -> Fault {
     Fault::new(StatusCode::SERVICE_UNAVAILABLE, message)
 }
 
-fn list<F, I>(view: &View, key: &str, items: F) -> Result<Response, Fault>
+fn list<F, I>(view: &View, key: &str, count: usize, items: F) -> Result<Response, Fault>
 where
     F: Fn() -> I,
     I: IntoIterator,
     I::Item: Serialize,
 {
-    list_body(view.generation, &view.collected_at, key, items)
+    list_body(view.generation, &view.collected_at, key, count, items)
         .map(json_bytes)
         .map_err(|e| Fault::internal(format!("cannot serialize {key}: {e}")))
 }

@@ -15,12 +15,14 @@ mod diff;
 mod entry;
 mod facts;
 mod mac_match;
+mod publish;
 mod targetless;
 
 use diff::{diff, records_of, Records};
-use entry::{domain_record, Entry};
+use entry::Entry;
 use targetless::has_mac_matched;
 
+use changes::Dirty;
 pub use changes::{Changes, Delta, DomainKey};
 
 use super::devices::Devices;
@@ -34,14 +36,6 @@ use crate::libvirt::{Domain, Network, Snapshot};
 use crate::netlink::{DeviceKind, HostDevice};
 
 type Key = DomainKey;
-
-/// What changed since the last [`Correlation::take_changes`].
-#[derive(Default)]
-struct Dirty {
-    all: bool,
-    domains: BTreeSet<Key>,
-    orphans: BTreeSet<String>,
-}
 
 /// The inventory of a host, kept current one domain or device at a time.
 pub struct Correlation {
@@ -121,54 +115,6 @@ impl Correlation {
         }
         inv.problems.extend(self.orphans.values().cloned());
         inv
-    }
-
-    /// Everything, as changes to an empty view.
-    pub fn everything(&self) -> Changes {
-        Changes {
-            reset: true,
-            stale: self.stale,
-            domains: self
-                .domains
-                .iter()
-                .map(|(k, e)| (k.clone(), Some(Arc::new(domain_record(e)))))
-                .collect(),
-            host_problems: self
-                .orphans
-                .iter()
-                .map(|(name, p)| (name.clone(), Some(p.clone())))
-                .collect(),
-        }
-    }
-
-    /// What changed since the last call (since creation for the first): what the next
-    /// view needs. Costs in proportion to the change.
-    pub fn take_changes(&mut self) -> Changes {
-        let dirty = std::mem::take(&mut self.dirty);
-        if dirty.all {
-            return self.everything();
-        }
-        let record = |k: &Key| self.domains.get(k).map(|e| Arc::new(domain_record(e)));
-        Changes {
-            reset: false,
-            stale: self.stale,
-            domains: dirty
-                .domains
-                .into_iter()
-                .map(|k| {
-                    let r = record(&k);
-                    (k, r)
-                })
-                .collect(),
-            host_problems: dirty
-                .orphans
-                .into_iter()
-                .map(|name| {
-                    let p = self.orphans.get(&name).cloned();
-                    (name, p)
-                })
-                .collect(),
-        }
     }
 
     /// The domains as last read, in name order.

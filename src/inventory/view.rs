@@ -166,9 +166,14 @@ impl View {
     pub fn all_interfaces_json(&self) -> Result<Bytes, String> {
         self.all_interfaces_json
             .get_or_init(|| {
-                list_body(self.generation, &self.collected_at, "interfaces", || {
-                    self.interfaces()
-                })
+                let count = self.interface_count;
+                list_body(
+                    self.generation,
+                    &self.collected_at,
+                    "interfaces",
+                    count,
+                    || self.interfaces(),
+                )
                 .map_err(|e| e.to_string())
             })
             .clone()
@@ -209,10 +214,12 @@ where
 
 /// `{"generation": N, "collected_at": "...", "<key>": [...]}`, the shape of every native
 /// list response, written straight into one buffer: no JSON tree for thousands of records.
+/// `count` (how many items `items` yields) sizes the buffer.
 pub fn list_body<F, I>(
     generation: u64,
     collected_at: &str,
     key: &str,
+    count: usize,
     items: F,
 ) -> Result<Bytes, serde_json::Error>
 where
@@ -220,7 +227,7 @@ where
     I: IntoIterator,
     I::Item: Serialize,
 {
-    let mut buf = Vec::with_capacity(256 + items().into_iter().size_hint().0 * 768);
+    let mut buf = Vec::with_capacity(256 + count * 768);
     buf.extend_from_slice(format!("{{\"generation\":{generation},\"collected_at\":").as_bytes());
     serde_json::to_writer(&mut buf, collected_at)?;
     buf.push(b',');

@@ -56,6 +56,7 @@ async fn run(src: OvsdbSource, tx: mpsc::Sender<OvsUpdate>) {
                 info!(addr = %src.addr, "no ovsdb-server socket; the ovsdb resolver is off until it appears");
                 absent_said = true;
             }
+            // Retry pacing, not synchronisation: look again for a socket that may appear.
             tokio::time::sleep(backoff.max()).await;
             continue;
         }
@@ -97,6 +98,7 @@ async fn run(src: OvsdbSource, tx: mpsc::Sender<OvsUpdate>) {
                 debug!(error = %e, retry_in = ?backoff.peek(), "ovsdb-server still unreachable")
             }
         }
+        // Reconnect pacing: the capped backoff between tries.
         tokio::time::sleep(backoff.next_delay()).await;
     }
 }

@@ -1,6 +1,7 @@
 //! What a correlation tells the rest: a delta per change for watchers, and the changed
 //! domains for the next view.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use crate::inventory::problem::Problem;
@@ -35,4 +36,12 @@ pub struct Changes {
     pub stale: bool,
     pub domains: Vec<(DomainKey, Option<Arc<DomainRecord>>)>,
     pub host_problems: Vec<(String, Option<Arc<Problem>>)>,
+}
+
+/// What changed since the last [`Correlation::take_changes`].
+#[derive(Default)]
+pub(super) struct Dirty {
+    pub(super) all: bool,
+    pub(super) domains: BTreeSet<DomainKey>,
+    pub(super) orphans: BTreeSet<String>,
 }
