@@ -7,6 +7,7 @@ pub mod inventory;
 pub mod libvirt;
 pub mod mac;
 pub mod netlink;
+pub mod ovn;
 pub mod ovsdb;
 
 pub use correlate::{correlate, correlate_with, CorrelateOptions, Correlation, Delta};

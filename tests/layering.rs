@@ -29,6 +29,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("libvirt/", 1),
     ("netlink/", 1),
     ("ovsdb/", 1),
+    ("ovn/", 1),
     // Record types (leaf).
     ("inventory/record", 2),
     ("inventory/problem", 2),

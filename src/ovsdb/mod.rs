@@ -21,3 +21,5 @@ mod wire;
 pub use addr::{OvsdbAddr, OvsdbError, DEFAULT_ADDR};
 pub use session::{read_state, OvsdbMonitor};
 pub use state::{OvsInterface, OvsState};
+// The OVN Southbound client speaks the same wire protocol.
+pub(crate) use wire::Conn;

@@ -39,7 +39,7 @@ struct Scanner {
 }
 
 /// One connection to ovsdb-server.
-pub(super) struct Conn {
+pub(crate) struct Conn {
     addr: OvsdbAddr,
     stream: Stream,
     rbuf: Vec<u8>,
@@ -49,7 +49,7 @@ pub(super) struct Conn {
 }
 
 impl Conn {
-    pub(super) async fn open(addr: &OvsdbAddr) -> Result<Conn, OvsdbError> {
+    pub(crate) async fn open(addr: &OvsdbAddr) -> Result<Conn, OvsdbError> {
         let connect_err = |source| OvsdbError::Connect {
             addr: addr.clone(),
             source,
@@ -75,11 +75,11 @@ impl Conn {
         })
     }
 
-    pub(super) fn addr(&self) -> &OvsdbAddr {
+    pub(crate) fn addr(&self) -> &OvsdbAddr {
         &self.addr
     }
 
-    pub(super) fn protocol(&self, message: impl Into<String>) -> OvsdbError {
+    pub(crate) fn protocol(&self, message: impl Into<String>) -> OvsdbError {
         OvsdbError::Protocol {
             addr: self.addr.clone(),
             message: message.into(),
@@ -94,13 +94,13 @@ impl Conn {
     }
 
     /// Appends a message to the output; [`flush`](Self::flush) sends it.
-    pub(super) fn queue(&mut self, msg: &Value) {
+    pub(crate) fn queue(&mut self, msg: &Value) {
         // Serialising a Value into a Vec cannot fail (its map keys are strings).
         let _ = serde_json::to_writer(&mut self.wbuf, msg);
     }
 
     /// Sends everything queued. Cancel-safe: progress is recorded after every `write`.
-    pub(super) async fn flush(&mut self) -> Result<(), OvsdbError> {
+    pub(crate) async fn flush(&mut self) -> Result<(), OvsdbError> {
         while self.wpos < self.wbuf.len() {
             let res = match &mut self.stream {
                 Stream::Unix(s) => s.write(&self.wbuf[self.wpos..]).await,
@@ -122,7 +122,7 @@ impl Conn {
     }
 
     /// Reads whatever has arrived (waiting for at least one byte). Cancel-safe.
-    pub(super) async fn fill(&mut self) -> Result<(), OvsdbError> {
+    pub(crate) async fn fill(&mut self) -> Result<(), OvsdbError> {
         self.compact();
         if self.rbuf.len() - self.scan.start > MAX_MESSAGE {
             return Err(self.protocol(format!("a message exceeds {MAX_MESSAGE} bytes")));
@@ -155,13 +155,13 @@ impl Conn {
     }
 
     /// Whether part of a message has been received but not its end.
-    pub(super) fn has_partial(&self) -> bool {
+    pub(crate) fn has_partial(&self) -> bool {
         self.scan.start < self.rbuf.len()
     }
 
     /// Where the next complete message already received lies, if any; see [`frame`](Self::frame).
     /// The bytes stay valid until the next [`fill`](Self::fill).
-    pub(super) fn next_frame(&mut self) -> Result<Option<Range<usize>>, OvsdbError> {
+    pub(crate) fn next_frame(&mut self) -> Result<Option<Range<usize>>, OvsdbError> {
         let found = self
             .scan
             .find_end(&self.rbuf)
@@ -169,7 +169,7 @@ impl Conn {
         Ok(found.map(|end| std::mem::replace(&mut self.scan.start, end)..end))
     }
 
-    pub(super) fn frame(&self, range: &Range<usize>) -> &[u8] {
+    pub(crate) fn frame(&self, range: &Range<usize>) -> &[u8] {
         &self.rbuf[range.clone()]
     }
 }

@@ -1,0 +1,288 @@
+//! The Southbound session: on one member, a `monitor_cond` on `_Server` (is this member in
+//! its cluster?) and one on `OVN_Southbound` for this host's rows, sent together; then
+//! `monitor_cond_change` whenever the rows read widen what is wanted.
+//!
+//! Any member that is connected to its cluster serves reads; a member that loses its
+//! cluster ends the session so the caller moves to another.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tracing::debug;
+
+use super::error::OvnError;
+use super::rows::{Kind, Table};
+use super::state::{SbState, Wanted};
+use super::tables::{Conditions, Tables};
+use crate::ovsdb::{Conn, OvsdbAddr, OvsdbError};
+
+const DATABASE: &str = "OVN_Southbound";
+/// The monitors' ids, echoed in their `update2` notifications.
+const SERVER_MONITOR: &str = "server";
+const SB_MONITOR: &str = "sb";
+/// Request ids: the two monitors, then one per condition change.
+const SERVER_REQUEST: u64 = 1;
+const SB_REQUEST: u64 = 2;
+const FIRST_CHANGE: u64 = 3;
+
+const SERVER_COLUMNS: &[(&str, Kind)] = &[
+    ("name", Kind::Atom),
+    ("model", Kind::Atom),
+    ("connected", Kind::Atom),
+];
+
+/// Reads the wanted rows once: connect to the first member that answers, settle, hang up.
+pub async fn read_state(
+    remotes: &[OvsdbAddr],
+    wanted: Wanted,
+    timeout: Duration,
+) -> Result<SbState, OvnError> {
+    let (_monitor, state, _) = SbMonitor::connect(remotes, 0, wanted, timeout).await?;
+    Ok(state)
+}
+
+/// A kept Southbound session. After [`next`](Self::next) fails, connect again.
+pub struct SbMonitor {
+    conn: Conn,
+    tables: Tables,
+    server: Table,
+    wanted: Wanted,
+    /// The conditions the server holds (or will, once `in_flight` is answered).
+    sent: Conditions,
+    in_flight: Option<u64>,
+    next_id: u64,
+    server_answered: bool,
+    monitoring: bool,
+    /// Rows changed (or what is wanted did) since the last state returned.
+    dirty: bool,
+}
+
+impl SbMonitor {
+    /// Connects to the members in turn from `start`, and returns the session, the state
+    /// it settled on and the index of the member that answered. Each try is bounded by
+    /// `timeout`.
+    pub async fn connect(
+        remotes: &[OvsdbAddr],
+        start: usize,
+        wanted: Wanted,
+        timeout: Duration,
+    ) -> Result<(Self, SbState, usize), OvnError> {
+        let mut last = OvnError::NoRemote;
+        for i in 0..remotes.len() {
+            let index = (start + i) % remotes.len();
+            let addr = &remotes[index];
+            let attempt = async {
+                let mut m = SbMonitor::open(addr, wanted.clone()).await?;
+                m.settle().await?;
+                Ok::<_, OvnError>(m)
+            };
+            let result = match tokio::time::timeout(timeout, attempt).await {
+                Ok(r) => r,
+                Err(_) => Err(OvsdbError::Timeout {
+                    addr: addr.clone(),
+                    timeout,
+                }
+                .into()),
+            };
+            match result {
+                Ok(mut m) => {
+                    m.dirty = false;
+                    let state = m.state();
+                    return Ok((m, state, index));
+                }
+                Err(e) => {
+                    debug!(error = %e, "OVN Southbound member unusable; trying the next");
+                    last = e;
+                }
+            }
+        }
+        let tried: Vec<String> = remotes.iter().map(ToString::to_string).collect();
+        Err(OvnError::NoMember {
+            tried: tried.join(","),
+            last: Box::new(last),
+        })
+    }
+
+    /// The member this session reads from.
+    pub fn addr(&self) -> &OvsdbAddr {
+        self.conn.addr()
+    }
+
+    /// Asks for other ports (or another chassis name); the next state answers for them.
+    pub fn set_wanted(&mut self, wanted: Wanted) {
+        if wanted != self.wanted {
+            self.wanted = wanted;
+            self.dirty = true;
+        }
+    }
+
+    /// Waits until the rows (or what is wanted) changed and the conditions have settled,
+    /// and returns the new state. Cancel-safe: everything received stays in `self`.
+    pub async fn next(&mut self) -> Result<SbState, OvnError> {
+        loop {
+            self.step()?;
+            self.conn.flush().await?;
+            if self.dirty && self.settled() {
+                self.dirty = false;
+                return Ok(self.state());
+            }
+            self.conn.fill().await?;
+        }
+    }
+
+    async fn open(addr: &OvsdbAddr, wanted: Wanted) -> Result<SbMonitor, OvnError> {
+        let mut conn = Conn::open(addr).await?;
+        let tables = Tables::default();
+        let sent = tables.conditions(&wanted);
+        let server_where = json!([["name", "==", DATABASE]]);
+        let server = json!({"Database": [{"where": server_where, "columns": ["name", "model", "connected"]}]});
+        conn.queue(&request(SERVER_REQUEST, "monitor_cond", json!(["_Server", SERVER_MONITOR, server])));
+        let sb = sent.monitor_requests();
+        conn.queue(&request(SB_REQUEST, "monitor_cond", json!([DATABASE, SB_MONITOR, sb])));
+        Ok(SbMonitor {
+            conn,
+            tables,
+            server: Table::default(),
+            wanted,
+            sent,
+            in_flight: None,
+            next_id: FIRST_CHANGE,
+            server_answered: false,
+            monitoring: false,
+            dirty: true,
+        })
+    }
+
+    /// Reads until both monitors are answered and the conditions have settled.
+    async fn settle(&mut self) -> Result<(), OvnError> {
+        loop {
+            self.step()?;
+            self.conn.flush().await?;
+            if self.settled() {
+                return Ok(());
+            }
+            self.conn.fill().await?;
+        }
+    }
+
+    fn settled(&self) -> bool {
+        self.server_answered
+            && self.monitoring
+            && self.in_flight.is_none()
+            && !self.conn.has_partial()
+    }
+
+    /// Handles every complete message received, then asks for what the rows now need.
+    fn step(&mut self) -> Result<(), OvnError> {
+        while let Some(frame) = self.conn.next_frame()? {
+            let message: Value = serde_json::from_slice(self.conn.frame(&frame))
+                .map_err(|e| self.conn.protocol(e.to_string()))?;
+            self.handle(message)?;
+        }
+        if self.monitoring && self.in_flight.is_none() {
+            let next = self.tables.conditions(&self.wanted);
+            if next != self.sent {
+                let id = self.next_id;
+                self.next_id += 1;
+                let change = self.sent.change_to(&next);
+                let params = json!([SB_MONITOR, SB_MONITOR, change]);
+                self.conn.queue(&request(id, "monitor_cond_change", params));
+                self.sent = next;
+                self.in_flight = Some(id);
+            }
+        }
+        Ok(())
+    }
+
+    fn handle(&mut self, mut message: Value) -> Result<(), OvnError> {
+        match message.get("method").and_then(Value::as_str) {
+            Some("update2") => {
+                let params = message["params"].take();
+                match params.get(0).and_then(Value::as_str) {
+                    Some(SB_MONITOR) => self.apply(&params[1]),
+                    Some(SERVER_MONITOR) => self.apply_server(&params[1]),
+                    _ => Ok(()),
+                }
+            }
+            Some("echo") => {
+                let reply = json!({"id": message["id"].take(), "result": message["params"].take(), "error": null});
+                self.conn.queue(&reply);
+                Ok(())
+            }
+            Some(_) => Ok(()),
+            None => self.reply(message),
+        }
+    }
+
+    fn reply(&mut self, mut message: Value) -> Result<(), OvnError> {
+        let id = message.get("id").and_then(Value::as_u64);
+        let error = message["error"].take();
+        let refused = |request: &'static str| OvsdbError::Server {
+            addr: self.conn.addr().clone(),
+            request,
+            message: error.to_string(),
+        };
+        match id {
+            Some(SERVER_REQUEST) if error.is_null() => {
+                self.server_answered = true;
+                self.apply_server(&message["result"])
+            }
+            // A server without `_Server` (before OVS 2.9) is not clustered.
+            Some(SERVER_REQUEST) => {
+                self.server_answered = true;
+                Ok(())
+            }
+            Some(SB_REQUEST) if error.is_null() => {
+                self.monitoring = true;
+                self.apply(&message["result"])
+            }
+            Some(SB_REQUEST) => Err(refused("monitor_cond").into()),
+            Some(n) if Some(n) == self.in_flight && error.is_null() => {
+                self.in_flight = None;
+                Ok(())
+            }
+            Some(n) if Some(n) == self.in_flight => Err(refused("monitor_cond_change").into()),
+            _ => Ok(()),
+        }
+    }
+
+    fn apply(&mut self, updates: &Value) -> Result<(), OvnError> {
+        self.dirty = true;
+        self.tables.apply(updates).map_err(|e| self.update_error(e))
+    }
+
+    /// `_Server`'s row for the Southbound: a clustered member that has lost its cluster
+    /// serves old data, so the session ends.
+    fn apply_server(&mut self, updates: &Value) -> Result<(), OvnError> {
+        if let Some(rows) = updates.get("Database") {
+            self.server
+                .apply("Database", SERVER_COLUMNS, rows)
+                .map_err(|e| self.update_error(e))?;
+        }
+        for row in self.server.rows.values() {
+            let model = row.str("model").unwrap_or("standalone");
+            if model != "standalone" && row.bool("connected") == Some(false) {
+                return Err(OvnError::NotConnected {
+                    addr: self.conn.addr().clone(),
+                    model: model.to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn update_error(&self, e: impl std::fmt::Display) -> OvnError {
+        OvnError::Update {
+            addr: self.conn.addr().clone(),
+            reason: e.to_string(),
+        }
+    }
+
+    fn state(&self) -> SbState {
+        self.tables.state(&self.wanted)
+    }
+}
+
+fn request(id: u64, method: &str, params: Value) -> Value {
+    json!({"id": id, "method": method, "params": params})
+}
