@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::options::NetworkMap;
+use super::ovn::OvnFacts;
 use crate::libvirt::Network;
 use crate::mac::MacAddr;
 use crate::netlink::Neighbour;
@@ -24,6 +25,8 @@ pub struct OvsFacts {
 pub struct Facts {
     /// `None` while the ovsdb resolver is off or has never read the database.
     pub ovsdb: Option<OvsFacts>,
+    /// `None` while the ovn resolver is off or the host is not an OVN chassis.
+    pub ovn: Option<OvnFacts>,
     /// Neighbour entries by their link-layer address.
     neighbours: HashMap<MacAddr, Vec<(String, IpAddr)>>,
 }
@@ -32,6 +35,7 @@ impl Facts {
     pub fn new(ovsdb: Option<OvsFacts>, neighbours: &[Neighbour]) -> Self {
         let mut f = Facts {
             ovsdb,
+            ovn: None,
             neighbours: HashMap::new(),
         };
         f.set_neighbours(neighbours);

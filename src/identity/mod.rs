@@ -10,9 +10,11 @@ mod addresses;
 mod context;
 mod facts;
 mod options;
+mod ovn;
 mod resolve;
 
 pub(crate) use context::{Context, Names};
 pub use facts::{Facts, Known, OvsFacts};
 pub use options::{IdentityOptions, MacPrefix, NetworkMap, OptionError, Resolver};
+pub use ovn::{ChassisId, OvnFacts, Pending};
 pub(crate) use resolve::{network_of, resolve};

@@ -13,6 +13,8 @@ use crate::mac::MacAddr;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Resolver {
+    /// OVN's Southbound DB: the local port's binding, its datapath's Neutron network.
+    Ovn,
     /// Open vSwitch's database: iface-id, net_uuid, tag.
     Ovsdb,
     /// libvirt networks: `<source network>` or a network's bridge; DHCP leases.
@@ -27,7 +29,8 @@ pub enum Resolver {
 
 impl Resolver {
     /// The order used when none is configured.
-    pub const DEFAULT_ORDER: [Resolver; 5] = [
+    pub const DEFAULT_ORDER: [Resolver; 6] = [
+        Resolver::Ovn,
         Resolver::Ovsdb,
         Resolver::LibvirtNetwork,
         Resolver::NovaMetadata,
@@ -37,6 +40,7 @@ impl Resolver {
 
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Ovn => "ovn",
             Self::Ovsdb => "ovsdb",
             Self::LibvirtNetwork => "libvirt-network",
             Self::NovaMetadata => "nova-metadata",
@@ -67,7 +71,7 @@ impl FromStr for Resolver {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OptionError {
     #[error(
-        "unknown resolver {0:?}: expected ovsdb, libvirt-network, nova-metadata, linuxbridge or config"
+        "unknown resolver {0:?}: expected ovn, ovsdb, libvirt-network, nova-metadata, linuxbridge or config"
     )]
     UnknownResolver(String),
     #[error("invalid MAC prefix {0:?}: expected 1 to 6 hex octets separated by ':'")]

@@ -3,9 +3,11 @@
 use super::addresses::addresses;
 use super::context::{Context, Names};
 use super::options::Resolver;
+use super::ovn::OvnFacts;
 use crate::inventory::kinds::{NetIdSource, PortIdSource, StaleSource};
 use crate::inventory::record::IpAddress;
 use crate::libvirt::{Domain, DomainInterface, Network, NovaPort};
+use crate::ovn::SbPort;
 use crate::ovsdb::OvsInterface;
 
 /// Nova and Neutron abbreviate a UUID to its first 11 characters in device names.
@@ -25,6 +27,18 @@ pub(crate) struct Resolved<'a> {
     /// The device's OVSDB Interface row, when the ovsdb resolver has one: what the
     /// `ovsdb-mismatch` and `port-unbound` problems are checked against.
     pub ovs_row: Option<&'a OvsInterface>,
+    /// The device's port as the Southbound knows it, when the ovn resolver is on and the
+    /// host is an OVN chassis: what the binding and its problems come from.
+    pub ovn: Option<OvnLookup<'a>>,
+}
+
+/// An `iface-id` looked up in the Southbound.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OvnLookup<'a> {
+    pub facts: &'a OvnFacts,
+    pub iface_id: &'a str,
+    /// Its `Port_Binding`; `None` when there is none (or it was not asked about yet).
+    pub port: Option<&'a SbPort>,
 }
 
 pub(crate) fn resolve<'a>(
@@ -34,12 +48,16 @@ pub(crate) fn resolve<'a>(
     names: &Names,
 ) -> Resolved<'a> {
     let mut r = Resolved::default();
-    let ovs = ctx
-        .opts
-        .uses(Resolver::Ovsdb)
+    let ovs_on = ctx.opts.uses(Resolver::Ovsdb) || ctx.opts.uses(Resolver::Ovn);
+    let ovs = ovs_on
         .then(|| names.device.and_then(|d| ctx.facts.ovs_interface(d)))
         .flatten();
-    let mut used_ovs = false;
+    r.ovn = ctx
+        .opts
+        .uses(Resolver::Ovn)
+        .then(|| ovn_lookup(ctx, ovs.map(|o| o.0)))
+        .flatten();
+    let (mut used_ovs, mut used_ovn) = (false, false);
     if let Some(id) = iface
         .virtualport
         .as_ref()
@@ -51,13 +69,22 @@ pub(crate) fn resolve<'a>(
     }
     for &res in &ctx.opts.order {
         if r.port.is_none() {
-            r.port = port_from(res, ctx, dom, names, ovs.map(|o| o.0));
-            used_ovs |= r.port.is_some() && res == Resolver::Ovsdb;
+            r.port = match res {
+                Resolver::Ovn => r.ovn.and_then(|o| o.port.map(|_| o.iface_id.to_string()))
+                    .map(|id| (id, PortIdSource::Ovn)),
+                _ => port_from(res, ctx, dom, names, ovs.map(|o| o.0)),
+            };
+            used_ovs |= r.port.is_some() && matches!(res, Resolver::Ovsdb | Resolver::Ovn);
+            used_ovn |= r.port.is_some() && res == Resolver::Ovn;
         }
         if r.net.is_none() {
-            let (net, stale) = net_from(res, ctx, iface, names, ovs.map(|o| o.0));
+            let (net, stale) = match res {
+                Resolver::Ovn => net_from_ovn(r.ovn),
+                _ => net_from(res, ctx, iface, names, ovs.map(|o| o.0)),
+            };
             r.net = net;
             used_ovs |= r.net.is_some() && res == Resolver::Ovsdb;
+            used_ovn |= r.net.is_some() && res == Resolver::Ovn;
             if r.net.is_some() {
                 r.stale.extend(stale);
             }
@@ -72,6 +99,10 @@ pub(crate) fn resolve<'a>(
             r.stale.insert(0, StaleSource::Ovsdb);
         }
     }
+    let ovn_stale = used_ovn && r.ovn.is_some_and(|o| o.facts.stale);
+    if ovn_stale && !r.stale.contains(&StaleSource::Ovn) {
+        r.stale.insert(0, StaleSource::Ovn);
+    }
     let nova_port = ctx
         .opts
         .uses(Resolver::NovaMetadata)
@@ -79,6 +110,26 @@ pub(crate) fn resolve<'a>(
         .flatten();
     r.addresses = addresses(ctx, dom, iface, names, nova_port);
     r
+}
+
+/// The device's `iface-id` in the Southbound, on an OVN chassis.
+fn ovn_lookup<'a>(ctx: &Context<'a>, row: Option<&'a OvsInterface>) -> Option<OvnLookup<'a>> {
+    let facts = ctx.facts.ovn.as_ref()?;
+    let iface_id = row?.iface_id.as_deref()?;
+    Some(OvnLookup {
+        facts,
+        iface_id,
+        port: facts.port(iface_id),
+    })
+}
+
+/// The network of the port's datapath (`neutron-<uuid>`), and `ovn` when that is a last
+/// known value.
+fn net_from_ovn(ovn: Option<OvnLookup>) -> (Option<(String, NetIdSource)>, Option<StaleSource>) {
+    let Some(o) = ovn else { return (None, None) };
+    let net = o.port.and_then(|p| p.datapath.as_ref()?.network_id());
+    let stale = (net.is_some() && o.facts.stale).then_some(StaleSource::Ovn);
+    (net.map(|n| (n, NetIdSource::Ovn)), stale)
 }
 
 /// The port of a user alias `ua-<port UUID>`: how `vifd` names the interfaces it
@@ -113,7 +164,7 @@ fn port_from(
             let id = ctx.known.port_with_prefix(abbrev?).cloned();
             id.map(|i| (i, PortIdSource::Linuxbridge))
         }
-        Resolver::LibvirtNetwork | Resolver::Config => None,
+        Resolver::Ovn | Resolver::LibvirtNetwork | Resolver::Config => None,
     }
 }
 
@@ -150,7 +201,7 @@ fn net_from(
             tag(from_map(ctx, iface, names, ovs), NetIdSource::Config),
             None,
         ),
-        Resolver::NovaMetadata => (None, None),
+        Resolver::Ovn | Resolver::NovaMetadata => (None, None),
     }
 }
 

@@ -241,6 +241,8 @@ closed_set!(OperState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum NetIdSource {
+    /// The OVN Southbound datapath of the port's binding (`neutron-<net uuid>`).
+    Ovn,
     /// The OVSDB Interface row's `net_uuid`.
     Ovsdb,
     /// The libvirt network of `<source network>` or of the bridge.
@@ -252,6 +254,7 @@ pub enum NetIdSource {
 }
 
 closed_set!(NetIdSource {
+    Ovn => "ovn",
     Ovsdb => "ovsdb",
     LibvirtNetwork => "libvirt-network",
     Linuxbridge => "linuxbridge",
@@ -266,6 +269,8 @@ pub enum PortIdSource {
     Virtualport,
     /// A user alias `ua-<port UUID>`, as `vifd` names the interfaces it attaches.
     LibvirtAlias,
+    /// The OVSDB Interface row's `iface-id`, bound in the OVN Southbound DB.
+    Ovn,
     /// The OVSDB Interface row's `iface-id`.
     Ovsdb,
     /// Nova's `<nova:port>` that the tap name abbreviates.
@@ -277,6 +282,7 @@ pub enum PortIdSource {
 closed_set!(PortIdSource {
     Virtualport => "virtualport",
     LibvirtAlias => "libvirt-alias",
+    Ovn => "ovn",
     Ovsdb => "ovsdb",
     NovaMetadata => "nova-metadata",
     Linuxbridge => "linuxbridge",
@@ -286,6 +292,8 @@ closed_set!(PortIdSource {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum StaleSource {
+    /// The OVN Southbound DB is unreachable: its last known bindings.
+    Ovn,
     /// ovsdb-server is unreachable: OVSDB's last known rows.
     Ovsdb,
     /// libvirt no longer has the network the record names: its last known identity.
@@ -293,6 +301,7 @@ pub enum StaleSource {
 }
 
 closed_set!(StaleSource {
+    Ovn => "ovn",
     Ovsdb => "ovsdb",
     LibvirtNetwork => "libvirt-network",
 });

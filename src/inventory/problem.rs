@@ -25,8 +25,30 @@ pub enum ProblemKind {
     OrphanDevice,
     /// OVSDB's `attached-mac` or `vm-uuid` for the device disagrees with libvirt.
     OvsdbMismatch,
-    /// An OVS port with an `iface-id` but no `net_uuid`: no agent has bound it.
+    /// An OVS port with an `iface-id` but no `net_uuid`: no agent has bound it (OVS
+    /// agent hosts only; OVN never writes `net_uuid`).
     PortUnbound,
+    /// An `iface-id` that no OVN Southbound `Port_Binding` has.
+    OvnPortMissing,
+    /// The port's binding has no chassis.
+    OvnUnbound,
+    /// The port is bound to another chassis, and this one is not an additional chassis.
+    OvnBoundElsewhere,
+    /// The port's `requested-chassis` names neither this chassis nor its hostname.
+    OvnRequestedElsewhere,
+    /// Bound here, but ovn-controller has not marked the interface `ovn-installed`.
+    OvnNotInstalled,
+    /// Bound here, but the binding is not `up`.
+    OvnPortDown,
+    /// The binding's `neutron:device_id` is not the domain's UUID.
+    DeviceIdMismatch,
+    /// The binding's `neutron:network_name` names another network than its datapath.
+    NetIdMismatch,
+    /// The port's network has a metadata port but the host has no `ovnmeta-<net>`
+    /// namespace.
+    OvnMetadataMissing,
+    /// No Southbound `Chassis` row is named by this host's `system-id`.
+    OvnChassisMissing,
 }
 
 impl ProblemKind {
@@ -39,6 +61,16 @@ impl ProblemKind {
             Self::OrphanDevice => "orphan-device",
             Self::OvsdbMismatch => "ovsdb-mismatch",
             Self::PortUnbound => "port-unbound",
+            Self::OvnPortMissing => "ovn-port-missing",
+            Self::OvnUnbound => "ovn-unbound",
+            Self::OvnBoundElsewhere => "ovn-bound-elsewhere",
+            Self::OvnRequestedElsewhere => "ovn-requested-elsewhere",
+            Self::OvnNotInstalled => "ovn-not-installed",
+            Self::OvnPortDown => "ovn-port-down",
+            Self::DeviceIdMismatch => "device-id-mismatch",
+            Self::NetIdMismatch => "net-id-mismatch",
+            Self::OvnMetadataMissing => "ovn-metadata-missing",
+            Self::OvnChassisMissing => "ovn-chassis-missing",
         }
     }
 }

@@ -15,7 +15,7 @@ use super::labels::{Esc, RecordLabels};
 use crate::inventory::{LinkStats, ProblemKind, View};
 
 /// Every problem kind, in the order of their `vifd_problems` samples.
-const KINDS: [ProblemKind; 7] = [
+const KINDS: [ProblemKind; 17] = [
     ProblemKind::DeviceMissing,
     ProblemKind::MacMismatch,
     ProblemKind::WrongMaster,
@@ -23,6 +23,16 @@ const KINDS: [ProblemKind; 7] = [
     ProblemKind::OrphanDevice,
     ProblemKind::OvsdbMismatch,
     ProblemKind::PortUnbound,
+    ProblemKind::OvnPortMissing,
+    ProblemKind::OvnUnbound,
+    ProblemKind::OvnBoundElsewhere,
+    ProblemKind::OvnRequestedElsewhere,
+    ProblemKind::OvnNotInstalled,
+    ProblemKind::OvnPortDown,
+    ProblemKind::DeviceIdMismatch,
+    ProblemKind::NetIdMismatch,
+    ProblemKind::OvnMetadataMissing,
+    ProblemKind::OvnChassisMissing,
 ];
 
 /// The index of `kind` in [`KINDS`]. Exhaustive on purpose: a new kind does not compile
@@ -36,6 +46,16 @@ fn slot(kind: ProblemKind) -> usize {
         ProblemKind::OrphanDevice => 4,
         ProblemKind::OvsdbMismatch => 5,
         ProblemKind::PortUnbound => 6,
+        ProblemKind::OvnPortMissing => 7,
+        ProblemKind::OvnUnbound => 8,
+        ProblemKind::OvnBoundElsewhere => 9,
+        ProblemKind::OvnRequestedElsewhere => 10,
+        ProblemKind::OvnNotInstalled => 11,
+        ProblemKind::OvnPortDown => 12,
+        ProblemKind::DeviceIdMismatch => 13,
+        ProblemKind::NetIdMismatch => 14,
+        ProblemKind::OvnMetadataMissing => 15,
+        ProblemKind::OvnChassisMissing => 16,
     }
 }
 
