@@ -324,6 +324,7 @@ impl World {
     fn facts(&self) -> Facts {
         let state = OvsState {
             interfaces: self.ovs.clone().into_iter().collect(),
+            ..Default::default()
         };
         let ovs = OvsFacts {
             state: Arc::new(state),
@@ -354,6 +355,7 @@ fn ovs_row(rng: &mut Rng, name: &str) -> OvsInterface {
         bridge: Some("br-int".into()),
         net_uuid: (rng.below(3) != 0).then(|| uuid(rng.below(3) + 200)),
         vlan: (rng.below(2) == 0).then(|| rng.below(4000) as u16),
+        ..Default::default()
     }
 }
 

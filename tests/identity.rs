@@ -86,13 +86,17 @@ fn ovs_row(name: &str) -> OvsInterface {
         bridge: Some("br-int".into()),
         net_uuid: Some(NET.into()),
         vlan: Some(5),
+        ..Default::default()
     }
 }
 
 fn ovs(rows: Vec<OvsInterface>, stale: bool) -> Option<OvsFacts> {
     let interfaces = rows.into_iter().map(|r| (r.name.clone(), r)).collect();
     Some(OvsFacts {
-        state: Arc::new(OvsState { interfaces }),
+        state: Arc::new(OvsState {
+            interfaces,
+            ..Default::default()
+        }),
         stale,
     })
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use common::ovsdb::OvsdbServer;
 use serde_json::{json, Value};
 use vifd::ovsdb::{
-    read_state, OvsInterface, OvsState, OvsdbAddr, OvsdbError, OvsdbMonitor, DEFAULT_ADDR,
+    read_state, OvsHost, OvsInterface, OvsState, OvsdbAddr, OvsdbError, OvsdbMonitor, DEFAULT_ADDR,
 };
 
 const T: Duration = Duration::from_secs(10);
@@ -81,6 +81,12 @@ async fn read_state_joins_interface_port_and_bridge() {
         bridge: Some("br-int".into()),
         net_uuid: Some("net-a".into()),
         vlan: Some(5),
+        ovn_installed: false,
+        ovn_installed_ts: None,
+        iface_type: String::new(),
+        vhost_socket: None,
+        // Created by `add-br` without a datapath_type: the kernel datapath.
+        datapath_type: Some(String::new()),
     };
     assert_eq!(state.interfaces.get("tap1"), Some(&expected));
     // The bridge's own internal interface is a row too, with nothing vifd-specific in it.
@@ -91,6 +97,101 @@ async fn read_state_joins_interface_port_and_bridge() {
     );
     assert_eq!((&internal.iface_id, internal.vlan), (&None, None));
     assert_eq!(state.interfaces.len(), 2);
+}
+
+#[tokio::test]
+async fn read_state_reads_ovn_host_settings_and_userspace_datapath_ports() {
+    let server = OvsdbServer::new();
+    server.vsctl(&[
+        "add-br",
+        "br-int",
+        "--",
+        "set",
+        "Bridge",
+        "br-int",
+        "datapath_type=netdev",
+    ]);
+    server.vsctl(&["add-br", "br-ex"]);
+    server.vsctl(&[
+        "set",
+        "Open_vSwitch",
+        ".",
+        "external_ids:system-id=hv-a",
+        "external_ids:hostname=hv-a.example",
+        "external_ids:ovn-remote=unix:/run/ovn/sb.sock",
+        "external_ids:ovn-bridge=br-int",
+        "external_ids:ovn-encap-type=geneve",
+    ]);
+    add_port(
+        &server,
+        "vhu1",
+        &[
+            "--",
+            "set",
+            "Interface",
+            "vhu1",
+            "type=dpdkvhostuserclient",
+            "options:vhost-server-path=/var/lib/vhost/vhu1.sock",
+            "external_ids:iface-id=p-vhu1",
+            "external_ids:ovn-installed=true",
+            "external_ids:ovn-installed-ts=1700000000123",
+        ],
+    );
+    add_port(
+        &server,
+        "vhu2",
+        &["--", "set", "Interface", "vhu2", "type=dpdkvhostuser"],
+    );
+    server.vsctl(&["add-port", "br-ex", "tap-ex"]);
+
+    let state = read_state(&addr(&server), T).await.unwrap();
+
+    assert_eq!(
+        state.host,
+        OvsHost {
+            system_id: Some("hv-a".into()),
+            hostname: Some("hv-a.example".into()),
+            ovn_remote: Some("unix:/run/ovn/sb.sock".into()),
+            ovn_bridge: Some("br-int".into()),
+        }
+    );
+    let vhu1 = &state.interfaces["vhu1"];
+    assert_eq!(vhu1.iface_type, "dpdkvhostuserclient");
+    assert_eq!(
+        vhu1.vhost_socket.as_deref(),
+        Some("/var/lib/vhost/vhu1.sock")
+    );
+    assert_eq!(
+        (vhu1.ovn_installed, vhu1.ovn_installed_ts),
+        (true, Some(1_700_000_000_123))
+    );
+    assert_eq!(vhu1.datapath_type.as_deref(), Some("netdev"));
+    let vhu2 = &state.interfaces["vhu2"];
+    assert_eq!(vhu2.iface_type, "dpdkvhostuser");
+    assert_eq!(
+        vhu2.vhost_socket.as_deref(),
+        Some("/var/run/openvswitch/vhu2")
+    );
+    assert!(!vhu2.ovn_installed);
+    let tap = &state.interfaces["tap-ex"];
+    assert_eq!((tap.iface_type.as_str(), &tap.vhost_socket), ("", &None));
+    assert_eq!(tap.datapath_type.as_deref(), Some(""));
+    assert!(!tap.is_userspace_datapath() && vhu1.is_userspace_datapath());
+}
+
+#[tokio::test]
+async fn monitor_reports_a_changed_datapath_and_host_settings() {
+    let server = OvsdbServer::new();
+    server.vsctl(&["add-br", "br-int"]);
+    add_port(&server, "tap1", &[]);
+    let (mut mon, initial) = OvsdbMonitor::connect(&addr(&server), T).await.unwrap();
+    assert_eq!(initial.host.system_id, None);
+
+    server.vsctl(&["set", "Bridge", "br-int", "datapath_type=netdev"]);
+    next_until(&mut mon, |s| s.interfaces["tap1"].is_userspace_datapath()).await;
+    server.vsctl(&["set", "Open_vSwitch", ".", "external_ids:system-id=hv-b"]);
+    let state = next_until(&mut mon, |s| s.host.system_id.is_some()).await;
+    assert_eq!(state.host.system_id.as_deref(), Some("hv-b"));
 }
 
 #[tokio::test]

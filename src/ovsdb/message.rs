@@ -35,6 +35,8 @@ pub(super) struct TableUpdates<'a> {
     pub port: RowUpdates<PortCols<'a>>,
     #[serde(rename = "Bridge", default, borrow)]
     pub bridge: RowUpdates<BridgeCols<'a>>,
+    #[serde(rename = "Open_vSwitch", default, borrow)]
+    pub open_vswitch: RowUpdates<OpenVswitchCols<'a>>,
 }
 
 /// `<table-update>`: each row's uuid with its `new` columns, `None` when the row is deleted.
@@ -47,6 +49,10 @@ pub(super) struct IfaceCols<'a> {
     pub name: Option<Str<'a>>,
     #[serde(borrow)]
     pub external_ids: Option<Pairs<'a>>,
+    #[serde(rename = "type", borrow)]
+    pub iface_type: Option<Str<'a>>,
+    #[serde(borrow)]
+    pub options: Option<Pairs<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -64,6 +70,15 @@ pub(super) struct BridgeCols<'a> {
     #[serde(borrow)]
     pub name: Option<Str<'a>>,
     pub ports: Option<UuidSet>,
+    #[serde(borrow)]
+    pub datapath_type: Option<Str<'a>>,
+}
+
+/// The columns of the host's Open_vSwitch row.
+#[derive(Deserialize)]
+pub(super) struct OpenVswitchCols<'a> {
+    #[serde(borrow)]
+    pub external_ids: Option<Pairs<'a>>,
 }
 
 /// Decodes one message; `our_id` is the id of the only request we send.

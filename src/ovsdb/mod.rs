@@ -2,7 +2,8 @@
 //!
 //! On an OVS host a tap's owner is not in the kernel: Nova/os-vif and libvirt write it into
 //! `Interface.external_ids`, and the Neutron agent writes the network into the Port. This
-//! module reads exactly those columns, either once ([`read_state`]) or as a kept `monitor`
+//! module reads exactly those columns (with the bridges' datapath, vhost-user sockets and
+//! the host's OVN settings), either once ([`read_state`]) or as a kept `monitor`
 //! ([`OvsdbMonitor`]). It speaks the wire protocol itself (tokio + serde_json) so vifd needs no
 //! OVS library and no `ovs-vsctl` process per read.
 //!
@@ -20,6 +21,6 @@ mod wire;
 
 pub use addr::{OvsdbAddr, OvsdbError, DEFAULT_ADDR};
 pub use session::{read_state, OvsdbMonitor};
-pub use state::{OvsInterface, OvsState};
+pub use state::{OvsHost, OvsInterface, OvsState, OVS_RUNDIR};
 // The OVN Southbound client speaks the same wire protocol.
 pub(crate) use wire::Conn;
