@@ -180,8 +180,19 @@ pub struct HostArgs {
     #[arg(long, env = "VIFD_OVSDB", value_name = "ADDR")]
     pub ovsdb: Option<String>,
 
+    /// OVN Southbound DB to read port bindings from: a comma-separated list of
+    /// tcp:HOST:PORT or unix:PATH (one per cluster member) [default: the local Open vSwitch's
+    /// external_ids:ovn-remote; without one the host is not an OVN chassis].
+    #[arg(long, env = "VIFD_OVN_SB", value_name = "ADDRS")]
+    pub ovn_sb: Option<String>,
+
+    /// Seconds a port may stay unbound, not installed or down before it is a problem
+    /// (`vifd serve`; a one-shot read reports at once) [default: 10].
+    #[arg(long, env = "VIFD_OVN_GRACE", value_name = "SECONDS")]
+    pub ovn_grace: Option<u64>,
+
     /// Identity resolvers to use, in order (comma-separated) [default:
-    /// ovsdb,libvirt-network,nova-metadata,linuxbridge,config].
+    /// ovn,ovsdb,libvirt-network,nova-metadata,linuxbridge,config].
     #[arg(
         long,
         env = "VIFD_RESOLVERS",

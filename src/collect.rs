@@ -8,10 +8,11 @@ use std::time::Duration;
 use tracing::{debug, warn};
 
 use crate::correlate::{correlate_with, CorrelateOptions};
-use crate::identity::{Facts, OvsFacts};
+use crate::identity::{ChassisId, Facts, OvnFacts, OvsFacts};
 use crate::inventory::record::Inventory;
 use crate::libvirt::{with_session, LibvirtError, Session, Snapshot};
 use crate::netlink::{self, NetlinkError, NetnsTarget};
+use crate::ovn::{self, OvnError, SbState, Wanted};
 use crate::ovsdb::{self, OvsState, OvsdbAddr};
 
 /// How long one OVSDB read may take before the inventory goes on without it.
@@ -34,6 +35,8 @@ pub struct Source {
     pub options: CorrelateOptions,
     /// Where OVSDB is, when the ovsdb resolver is on.
     pub ovsdb: Option<OvsdbSource>,
+    /// The ovn resolver's Southbound, when that resolver is on.
+    pub ovn: Option<OvnSource>,
     /// Ask guest agents for addresses, waiting at most this long for each.
     pub guest_agent: Option<Duration>,
 }
@@ -45,6 +48,46 @@ pub struct OvsdbSource {
     /// Named by the operator. The default socket missing only means this host runs no
     /// Open vSwitch; a configured server missing is worth a warning.
     pub explicit: bool,
+}
+
+/// The ovn resolver's Southbound.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OvnSource {
+    /// The members given (`--ovn-sb`); `None`: the local Open vSwitch's `ovn-remote`.
+    pub remotes: Option<Vec<OvsdbAddr>>,
+    /// How long a binding fault may last before it is reported (`vifd serve`).
+    pub grace: Duration,
+}
+
+impl OvnSource {
+    /// The members to read: the ones given, else the local `ovn-remote`; `None` when the
+    /// host is not an OVN chassis.
+    pub fn remotes(&self, ovs: &OvsState) -> Option<Result<Vec<OvsdbAddr>, OvnError>> {
+        if let Some(r) = &self.remotes {
+            return Some(Ok(r.clone()));
+        }
+        ovs.host.ovn_remote.as_deref().map(ovn::parse_remotes)
+    }
+}
+
+/// What the Southbound is asked for: the local iface-ids and this chassis.
+pub fn ovn_wanted(ovs: &OvsState) -> Wanted {
+    Wanted {
+        ports: ovs
+            .interfaces
+            .values()
+            .filter_map(|i| i.iface_id.clone())
+            .collect(),
+        system_id: ovs.host.system_id.clone(),
+    }
+}
+
+/// This chassis, as the local Open vSwitch names it.
+pub fn chassis_id(ovs: &OvsState) -> ChassisId {
+    ChassisId {
+        system_id: ovs.host.system_id.clone(),
+        hostname: ovs.host.hostname.clone(),
+    }
 }
 
 impl OvsdbSource {
@@ -74,14 +117,22 @@ pub async fn collect(src: &Source) -> Result<Inventory, CollectError> {
         debug!(elapsed = ?started.elapsed(), "netlink snapshot read");
         res
     };
-    let ovs = read_ovsdb(src.ovsdb.as_ref());
-    let (guests, host, ovs) = tokio::join!(guests, host, ovs);
+    let ovs = async {
+        let ovs = read_ovsdb(src.ovsdb.as_ref()).await;
+        let ovn = match (&src.ovn, &ovs) {
+            (Some(o), Some(state)) => read_ovn(o, state).await,
+            _ => None,
+        };
+        (ovs, ovn)
+    };
+    let (guests, host, (ovs, ovn)) = tokio::join!(guests, host, ovs);
     let (guests, (devices, neighbours)) = (guests?, host?);
     let ovs = ovs.map(|state| OvsFacts {
         state: Arc::new(state),
         stale: false,
     });
-    let facts = Facts::new(ovs, &neighbours);
+    let mut facts = Facts::new(ovs, &neighbours);
+    facts.ovn = ovn;
     let inv = correlate_with(&guests, &devices, &facts, &src.options);
     debug!(elapsed = ?started.elapsed(), interfaces = inv.interfaces.len(), "correlated");
     Ok(inv)
@@ -102,6 +153,33 @@ pub async fn read_ovsdb(src: Option<&OvsdbSource>) -> Option<OvsState> {
             None
         }
     }
+}
+
+/// The Southbound's bindings of the local ports in one conditional monitor (two round
+/// trips), or none when the host is not an OVN chassis. An unreachable Southbound is
+/// logged, and the records go without bindings.
+pub async fn read_ovn(src: &OvnSource, ovs: &OvsState) -> Option<OvnFacts> {
+    let remotes = match src.remotes(ovs)? {
+        Ok(r) => r,
+        Err(e) => {
+            warn!(error = %e, "ovn resolver skipped");
+            return None;
+        }
+    };
+    let (state, stale) = match ovn::read_state(&remotes, ovn_wanted(ovs), OVSDB_TIMEOUT).await {
+        Ok(state) => (state, false),
+        Err(e) => {
+            warn!(error = %e, "OVN Southbound unreachable: no bindings");
+            (SbState::default(), true)
+        }
+    };
+    Some(OvnFacts {
+        state: Arc::new(state),
+        stale,
+        chassis: chassis_id(ovs),
+        namespaces: Arc::new(netlink::named_namespaces()),
+        fresh: Default::default(),
+    })
 }
 
 /// A libvirt snapshot read through `session` on a blocking thread.

@@ -81,6 +81,10 @@ pub struct FileConfig {
     pub tls_key: Option<PathBuf>,
     /// ovsdb-server's address: `unix:PATH` or `tcp:HOST:PORT`.
     pub ovsdb: Option<String>,
+    /// The OVN Southbound DB: comma-separated `tcp:HOST:PORT` / `unix:PATH`.
+    pub ovn_sb: Option<String>,
+    /// Seconds a port may stay unbound, not installed or down before it is a problem.
+    pub ovn_grace: Option<u64>,
     /// The identity resolvers to use, in order.
     pub resolvers: Option<Vec<String>>,
     /// Ask the QEMU guest agent for addresses.

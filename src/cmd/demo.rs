@@ -37,6 +37,7 @@ pub async fn run(args: &DemoArgs) -> Result<(), CmdError> {
         options: CorrelateOptions::default(),
         // The demo host is self-contained: this machine's own OVS must not leak into it.
         ovsdb: None,
+        ovn: None,
         guest_agent: None,
     };
     let inv = collect(&src).await?;

@@ -4,6 +4,7 @@
 mod convert;
 mod devices;
 mod options;
+mod ovn;
 mod problems;
 mod record;
 mod state;

@@ -22,22 +22,27 @@ pub(crate) fn record_problems(
     network: Option<&Network>,
     host: &Devices,
     ovs: Option<&OvsInterface>,
+    ovn_chassis: bool,
 ) -> Vec<Problem> {
-    let what = describe(vif);
     let mut found = device_problems(vif, dom, iface, dev, network, host);
     if let Some(row) = ovs {
-        found.extend(ovs_problems(row, vif));
+        found.extend(ovs_problems(row, vif, ovn_chassis));
     }
     found
         .into_iter()
-        .map(|(kind, detail)| Problem {
-            kind,
-            device: vif.device.clone(),
-            domain_uuid: Some(vif.domain_uuid.clone()),
-            mac_address: vif.mac_address,
-            detail: format!("{what}: {detail}"),
-        })
+        .map(|(kind, detail)| problem(vif, kind, detail))
         .collect()
+}
+
+/// A problem of this record.
+pub(crate) fn problem(vif: &Vif, kind: ProblemKind, detail: String) -> Problem {
+    Problem {
+        kind,
+        device: vif.device.clone(),
+        domain_uuid: Some(vif.domain_uuid.clone()),
+        mac_address: vif.mac_address,
+        detail: format!("{}: {detail}", describe(vif)),
+    }
 }
 
 /// A guest-carrier device that no domain claims.
@@ -168,8 +173,9 @@ fn master_problem(
     })
 }
 
-/// `ovsdb-mismatch` and `port-unbound`, from the device's OVSDB row.
-fn ovs_problems(row: &OvsInterface, vif: &Vif) -> Vec<(ProblemKind, String)> {
+/// `ovsdb-mismatch` and `port-unbound`, from the device's OVSDB row. On an OVN chassis no
+/// agent writes `net_uuid`, so `port-unbound` does not apply.
+fn ovs_problems(row: &OvsInterface, vif: &Vif, ovn_chassis: bool) -> Vec<(ProblemKind, String)> {
     let mut out = Vec::new();
     let mut wrong = Vec::new();
     if let (Some(text), Some(guest)) = (&row.attached_mac, vif.mac_address) {
@@ -188,7 +194,7 @@ fn ovs_problems(row: &OvsInterface, vif: &Vif) -> Vec<(ProblemKind, String)> {
             format!("OVSDB Interface {} has {}", row.name, wrong.join(" and ")),
         ));
     }
-    if let (Some(id), None) = (&row.iface_id, &row.net_uuid) {
+    if let (Some(id), None, false) = (&row.iface_id, &row.net_uuid, ovn_chassis) {
         let port = row.port.as_deref().unwrap_or(&row.name);
         out.push((
             ProblemKind::PortUnbound,

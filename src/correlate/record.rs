@@ -4,7 +4,7 @@
 use uuid::Uuid;
 
 use super::devices::Devices;
-use super::{convert, problems};
+use super::{convert, ovn, problems};
 use crate::identity::{network_of, resolve, Context, Names};
 use crate::inventory::problem::Problem;
 use crate::inventory::record::Vif;
@@ -52,6 +52,10 @@ pub(crate) fn build_record(
         port_id_source,
         vlan: who.vlan,
         ovs_bridge: who.ovs_bridge,
+        binding: who
+            .ovn
+            .and_then(|o| o.port)
+            .map(|p| ovn::binding(p, who.ovs_row)),
         ip_addresses: who.addresses,
         stale_sources: who.stale,
         target_managed: iface.target_managed,
@@ -72,7 +76,12 @@ pub(crate) fn build_record(
     };
     // Checks compare against the network the XML names, not one guessed from the master.
     let network = network_of(iface, None, ctx.networks);
-    let problems = problems::record_problems(&vif, dom, iface, dev, network, host, who.ovs_row);
+    let mut problems =
+        problems::record_problems(&vif, dom, iface, dev, network, host, who.ovs_row, who.ovn.is_some());
+    if let Some(o) = &who.ovn {
+        let found = ovn::port_problems(o, &vif, vif.binding.as_ref());
+        problems.extend(found.into_iter().map(|(kind, detail)| problems::problem(&vif, kind, detail)));
+    }
     vif.problems = problems.iter().map(|p| p.kind).collect();
     (vif, problems)
 }

@@ -15,6 +15,7 @@ mod diff;
 mod entry;
 mod facts;
 mod mac_match;
+mod ovn;
 mod publish;
 mod targetless;
 
@@ -53,7 +54,8 @@ pub struct Correlation {
     key_of: HashMap<String, Key>,
     /// Device name → lower-case UUIDs of the domains whose interfaces name it.
     claimed_by: HashMap<String, BTreeSet<String>>,
-    orphans: BTreeMap<String, Arc<Problem>>,
+    /// Host-level problems by key: a device name (orphans) or `ovn:chassis`.
+    host_problems: BTreeMap<String, Arc<Problem>>,
     stale: bool,
     /// How many domains have interfaces matched by MAC (see `needs_rebuild`).
     mac_matched: usize,
@@ -83,7 +85,7 @@ impl Correlation {
             domains: BTreeMap::new(),
             key_of: HashMap::new(),
             claimed_by: HashMap::new(),
-            orphans: BTreeMap::new(),
+            host_problems: BTreeMap::new(),
             stale: false,
             mac_matched: 0,
             dirty: Dirty::default(),
@@ -106,14 +108,14 @@ impl Correlation {
         let mut inv = Inventory {
             domains: Vec::with_capacity(self.domains.len()),
             interfaces: Vec::with_capacity(records),
-            problems: Vec::with_capacity(problems + self.orphans.len()),
+            problems: Vec::with_capacity(problems + self.host_problems.len()),
         };
         for e in self.domains.values() {
             inv.domains.push(DomainSummary::from(&e.domain));
             inv.interfaces.extend(e.vifs.iter().cloned());
             inv.problems.extend(e.problems.iter().cloned());
         }
-        inv.problems.extend(self.orphans.values().cloned());
+        inv.problems.extend(self.host_problems.values().cloned());
         inv
     }
 
@@ -351,11 +353,12 @@ impl Correlation {
         if self.needs_rebuild() {
             self.match_by_mac(&keys);
         }
-        self.orphans.clear();
+        self.host_problems.clear();
         let names: Vec<String> = self.devices.keys().cloned().collect();
         for name in names {
             self.update_orphan(&name, &mut Vec::new());
         }
+        self.update_chassis_problem(&mut Vec::new());
     }
 
     /// Raises or clears the orphan problem of one device.
@@ -366,17 +369,17 @@ impl Correlation {
                 && is_watched(name, &self.opts)
         });
         let new = now.map(|d| Arc::new(orphan_problem(d)));
-        let old = self.orphans.get(name);
+        let old = self.host_problems.get(name);
         if old == new.as_ref() {
             return;
         }
-        self.dirty.orphans.insert(name.to_string());
-        if let Some(o) = self.orphans.remove(name) {
+        self.dirty.host_problems.insert(name.to_string());
+        if let Some(o) = self.host_problems.remove(name) {
             out.push(Delta::ProblemCleared(o));
         }
         if let Some(p) = new {
             out.push(Delta::ProblemRaised(p.clone()));
-            self.orphans.insert(name.to_string(), p);
+            self.host_problems.insert(name.to_string(), p);
         }
     }
 
@@ -386,7 +389,7 @@ impl Correlation {
         for e in self.domains.values() {
             r.extend(records_of(e));
         }
-        r.problems.extend(self.orphans.values().cloned());
+        r.problems.extend(self.host_problems.values().cloned());
         r
     }
 

@@ -17,4 +17,4 @@ pub(crate) use context::{Context, Names};
 pub use facts::{Facts, Known, OvsFacts};
 pub use options::{IdentityOptions, MacPrefix, NetworkMap, OptionError, Resolver};
 pub use ovn::{ChassisId, OvnFacts, Pending};
-pub(crate) use resolve::{network_of, resolve};
+pub(crate) use resolve::{network_of, resolve, OvnLookup};

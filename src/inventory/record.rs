@@ -88,22 +88,26 @@ pub struct Vif {
     pub source: InterfaceSource,
     /// The network this interface belongs to.
     pub net_id: Option<String>,
-    /// Where `net_id` came from: `ovsdb`, `libvirt-network`, `linuxbridge` or `config`.
+    /// Where `net_id` came from: `ovn`, `ovsdb`, `libvirt-network`, `linuxbridge` or
+    /// `config`.
     pub net_id_source: Option<NetIdSource>,
     /// The Neutron port (or other switch port) this interface is.
     pub port_id: Option<String>,
     /// Where `port_id` came from: `virtualport`, `libvirt-alias` (a user alias
-    /// `ua-<port UUID>`, as `vifd` names the interfaces it attaches), `ovsdb`,
+    /// `ua-<port UUID>`, as `vifd` names the interfaces it attaches), `ovn`, `ovsdb`,
     /// `nova-metadata` or `linuxbridge`.
     pub port_id_source: Option<PortIdSource>,
     /// The port's local VLAN tag in Open vSwitch (`Port.tag`).
     pub vlan: Option<u16>,
     /// The Open vSwitch bridge the port is on (`br-int`), from OVSDB.
     pub ovs_bridge: Option<String>,
+    /// The port's OVN binding, from the Southbound DB; null when the host is not an OVN
+    /// chassis or the port has no `Port_Binding` (the `ovn-port-missing` problem).
+    pub binding: Option<Binding>,
     /// Addresses seen on this interface, one entry per address and source, sorted.
     pub ip_addresses: Vec<IpAddress>,
-    /// Sources that are down and whose last known values this record shows (`ovsdb`,
-    /// `libvirt-network`); empty when every fact is current.
+    /// Sources that are down and whose last known values this record shows (`ovn`,
+    /// `ovsdb`, `libvirt-network`); empty when every fact is current.
     pub stale_sources: Vec<StaleSource>,
     /// `<target managed>`: false for a pre-created tap that keeps its own MAC.
     pub target_managed: Option<bool>,
@@ -133,6 +137,25 @@ pub struct Vif {
     pub problems: Vec<ProblemKind>,
     /// True while libvirt cannot be reached: the guest side is the last one read.
     pub stale: bool,
+}
+
+/// A port's binding in OVN: where it is bound, where it should be, and whether its flows
+/// are in place.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Binding {
+    /// The chassis (`system-id`) the port is bound to; null while unbound.
+    pub chassis: Option<String>,
+    /// `requested-chassis`: the chassis names or hostnames the port should be bound to
+    /// (two during a live migration); empty when any chassis may claim it.
+    pub requested_chassis: Vec<String>,
+    /// The binding's `up`; null until a controller has reported on it.
+    pub up: Option<bool>,
+    /// ovn-controller marked the local interface `ovn-installed`: its flows are in place.
+    pub installed: bool,
+    /// When it did (`ovn-installed-ts`), RFC 3339.
+    pub installed_at: Option<String>,
+    /// The network's own name (the datapath's `name2`).
+    pub network_name: Option<String>,
 }
 
 /// An IP address seen on an interface, and where it was seen.

@@ -15,5 +15,5 @@ mod watcher;
 pub use dump::{read_devices, read_host};
 pub use error::{DumpFailure, NetlinkError, WorkerFailure};
 pub use monitor::{LinkEvent, LinkWatch};
-pub use netns::NetnsTarget;
+pub use netns::{named_namespaces, NetnsTarget};
 pub use types::{DeviceKind, HostDevice, LinkStats, Neighbour};

@@ -80,3 +80,13 @@ pub(super) fn enter(target: &NetnsTarget, file: &File) -> Result<(), NetlinkErro
         source,
     })
 }
+
+/// The named namespaces (`ip netns list`): the entries of /run/netns. None when the
+/// directory does not exist (no namespace was ever named).
+pub fn named_namespaces() -> std::collections::BTreeSet<String> {
+    let Ok(dir) = std::fs::read_dir(NETNS_RUN_DIR) else {
+        return Default::default();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect()
+}

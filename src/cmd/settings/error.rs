@@ -3,6 +3,7 @@
 use crate::config::{ConfigError, Loaded, MapReason};
 use crate::identity::{OptionError, Resolver};
 use crate::logging::LogError;
+use crate::ovn::OvnError;
 use crate::ovsdb::OvsdbError;
 use crate::serve::ServeError;
 
@@ -35,6 +36,8 @@ pub enum Reason {
     DuplicateResolver(Resolver),
     #[error(transparent)]
     Ovsdb(OvsdbError),
+    #[error(transparent)]
+    Ovn(OvnError),
     #[error(transparent)]
     Network(MapReason),
     #[error("--tls-cert and --tls-key go together")]

@@ -4,15 +4,17 @@ use std::time::Duration;
 
 use super::error::{invalid, Reason, SettingsError};
 use crate::cli::HostArgs;
-use crate::collect::{OvsdbSource, Source};
+use crate::collect::{OvnSource, OvsdbSource, Source};
 use crate::config::Loaded;
 use crate::correlate::CorrelateOptions;
 use crate::identity::{IdentityOptions, Resolver};
 use crate::netlink::NetnsTarget;
-use crate::ovsdb;
+use crate::{ovn, ovsdb};
 
 /// libvirt's URI unless configured.
 pub const DEFAULT_LIBVIRT_URI: &str = "qemu:///system";
+/// How long a port may stay unbound, not installed or down before it is flagged.
+pub const DEFAULT_OVN_GRACE: Duration = Duration::from_secs(10);
 /// How long one guest agent may take to answer, unless configured.
 pub const DEFAULT_AGENT_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -29,8 +31,14 @@ pub fn host(args: &HostArgs, loaded: &Loaded) -> Result<Source, SettingsError> {
         options.orphan_patterns = patterns;
     }
     options.identity = identity(args, loaded)?;
-    let ovsdb = match options.identity.uses(Resolver::Ovsdb) {
+    // The ovn resolver reads the local Open vSwitch too: iface-ids, system-id, ovn-remote.
+    let uses_ovn = options.identity.uses(Resolver::Ovn);
+    let ovsdb = match options.identity.uses(Resolver::Ovsdb) || uses_ovn {
         true => Some(ovsdb_source(args, loaded)?),
+        false => None,
+    };
+    let ovn = match uses_ovn {
+        true => Some(ovn_source(args, loaded)?),
         false => None,
     };
     let agent = args.guest_agent || file.guest_agent.unwrap_or(false);
@@ -40,6 +48,7 @@ pub fn host(args: &HostArgs, loaded: &Loaded) -> Result<Source, SettingsError> {
         .map_or(DEFAULT_AGENT_TIMEOUT, Duration::from_secs);
     Ok(Source {
         ovsdb,
+        ovn,
         guest_agent: agent.then_some(agent_timeout),
         libvirt_uri: args
             .libvirt_uri
@@ -92,4 +101,19 @@ fn ovsdb_source(args: &HostArgs, loaded: &Loaded) -> Result<OvsdbSource, Setting
         addr,
         explicit: given.is_some(),
     })
+}
+
+/// The Southbound's members when given (else `ovn-remote`, read at run time) and the
+/// grace period.
+fn ovn_source(args: &HostArgs, loaded: &Loaded) -> Result<OvnSource, SettingsError> {
+    let given = args.ovn_sb.as_ref().or(loaded.file.ovn_sb.as_ref());
+    let remotes = given
+        .map(|list| ovn::parse_remotes(list))
+        .transpose()
+        .map_err(|e| invalid(loaded, "ovn_sb", args.ovn_sb.is_none(), Reason::Ovn(e)))?;
+    let grace = args
+        .ovn_grace
+        .or(loaded.file.ovn_grace)
+        .map_or(DEFAULT_OVN_GRACE, Duration::from_secs);
+    Ok(OvnSource { remotes, grace })
 }

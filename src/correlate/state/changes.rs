@@ -43,5 +43,5 @@ pub struct Changes {
 pub(super) struct Dirty {
     pub(super) all: bool,
     pub(super) domains: BTreeSet<DomainKey>,
-    pub(super) orphans: BTreeSet<String>,
+    pub(super) host_problems: BTreeSet<String>,
 }

@@ -157,7 +157,7 @@ impl Correlation {
     }
 
     /// The domains whose interfaces name or were matched to these devices.
-    fn claimants<'a>(&self, names: impl Iterator<Item = &'a str>) -> BTreeSet<Key> {
+    pub(super) fn claimants<'a>(&self, names: impl Iterator<Item = &'a str>) -> BTreeSet<Key> {
         let mut keys = BTreeSet::new();
         for name in names {
             for uuid in self.claimed_by.get(name).into_iter().flatten() {
@@ -186,7 +186,7 @@ impl Correlation {
     }
 
     /// Recomputes these domains' records (identity only: claims do not change).
-    fn recompute_keys(&mut self, keys: BTreeSet<Key>) -> Vec<Delta> {
+    pub(super) fn recompute_keys(&mut self, keys: BTreeSet<Key>) -> Vec<Delta> {
         if keys.is_empty() {
             return Vec::new();
         }

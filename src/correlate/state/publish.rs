@@ -18,7 +18,7 @@ impl Correlation {
                 .map(|(k, e)| (k.clone(), Some(Arc::new(domain_record(e)))))
                 .collect(),
             host_problems: self
-                .orphans
+                .host_problems
                 .iter()
                 .map(|(name, p)| (name.clone(), Some(p.clone())))
                 .collect(),
@@ -45,10 +45,10 @@ impl Correlation {
                 })
                 .collect(),
             host_problems: dirty
-                .orphans
+                .host_problems
                 .into_iter()
                 .map(|name| {
-                    let p = self.orphans.get(&name).cloned();
+                    let p = self.host_problems.get(&name).cloned();
                     (name, p)
                 })
                 .collect(),

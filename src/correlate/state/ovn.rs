@@ -1,0 +1,77 @@
+//! Applying the Southbound: the records of the ports whose binding (or whose judgement)
+//! changed, and the host-level `ovn-chassis-missing`.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use super::changes::Delta;
+use super::Correlation;
+use crate::correlate::ovn::{chassis_problem, CHASSIS_KEY};
+use crate::identity::{ChassisId, OvnFacts};
+use crate::ovn::SbChassis;
+
+impl Correlation {
+    /// The Southbound as now read (`stale` when it went away), or `None` (not a chassis,
+    /// or the resolver is off).
+    pub fn set_ovn(&mut self, ovn: Option<OvnFacts>) -> Vec<Delta> {
+        let old = std::mem::replace(&mut self.facts.ovn, ovn);
+        if old == self.facts.ovn {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        self.update_chassis_problem(&mut out);
+        let ports = changed_ports(old.as_ref(), self.facts.ovn.as_ref());
+        let names: Vec<String> = match &self.facts.ovsdb {
+            Some(o) => o
+                .state
+                .interfaces
+                .values()
+                .filter(|i| i.iface_id.as_ref().is_some_and(|id| ports.as_ref().is_none_or(|p| p.contains(id))))
+                .map(|i| i.name.clone())
+                .collect(),
+            None => Vec::new(),
+        };
+        let keys = self.claimants(names.iter().map(String::as_str));
+        out.extend(self.recompute_keys(keys));
+        out
+    }
+
+    /// Raises or clears `ovn-chassis-missing` from the facts held.
+    pub(super) fn update_chassis_problem(&mut self, out: &mut Vec<Delta>) {
+        let new = self.facts.ovn.as_ref().and_then(chassis_problem).map(Arc::new);
+        let old = self.host_problems.get(CHASSIS_KEY);
+        if old == new.as_ref() {
+            return;
+        }
+        self.dirty.host_problems.insert(CHASSIS_KEY.to_string());
+        if let Some(o) = self.host_problems.remove(CHASSIS_KEY) {
+            out.push(Delta::ProblemCleared(o));
+        }
+        if let Some(p) = new {
+            out.push(Delta::ProblemRaised(p.clone()));
+            self.host_problems.insert(CHASSIS_KEY.to_string(), p);
+        }
+    }
+}
+
+/// The iface-ids whose records may read differently; `None`: all of them (what every
+/// port is judged against changed).
+fn changed_ports(old: Option<&OvnFacts>, new: Option<&OvnFacts>) -> Option<BTreeSet<String>> {
+    let (Some(a), Some(b)) = (old, new) else {
+        return None;
+    };
+    fn global(f: &OvnFacts) -> (bool, &ChassisId, &BTreeSet<String>, Option<&SbChassis>) {
+        (f.stale, &f.chassis, &f.namespaces, f.state.chassis.as_ref())
+    }
+    if global(a) != global(b) {
+        return None;
+    }
+    let (sa, sb) = (&a.state, &b.state);
+    let ids = sa.asked.iter().chain(&sb.asked).chain(&a.fresh).chain(&b.fresh);
+    let changed = |id: &&String| {
+        sa.ports.get(*id) != sb.ports.get(*id)
+            || sa.asked.contains(*id) != sb.asked.contains(*id)
+            || a.fresh.contains(*id) != b.fresh.contains(*id)
+    };
+    Some(ids.filter(changed).cloned().collect())
+}
