@@ -17,7 +17,8 @@
 //!   monitor is connected. `ovsdb` has no sample when the resolver is off, or when the
 //!   default socket was absent at start and no server has been seen since: a host
 //!   without Open vSwitch has nothing to alert on. Once configured or seen, 0 whenever
-//!   the monitor is disconnected.
+//!   the monitor is disconnected. `ovn` 1 while the Southbound monitor is connected; no
+//!   sample when the host is not an OVN chassis (no `ovn-remote`, no `--ovn-sb`).
 //! - `vifd_inventory_duration_seconds`: wall time of the last successful full read of
 //!   libvirt (every domain's XML, networks and leases) plus correlating it with the link
 //!   table and publishing the view. No sample before the first one.
@@ -136,6 +137,7 @@ impl Collector for SourceFamilies {
             ("libvirt", Some(s.libvirt)),
             ("netlink", Some(s.netlink)),
             ("ovsdb", s.ovsdb),
+            ("ovn", s.ovn),
         ];
         for (source, up) in states {
             let Some(up) = up else { continue };

@@ -24,6 +24,8 @@ pub struct Sources {
     pub netlink: bool,
     /// The OVSDB monitor is connected; `None` when there is no server to watch.
     pub ovsdb: Option<bool>,
+    /// The OVN Southbound monitor is connected; `None` when the host is not an OVN chassis.
+    pub ovn: Option<bool>,
     /// The last successful full read of libvirt, correlated and published.
     pub inventory_duration: Option<Duration>,
 }

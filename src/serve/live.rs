@@ -4,6 +4,8 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use tokio::time::Instant;
+
 use tracing::{debug, info};
 
 use crate::correlate::{CorrelateOptions, Correlation, Delta};
@@ -12,7 +14,12 @@ use crate::inventory::feed;
 use crate::inventory::Shared;
 use crate::libvirt::{Domain, Network, Snapshot};
 use crate::netlink::{HostDevice, LinkStats, Neighbour};
+use crate::ovn::SbState;
 use crate::ovsdb::OvsState;
+
+mod ovn;
+
+use ovn::OvnSide;
 
 /// Both sides as last applied, and what is wrong with either.
 pub(super) struct Live {
@@ -33,10 +40,11 @@ pub(super) struct Live {
     links_ready: bool,
     /// The OVSDB monitor is connected; `None` while there is no server to watch.
     ovsdb_up: Option<bool>,
+    ovn: OvnSide,
 }
 
 impl Live {
-    pub(super) fn new(shared: Arc<Shared>, opts: CorrelateOptions) -> Self {
+    pub(super) fn new(shared: Arc<Shared>, opts: CorrelateOptions, ovn_grace: Duration) -> Self {
         Live {
             shared,
             opts,
@@ -49,6 +57,7 @@ impl Live {
             links_error: None,
             links_ready: false,
             ovsdb_up: None,
+            ovn: OvnSide::new(ovn_grace),
         }
     }
 
@@ -143,6 +152,47 @@ impl Live {
             // After the sources are published: /metrics already says so.
             debug!(up, "ovsdb source state changed");
         }
+        // Installed flags, iface-ids and the chassis name live in the local OVSDB.
+        self.update_ovn();
+    }
+
+    /// The Southbound as now read (`Some`), or its session down (`None`: last, stale).
+    pub(super) fn apply_ovn(&mut self, state: Option<SbState>) {
+        self.ovn.set_state(state);
+        self.update_ovn();
+    }
+
+    /// The host is no longer an OVN chassis.
+    pub(super) fn ovn_off(&mut self) {
+        self.ovn.off();
+        self.update_ovn();
+    }
+
+    /// Re-reads what is polled for OVN (the metadata namespaces).
+    pub(super) fn poll_ovn(&mut self) {
+        if self.ovn.reread_namespaces() {
+            self.update_ovn();
+        }
+    }
+
+    /// When a binding fault's grace runs out: [`update_ovn`](Self::update_ovn) then.
+    pub(super) fn ovn_deadline(&self) -> Option<Instant> {
+        self.ovn.next_deadline(Instant::now())
+    }
+
+    /// Recomputes the OVN facts (grace clocks included) and the records they change.
+    pub(super) fn update_ovn(&mut self) {
+        let facts = self.ovn.facts(self.last_ovs.as_deref(), Instant::now());
+        match &mut self.corr {
+            Some(c) => {
+                let deltas = c.set_ovn(facts);
+                self.publish(deltas, None, false);
+            }
+            None => {
+                self.pending_facts.ovn = facts;
+                self.update_health();
+            }
+        }
     }
 
     /// The neighbour table as now read.
@@ -217,6 +267,7 @@ impl Live {
             s.libvirt = libvirt_read && self.libvirt_error.is_none();
             s.netlink = self.links_ready && self.links_error.is_none();
             s.ovsdb = self.ovsdb_up;
+            s.ovn = self.ovn.up();
         });
     }
 

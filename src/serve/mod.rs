@@ -10,6 +10,7 @@ mod error;
 pub mod listen;
 mod live;
 pub mod notify;
+mod ovn;
 mod ovs;
 pub mod ready;
 pub mod refresh;

@@ -14,8 +14,10 @@ use tracing::{debug, info, warn};
 
 use super::backoff::Backoff;
 use super::live::Live;
+use super::ovn::{OvnTask, OvnUpdate, Target};
 use super::ovs::{OvsTask, OvsUpdate};
-use crate::collect::Source;
+use crate::collect::{ovn_wanted, Source};
+use crate::ovsdb::OvsState;
 use crate::inventory::Shared;
 use crate::libvirt::with_session;
 use crate::libvirt::{EventSink, GuestEvent, Session};
@@ -56,8 +58,10 @@ pub async fn run(shared: Arc<Shared>, source: Source, timing: Timing) {
     let session = Arc::new(Mutex::new(session));
     // Dropped with this future, which a reload aborts: the task goes with it.
     let mut ovs = source.ovsdb.clone().map(OvsTask::spawn);
+    let mut ovn = source.ovn.as_ref().map(|_| OvnTask::spawn());
+    let grace = source.ovn.as_ref().map_or(Duration::ZERO, |o| o.grace);
     let mut r = Refresher {
-        live: Live::new(shared, source.options.clone()),
+        live: Live::new(shared, source.options.clone(), grace),
         session,
         reconnect_at: None,
         backoff: Backoff::SOURCE,
@@ -84,10 +88,23 @@ pub async fn run(shared: Arc<Shared>, source: Source, timing: Timing) {
     let mut batch = Vec::new();
     loop {
         let reconnect_at = r.reconnect_at;
+        let grace_ends = r.live.ovn_deadline();
         tokio::select! {
             _ = safety.tick(), if reconnect_at.is_none() => r.full_read(None).await,
             _ = sleep_until(reconnect_at) => r.full_read(Some("libvirt reconnected")).await,
-            _ = poll.tick(), if reconnect_at.is_none() => r.read_networks().await,
+            _ = poll.tick() => {
+                r.live.poll_ovn();
+                if reconnect_at.is_none() {
+                    r.read_networks().await;
+                }
+            }
+            _ = sleep_until(grace_ends) => r.live.update_ovn(),
+            update = next_ovn(&mut ovn) => match update {
+                Some(OvnUpdate::State(state)) => r.live.apply_ovn(Some(state)),
+                Some(OvnUpdate::Down) => r.live.apply_ovn(None),
+                Some(OvnUpdate::Off) => r.live.ovn_off(),
+                None => ovn = None,
+            },
             _ = sleep_until(links_retry_at) => {
                 links = r.start_watch(&source, rcvbuf);
                 links_retry_at = links
@@ -95,7 +112,12 @@ pub async fn run(shared: Arc<Shared>, source: Source, timing: Timing) {
                     .then(|| Instant::now() + links_backoff.next_delay());
             }
             update = next_ovs(&mut ovs) => match update {
-                Some(OvsUpdate::State(state)) => r.live.apply_ovsdb(Some(state)),
+                Some(OvsUpdate::State(state)) => {
+                    if let Some(task) = &ovn {
+                        task.set_target(ovn_target(&source, &state));
+                    }
+                    r.live.apply_ovsdb(Some(state));
+                }
                 Some(OvsUpdate::Down) => r.live.apply_ovsdb(None),
                 None => ovs = None,
             },
@@ -128,6 +150,28 @@ pub async fn run(shared: Arc<Shared>, source: Source, timing: Timing) {
 async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// What the Southbound task should read for this local OVSDB state; `None` when the host
+/// is not an OVN chassis (or its `ovn-remote` cannot be parsed, which is logged).
+fn ovn_target(source: &Source, ovs: &OvsState) -> Option<Target> {
+    let remotes = match source.ovn.as_ref()?.remotes(ovs)? {
+        Ok(r) => r,
+        Err(e) => {
+            warn!(error = %e, "the ovn resolver cannot use this ovn-remote");
+            return None;
+        }
+    };
+    let wanted = ovn_wanted(ovs);
+    Some(Target { remotes, wanted })
+}
+
+/// The next Southbound update, or never when the resolver is off.
+async fn next_ovn(task: &mut Option<OvnTask>) -> Option<OvnUpdate> {
+    match task {
+        Some(t) => t.next().await,
         None => std::future::pending().await,
     }
 }
