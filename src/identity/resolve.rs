@@ -37,7 +37,11 @@ pub(crate) fn resolve<'a>(
     let ovs = ctx
         .opts
         .uses(Resolver::Ovsdb)
-        .then(|| names.device.and_then(|d| ctx.facts.ovs_interface(d)))
+        .then(|| {
+            // A vhostuser interface has no host device: its row is found by its socket.
+            let by_socket = ctx.facts.ovs_vhost_interface(iface);
+            by_socket.or_else(|| names.device.and_then(|d| ctx.facts.ovs_interface(d)))
+        })
         .flatten();
     let mut used_ovs = false;
     if let Some(id) = iface
