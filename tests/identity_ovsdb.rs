@@ -72,9 +72,19 @@ fn list(ns: &TestNs, ovs: &OvsdbServer, extra: &[&str]) -> Value {
 }
 
 fn setup() -> (TestNs, OvsdbServer) {
+    setup_on("netdev")
+}
+
+/// The fixture's taps with vm-1's and vm-2's first ports plugged into a `br-int` of this
+/// datapath_type. No ovs-vswitchd runs, so no tap has a kernel master: right for a
+/// userspace (`netdev`) bridge, wrong-master for a kernel datapath (`system`) one.
+fn setup_on(datapath: &str) -> (TestNs, OvsdbServer) {
     let ns = host();
     let ovs = OvsdbServer::new();
-    ovs.vsctl(&["add-br", "br-int"]);
+    let datapath = format!("datapath_type={datapath}");
+    ovs.vsctl(&[
+        "add-br", "br-int", "--", "set", "Bridge", "br-int", &datapath,
+    ]);
     plug(&ovs, P1, "fa:16:3e:20:00:01", VM1, NET_A, 3);
     plug(&ovs, P2, "fa:16:3e:20:00:02", VM2, NET_B, 4);
     (ns, ovs)
@@ -169,6 +179,110 @@ fn check_reports_ovsdb_mismatch_and_unbound_ports() {
         detail.contains("attached-mac fa:16:3e:99:99:99"),
         "{detail}"
     );
+}
+
+#[test]
+fn check_flags_unenslaved_taps_of_a_kernel_datapath_bridge() {
+    let (ns, ovs) = setup_on("system");
+    let (uri, addr) = (uri(), ovs.addr());
+    let args = [
+        "check",
+        "--json",
+        "--libvirt-uri",
+        &uri,
+        "--netns",
+        &ns.name,
+        "--ovsdb",
+        &addr,
+    ];
+    let out = vifd_json(&args, 1);
+    let wrong: Vec<&str> = out["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["kind"] == "wrong-master")
+        .map(|p| p["detail"].as_str().unwrap())
+        .collect();
+    // The plugged ports only: vm-2's second tap is in no row, so nothing says it is OVS's.
+    assert_eq!(wrong.len(), 2, "{out:#}");
+    for (detail, port) in wrong.iter().zip([P1, P2]) {
+        let tap = tap_of(port);
+        assert!(
+            detail.ends_with(&format!(
+                "{tap} is not enslaved to any bridge, expected Open vSwitch bridge br-int"
+            )),
+            "{detail}"
+        );
+    }
+}
+
+/// A `dpdkvhostuserclient` Interface on a userspace br-int, as os-vif plugs a vhost-user
+/// port with QEMU as the socket's server.
+const VHU_PORT: &str = "9d4a3f51-c4e2-4b7a-9c1d-2e3f4a5b6c04";
+const VHU_SOCK: &str = "/var/lib/vhost_sockets/vhu9d4a3f51-c4";
+
+#[test]
+fn list_finds_a_vhostuser_interface_by_its_socket() {
+    let ns = host();
+    let ovs = OvsdbServer::new();
+    ovs.vsctl(&[
+        "add-br",
+        "br-int",
+        "--",
+        "set",
+        "Bridge",
+        "br-int",
+        "datapath_type=netdev",
+    ]);
+    let name = "vhu9d4a3f51-c4";
+    ovs.vsctl(&[
+        "add-port",
+        "br-int",
+        name,
+        "--",
+        "set",
+        "Interface",
+        name,
+        "type=dpdkvhostuserclient",
+        &format!("options:vhost-server-path={VHU_SOCK}"),
+        &format!("external_ids:iface-id={VHU_PORT}"),
+        "external_ids:attached-mac=fa:16:3e:20:00:04",
+        "external_ids:vm-uuid=1a2b3c4d-0004-4e5f-8a9b-0c1d2e3f4a5b",
+        "--",
+        "set",
+        "Port",
+        name,
+        &format!("other_config:net_uuid={NET_A}"),
+        "tag=6",
+    ]);
+    let uri = format!("test://{}", fixture_path("identity/vhostuser.xml"));
+    let addr = ovs.addr();
+    let args = [
+        "list",
+        "--json",
+        "--libvirt-uri",
+        &uri,
+        "--netns",
+        &ns.name,
+        "--ovsdb",
+        &addr,
+    ];
+    let l = vifd_json(&args, 0);
+    let r = record(&l, "fa:16:3e:20:00:04");
+    assert_eq!(r["type"], "vhostuser", "{r:#}");
+    assert_eq!(
+        (r["port_id"].as_str(), r["port_id_source"].as_str()),
+        (Some(VHU_PORT), Some("ovsdb"))
+    );
+    assert_eq!(
+        (r["net_id"].as_str(), r["net_id_source"].as_str()),
+        (Some(NET_A), Some("ovsdb"))
+    );
+    assert_eq!(
+        (r["vlan"].as_u64(), r["ovs_bridge"].as_str()),
+        (Some(6), Some("br-int"))
+    );
+    assert_eq!(r["problems"], serde_json::json!([]), "{r:#}");
 }
 
 #[test]

@@ -24,7 +24,7 @@ pub(crate) fn record_problems(
     ovs: Option<&OvsInterface>,
     ovn_chassis: bool,
 ) -> Vec<Problem> {
-    let mut found = device_problems(vif, dom, iface, dev, network, host);
+    let mut found = device_problems(vif, dom, iface, dev, network, host, ovs);
     if let Some(row) = ovs {
         found.extend(ovs_problems(row, vif, ovn_chassis));
     }
@@ -79,6 +79,7 @@ fn device_problems(
     dev: Option<&HostDevice>,
     network: Option<&Network>,
     host: &Devices,
+    ovs: Option<&OvsInterface>,
 ) -> Vec<(ProblemKind, String)> {
     let mut out = Vec::new();
     let Some(dev) = dev else {
@@ -93,7 +94,7 @@ fn device_problems(
     if let Some(detail) = mac_problem(vif, dev) {
         out.push((ProblemKind::MacMismatch, detail));
     }
-    if let Some(detail) = master_problem(vif, dev, network, host) {
+    if let Some(detail) = master_problem(vif, dev, network, host, ovs) {
         out.push((ProblemKind::WrongMaster, detail));
     }
     // A `<link state='down'/>` interface is down on purpose.
@@ -128,46 +129,85 @@ fn mac_problem(vif: &Vif, dev: &HostDevice) -> Option<String> {
     }
 }
 
+/// What a device's kernel master should be.
+enum Expected<'a> {
+    /// This Linux bridge.
+    Bridge(&'a str),
+    /// The kernel datapath (`ovs-system`), as a port of this Open vSwitch bridge.
+    KernelDatapath(&'a str),
+    /// None: a port of this userspace (`netdev`) Open vSwitch bridge is read by
+    /// ovs-vswitchd itself, not enslaved to anything.
+    Userspace(&'a str),
+}
+
 /// The bridge the device should be enslaved to, checked against the one it is.
+///
+/// Open vSwitch ports are told by `<virtualport type='openvswitch'>` or by an OVSDB row
+/// that puts the device on a bridge; the latter also covers Nova's (>= 24) `type='ethernet'`
+/// taps, which os-vif plugs with no source or virtualport in the XML. The row's
+/// `datapath_type` then decides: kernel datapath, master `ovs-system`; `netdev`, no master.
+/// Without a row (ovsdb resolver off, or no such Interface) the kernel datapath is assumed
+/// for a virtualport, as before, and an ethernet tap is not checked.
 fn master_problem(
     vif: &Vif,
     dev: &HostDevice,
     network: Option<&Network>,
     host: &Devices,
+    ovs: Option<&OvsInterface>,
 ) -> Option<String> {
-    let bridge = vif
+    let xml_bridge = vif
         .source
         .bridge
         .as_deref()
-        .or_else(|| network.and_then(|n| n.bridge.as_deref()))?;
-    if !matches!(vif.kind, InterfaceType::Bridge | InterfaceType::Network) {
+        .or_else(|| network.and_then(|n| n.bridge.as_deref()));
+    // A row read from OVSDB has a datapath_type whenever it has a bridge; one without says
+    // nothing about the datapath.
+    let row = ovs.filter(|r| r.bridge.is_some() && r.datapath_type.is_some());
+    let checked = match vif.kind {
+        InterfaceType::Bridge | InterfaceType::Network => xml_bridge.is_some(),
+        InterfaceType::Ethernet => row.is_some(),
+        _ => false,
+    };
+    if !checked {
         return None;
     }
-    let actual = dev.master.as_deref();
-    let is_ovs = vif
+    let virtualport = vif
         .virtualport
         .as_ref()
         .is_some_and(|v| v.kind == Some(VirtualportType::Openvswitch));
-    // An Open vSwitch port's kernel master is the datapath (`ovs-system`), not the bridge.
-    let ok = if is_ovs {
-        actual
+    let expected = match (row, xml_bridge) {
+        (Some(r), _) => {
+            let name = r.bridge.as_deref().unwrap_or_default();
+            match r.is_userspace_datapath() {
+                true => Expected::Userspace(name),
+                false => Expected::KernelDatapath(name),
+            }
+        }
+        (None, Some(b)) if virtualport => Expected::KernelDatapath(b),
+        (None, Some(b)) => Expected::Bridge(b),
+        (None, None) => return None,
+    };
+    let actual = dev.master.as_deref();
+    let ok = match expected {
+        Expected::Bridge(b) => actual == Some(b),
+        // An Open vSwitch port's kernel master is the datapath (`ovs-system`), not the bridge.
+        Expected::KernelDatapath(_) => actual
             .and_then(|m| host.get(m))
-            .is_some_and(|m| m.kind == DeviceKind::Openvswitch)
-    } else {
-        actual == Some(bridge)
+            .is_some_and(|m| m.kind == DeviceKind::Openvswitch),
+        Expected::Userspace(_) => actual.is_none(),
     };
     if ok {
         return None;
     }
-    let expected = if is_ovs {
-        format!("Open vSwitch bridge {bridge}")
-    } else {
-        bridge.to_string()
+    let want = match expected {
+        Expected::Bridge(b) => b.to_string(),
+        Expected::KernelDatapath(b) => format!("Open vSwitch bridge {b}"),
+        Expected::Userspace(b) => format!("no kernel master ({b} is a userspace netdev bridge)"),
     };
     Some(match actual {
-        Some(m) => format!("{} is enslaved to {m}, expected {expected}", dev.name),
+        Some(m) => format!("{} is enslaved to {m}, expected {want}", dev.name),
         None => format!(
-            "{} is not enslaved to any bridge, expected {expected}",
+            "{} is not enslaved to any bridge, expected {want}",
             dev.name
         ),
     })

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::options::NetworkMap;
 use super::ovn::OvnFacts;
-use crate::libvirt::Network;
+use crate::libvirt::{DomainInterface, Network};
 use crate::mac::MacAddr;
 use crate::netlink::Neighbour;
 use crate::ovsdb::{OvsInterface, OvsState};
@@ -29,17 +29,57 @@ pub struct Facts {
     pub ovn: Option<OvnFacts>,
     /// Neighbour entries by their link-layer address.
     neighbours: HashMap<MacAddr, Vec<(String, IpAddr)>>,
+    /// The vhost-user Interfaces of `ovsdb` by socket path.
+    sockets: SocketIndex,
+}
+
+/// Interface names by vhost-user socket path, and the state they were taken from: a
+/// vhostuser VIF has no host device whose name finds its row, only its socket.
+#[derive(Debug, Clone, Default)]
+struct SocketIndex {
+    of: Option<Arc<OvsState>>,
+    names: HashMap<String, String>,
+}
+
+impl PartialEq for SocketIndex {
+    /// Derived from `ovsdb`, which `Facts` compares itself.
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl SocketIndex {
+    fn of(ovsdb: Option<&OvsFacts>) -> Self {
+        let Some(f) = ovsdb else {
+            return SocketIndex::default();
+        };
+        let rows = f.state.interfaces.values();
+        let names = rows
+            .filter_map(|i| Some((i.vhost_socket.clone()?, i.name.clone())))
+            .collect();
+        SocketIndex {
+            of: Some(f.state.clone()),
+            names,
+        }
+    }
 }
 
 impl Facts {
     pub fn new(ovsdb: Option<OvsFacts>, neighbours: &[Neighbour]) -> Self {
         let mut f = Facts {
+            sockets: SocketIndex::of(ovsdb.as_ref()),
             ovsdb,
             ovn: None,
             neighbours: HashMap::new(),
         };
         f.set_neighbours(neighbours);
         f
+    }
+
+    /// Replaces OVSDB's facts (and the index kept from them); returns the old ones.
+    pub fn set_ovsdb(&mut self, ovsdb: Option<OvsFacts>) -> Option<OvsFacts> {
+        self.sockets = SocketIndex::of(ovsdb.as_ref());
+        std::mem::replace(&mut self.ovsdb, ovsdb)
     }
 
     /// Replaces the neighbour table; returns the MACs whose entries changed.
@@ -73,6 +113,37 @@ impl Facts {
     pub(super) fn ovs_interface(&self, name: &str) -> Option<(&OvsInterface, bool)> {
         let f = self.ovsdb.as_ref()?;
         f.state.interfaces.get(name).map(|i| (i, f.stale))
+    }
+
+    /// The OVS Interface of a `type='vhostuser'` interface: the one whose vhost-user socket
+    /// is the XML's `<source path>`, on the side that pairs with `<source mode>` (libvirt's
+    /// `server` with `dpdkvhostuserclient`, `client` with `dpdkvhostuser`: two servers or
+    /// two clients on one path never connect, so they are not the same port).
+    pub fn ovs_vhost_interface(&self, iface: &DomainInterface) -> Option<(&OvsInterface, bool)> {
+        if iface.kind != "vhostuser" {
+            return None;
+        }
+        let path = iface.source.path.as_deref()?;
+        let f = self.ovsdb.as_ref()?;
+        let row = match &self.sockets.of {
+            Some(of) if Arc::ptr_eq(of, &f.state) => self
+                .sockets
+                .names
+                .get(path)
+                .and_then(|name| f.state.interfaces.get(name)),
+            // `ovsdb` was assigned directly rather than through `set_ovsdb`: still right.
+            _ => f
+                .state
+                .interfaces
+                .values()
+                .find(|i| i.vhost_socket.as_deref() == Some(path)),
+        }?;
+        let pairs = match iface.source.mode.as_deref() {
+            Some("server") => row.iface_type == "dpdkvhostuserclient",
+            Some("client") => row.iface_type == "dpdkvhostuser",
+            _ => true,
+        };
+        pairs.then_some((row, f.stale))
     }
 }
 

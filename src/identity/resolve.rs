@@ -50,7 +50,11 @@ pub(crate) fn resolve<'a>(
     let mut r = Resolved::default();
     let ovs_on = ctx.opts.uses(Resolver::Ovsdb) || ctx.opts.uses(Resolver::Ovn);
     let ovs = ovs_on
-        .then(|| names.device.and_then(|d| ctx.facts.ovs_interface(d)))
+        .then(|| {
+            // A vhostuser interface has no host device: its row is found by its socket.
+            let by_socket = ctx.facts.ovs_vhost_interface(iface);
+            by_socket.or_else(|| names.device.and_then(|d| ctx.facts.ovs_interface(d)))
+        })
         .flatten();
     r.ovn = ctx
         .opts

@@ -144,7 +144,7 @@ impl Live {
                 self.publish(deltas, None, false);
             }
             None => {
-                self.pending_facts.ovsdb = facts;
+                self.pending_facts.set_ovsdb(facts);
                 self.update_health();
             }
         }

@@ -38,7 +38,7 @@ impl Correlation {
 
     /// OVSDB as now read (`stale` when ovsdb-server went away), or `None` (resolver off).
     pub fn set_ovsdb(&mut self, ovsdb: Option<OvsFacts>) -> Vec<Delta> {
-        let old = std::mem::replace(&mut self.facts.ovsdb, ovsdb);
+        let old = self.facts.set_ovsdb(ovsdb);
         if old == self.facts.ovsdb {
             return Vec::new();
         }
@@ -46,7 +46,9 @@ impl Correlation {
         if self.refresh_known() && self.opts.identity.uses(Resolver::Linuxbridge) {
             return self.rebuild_all();
         }
-        let keys = self.claimants(names.iter().map(String::as_str));
+        let mut keys = self.claimants(names.iter().map(String::as_str));
+        let sockets = changed_sockets(old.as_ref(), self.facts.ovsdb.as_ref(), &names);
+        keys.extend(self.on_sockets(&sockets));
         self.recompute_keys(keys)
     }
 
@@ -185,6 +187,20 @@ impl Correlation {
             .collect()
     }
 
+    /// The domains with a vhostuser interface on one of these sockets: they claim no
+    /// device, their OVSDB row is found by socket path.
+    fn on_sockets(&self, paths: &BTreeSet<&str>) -> BTreeSet<Key> {
+        if paths.is_empty() {
+            return BTreeSet::new();
+        }
+        let on = |i: &crate::libvirt::DomainInterface| {
+            i.kind == "vhostuser" && i.source.path.as_deref().is_some_and(|p| paths.contains(p))
+        };
+        let domains = self.domains.iter();
+        let hit = domains.filter(|(_, e)| e.domain.interfaces.iter().any(on));
+        hit.map(|(k, _)| k.clone()).collect()
+    }
+
     /// Recomputes these domains' records (identity only: claims do not change).
     pub(super) fn recompute_keys(&mut self, keys: BTreeSet<Key>) -> Vec<Delta> {
         if keys.is_empty() {
@@ -219,6 +235,17 @@ fn changed_rows(old: Option<&OvsFacts>, new: Option<&OvsFacts>) -> BTreeSet<Stri
             .map(|n| n.to_string()),
     );
     out
+}
+
+/// The vhost-user sockets of these rows, before and after: a VIF on either may change.
+fn changed_sockets<'a>(
+    old: Option<&'a OvsFacts>,
+    new: Option<&'a OvsFacts>,
+    names: &BTreeSet<String>,
+) -> BTreeSet<&'a str> {
+    let sides = [old, new].into_iter().flatten();
+    let rows = sides.flat_map(|f| names.iter().filter_map(|n| f.state.interfaces.get(n)));
+    rows.filter_map(|r| r.vhost_socket.as_deref()).collect()
 }
 
 fn lease_macs(networks: &[Network]) -> BTreeSet<MacAddr> {
