@@ -32,7 +32,11 @@ pub(super) fn binding(port: &SbPort, row: Option<&OvsInterface>) -> Binding {
 
 /// The binding faults of one port. Unbound, not installed and down wait for the grace
 /// period (`fresh`): a port being plugged passes through all three.
-pub(super) fn port_problems(o: &OvnLookup, vif: &Vif, binding: Option<&Binding>) -> Vec<(ProblemKind, String)> {
+pub(super) fn port_problems(
+    o: &OvnLookup,
+    vif: &Vif,
+    binding: Option<&Binding>,
+) -> Vec<(ProblemKind, String)> {
     let (f, id) = (o.facts, o.iface_id);
     let mut out = Vec::new();
     let Some(port) = o.port else {
@@ -45,7 +49,10 @@ pub(super) fn port_problems(o: &OvnLookup, vif: &Vif, binding: Option<&Binding>)
     let fresh = f.fresh.contains(id);
     let me = f.chassis.system_id.as_deref().unwrap_or("(no system-id)");
     match &port.chassis {
-        None if !fresh => out.push((ProblemKind::OvnUnbound, format!("port {id} is bound to no chassis"))),
+        None if !fresh => out.push((
+            ProblemKind::OvnUnbound,
+            format!("port {id} is bound to no chassis"),
+        )),
         Some(c) if c != me && !port.additional_chassis.iter().any(|a| a == me) => out.push((
             ProblemKind::OvnBoundElsewhere,
             format!("port {id} is bound to chassis {c}, not to this one ({me})"),
@@ -58,15 +65,27 @@ pub(super) fn port_problems(o: &OvnLookup, vif: &Vif, binding: Option<&Binding>)
     if f.bound_here(port) && !fresh {
         let device = vif.device.as_deref().unwrap_or("the interface");
         if !binding.is_some_and(|b| b.installed) {
-            let what = format!("port {id} is bound here but ovn-controller has not marked {device} ovn-installed");
+            let what = format!(
+                "port {id} is bound here but ovn-controller has not marked {device} ovn-installed"
+            );
             out.push((ProblemKind::OvnNotInstalled, what));
         }
         if port.up != Some(true) {
-            out.push((ProblemKind::OvnPortDown, format!("port {id} is bound here but its Port_Binding is not up")));
+            out.push((
+                ProblemKind::OvnPortDown,
+                format!("port {id} is bound here but its Port_Binding is not up"),
+            ));
         }
     }
-    if let Some(d) = port.device_id.as_deref().filter(|d| !d.eq_ignore_ascii_case(&vif.domain_uuid)) {
-        let what = format!("port {id} has neutron:device_id {d}, but the domain is {}", vif.domain_uuid);
+    if let Some(d) = port
+        .device_id
+        .as_deref()
+        .filter(|d| !d.eq_ignore_ascii_case(&vif.domain_uuid))
+    {
+        let what = format!(
+            "port {id} has neutron:device_id {d}, but the domain is {}",
+            vif.domain_uuid
+        );
         out.push((ProblemKind::DeviceIdMismatch, what));
     }
     out.extend(network_problems(f, port, id));
@@ -79,7 +98,12 @@ fn requested_elsewhere(f: &OvnFacts, port: &SbPort, me: &str) -> Option<String> 
     if requested.is_empty() || requested.iter().any(|r| f.chassis.is(r, sb_host)) {
         return None;
     }
-    let host = f.chassis.hostname.as_deref().or(sb_host).unwrap_or("no hostname");
+    let host = f
+        .chassis
+        .hostname
+        .as_deref()
+        .or(sb_host)
+        .unwrap_or("no hostname");
     Some(format!(
         "port {} has requested-chassis {}, which is not this chassis ({me}, {host})",
         port.logical_port,
@@ -101,7 +125,8 @@ fn network_problems(f: &OvnFacts, port: &SbPort, id: &str) -> Vec<(ProblemKind, 
     if let Some(net) = net.filter(|_| dp.has_localport) {
         let ns = format!("ovnmeta-{net}");
         if !f.namespaces.contains(&ns) {
-            let what = format!("network {net} has a metadata port but the host has no namespace {ns}");
+            let what =
+                format!("network {net} has a metadata port but the host has no namespace {ns}");
             out.push((ProblemKind::OvnMetadataMissing, what));
         }
     }

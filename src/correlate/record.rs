@@ -76,11 +76,23 @@ pub(crate) fn build_record(
     };
     // Checks compare against the network the XML names, not one guessed from the master.
     let network = network_of(iface, None, ctx.networks);
-    let mut problems =
-        problems::record_problems(&vif, dom, iface, dev, network, host, who.ovs_row, who.ovn.is_some());
+    let mut problems = problems::record_problems(
+        &vif,
+        dom,
+        iface,
+        dev,
+        network,
+        host,
+        who.ovs_row,
+        who.ovn.is_some(),
+    );
     if let Some(o) = &who.ovn {
         let found = ovn::port_problems(o, &vif, vif.binding.as_ref());
-        problems.extend(found.into_iter().map(|(kind, detail)| problems::problem(&vif, kind, detail)));
+        problems.extend(
+            found
+                .into_iter()
+                .map(|(kind, detail)| problems::problem(&vif, kind, detail)),
+        );
     }
     vif.problems = problems.iter().map(|p| p.kind).collect();
     (vif, problems)

@@ -36,7 +36,11 @@ impl ChassisId {
     /// Whether `name` (a chassis name or a hostname, as `requested-chassis` holds) is this
     /// chassis.
     pub fn is(&self, name: &str, sb_hostname: Option<&str>) -> bool {
-        let mine = [self.system_id.as_deref(), self.hostname.as_deref(), sb_hostname];
+        let mine = [
+            self.system_id.as_deref(),
+            self.hostname.as_deref(),
+            sb_hostname,
+        ];
         mine.into_iter().flatten().any(|m| m == name)
     }
 }

@@ -74,7 +74,9 @@ pub(crate) fn resolve<'a>(
     for &res in &ctx.opts.order {
         if r.port.is_none() {
             r.port = match res {
-                Resolver::Ovn => r.ovn.and_then(|o| o.port.map(|_| o.iface_id.to_string()))
+                Resolver::Ovn => r
+                    .ovn
+                    .and_then(|o| o.port.map(|_| o.iface_id.to_string()))
                     .map(|id| (id, PortIdSource::Ovn)),
                 _ => port_from(res, ctx, dom, names, ovs.map(|o| o.0)),
             };

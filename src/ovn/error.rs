@@ -11,7 +11,9 @@ pub enum OvnError {
         #[source]
         source: OvsdbError,
     },
-    #[error("OVN Southbound address {text:?}: ssl: remotes are not supported yet (use tcp: or unix:)")]
+    #[error(
+        "OVN Southbound address {text:?}: ssl: remotes are not supported yet (use tcp: or unix:)"
+    )]
     Ssl { text: String },
     #[error("no OVN Southbound address given")]
     NoRemote,

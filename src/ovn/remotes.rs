@@ -32,14 +32,22 @@ mod tests {
     fn a_cluster_list_is_every_member() {
         let got = parse_remotes("tcp:127.0.0.1:6641, tcp:[::1]:6642,unix:/run/sb.sock").unwrap();
         let text: Vec<String> = got.iter().map(ToString::to_string).collect();
-        assert_eq!(text, ["tcp:127.0.0.1:6641", "tcp:[::1]:6642", "unix:/run/sb.sock"]);
+        assert_eq!(
+            text,
+            ["tcp:127.0.0.1:6641", "tcp:[::1]:6642", "unix:/run/sb.sock"]
+        );
     }
 
     #[test]
     fn bad_lists_say_which_address() {
-        let e = parse_remotes("tcp:1.2.3.4:6642,tcp:x:y").unwrap_err().to_string();
+        let e = parse_remotes("tcp:1.2.3.4:6642,tcp:x:y")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("\"tcp:x:y\""), "{e}");
         assert!(matches!(parse_remotes(" , "), Err(OvnError::NoRemote)));
-        assert!(matches!(parse_remotes("ssl:h:6642"), Err(OvnError::Ssl { .. })));
+        assert!(matches!(
+            parse_remotes("ssl:h:6642"),
+            Err(OvnError::Ssl { .. })
+        ));
     }
 }

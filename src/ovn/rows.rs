@@ -213,7 +213,10 @@ fn toggled(mut old: Vec<Atom>, toggle: Vec<Atom>) -> Vec<Atom> {
 
 /// A map after a modify: a key not there is added; one there with the same value is
 /// dropped; one there with another value takes the new one.
-fn changed(mut old: BTreeMap<String, String>, changes: BTreeMap<String, String>) -> BTreeMap<String, String> {
+fn changed(
+    mut old: BTreeMap<String, String>,
+    changes: BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
     for (k, v) in changes {
         match old.get(&k) {
             Some(o) if *o == v => {

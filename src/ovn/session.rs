@@ -136,9 +136,17 @@ impl SbMonitor {
         let sent = tables.conditions(&wanted);
         let server_where = json!([["name", "==", DATABASE]]);
         let server = json!({"Database": [{"where": server_where, "columns": ["name", "model", "connected"]}]});
-        conn.queue(&request(SERVER_REQUEST, "monitor_cond", json!(["_Server", SERVER_MONITOR, server])));
+        conn.queue(&request(
+            SERVER_REQUEST,
+            "monitor_cond",
+            json!(["_Server", SERVER_MONITOR, server]),
+        ));
         let sb = sent.monitor_requests();
-        conn.queue(&request(SB_REQUEST, "monitor_cond", json!([DATABASE, SB_MONITOR, sb])));
+        conn.queue(&request(
+            SB_REQUEST,
+            "monitor_cond",
+            json!([DATABASE, SB_MONITOR, sb]),
+        ));
         Ok(SbMonitor {
             conn,
             tables,

@@ -96,7 +96,12 @@ mod tests {
             neutron_network_id("neutron-0D7F7E5C-3C5A-4A51-9A8E-4F1C2B3A4D5E").as_deref(),
             Some("0d7f7e5c-3c5a-4a51-9a8e-4f1c2b3a4d5e")
         );
-        for other in ["ls0", "neutron-", "neutron-web", "0d7f7e5c-3c5a-4a51-9a8e-4f1c2b3a4d5e"] {
+        for other in [
+            "ls0",
+            "neutron-",
+            "neutron-web",
+            "0d7f7e5c-3c5a-4a51-9a8e-4f1c2b3a4d5e",
+        ] {
             assert_eq!(neutron_network_id(other), None, "{other}");
         }
     }

@@ -86,7 +86,9 @@ impl Tables {
             datapaths.extend(row.uuid("datapath"));
             chassis.extend(row.uuids("chassis"));
             chassis.extend(row.uuids("additional_chassis"));
-            let dp = row.uuid("datapath").and_then(|d| self.datapaths.rows.get(&d));
+            let dp = row
+                .uuid("datapath")
+                .and_then(|d| self.datapaths.rows.get(&d));
             let names = [
                 row.map_get("external_ids", "neutron:network_name"),
                 dp.and_then(|d| d.map_get("external_ids", "name")),
@@ -95,8 +97,11 @@ impl Tables {
         }
         for net in nets {
             let owner = format!("{METADATA_PREFIX}{net}");
-            c.ports
-                .push(json!(["external_ids", "includes", ["map", [[DEVICE_ID, owner]]]]));
+            c.ports.push(json!([
+                "external_ids",
+                "includes",
+                ["map", [[DEVICE_ID, owner]]]
+            ]));
         }
         c.datapaths = datapaths.iter().map(by_uuid).collect();
         if let Some(name) = &wanted.system_id {
@@ -109,7 +114,10 @@ impl Tables {
     /// The Port_Binding rows of wanted ports (not the metadata ports fetched with them).
     fn wanted_rows<'a>(&'a self, wanted: &'a Wanted) -> impl Iterator<Item = &'a Row> {
         let rows = self.ports.rows.values();
-        rows.filter(|r| r.str("logical_port").is_some_and(|p| wanted.ports.contains(p)))
+        rows.filter(|r| {
+            r.str("logical_port")
+                .is_some_and(|p| wanted.ports.contains(p))
+        })
     }
 
     /// The wanted ports joined with their datapaths and chassis.
@@ -143,7 +151,11 @@ impl Tables {
                 logical_port: logical_port.clone(),
                 kind: row.str("type").unwrap_or_default().to_string(),
                 chassis: row.uuid("chassis").map(chassis_name),
-                additional_chassis: row.uuids("additional_chassis").into_iter().map(chassis_name).collect(),
+                additional_chassis: row
+                    .uuids("additional_chassis")
+                    .into_iter()
+                    .map(chassis_name)
+                    .collect(),
                 requested_chassis: requested
                     .split(',')
                     .map(str::trim)

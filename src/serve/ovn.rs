@@ -103,7 +103,9 @@ async fn run(mut target: watch::Receiver<Option<Target>>, tx: mpsc::Sender<OvnUp
                 }
             }
             Err(e) if !down => warn!(error = %e, "OVN Southbound unreachable; retrying"),
-            Err(e) => debug!(error = %e, retry_in = ?backoff.peek(), "OVN Southbound still unreachable"),
+            Err(e) => {
+                debug!(error = %e, retry_in = ?backoff.peek(), "OVN Southbound still unreachable")
+            }
         }
         if !std::mem::replace(&mut down, true) && tx.send(OvnUpdate::Down).await.is_err() {
             return;

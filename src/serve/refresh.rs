@@ -17,11 +17,11 @@ use super::live::Live;
 use super::ovn::{OvnTask, OvnUpdate, Target};
 use super::ovs::{OvsTask, OvsUpdate};
 use crate::collect::{ovn_wanted, Source};
-use crate::ovsdb::OvsState;
 use crate::inventory::Shared;
 use crate::libvirt::with_session;
 use crate::libvirt::{EventSink, GuestEvent, Session};
 use crate::netlink::{LinkEvent, LinkWatch, NetlinkError};
+use crate::ovsdb::OvsState;
 
 /// How long to wait before restarting a failed link watcher.
 /// How long to wait before restarting a failed (or unstartable) link watcher, growing

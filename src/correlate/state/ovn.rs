@@ -26,7 +26,11 @@ impl Correlation {
                 .state
                 .interfaces
                 .values()
-                .filter(|i| i.iface_id.as_ref().is_some_and(|id| ports.as_ref().is_none_or(|p| p.contains(id))))
+                .filter(|i| {
+                    i.iface_id
+                        .as_ref()
+                        .is_some_and(|id| ports.as_ref().is_none_or(|p| p.contains(id)))
+                })
                 .map(|i| i.name.clone())
                 .collect(),
             None => Vec::new(),
@@ -38,7 +42,12 @@ impl Correlation {
 
     /// Raises or clears `ovn-chassis-missing` from the facts held.
     pub(super) fn update_chassis_problem(&mut self, out: &mut Vec<Delta>) {
-        let new = self.facts.ovn.as_ref().and_then(chassis_problem).map(Arc::new);
+        let new = self
+            .facts
+            .ovn
+            .as_ref()
+            .and_then(chassis_problem)
+            .map(Arc::new);
         let old = self.host_problems.get(CHASSIS_KEY);
         if old == new.as_ref() {
             return;
@@ -67,7 +76,12 @@ fn changed_ports(old: Option<&OvnFacts>, new: Option<&OvnFacts>) -> Option<BTree
         return None;
     }
     let (sa, sb) = (&a.state, &b.state);
-    let ids = sa.asked.iter().chain(&sb.asked).chain(&a.fresh).chain(&b.fresh);
+    let ids = sa
+        .asked
+        .iter()
+        .chain(&sb.asked)
+        .chain(&a.fresh)
+        .chain(&b.fresh);
     let changed = |id: &&String| {
         sa.ports.get(*id) != sb.ports.get(*id)
             || sa.asked.contains(*id) != sb.asked.contains(*id)
