@@ -12,7 +12,8 @@ use crate::netlink::{DeviceKind, HostDevice};
 use crate::ovsdb::OvsInterface;
 
 /// Every problem of one record, given the device matched to it (if any), the network its
-/// XML names and the device's OVSDB row (when the ovsdb resolver has one): the device's
+/// XML names and the device's OVSDB row (when the ovsdb resolver has one, with whether the
+/// host is an OVN chassis): the device's
 /// first, then OVSDB's.
 pub(crate) fn record_problems(
     vif: &Vif,
@@ -21,11 +22,11 @@ pub(crate) fn record_problems(
     dev: Option<&HostDevice>,
     network: Option<&Network>,
     host: &Devices,
-    ovs: Option<&OvsInterface>,
-    ovn_chassis: bool,
+    ovs: Option<(&OvsInterface, bool)>,
 ) -> Vec<Problem> {
-    let mut found = device_problems(vif, dom, iface, dev, network, host, ovs);
-    if let Some(row) = ovs {
+    let row = ovs.map(|(row, _)| row);
+    let mut found = device_problems(vif, dom, iface, dev, network, host, row);
+    if let Some((row, ovn_chassis)) = ovs {
         found.extend(ovs_problems(row, vif, ovn_chassis));
     }
     found

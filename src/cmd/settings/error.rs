@@ -37,7 +37,7 @@ pub enum Reason {
     #[error(transparent)]
     Ovsdb(OvsdbError),
     #[error(transparent)]
-    Ovn(OvnError),
+    Ovn(Box<OvnError>),
     #[error(transparent)]
     Network(MapReason),
     #[error("--tls-cert and --tls-key go together")]

@@ -110,7 +110,14 @@ fn ovn_source(args: &HostArgs, loaded: &Loaded) -> Result<OvnSource, SettingsErr
     let remotes = given
         .map(|list| ovn::parse_remotes(list))
         .transpose()
-        .map_err(|e| invalid(loaded, "ovn_sb", args.ovn_sb.is_none(), Reason::Ovn(e)))?;
+        .map_err(|e| {
+            invalid(
+                loaded,
+                "ovn_sb",
+                args.ovn_sb.is_none(),
+                Reason::Ovn(Box::new(e)),
+            )
+        })?;
     let grace = args
         .ovn_grace
         .or(loaded.file.ovn_grace)
