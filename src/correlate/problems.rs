@@ -13,8 +13,7 @@ use crate::ovsdb::OvsInterface;
 
 /// Every problem of one record, given the device matched to it (if any), the network its
 /// XML names and the device's OVSDB row (when the ovsdb resolver has one, with whether the
-/// host is an OVN chassis): the device's
-/// first, then OVSDB's.
+/// host is an OVN chassis): the device's first, then OVSDB's.
 pub(crate) fn record_problems(
     vif: &Vif,
     dom: &Domain,
