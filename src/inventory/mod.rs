@@ -20,7 +20,7 @@ pub use kinds::{
 };
 pub use problem::{Problem, ProblemKind};
 pub use record::{
-    DomainRecord, DomainSummary, InterfaceSource, Inventory, IpAddress, LinkStats, Vif,
+    Binding, DomainRecord, DomainSummary, InterfaceSource, Inventory, IpAddress, LinkStats, Vif,
     Virtualport, Volume,
 };
 pub use store::{Health, Shared, Sources};
