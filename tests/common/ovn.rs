@@ -165,6 +165,48 @@ impl Drop for TempDir {
     }
 }
 
+/// Kills the daemons a killed test process left behind (SIGKILLed by a timeout, say: no
+/// Drop ran) and removes their temp dirs. They are recognised by an argument inside a
+/// `vifdt-ovn-TAG-PID-N` dir whose PID no longer runs; returns how many were killed.
+pub fn reap_leftovers() -> usize {
+    let prefix = std::env::temp_dir().join("vifdt-ovn-");
+    let prefix = prefix.to_str().expect("UTF-8 temp dir").to_string();
+    let owner = |arg: &str| -> Option<(u32, String)> {
+        let at = arg.find(&prefix)?;
+        let rest = &arg[at + prefix.len()..];
+        let dir = arg[at..at + prefix.len() + rest.find('/').unwrap_or(rest.len())].to_string();
+        let pid = rest.split('-').nth(1)?.parse().ok()?;
+        Some((pid, dir))
+    };
+    let mut killed = 0;
+    let mut dirs = std::collections::BTreeSet::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|p| p.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let args = String::from_utf8_lossy(&cmdline).into_owned();
+        let Some((test_pid, dir)) = args.split('\0').find_map(owner) else {
+            continue;
+        };
+        if test_pid != std::process::id() && !Path::new(&format!("/proc/{test_pid}")).exists() {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+            dirs.insert(dir);
+            killed += 1;
+        }
+    }
+    for dir in dirs {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    killed
+}
+
 /// One OVS/OVN daemon as a child process. Its stderr (the console log, at info level) goes
 /// line by line to a log file and to a channel that [`wait_line`](Self::wait_line) reads.
 pub struct Daemon {

@@ -12,7 +12,8 @@ use std::time::Duration;
 use nix::fcntl::{Flock, FlockArg};
 
 use super::{
-    ip_quiet, quoted, run, run_within, tool, Daemon, TempDir, EVENT_TIMEOUT, VSWITCH_SCHEMA,
+    ip_quiet, quoted, reap_leftovers, run, run_within, tool, Daemon, TempDir, EVENT_TIMEOUT,
+    VSWITCH_SCHEMA,
 };
 use crate::common::ip;
 use crate::common::process::output_within;
@@ -53,12 +54,14 @@ impl OvnChassis {
         let lock = File::create(HOST_LOCK).expect("create the chassis lock file");
         let host = Flock::lock(lock, FlockArg::LockExclusive)
             .unwrap_or_else(|(_, e)| panic!("lock {HOST_LOCK}: {e}"));
+        // A killed earlier run's daemons: its ovsdb-server may still serve the socket.
+        let leftovers = reap_leftovers();
         if Path::new(OVS_SOCK).exists() {
             assert!(
-                UnixStream::connect(OVS_SOCK).is_err(),
+                leftovers > 0 || UnixStream::connect(OVS_SOCK).is_err(),
                 "an Open vSwitch that is not this test's serves {OVS_SOCK}: stop it first"
             );
-            // A crashed earlier run's: nothing answers on it.
+            // Stale (nothing answers) or a leftover's (killed above): a new server binds anew.
             let _ = std::fs::remove_file(OVS_SOCK);
         }
         for dev in DEVICES {
@@ -159,7 +162,11 @@ impl OvnChassis {
         assert!(self.controller.is_none(), "ovn-controller already runs");
         let controller = Daemon::spawn(
             "ovn-controller",
-            &[format!("unix:{OVS_SOCK}")],
+            &[
+                format!("unix:{OVS_SOCK}"),
+                // Not needed by a child; it names the temp dir for `reap_leftovers`.
+                format!("--pidfile={}", self.dir.file("ovn-controller.pid")),
+            ],
             &self.dir.path().join("ovn-controller.log"),
         );
         self.controller = Some(controller);
