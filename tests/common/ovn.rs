@@ -165,8 +165,11 @@ impl Drop for TempDir {
     }
 }
 
+/// The file in a temp dir that lists, one a line, the host devices its owner created.
+pub const DEVICES_FILE: &str = "devices";
+
 /// Kills the daemons a killed test process left behind (SIGKILLed by a timeout, say: no
-/// Drop ran) and removes their temp dirs. They are recognised by an argument inside a
+/// Drop ran), deletes the devices listed in their temp dirs and removes the dirs. They are recognised by an argument inside a
 /// `vifdt-ovn-TAG-PID-N` dir whose PID no longer runs; returns how many were killed.
 pub fn reap_leftovers() -> usize {
     let prefix = std::env::temp_dir().join("vifdt-ovn-");
@@ -202,6 +205,11 @@ pub fn reap_leftovers() -> usize {
         }
     }
     for dir in dirs {
+        // The devices it made (OvnChassis::plug_tap records them).
+        let devices = std::fs::read_to_string(Path::new(&dir).join(DEVICES_FILE));
+        for dev in devices.iter().flat_map(|d| d.lines()) {
+            ip_quiet(&["link", "del", dev]);
+        }
         let _ = std::fs::remove_dir_all(dir);
     }
     killed

@@ -3,6 +3,7 @@
 //! (`netdev`) `br-int`, configured as an OVN chassis, and ovn-controller.
 
 use std::fs::File;
+use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::process::Command;
@@ -12,8 +13,8 @@ use std::time::Duration;
 use nix::fcntl::{Flock, FlockArg};
 
 use super::{
-    ip_quiet, quoted, reap_leftovers, run, run_within, tool, Daemon, TempDir, EVENT_TIMEOUT,
-    VSWITCH_SCHEMA,
+    ip_quiet, quoted, reap_leftovers, run, run_within, tool, Daemon, TempDir, DEVICES_FILE,
+    EVENT_TIMEOUT, VSWITCH_SCHEMA,
 };
 use crate::common::ip;
 use crate::common::process::output_within;
@@ -197,6 +198,13 @@ impl OvnChassis {
     /// iface-id, attached-mac, vm-uuid and iface-status=active. Returns the tap's name.
     pub fn plug_tap(&mut self, port: &str, mac: &str, vm_uuid: &str) -> String {
         let tap = format!("tap{}", &port[..11.min(port.len())]);
+        // Recorded first, so that a killed test's tap is found by `reap_leftovers`.
+        let mut devices = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join(DEVICES_FILE))
+            .expect("open the devices file");
+        writeln!(devices, "{tap}").expect("record the tap");
         ip(&["tuntap", "add", "dev", &tap, "mode", "tap"]);
         self.taps.push(tap.clone());
         ip(&["link", "set", &tap, "up"]);
