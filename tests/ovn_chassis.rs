@@ -87,6 +87,40 @@ fn tap_plugged_os_vif_style_is_claimed() {
 }
 
 #[test]
+fn tap_of_an_unknown_port_is_left_alone() {
+    if !ovn::available() {
+        return;
+    }
+    let (central, mut chassis, net) = bed("unknown");
+    let (ghost, vm) = (id("unknown-ghost"), id("unknown-vm"));
+    let ghost_tap = chassis.plug_tap(&ghost, &mac(8), &vm);
+    // A port with no requested-chassis, plugged after the ghost: ovn-controller reads
+    // Open vSwitch changes in order, so once it has installed this one it has seen the
+    // ghost too.
+    let known = id("unknown-known");
+    central.add_port(&net, &known, &mac(9), "10.0.0.12/24", &vm, None);
+    let known_tap = chassis.plug_tap(&known, &mac(9), &vm);
+    central.wait_bound(&known, HV);
+    chassis.wait_installed(&known_tap);
+    assert_eq!(central.port_binding(&known, "requested_chassis"), "");
+
+    let ghost_row = format!("logical_port={}", ovn::quoted(&ghost));
+    let found = central.sbctl(&[
+        "--bare",
+        "--columns=_uuid",
+        "find",
+        "Port_Binding",
+        &ghost_row,
+    ]);
+    assert_eq!(found.trim(), "", "no Neutron port, no Port_Binding");
+    assert_eq!(chassis.iface_external_id(&ghost_tap, "ovn-installed"), None);
+    assert_eq!(
+        chassis.iface_external_id(&ghost_tap, "iface-id"),
+        Some(ghost)
+    );
+}
+
+#[test]
 fn requested_chassis_elsewhere_is_released() {
     if !ovn::available() {
         return;

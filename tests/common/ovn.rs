@@ -12,6 +12,20 @@
 //!
 //! A test calls [`available`] first: a missing program or schema (or not being root)
 //! fails it under `CI=true` and otherwise skips it with a message on stderr.
+//!
+//! ```text
+//! if !ovn::available() { return; }
+//! let central = OvnCentral::new();                        // or ::with_sb(&cluster.remotes())
+//! let mut chassis = OvnChassis::new("hv-a", &central.sb_addr());
+//! central.add_network(NET, "private");
+//! central.add_port(NET, PORT, MAC, "10.0.0.5/24", VM, Some("hv-a"));
+//! let tap = chassis.plug_tap(PORT, MAC, VM);              // "tap" + PORT[..11]
+//! central.wait_bound(PORT, "hv-a");
+//! chassis.wait_installed(&tap);
+//! // vifd reads Open vSwitch at chassis.ovs_addr() (the default socket) and the SB at
+//! // central.sb_addr(); the faults: set_requested_chassis, bind_elsewhere,
+//! // stop_controller, add_localport, set_device_id, a tap with no port.
+//! ```
 #![allow(dead_code)]
 
 pub mod central;
