@@ -32,9 +32,9 @@ pub mod central;
 pub mod chassis;
 pub mod cluster;
 
-pub use central::OvnCentral;
-pub use chassis::OvnChassis;
-pub use cluster::SbCluster;
+// Re-exports for the test binaries that use the bed (unused in the others).
+#[allow(unused_imports)]
+pub use {central::OvnCentral, chassis::OvnChassis, cluster::SbCluster};
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
