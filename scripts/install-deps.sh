@@ -3,9 +3,11 @@
 # when everything is already present.
 set -euo pipefail
 
+# ovn-central and ovn-host (the OVN chassis test bed, tests/common/ovn): their postinst only
+# touches systemd when /run/systemd/system exists, so they install without systemd as PID 1.
 PKGS=(libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
-      qemu-system-x86 openvswitch-switch dnsmasq-base iptables iproute2 pkg-config
-      curl openssl ca-certificates systemd man-db python3-prometheus-client dpkg-dev rpm)
+      qemu-system-x86 openvswitch-switch ovn-central ovn-host dnsmasq-base iptables iproute2
+      pkg-config curl openssl ca-certificates systemd man-db python3-prometheus-client dpkg-dev rpm)
 
 missing=()
 for p in "${PKGS[@]}"; do
