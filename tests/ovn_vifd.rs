@@ -14,12 +14,10 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use common::ovn::{self, OvnCentral, OvnChassis};
-use common::vifd_json;
+use common::ovn::{self, Guests, OvnCentral, OvnChassis};
 
 const HV: &str = "hv-vifdt";
 const OTHER: &str = "hv-other";
-const OVS: &str = "unix:/var/run/openvswitch/db.sock";
 
 fn id(label: &str) -> String {
     uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, label.as_bytes()).to_string()
@@ -27,83 +25,6 @@ fn id(label: &str) -> String {
 
 fn mac(n: u8) -> String {
     format!("fa:16:3e:00:01:{n:02x}")
-}
-
-/// A guest (test driver, paused) per tap: `type='ethernet'` with a tap os-vif made, as
-/// Nova >= 24 defines it.
-struct Guests {
-    path: std::path::PathBuf,
-}
-
-impl Guests {
-    fn new(tag: &str, guests: &[(&str, &str, &str)]) -> Self {
-        let mut xml = String::from("<node>");
-        for (i, (vm, tap, mac)) in guests.iter().enumerate() {
-            xml += &format!(
-                "<domain type='test' xmlns:test='http://libvirt.org/schemas/domain/test/1.0'>\
-                 <name>{tag}-{i}</name><uuid>{vm}</uuid><memory>8192</memory>\
-                 <os><type>hvm</type></os><devices><interface type='ethernet'>\
-                 <mac address='{mac}'/><target dev='{tap}' managed='no'/></interface>\
-                 </devices><test:runstate>3</test:runstate></domain>"
-            );
-        }
-        xml += "</node>";
-        let path = std::env::temp_dir().join(format!("vifdt-ovn-{tag}-{}.xml", std::process::id()));
-        std::fs::write(&path, xml).unwrap();
-        Guests { path }
-    }
-
-    fn uri(&self) -> String {
-        format!("test://{}", self.path.display())
-    }
-
-    /// `vifd list --json`'s records, by device.
-    fn list(&self) -> Vec<Value> {
-        let out = vifd_json(
-            &[
-                "list",
-                "--json",
-                "--libvirt-uri",
-                &self.uri(),
-                "--ovsdb",
-                OVS,
-            ],
-            0,
-        );
-        out["interfaces"].as_array().unwrap().clone()
-    }
-
-    /// `vifd check --json`'s problems as (kind, device or "-").
-    fn problems(&self) -> BTreeSet<(String, String)> {
-        let out = Command::new(env!("CARGO_BIN_EXE_vifd"))
-            .args([
-                "check",
-                "--json",
-                "--libvirt-uri",
-                &self.uri(),
-                "--ovsdb",
-                OVS,
-            ])
-            .output()
-            .unwrap();
-        let v: Value = serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
-        let list = v["problems"].as_array().unwrap();
-        let status = out.status.code();
-        assert_eq!(status, Some(i32::from(!list.is_empty())), "{v}");
-        list.iter()
-            .map(|p| {
-                let device = p["device"].as_str().unwrap_or("-");
-                (p["kind"].as_str().unwrap().to_string(), device.to_string())
-            })
-            .collect()
-    }
-}
-
-impl Drop for Guests {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-    }
 }
 
 fn set(items: &[(&str, &str)]) -> BTreeSet<(String, String)> {
@@ -245,10 +166,16 @@ fn check_names_each_binding_fault_and_clears_it() {
     assert_eq!(g.problems(), set(&[missing]));
 
     // Neutron's copy of the network disagrees with the datapath the port is on.
-    let other = format!("external_ids:\"neutron:network_name\"=neutron-{}", id("elsewhere"));
+    let other = format!(
+        "external_ids:\"neutron:network_name\"=neutron-{}",
+        id("elsewhere")
+    );
     central.nbctl(&["set", "Logical_Switch_Port", &port, &other]);
     central.sync_sb();
-    assert_eq!(g.problems(), set(&[("net-id-mismatch", tap.as_str()), missing]));
+    assert_eq!(
+        g.problems(),
+        set(&[("net-id-mismatch", tap.as_str()), missing])
+    );
     let own = format!("external_ids:\"neutron:network_name\"=neutron-{net}");
     central.nbctl(&["set", "Logical_Switch_Port", &port, &own]);
     central.sync_sb();

@@ -17,7 +17,10 @@ use uuid::Uuid;
 pub(super) enum Kind {
     /// Exactly one value (`min` = `max` = 1): a modify carries the new value.
     Atom,
-    /// A set (including an optional value): a modify carries the elements to toggle.
+    /// An optional value (a set of at most one): a modify carries the new value, as for
+    /// an atom (ovsdb-server diffs only sets that can hold more than one element).
+    Optional,
+    /// A set of any size: a modify carries the elements to toggle.
     Set,
     /// A string → string map: a modify carries the pairs to add, drop or change.
     Map,
@@ -175,10 +178,10 @@ fn merge(into: &mut Row, columns: Columns, row: &Value, diff: bool) -> Result<()
         let bad = |what: &str| format!("column {name}: {what}");
         let new = match kind {
             Kind::Atom => Col::Atom(atom(value).ok_or_else(|| bad("not an atom"))?),
-            Kind::Set => Col::Set(set(value).ok_or_else(|| bad("not a set"))?),
+            Kind::Set | Kind::Optional => Col::Set(set(value).ok_or_else(|| bad("not a set"))?),
             Kind::Map => Col::Map(map(value).ok_or_else(|| bad("not a string map"))?),
         };
-        let merged = match (diff, into.0.remove(name), new) {
+        let merged = match (diff && kind != Kind::Optional, into.0.remove(name), new) {
             (true, Some(Col::Set(old)), Col::Set(toggle)) => Col::Set(toggled(old, toggle)),
             (true, Some(Col::Map(old)), Col::Map(changes)) => Col::Map(changed(old, changes)),
             (_, _, new) => new,
@@ -280,8 +283,9 @@ mod tests {
 
     const COLS: Columns = &[
         ("name", Kind::Atom),
-        ("up", Kind::Set),
-        ("chassis", Kind::Set),
+        ("up", Kind::Optional),
+        ("chassis", Kind::Optional),
+        ("others", Kind::Set),
         ("external_ids", Kind::Map),
     ];
     const R: &str = "6603ef07-deb9-4864-919b-2e461fa24935";
@@ -310,19 +314,27 @@ mod tests {
     fn modify_toggles_sets_and_patches_maps() {
         let mut t = table();
         let modify = json!({R: {"modify": {"up": true,
-            "chassis": ["set", [["uuid", C1], ["uuid", C2]]],
+            "chassis": ["uuid", C2],
+            "others": ["set", [["uuid", C1], ["uuid", C2]]],
             "external_ids": ["map", [["a", "1"], ["b", "3"], ["c", "4"]]]}}});
         t.apply("T", COLS, &modify).unwrap();
         let row = &t.rows[&Uuid::parse_str(R).unwrap()];
         assert_eq!(row.bool("up"), Some(true));
         assert_eq!(row.uuids("chassis"), [Uuid::parse_str(C2).unwrap()]);
+        let toggled = json!({R: {"modify": {"others": ["uuid", C1]}}});
+        t.apply("T", COLS, &toggled).unwrap();
+        let row = &t.rows[&Uuid::parse_str(R).unwrap()];
+        assert_eq!(row.uuids("others"), [Uuid::parse_str(C2).unwrap()]);
         assert_eq!(row.map_get("external_ids", "a"), None);
         assert_eq!(row.map_get("external_ids", "b"), Some("3"));
         assert_eq!(row.map_get("external_ids", "c"), Some("4"));
-        // false -> true is a toggle of both.
-        let flip = json!({R: {"modify": {"up": ["set", [true, false]]}}});
-        t.apply("T", COLS, &flip).unwrap();
+        // An optional value is replaced, and an empty set clears it.
+        t.apply("T", COLS, &json!({R: {"modify": {"up": false}}}))
+            .unwrap();
         assert_eq!(t.rows[&Uuid::parse_str(R).unwrap()].bool("up"), Some(false));
+        t.apply("T", COLS, &json!({R: {"modify": {"up": ["set", []]}}}))
+            .unwrap();
+        assert_eq!(t.rows[&Uuid::parse_str(R).unwrap()].bool("up"), None);
         t.apply("T", COLS, &json!({R: {"delete": null}})).unwrap();
         assert!(t.rows.is_empty());
     }

@@ -22,9 +22,9 @@ const PORT_COLUMNS: Columns = &[
     ("logical_port", Kind::Atom),
     ("type", Kind::Atom),
     ("datapath", Kind::Atom),
-    ("chassis", Kind::Set),
+    ("chassis", Kind::Optional),
     ("additional_chassis", Kind::Set),
-    ("up", Kind::Set),
+    ("up", Kind::Optional),
     ("options", Kind::Map),
     ("external_ids", Kind::Map),
 ];

@@ -31,10 +31,11 @@
 pub mod central;
 pub mod chassis;
 pub mod cluster;
+pub mod guests;
 
 // Re-exports for the test binaries that use the bed (unused in the others).
 #[allow(unused_imports)]
-pub use {central::OvnCentral, chassis::OvnChassis, cluster::SbCluster};
+pub use {central::OvnCentral, chassis::OvnChassis, cluster::SbCluster, guests::Guests};
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};

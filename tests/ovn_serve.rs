@@ -1,0 +1,165 @@
+//! `vifd serve` on a real OVN chassis: the Southbound followed live (a binding change
+//! reaches the API with no other change; a fault waits for its grace period and is raised
+//! when it expires, alone), and a clustered Southbound: the leader killed, vifd follows
+//! another member; all members stopped, the bindings stale; back, current.
+
+mod common;
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use common::daemon::Daemon;
+use common::http::get;
+use common::ovn::{self, guests::OVS, Guests, OvnCentral, OvnChassis, SbCluster};
+
+const HV: &str = "hv-vifdt";
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn id(label: &str) -> String {
+    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, label.as_bytes()).to_string()
+}
+
+fn mac(n: u8) -> String {
+    format!("fa:16:3e:00:02:{n:02x}")
+}
+
+fn interfaces(d: &Daemon) -> Vec<Value> {
+    let body = get(d.addr(), "/v1/interfaces", &[]).json();
+    body["interfaces"].as_array().unwrap().clone()
+}
+
+fn problem_kinds(d: &Daemon) -> Vec<String> {
+    let body = get(d.addr(), "/v1/problems", &[]).json();
+    let list = body["problems"].as_array().unwrap();
+    list.iter()
+        .map(|p| p["kind"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn ovn_up(d: &Daemon) -> Option<bool> {
+    let text = get(d.addr(), "/metrics", &[]).body;
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("vifd_source_up{source=\"ovn\"}"))?;
+    Some(line.ends_with(" 1"))
+}
+
+#[test]
+fn serve_follows_bindings_and_raises_a_fault_when_its_grace_expires() {
+    if !ovn::available() {
+        return;
+    }
+    let central = OvnCentral::new();
+    let mut chassis = OvnChassis::new(HV, &central.sb_addr());
+    let net = id("serve-net");
+    central.add_network(&net, "private");
+    let (port, vm) = (id("serve-port"), id("serve-vm"));
+    central.add_port(&net, &port, &mac(1), "10.0.0.5/24", &vm, Some(HV));
+    let tap = chassis.plug_tap(&port, &mac(1), &vm);
+    central.wait_bound(&port, HV);
+    chassis.wait_installed(&tap);
+    let g = Guests::new("serve", &[(&vm, &tap, &mac(1))]);
+    let uri = g.uri();
+    let args = [
+        "--libvirt-uri",
+        &uri,
+        "--ovsdb",
+        OVS,
+        "--ovn-grace",
+        "4",
+        "--refresh",
+        "3600",
+    ];
+    let d = Daemon::on_loopback(&args);
+    d.until("the binding served", LIMIT, || {
+        interfaces(&d)
+            .first()
+            .is_some_and(|r| r["binding"]["up"] == true)
+    });
+    assert_eq!(interfaces(&d)[0]["net_id"], net.as_str());
+    assert_eq!(ovn_up(&d), Some(true));
+    assert_eq!(problem_kinds(&d), Vec::<String>::new());
+
+    // The controller stalls and the binding goes down: served at once, flagged only once
+    // the grace period is over, with nothing else changing.
+    chassis.stop_controller();
+    central.sbctl(&["set", "Port_Binding", &port, "up=false"]);
+    d.until("the binding down", LIMIT, || {
+        interfaces(&d)[0]["binding"]["up"] == false
+    });
+    assert_eq!(
+        problem_kinds(&d),
+        Vec::<String>::new(),
+        "flagged within the grace period"
+    );
+    d.until("ovn-port-down after the grace", LIMIT, || {
+        problem_kinds(&d) == ["ovn-port-down"]
+    });
+    chassis.start_controller();
+    central.wait_bound(&port, HV);
+    d.until("the binding up again", LIMIT, || {
+        problem_kinds(&d).is_empty()
+    });
+}
+
+#[test]
+fn serve_follows_a_clustered_southbound_through_leader_loss_and_outage() {
+    if !ovn::available() {
+        return;
+    }
+    let mut cluster = SbCluster::new();
+    let central = OvnCentral::with_sb(&cluster.remotes());
+    let mut chassis = OvnChassis::new(HV, &cluster.remotes());
+    let net = id("cluster-net");
+    central.add_network(&net, "private");
+    let (port, vm) = (id("cluster-port"), id("cluster-vm"));
+    central.add_port(&net, &port, &mac(2), "10.0.0.6/24", &vm, Some(HV));
+    let tap = chassis.plug_tap(&port, &mac(2), &vm);
+    central.wait_bound(&port, HV);
+    chassis.wait_installed(&tap);
+    let g = Guests::new("cluster", &[(&vm, &tap, &mac(2))]);
+    let uri = g.uri();
+    let remotes = cluster.remotes();
+    let args = [
+        "--libvirt-uri",
+        &uri,
+        "--ovsdb",
+        OVS,
+        "--ovn-sb",
+        &remotes,
+        "--refresh",
+        "3600",
+    ];
+    let d = Daemon::on_loopback(&args);
+    d.until("the binding served", LIMIT, || {
+        interfaces(&d)
+            .first()
+            .is_some_and(|r| r["net_id"] == net.as_str())
+    });
+
+    // The leader dies: vifd keeps serving, and follows a change made after the election.
+    let leader = cluster.leader();
+    cluster.kill(leader);
+    cluster.wait_leader();
+    central.set_device_id(&port, &id("someone-else"));
+    d.until("a change after the election", LIMIT, || {
+        problem_kinds(&d) == ["device-id-mismatch"]
+    });
+    assert_eq!(ovn_up(&d), Some(true));
+    cluster.start(leader);
+
+    // Every member down: the bindings are kept, marked stale, and the source is down.
+    cluster.stop_all();
+    d.until("the bindings stale", LIMIT, || {
+        interfaces(&d)[0]["stale_sources"] == serde_json::json!(["ovn"])
+    });
+    assert_eq!(interfaces(&d)[0]["net_id"], net.as_str());
+    assert_eq!(ovn_up(&d), Some(false));
+    cluster.start_all();
+    cluster.wait_leader();
+    d.until("current again", LIMIT, || {
+        interfaces(&d)[0]["stale_sources"] == serde_json::json!([])
+    });
+    assert_eq!(ovn_up(&d), Some(true));
+}
