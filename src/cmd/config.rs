@@ -75,6 +75,12 @@ pub struct Effective {
     pub tls_key: Option<PathBuf>,
     /// ovsdb-server's address; absent when the ovsdb resolver is not used.
     pub ovsdb: Option<String>,
+    /// The OVN Southbound members given; absent when the ovn resolver is off or reads the
+    /// local `ovn-remote`.
+    pub ovn_sb: Option<String>,
+    /// Seconds a binding fault waits before it is reported; absent when the ovn resolver
+    /// is off.
+    pub ovn_grace: Option<u64>,
     pub resolvers: Vec<String>,
     pub guest_agent: bool,
     pub guest_agent_timeout: u64,
@@ -122,6 +128,11 @@ pub fn effective(loaded: &Loaded) -> Result<Effective, SettingsError> {
         tls_cert: cfg.tls.as_ref().map(|t| t.0.clone()),
         tls_key: cfg.tls.as_ref().map(|t| t.1.clone()),
         ovsdb: source.ovsdb.as_ref().map(|o| o.addr.to_string()),
+        ovn_sb: source.ovn.as_ref().and_then(|o| o.remotes.as_ref()).map(|r| {
+            let list: Vec<String> = r.iter().map(ToString::to_string).collect();
+            list.join(",")
+        }),
+        ovn_grace: source.ovn.as_ref().map(|o| secs(o.grace)),
         resolvers: source
             .options
             .identity
