@@ -122,15 +122,7 @@ fn identity_outputs_match_golden_files() {
     let ovs = OvsdbServer::new();
     // A userspace bridge, as on a host without the kernel module: its taps rightly have
     // no kernel master (on a kernel-datapath bridge they would be wrong-master).
-    ovs.vsctl(&[
-        "add-br",
-        "br-int",
-        "--",
-        "set",
-        "Bridge",
-        "br-int",
-        "datapath_type=netdev",
-    ]);
+    ovs.add_bridge("br-int", "netdev");
     plug(&ovs, P1, "fa:16:3e:20:00:01", VM1, Some(NET_A), 3);
     plug(&ovs, P2, "fa:16:3e:99:99:99", VM2, None, 4);
     let uri = format!("test://{}", fixture_path("identity/node.xml"));

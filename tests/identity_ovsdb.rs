@@ -71,6 +71,22 @@ fn list(ns: &TestNs, ovs: &OvsdbServer, extra: &[&str]) -> Value {
     vifd_json(&args, 0)
 }
 
+/// `vifd check --json` of the fixture with this OVSDB, which finds problems.
+fn check(ns: &TestNs, ovs: &OvsdbServer) -> serde_json::Value {
+    let (uri, addr) = (uri(), ovs.addr());
+    let args = [
+        "check",
+        "--json",
+        "--libvirt-uri",
+        &uri,
+        "--netns",
+        &ns.name,
+        "--ovsdb",
+        &addr,
+    ];
+    vifd_json(&args, 1)
+}
+
 fn setup() -> (TestNs, OvsdbServer) {
     setup_on("netdev")
 }
@@ -81,10 +97,7 @@ fn setup() -> (TestNs, OvsdbServer) {
 fn setup_on(datapath: &str) -> (TestNs, OvsdbServer) {
     let ns = host();
     let ovs = OvsdbServer::new();
-    let datapath = format!("datapath_type={datapath}");
-    ovs.vsctl(&[
-        "add-br", "br-int", "--", "set", "Bridge", "br-int", &datapath,
-    ]);
+    ovs.add_bridge("br-int", datapath);
     plug(&ovs, P1, "fa:16:3e:20:00:01", VM1, NET_A, 3);
     plug(&ovs, P2, "fa:16:3e:20:00:02", VM2, NET_B, 4);
     (ns, ovs)
@@ -141,18 +154,7 @@ fn check_reports_ovsdb_mismatch_and_unbound_ports() {
         "external_ids:attached-mac=fa:16:3e:99:99:99",
     ]);
     ovs.vsctl(&["remove", "Port", &tap2, "other_config", "net_uuid"]);
-    let (uri, addr) = (uri(), ovs.addr());
-    let args = [
-        "check",
-        "--json",
-        "--libvirt-uri",
-        &uri,
-        "--netns",
-        &ns.name,
-        "--ovsdb",
-        &addr,
-    ];
-    let out = vifd_json(&args, 1);
+    let out = check(&ns, &ovs);
     let kinds: Vec<(&str, &str)> = out["problems"]
         .as_array()
         .unwrap()
@@ -184,18 +186,7 @@ fn check_reports_ovsdb_mismatch_and_unbound_ports() {
 #[test]
 fn check_flags_unenslaved_taps_of_a_kernel_datapath_bridge() {
     let (ns, ovs) = setup_on("system");
-    let (uri, addr) = (uri(), ovs.addr());
-    let args = [
-        "check",
-        "--json",
-        "--libvirt-uri",
-        &uri,
-        "--netns",
-        &ns.name,
-        "--ovsdb",
-        &addr,
-    ];
-    let out = vifd_json(&args, 1);
+    let out = check(&ns, &ovs);
     let wrong: Vec<&str> = out["problems"]
         .as_array()
         .unwrap()
@@ -225,15 +216,7 @@ const VHU_SOCK: &str = "/var/lib/vhost_sockets/vhu9d4a3f51-c4";
 fn list_finds_a_vhostuser_interface_by_its_socket() {
     let ns = host();
     let ovs = OvsdbServer::new();
-    ovs.vsctl(&[
-        "add-br",
-        "br-int",
-        "--",
-        "set",
-        "Bridge",
-        "br-int",
-        "datapath_type=netdev",
-    ]);
+    ovs.add_bridge("br-int", "netdev");
     let name = "vhu9d4a3f51-c4";
     ovs.vsctl(&[
         "add-port",

@@ -45,6 +45,25 @@ fn ovn_up(d: &Daemon) -> Option<bool> {
     Some(line.ends_with(" 1"))
 }
 
+/// A network, a guest on it and its port, plugged os-vif style, bound here and installed.
+struct One {
+    net: String,
+    port: String,
+    g: Guests,
+}
+
+fn one_guest(central: &OvnCentral, chassis: &mut OvnChassis, tag: &str) -> One {
+    let net = id(&format!("{tag}-net"));
+    central.add_network(&net, "private");
+    let (port, vm) = (id(&format!("{tag}-port")), id(&format!("{tag}-vm")));
+    central.add_port(&net, &port, &mac(1), "10.0.0.5/24", &vm, Some(HV));
+    let tap = chassis.plug_tap(&port, &mac(1), &vm);
+    central.wait_bound(&port, HV);
+    chassis.wait_installed(&tap);
+    let g = Guests::new(tag, &[(&vm, &tap, &mac(1))]);
+    One { net, port, g }
+}
+
 #[test]
 fn serve_follows_bindings_and_raises_a_fault_when_its_grace_expires() {
     if !ovn::available() {
@@ -52,14 +71,7 @@ fn serve_follows_bindings_and_raises_a_fault_when_its_grace_expires() {
     }
     let central = OvnCentral::new();
     let mut chassis = OvnChassis::new(HV, &central.sb_addr());
-    let net = id("serve-net");
-    central.add_network(&net, "private");
-    let (port, vm) = (id("serve-port"), id("serve-vm"));
-    central.add_port(&net, &port, &mac(1), "10.0.0.5/24", &vm, Some(HV));
-    let tap = chassis.plug_tap(&port, &mac(1), &vm);
-    central.wait_bound(&port, HV);
-    chassis.wait_installed(&tap);
-    let g = Guests::new("serve", &[(&vm, &tap, &mac(1))]);
+    let One { net, port, g, .. } = one_guest(&central, &mut chassis, "serve");
     let uri = g.uri();
     let args = [
         "--libvirt-uri",
@@ -111,14 +123,7 @@ fn serve_follows_a_clustered_southbound_through_leader_loss_and_outage() {
     let mut cluster = SbCluster::new();
     let central = OvnCentral::with_sb(&cluster.remotes());
     let mut chassis = OvnChassis::new(HV, &cluster.remotes());
-    let net = id("cluster-net");
-    central.add_network(&net, "private");
-    let (port, vm) = (id("cluster-port"), id("cluster-vm"));
-    central.add_port(&net, &port, &mac(2), "10.0.0.6/24", &vm, Some(HV));
-    let tap = chassis.plug_tap(&port, &mac(2), &vm);
-    central.wait_bound(&port, HV);
-    chassis.wait_installed(&tap);
-    let g = Guests::new("cluster", &[(&vm, &tap, &mac(2))]);
+    let One { net, port, g, .. } = one_guest(&central, &mut chassis, "cluster");
     let uri = g.uri();
     let remotes = cluster.remotes();
     let args = [

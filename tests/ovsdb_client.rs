@@ -102,15 +102,7 @@ async fn read_state_joins_interface_port_and_bridge() {
 #[tokio::test]
 async fn read_state_reads_ovn_host_settings_and_userspace_datapath_ports() {
     let server = OvsdbServer::new();
-    server.vsctl(&[
-        "add-br",
-        "br-int",
-        "--",
-        "set",
-        "Bridge",
-        "br-int",
-        "datapath_type=netdev",
-    ]);
+    server.add_bridge("br-int", "netdev");
     server.vsctl(&["add-br", "br-ex"]);
     server.vsctl(&[
         "set",

@@ -128,10 +128,14 @@ pub fn effective(loaded: &Loaded) -> Result<Effective, SettingsError> {
         tls_cert: cfg.tls.as_ref().map(|t| t.0.clone()),
         tls_key: cfg.tls.as_ref().map(|t| t.1.clone()),
         ovsdb: source.ovsdb.as_ref().map(|o| o.addr.to_string()),
-        ovn_sb: source.ovn.as_ref().and_then(|o| o.remotes.as_ref()).map(|r| {
-            let list: Vec<String> = r.iter().map(ToString::to_string).collect();
-            list.join(",")
-        }),
+        ovn_sb: source
+            .ovn
+            .as_ref()
+            .and_then(|o| o.remotes.as_ref())
+            .map(|r| {
+                let list: Vec<String> = r.iter().map(ToString::to_string).collect();
+                list.join(",")
+            }),
         ovn_grace: source.ovn.as_ref().map(|o| secs(o.grace)),
         resolvers: source
             .options

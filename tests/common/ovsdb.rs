@@ -117,6 +117,13 @@ impl OvsdbServer {
         std::fs::read_to_string(self.dir.join("ovsdb-server.log")).unwrap_or_default()
     }
 
+    /// Adds bridge `name` with this `datapath_type` (`netdev`: userspace, as on a host
+    /// without the kernel module, where taps rightly have no kernel master).
+    pub fn add_bridge(&self, name: &str, datapath: &str) {
+        let dp = format!("datapath_type={datapath}");
+        self.vsctl(&["add-br", name, "--", "set", "Bridge", name, &dp]);
+    }
+
     /// Runs `ovs-vsctl --db=unix:SOCK --no-wait ARGS`; panics with its stderr on failure.
     pub fn vsctl(&self, args: &[&str]) -> String {
         let db = format!("--db={}", self.addr());
