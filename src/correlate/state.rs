@@ -369,17 +369,26 @@ impl Correlation {
                 && is_watched(name, &self.opts)
         });
         let new = now.map(|d| Arc::new(orphan_problem(d)));
-        let old = self.host_problems.get(name);
-        if old == new.as_ref() {
+        self.set_host_problem(name, new, out);
+    }
+
+    /// Sets (or clears) the host-level problem under `key`, telling `out` what changed.
+    pub(super) fn set_host_problem(
+        &mut self,
+        key: &str,
+        new: Option<Arc<Problem>>,
+        out: &mut Vec<Delta>,
+    ) {
+        if self.host_problems.get(key) == new.as_ref() {
             return;
         }
-        self.dirty.host_problems.insert(name.to_string());
-        if let Some(o) = self.host_problems.remove(name) {
+        self.dirty.host_problems.insert(key.to_string());
+        if let Some(o) = self.host_problems.remove(key) {
             out.push(Delta::ProblemCleared(o));
         }
         if let Some(p) = new {
             out.push(Delta::ProblemRaised(p.clone()));
-            self.host_problems.insert(name.to_string(), p);
+            self.host_problems.insert(key.to_string(), p);
         }
     }
 

@@ -48,18 +48,7 @@ impl Correlation {
             .as_ref()
             .and_then(chassis_problem)
             .map(Arc::new);
-        let old = self.host_problems.get(CHASSIS_KEY);
-        if old == new.as_ref() {
-            return;
-        }
-        self.dirty.host_problems.insert(CHASSIS_KEY.to_string());
-        if let Some(o) = self.host_problems.remove(CHASSIS_KEY) {
-            out.push(Delta::ProblemCleared(o));
-        }
-        if let Some(p) = new {
-            out.push(Delta::ProblemRaised(p.clone()));
-            self.host_problems.insert(CHASSIS_KEY.to_string(), p);
-        }
+        self.set_host_problem(CHASSIS_KEY, new, out);
     }
 }
 
