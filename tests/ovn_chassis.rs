@@ -10,16 +10,10 @@
 
 mod common;
 
-use common::ovn::{self, OvnCentral, OvnChassis, SbCluster};
-use common::qemu::{emulator_type, virsh, URI};
+use common::ovn::{self, guests, id, OvnCentral, OvnChassis, QemuGuest, SbCluster};
 
 const HV: &str = "hv-vifdt";
 const OTHER: &str = "hv-other";
-
-/// A stable UUID for a label (Neutron networks, ports and VMs are UUIDs).
-fn id(label: &str) -> String {
-    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, label.as_bytes()).to_string()
-}
 
 /// A Neutron-style MAC for port number `n`.
 fn mac(n: u8) -> String {
@@ -237,32 +231,9 @@ fn sb_cluster_elects_a_new_leader_and_keeps_serving() {
     central.wait_bound(&b, HV);
 }
 
-/// A transient paused guest, destroyed on drop.
-struct Guest(String);
-
-impl Drop for Guest {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("virsh")
-            .args(["-c", URI, "destroy", &self.0])
-            .output();
-    }
-}
-
-fn libvirtd_answers() -> bool {
-    std::process::Command::new("virsh")
-        .args(["-c", URI, "version"])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 #[test]
 fn qemu_guest_with_openvswitch_virtualport_is_claimed() {
-    if !ovn::available()
-        || !ovn::prerequisite(
-            "libvirtd on qemu:///system (`make services`)",
-            libvirtd_answers(),
-        )
-    {
+    if !guests::qemu_available() {
         return;
     }
     let (central, chassis, net) = bed("qemu");
@@ -273,47 +244,27 @@ fn qemu_guest_with_openvswitch_virtualport_is_claimed() {
     let guest_mac = mac(7);
     central.add_port(&net, &port, &guest_mac, "10.0.0.11/24", &vm, Some(HV));
 
-    let name = format!("vifdt-ovn-{}", std::process::id());
-    let xml = format!(
-        "<domain type='{}'><name>{name}</name><uuid>{vm}</uuid>\
-         <memory unit='MiB'>32</memory><vcpu>1</vcpu>\
-         <os><type arch='x86_64' machine='q35'>hvm</type></os>\
-         <devices><controller type='pci' index='0' model='pcie-root'/>\
-         <controller type='pci' model='pcie-root-port'/>\
-         <controller type='usb' model='none'/>\
-         <interface type='bridge'><mac address='{guest_mac}'/><source bridge='br-int'/>\
-         <virtualport type='openvswitch'><parameters interfaceid='{port}'/></virtualport>\
-         <model type='virtio'/><rom enabled='no'/></interface>\
-         <memballoon model='none'/></devices></domain>",
-        emulator_type()
+    // Dropped before the chassis: libvirt unplugs the port while Open vSwitch runs.
+    let guest = QemuGuest::create(
+        "claim",
+        &vm,
+        &[QemuGuest::virtualport_nic(&guest_mac, &port)],
     );
-    let path = std::env::temp_dir().join(format!("{name}.xml"));
-    std::fs::write(&path, xml).unwrap();
-    virsh(&["create", path.to_str().unwrap(), "--paused"]);
-    let _guest = Guest(name.clone());
-    let _ = std::fs::remove_file(&path);
-
-    let iflist = virsh(&["domiflist", &name]);
-    let tap = iflist
-        .lines()
-        .skip(2)
-        .find_map(|l| l.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no interface: {iflist}"))
-        .to_string();
+    let tap = &guest.devices()[0];
     central.wait_bound(&port, HV);
-    chassis.wait_installed(&tap);
+    chassis.wait_installed(tap);
     assert!(central.port_up(&port));
     assert_eq!(
-        chassis.iface_external_id(&tap, "iface-id"),
+        chassis.iface_external_id(tap, "iface-id"),
         Some(port.clone())
     );
-    assert_eq!(chassis.iface_external_id(&tap, "vm-id"), Some(vm.clone()));
+    assert_eq!(chassis.iface_external_id(tap, "vm-id"), Some(vm.clone()));
     assert_eq!(
-        chassis.iface_external_id(&tap, "attached-mac"),
+        chassis.iface_external_id(tap, "attached-mac"),
         Some(guest_mac)
     );
     assert_eq!(
-        chassis.iface_external_id(&tap, "iface-status").as_deref(),
+        chassis.iface_external_id(tap, "iface-status").as_deref(),
         Some("active")
     );
 }

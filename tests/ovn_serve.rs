@@ -11,14 +11,10 @@ use serde_json::Value;
 
 use common::daemon::Daemon;
 use common::http::get;
-use common::ovn::{self, guests::OVS, Guests, OvnCentral, OvnChassis, SbCluster};
+use common::ovn::{self, guests::OVS, id, Guests, OvnCentral, OvnChassis, SbCluster};
 
 const HV: &str = "hv-vifdt";
 const LIMIT: Duration = Duration::from_secs(60);
-
-fn id(label: &str) -> String {
-    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, label.as_bytes()).to_string()
-}
 
 fn mac(n: u8) -> String {
     format!("fa:16:3e:00:02:{n:02x}")

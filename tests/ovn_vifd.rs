@@ -4,7 +4,7 @@
 //! `vifd check` and cleared again. `ovn-sbctl` and `ovs-vsctl` are the oracle.
 //!
 //! The guests are libvirt test-driver domains naming real taps that os-vif-style plugging
-//! put on br-int; tests/ovn_chassis.rs has real QEMU guests. Needs root and ovn-central,
+//! put on br-int; tests/ovn_qemu.rs has real QEMU guests. Needs root and ovn-central,
 //! ovn-host; under CI=true a missing prerequisite fails.
 
 mod common;
@@ -14,14 +14,10 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use common::ovn::{self, Guests, OvnCentral, OvnChassis};
+use common::ovn::{self, id, Guests, OvnCentral, OvnChassis};
 
 const HV: &str = "hv-vifdt";
 const OTHER: &str = "hv-other";
-
-fn id(label: &str) -> String {
-    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, label.as_bytes()).to_string()
-}
 
 fn mac(n: u8) -> String {
     format!("fa:16:3e:00:01:{n:02x}")

@@ -35,7 +35,12 @@ pub mod guests;
 
 // Re-exports for the test binaries that use the bed (unused in the others).
 #[allow(unused_imports)]
-pub use {central::OvnCentral, chassis::OvnChassis, cluster::SbCluster, guests::Guests};
+pub use {
+    central::OvnCentral,
+    chassis::OvnChassis,
+    cluster::SbCluster,
+    guests::{Guests, QemuGuest},
+};
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -69,6 +74,11 @@ const PROGRAMS: [(&str, &str); 10] = [
     ("ovn-sbctl", "ovn-common"),
     ("ovn-controller", "ovn-host"),
 ];
+
+/// A stable UUID for a label (Neutron networks, ports and VMs are UUIDs).
+pub fn id(label: &str) -> String {
+    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, label.as_bytes()).to_string()
+}
 
 /// True when this machine can run the bed (root, every program, every schema). Otherwise
 /// fails the test under `CI=true`, or says what is missing on stderr and returns false.

@@ -23,6 +23,14 @@ pub fn virsh(args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// Whether libvirtd answers on [`URI`].
+pub fn libvirtd_answers() -> bool {
+    Command::new("virsh")
+        .args(["-c", URI, "version"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
 /// Everything the test creates on the host, removed on drop even when an assertion fails.
 pub struct Host {
     pub tag: String,
