@@ -8,7 +8,7 @@ use std::time::Duration;
 use tracing::{debug, warn};
 
 use crate::correlate::{correlate_with, CorrelateOptions};
-use crate::identity::{ChassisId, Facts, OvnFacts, OvsFacts};
+use crate::identity::{ChassisId, Facts, OvnFacts, OvsFacts, DEFAULT_OVN_BRIDGE};
 use crate::inventory::record::Inventory;
 use crate::libvirt::{with_session, LibvirtError, Session, Snapshot};
 use crate::netlink::{self, NetlinkError, NetnsTarget};
@@ -72,14 +72,20 @@ impl OvnSource {
 
 /// What the Southbound is asked for: the local iface-ids and this chassis.
 pub fn ovn_wanted(ovs: &OvsState) -> Wanted {
+    let bridge = ovn_bridge(ovs);
+    let local = ovs
+        .interfaces
+        .values()
+        .filter(|i| i.bridge.as_deref() == Some(bridge));
     Wanted {
-        ports: ovs
-            .interfaces
-            .values()
-            .filter_map(|i| i.iface_id.clone())
-            .collect(),
+        ports: local.filter_map(|i| i.iface_id.clone()).collect(),
         system_id: ovs.host.system_id.clone(),
     }
+}
+
+/// The bridge ovn-controller binds ports on: `ovn-bridge`, default `br-int`.
+pub fn ovn_bridge(ovs: &OvsState) -> &str {
+    ovs.host.ovn_bridge.as_deref().unwrap_or(DEFAULT_OVN_BRIDGE)
 }
 
 /// This chassis, as the local Open vSwitch names it.
@@ -177,6 +183,7 @@ pub async fn read_ovn(src: &OvnSource, ovs: &OvsState) -> Option<OvnFacts> {
         state: Arc::new(state),
         stale,
         chassis: chassis_id(ovs),
+        integration_bridge: ovn_bridge(ovs).to_string(),
         namespaces: Arc::new(netlink::named_namespaces()),
         fresh: Default::default(),
     })

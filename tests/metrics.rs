@@ -30,7 +30,7 @@ use vifd::{correlate, Correlation, ProblemKind};
 const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 const GENERATION: u64 = 7;
 const LAB_NAME: &str = r#"lab "blue" \ vm"#;
-const KINDS: [&str; 7] = [
+const KINDS: [&str; 17] = [
     "device-missing",
     "mac-mismatch",
     "wrong-master",
@@ -38,6 +38,16 @@ const KINDS: [&str; 7] = [
     "orphan-device",
     "ovsdb-mismatch",
     "port-unbound",
+    "ovn-port-missing",
+    "ovn-unbound",
+    "ovn-bound-elsewhere",
+    "ovn-requested-elsewhere",
+    "ovn-not-installed",
+    "ovn-port-down",
+    "device-id-mismatch",
+    "net-id-mismatch",
+    "ovn-metadata-missing",
+    "ovn-chassis-missing",
 ];
 const COUNTERS: [&str; 8] = [
     "vifd_interface_receive_bytes",

@@ -154,6 +154,7 @@ impl Host {
                 system_id: Some(ME.into()),
                 hostname: Some("compute-a.example".into()),
             },
+            integration_bridge: "br-int".into(),
             namespaces: Arc::new(self.namespaces.clone()),
             fresh: self.fresh.clone(),
         }
@@ -421,4 +422,150 @@ fn a_binding_change_recomputes_only_its_domain() {
         .any(|d| matches!(d, Delta::ProblemRaised(p) if p.kind == ProblemKind::OvnPortDown)));
     let changes = c.take_changes();
     assert_eq!(changes.domains.len(), 1);
+}
+
+#[test]
+fn faults_of_a_migration_or_a_fresh_plug_wait_for_the_grace_period() {
+    let moved = Host::healthy().with(|h| {
+        let p = port_mut(h, PORT);
+        p.chassis = Some("hv-b".into());
+        p.requested_chassis = vec!["hv-b".into()];
+        h.namespaces.clear();
+        h.fresh.insert(PORT.into());
+    });
+    // Only PORT2's metadata fault (it is bound here, not fresh) remains.
+    assert_eq!(kinds(&moved.inventory()), [ProblemKind::OvnMetadataMissing]);
+    // A port bound elsewhere does not need this host's metadata namespace.
+    let expired = moved.with(|h| h.fresh.clear());
+    let got = kinds(&expired.inventory());
+    let want = [
+        ProblemKind::OvnBoundElsewhere,
+        ProblemKind::OvnRequestedElsewhere,
+        ProblemKind::OvnMetadataMissing,
+    ];
+    assert_eq!(got, want);
+}
+
+#[test]
+fn only_ports_on_the_integration_bridge_are_ovn_ports() {
+    let h = Host::healthy().with(|h| {
+        h.rows[0].bridge = Some("br-ex".into());
+        h.ports.retain(|p| p.logical_port != PORT);
+    });
+    let inv = h.inventory();
+    assert_eq!(kinds(&inv), [], "{:#?}", inv.problems);
+    let v = &inv.interfaces[0];
+    assert_eq!((v.binding.as_ref(), v.net_id_source), (None, None));
+    assert_eq!(v.port_id_source, Some(PortIdSource::Ovsdb));
+}
+
+#[test]
+fn a_chassis_whose_southbound_is_not_read_yet_has_no_port_unbound() {
+    let h = Host::healthy();
+    let mut ovs = h.ovs();
+    let mut state = (*ovs.state).clone();
+    state.host.ovn_remote = Some("tcp:192.0.2.1:6642".into());
+    ovs.state = Arc::new(state);
+    let guests = Snapshot {
+        domains: vec![domain(DOM, "instance-1", TAP, 1)],
+        networks: vec![],
+    };
+    let facts = Facts::new(Some(ovs), &[]);
+    let c = Correlation::with_facts(
+        guests,
+        vec![tap(TAP, 1)],
+        facts,
+        CorrelateOptions::default(),
+    );
+    assert_eq!(kinds(&c.inventory()), []);
+}
+
+#[test]
+fn an_unreachable_southbound_is_not_a_missing_chassis() {
+    let inv = Host::healthy().with(|h| {
+        h.chassis = false;
+        h.stale = true;
+    });
+    assert_eq!(kinds(&inv.inventory()), []);
+}
+
+#[test]
+fn a_vhost_user_port_takes_southbound_changes() {
+    const SOCK: &str = "/var/lib/vhost_sockets/vhu4e6a8c0e-2f";
+    let vhu = |h: &mut Host| {
+        h.rows[0] = OvsInterface {
+            name: "vhu4e6a8c0e-2f".into(),
+            iface_type: "dpdkvhostuserclient".into(),
+            vhost_socket: Some(SOCK.into()),
+            ..row("vhu4e6a8c0e-2f", PORT, true)
+        };
+    };
+    let h = Host::healthy().with(vhu);
+    let mut dom = domain(DOM, "instance-1", TAP, 1);
+    dom.interfaces[0] = DomainInterface {
+        kind: "vhostuser".into(),
+        mac: Some(mac(1)),
+        source: vifd::libvirt::InterfaceSource {
+            path: Some(SOCK.into()),
+            mode: Some("server".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let guests = Snapshot {
+        domains: vec![dom],
+        networks: vec![],
+    };
+    let mut facts = Facts::new(Some(h.ovs()), &[]);
+    facts.ovn = Some(h.ovn());
+    let mut c = Correlation::with_facts(guests, vec![], facts, CorrelateOptions::default());
+    assert_eq!(
+        c.inventory().interfaces[0].net_id_source,
+        Some(NetIdSource::Ovn)
+    );
+    let down = Host::healthy().with(|h| {
+        vhu(h);
+        port_mut(h, PORT).up = Some(false);
+    });
+    let deltas = c.set_ovn(Some(down.ovn()));
+    let raised = deltas
+        .iter()
+        .any(|d| matches!(d, Delta::ProblemRaised(p) if p.kind == ProblemKind::OvnPortDown));
+    assert!(raised, "{deltas:#?}");
+}
+
+#[test]
+fn an_ovsdb_change_judged_with_its_grace_raises_nothing() {
+    // ovn-installed goes away (a replug) and the port is fresh again: applied together,
+    // no problem is raised and cleared.
+    let h = Host::healthy();
+    let mut c = h.correlation();
+    let replugged = Host::healthy().with(|h| {
+        h.rows[0] = row(TAP, PORT, false);
+        h.fresh.insert(PORT.into());
+    });
+    let deltas = c.set_ovsdb_and_ovn(Some(replugged.ovs()), Some(replugged.ovn()));
+    assert!(
+        deltas
+            .iter()
+            .all(|d| !matches!(d, Delta::ProblemRaised(_) | Delta::ProblemCleared(_))),
+        "{deltas:#?}"
+    );
+    assert!(
+        !c.inventory().interfaces[0]
+            .binding
+            .as_ref()
+            .unwrap()
+            .installed
+    );
+}
+
+#[test]
+fn an_installed_time_past_year_9999_is_not_a_time() {
+    let h = Host::healthy().with(|h| h.rows[0].ovn_installed_ts = Some(u64::MAX));
+    let inv = h.inventory();
+    assert_eq!(
+        inv.interfaces[0].binding.as_ref().unwrap().installed_at,
+        None
+    );
 }

@@ -76,8 +76,8 @@ pub(crate) fn build_record(
     };
     // Checks compare against the network the XML names, not one guessed from the master.
     let network = network_of(iface, None, ctx.networks);
-    // On an OVN chassis (the row's port is looked up there) no agent writes net_uuid.
-    let ovs = who.ovs_row.map(|row| (row, who.ovn.is_some()));
+    // On an OVN chassis no agent writes net_uuid.
+    let ovs = who.ovs_row.map(|row| (row, ctx.facts.is_ovn_chassis()));
     let mut problems = problems::record_problems(&vif, dom, iface, dev, network, host, ovs);
     if let Some(o) = &who.ovn {
         let found = ovn::port_problems(o, &vif, vif.binding.as_ref());

@@ -110,6 +110,13 @@ impl Facts {
         self.neighbours.get(&mac).map(Vec::as_slice).unwrap_or(&[])
     }
 
+    /// Whether this host is an OVN chassis: the Southbound is read, or the local Open
+    /// vSwitch names one (`ovn-remote`) even while it is not read yet.
+    pub fn is_ovn_chassis(&self) -> bool {
+        let remote = |o: &OvsFacts| o.state.host.ovn_remote.is_some();
+        self.ovn.is_some() || self.ovsdb.as_ref().is_some_and(remote)
+    }
+
     pub(super) fn ovs_interface(&self, name: &str) -> Option<(&OvsInterface, bool)> {
         let f = self.ovsdb.as_ref()?;
         f.state.interfaces.get(name).map(|i| (i, f.stale))

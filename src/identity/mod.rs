@@ -16,5 +16,5 @@ mod resolve;
 pub(crate) use context::{Context, Names};
 pub use facts::{Facts, Known, OvsFacts};
 pub use options::{IdentityOptions, MacPrefix, NetworkMap, OptionError, Resolver};
-pub use ovn::{ChassisId, OvnFacts, Pending};
+pub use ovn::{ChassisId, Faults, OvnFacts, DEFAULT_OVN_BRIDGE};
 pub(crate) use resolve::{network_of, resolve, OvnLookup};

@@ -121,7 +121,8 @@ pub(crate) fn resolve<'a>(
 /// The device's `iface-id` in the Southbound, on an OVN chassis.
 fn ovn_lookup<'a>(ctx: &Context<'a>, row: Option<&'a OvsInterface>) -> Option<OvnLookup<'a>> {
     let facts = ctx.facts.ovn.as_ref()?;
-    let iface_id = row?.iface_id.as_deref()?;
+    let row = row.filter(|r| facts.is_local_port(r))?;
+    let iface_id = row.iface_id.as_deref()?;
     Some(OvnLookup {
         facts,
         iface_id,

@@ -20,6 +20,12 @@ const DATABASE: &str = "OVN_Southbound";
 /// The monitors' ids, echoed in their `update2` notifications.
 const SERVER_MONITOR: &str = "server";
 const SB_MONITOR: &str = "sb";
+/// How long the session may be silent before vifd probes it with an `echo`, and how long
+/// the probe may go unanswered before the member counts as gone (a host that died sends
+/// no reset: without this the last state would be served as current forever).
+const PROBE_AFTER: Duration = Duration::from_secs(5);
+/// The id of vifd's own `echo`; its reply is read like any other message.
+const PROBE_ID: &str = "vifd-probe";
 /// Request ids: the two monitors, then one per condition change.
 const SERVER_REQUEST: u64 = 1;
 const SB_REQUEST: u64 = 2;
@@ -53,6 +59,8 @@ pub struct SbMonitor {
     next_id: u64,
     server_answered: bool,
     monitoring: bool,
+    /// An `echo` was sent and nothing has arrived since.
+    probing: bool,
     /// Rows changed (or what is wanted did) since the last state returned.
     dirty: bool,
 }
@@ -126,7 +134,29 @@ impl SbMonitor {
                 self.dirty = false;
                 return Ok(self.state());
             }
-            self.conn.fill().await?;
+            self.fill_or_probe().await?;
+        }
+    }
+
+    /// Reads what arrives; after `PROBE_AFTER` of silence sends an `echo`, and after as long
+    /// again fails. Cancel-safe: whether a probe is out is kept in `self`.
+    async fn fill_or_probe(&mut self) -> Result<(), OvnError> {
+        match tokio::time::timeout(PROBE_AFTER, self.conn.fill()).await {
+            Ok(read) => {
+                self.probing = false;
+                Ok(read?)
+            }
+            Err(_) if self.probing => Err(OvsdbError::Timeout {
+                addr: self.conn.addr().clone(),
+                timeout: PROBE_AFTER * 2,
+            }
+            .into()),
+            Err(_) => {
+                self.probing = true;
+                let echo = json!({"id": PROBE_ID, "method": "echo", "params": []});
+                self.conn.queue(&echo);
+                Ok(self.conn.flush().await?)
+            }
         }
     }
 
@@ -157,6 +187,7 @@ impl SbMonitor {
             next_id: FIRST_CHANGE,
             server_answered: false,
             monitoring: false,
+            probing: false,
             dirty: true,
         })
     }
@@ -203,6 +234,12 @@ impl SbMonitor {
     }
 
     fn handle(&mut self, mut message: Value) -> Result<(), OvnError> {
+        if !message.is_object() {
+            return Err(self
+                .conn
+                .protocol("a message that is not a JSON object")
+                .into());
+        }
         match message.get("method").and_then(Value::as_str) {
             Some("update2") => {
                 let params = message["params"].take();
@@ -269,7 +306,8 @@ impl SbMonitor {
         }
         for row in self.server.rows.values() {
             let model = row.str("model").unwrap_or("standalone");
-            if model != "standalone" && row.bool("connected") == Some(false) {
+            // `connected` left out of an initial row is at its default: false.
+            if model != "standalone" && row.bool("connected") != Some(true) {
                 return Err(OvnError::NotConnected {
                     addr: self.conn.addr().clone(),
                     model: model.to_string(),
@@ -293,4 +331,83 @@ impl SbMonitor {
 
 fn request(id: u64, method: &str, params: Value) -> Value {
     json!({"id": id, "method": method, "params": params})
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde_json::{json, Value};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::UnixListener;
+
+    use super::*;
+
+    /// A member that answers the two monitor requests with these replies (after reading
+    /// both requests), then holds the connection.
+    async fn member(replies: Vec<Value>) -> (OvsdbAddr, tokio::task::JoinHandle<()>) {
+        let dir =
+            std::env::temp_dir().join(format!("vifd-sb-{}-{}", std::process::id(), rand_tag()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("sb.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        let task = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 65536];
+            let mut got = Vec::new();
+            // Both requests are sent at once; wait until both closing braces are in.
+            while got.iter().filter(|b| **b == b'}').count() < 2 || !got.ends_with(b"}") {
+                let n = s.read(&mut buf).await.unwrap();
+                if n == 0 {
+                    return;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+            for r in replies {
+                s.write_all(r.to_string().as_bytes()).await.unwrap();
+            }
+            let _ = s.read(&mut buf).await;
+        });
+        (OvsdbAddr::Unix(path), task)
+    }
+
+    fn rand_tag() -> u64 {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static N: AtomicU64 = AtomicU64::new(0);
+        N.fetch_add(1, Ordering::SeqCst)
+    }
+
+    fn wanted() -> Wanted {
+        Wanted {
+            ports: ["p1".to_string()].into(),
+            system_id: Some("hv-a".into()),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_member_out_of_its_cluster_is_refused_even_when_connected_is_left_out() {
+        // An initial row omits columns at their default: `connected` false.
+        let row = json!({"initial": {"name": DATABASE, "model": "clustered"}});
+        let server = json!({"id": SERVER_REQUEST, "result": {"Database": {
+            "8ad4ee9e-e063-4c3d-a80e-bdf3c7eb304b": row}}, "error": null});
+        let sb = json!({"id": SB_REQUEST, "result": {}, "error": null});
+        let (addr, task) = member(vec![server, sb]).await;
+        let got = SbMonitor::connect(&[addr], 0, wanted(), Duration::from_secs(5)).await;
+        let Err(OvnError::NoMember { last, .. }) = got else {
+            panic!("a disconnected member was used")
+        };
+        assert!(matches!(*last, OvnError::NotConnected { .. }), "{last}");
+        task.abort();
+    }
+
+    #[tokio::test]
+    async fn a_message_that_is_not_an_object_is_an_error_not_a_panic() {
+        let (addr, task) = member(vec![json!([1])]).await;
+        let got = SbMonitor::connect(&[addr], 0, wanted(), Duration::from_secs(5)).await;
+        let Err(OvnError::NoMember { last, .. }) = got else {
+            panic!("a broken member was used")
+        };
+        assert!(last.to_string().contains("not a JSON object"), "{last}");
+        task.abort();
+    }
 }

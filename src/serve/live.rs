@@ -138,13 +138,18 @@ impl Live {
                 .clone()
                 .map(|state| OvsFacts { state, stale: true }),
         };
+        // Installed flags, iface-ids and the chassis name live in the local OVSDB: the OVN
+        // facts (grace clocks included) follow it, applied with it so that no record is
+        // judged with one new and the other old.
+        let ovn = self.ovn.facts(self.last_ovs.as_deref(), Instant::now());
         match &mut self.corr {
             Some(c) => {
-                let deltas = c.set_ovsdb(facts);
+                let deltas = c.set_ovsdb_and_ovn(facts, ovn);
                 self.publish(deltas, None, false);
             }
             None => {
                 self.pending_facts.set_ovsdb(facts);
+                self.pending_facts.ovn = ovn;
                 self.update_health();
             }
         }
@@ -152,13 +157,11 @@ impl Live {
             // After the sources are published: /metrics already says so.
             debug!(up, "ovsdb source state changed");
         }
-        // Installed flags, iface-ids and the chassis name live in the local OVSDB.
-        self.update_ovn();
     }
 
     /// The Southbound as now read (`Some`), or its session down (`None`: last, stale).
     pub(super) fn apply_ovn(&mut self, state: Option<SbState>) {
-        self.ovn.set_state(state);
+        self.ovn.set_state(state, Instant::now());
         self.update_ovn();
     }
 

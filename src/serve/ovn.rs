@@ -10,6 +10,9 @@ use crate::collect::OVSDB_TIMEOUT;
 use crate::ovn::{SbMonitor, SbState, Wanted};
 use crate::ovsdb::OvsdbAddr;
 
+/// A session that lasted this long is followed by an immediate try of the other members.
+const FAILOVER_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// What to read: where, and which ports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Target {
@@ -77,6 +80,7 @@ async fn run(mut target: watch::Receiver<Option<Target>>, tx: mpsc::Sender<OvnUp
             if std::mem::take(&mut on) && tx.send(OvnUpdate::Off).await.is_err() {
                 return;
             }
+            down = false;
             if target.changed().await.is_err() {
                 return;
             }
@@ -90,6 +94,7 @@ async fn run(mut target: watch::Receiver<Option<Target>>, tx: mpsc::Sender<OvnUp
                     false => debug!(member = %monitor.addr(), "OVN Southbound monitor started"),
                 }
                 (start, backoff) = (index, Backoff::SOURCE);
+                let since = std::time::Instant::now();
                 if tx.send(OvnUpdate::State(state)).await.is_err() {
                     return;
                 }
@@ -97,12 +102,20 @@ async fn run(mut target: watch::Receiver<Option<Target>>, tx: mpsc::Sender<OvnUp
                     Ended::Retarget => continue,
                     Ended::Closed => return,
                     Ended::Failed(e) => {
-                        warn!(error = %e, "lost the OVN Southbound; serving the last bindings as stale");
+                        // Another member may serve at once (a restart in a healthy
+                        // cluster): try them before calling the Southbound down, unless
+                        // sessions fail as soon as they start (then the backoff paces).
+                        warn!(error = %e, "lost the OVN Southbound member; trying the others");
                         start = index + 1;
+                        if since.elapsed() >= FAILOVER_AFTER {
+                            continue;
+                        }
                     }
                 }
             }
-            Err(e) if !down => warn!(error = %e, "OVN Southbound unreachable; retrying"),
+            Err(e) if !down => {
+                warn!(error = %e, "OVN Southbound unreachable; serving the last bindings as stale");
+            }
             Err(e) => {
                 debug!(error = %e, retry_in = ?backoff.peek(), "OVN Southbound still unreachable")
             }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::backoff::Backoff;
 use super::live::Live;
@@ -86,6 +86,8 @@ pub async fn run(shared: Arc<Shared>, source: Source, timing: Timing) {
     let mut poll = tokio::time::interval_at(Instant::now() + timing.poll, timing.poll);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut batch = Vec::new();
+    // The last ovn-remote refused (logged once, not on every OVSDB change).
+    let mut ovn_refused: Option<String> = None;
     loop {
         let reconnect_at = r.reconnect_at;
         let grace_ends = r.live.ovn_deadline();
@@ -103,7 +105,12 @@ pub async fn run(shared: Arc<Shared>, source: Source, timing: Timing) {
                 Some(OvnUpdate::State(state)) => r.live.apply_ovn(Some(state)),
                 Some(OvnUpdate::Down) => r.live.apply_ovn(None),
                 Some(OvnUpdate::Off) => r.live.ovn_off(),
-                None => ovn = None,
+                None => {
+                    // Only a panic ends the task: its last bindings are no longer current.
+                    error!("the OVN Southbound task ended; its bindings are stale from now on");
+                    r.live.apply_ovn(None);
+                    ovn = None;
+                }
             },
             _ = sleep_until(links_retry_at) => {
                 links = r.start_watch(&source, rcvbuf);
@@ -114,7 +121,7 @@ pub async fn run(shared: Arc<Shared>, source: Source, timing: Timing) {
             update = next_ovs(&mut ovs) => match update {
                 Some(OvsUpdate::State(state)) => {
                     if let Some(task) = &ovn {
-                        task.set_target(ovn_target(&source, &state));
+                        task.set_target(ovn_target(&source, &state, &mut ovn_refused));
                     }
                     r.live.apply_ovsdb(Some(state));
                 }
@@ -156,11 +163,15 @@ async fn sleep_until(at: Option<Instant>) {
 
 /// What the Southbound task should read for this local OVSDB state; `None` when the host
 /// is not an OVN chassis (or its `ovn-remote` cannot be parsed, which is logged).
-fn ovn_target(source: &Source, ovs: &OvsState) -> Option<Target> {
+fn ovn_target(source: &Source, ovs: &OvsState, refused: &mut Option<String>) -> Option<Target> {
     let remotes = match source.ovn.as_ref()?.remotes(ovs)? {
         Ok(r) => r,
         Err(e) => {
-            warn!(error = %e, "the ovn resolver cannot use this ovn-remote");
+            let text = e.to_string();
+            if refused.as_ref() != Some(&text) {
+                warn!(error = %text, "the ovn resolver cannot use this ovn-remote");
+                *refused = Some(text);
+            }
             return None;
         }
     };

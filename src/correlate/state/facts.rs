@@ -189,7 +189,7 @@ impl Correlation {
 
     /// The domains with a vhostuser interface on one of these sockets: they claim no
     /// device, their OVSDB row is found by socket path.
-    fn on_sockets(&self, paths: &BTreeSet<&str>) -> BTreeSet<Key> {
+    pub(super) fn on_sockets(&self, paths: &BTreeSet<&str>) -> BTreeSet<Key> {
         if paths.is_empty() {
             return BTreeSet::new();
         }

@@ -7,35 +7,53 @@ use std::sync::Arc;
 use super::changes::Delta;
 use super::Correlation;
 use crate::correlate::ovn::{chassis_problem, CHASSIS_KEY};
-use crate::identity::{ChassisId, OvnFacts};
+use crate::identity::{ChassisId, OvnFacts, OvsFacts};
 use crate::ovn::SbChassis;
+use crate::ovsdb::OvsInterface;
 
 impl Correlation {
     /// The Southbound as now read (`stale` when it went away), or `None` (not a chassis,
     /// or the resolver is off).
     pub fn set_ovn(&mut self, ovn: Option<OvnFacts>) -> Vec<Delta> {
         let old = std::mem::replace(&mut self.facts.ovn, ovn);
+        self.ovn_changed(old)
+    }
+
+    /// OVSDB and the OVN facts judged against it, at once: the records OVSDB changes are
+    /// recomputed with the new OVN facts, so none is judged with one new and one old.
+    pub fn set_ovsdb_and_ovn(
+        &mut self,
+        ovsdb: Option<OvsFacts>,
+        ovn: Option<OvnFacts>,
+    ) -> Vec<Delta> {
+        let old = std::mem::replace(&mut self.facts.ovn, ovn);
+        let mut out = self.set_ovsdb(ovsdb);
+        out.extend(self.ovn_changed(old));
+        out
+    }
+
+    /// Recomputes what the OVN facts changed from `old`.
+    fn ovn_changed(&mut self, old: Option<OvnFacts>) -> Vec<Delta> {
         if old == self.facts.ovn {
             return Vec::new();
         }
         let mut out = Vec::new();
         self.update_chassis_problem(&mut out);
         let ports = changed_ports(old.as_ref(), self.facts.ovn.as_ref());
-        let names: Vec<String> = match &self.facts.ovsdb {
-            Some(o) => o
-                .state
-                .interfaces
-                .values()
-                .filter(|i| {
-                    i.iface_id
-                        .as_ref()
-                        .is_some_and(|id| ports.as_ref().is_none_or(|p| p.contains(id)))
-                })
-                .map(|i| i.name.clone())
-                .collect(),
-            None => Vec::new(),
+        // The records of those ports: by device name, and vhost-user ones by socket.
+        let touched = |i: &&OvsInterface| {
+            let id = i.iface_id.as_ref();
+            id.is_some_and(|id| ports.as_ref().is_none_or(|p| p.contains(id)))
         };
-        let keys = self.claimants(names.iter().map(String::as_str));
+        let rows = self.facts.ovsdb.as_ref().map(|o| o.state.clone());
+        let rows = rows.iter().flat_map(|s| s.interfaces.values());
+        let (names, sockets): (Vec<_>, BTreeSet<_>) = rows
+            .filter(touched)
+            .map(|i| (i.name.clone(), i.vhost_socket.clone()))
+            .unzip();
+        let mut keys = self.claimants(names.iter().map(String::as_str));
+        let sockets: BTreeSet<&str> = sockets.iter().flatten().map(String::as_str).collect();
+        keys.extend(self.on_sockets(&sockets));
         out.extend(self.recompute_keys(keys));
         out
     }

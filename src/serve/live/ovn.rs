@@ -1,5 +1,5 @@
 //! The Southbound side of the served state: the last bindings read, whether the session is
-//! up, and the grace clock of each port's binding fault.
+//! up, and the grace clock of each port's binding faults.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::collect::chassis_id;
-use crate::identity::{OvnFacts, Pending};
+use crate::collect::{chassis_id, ovn_bridge};
+use crate::identity::OvnFacts;
 use crate::netlink::named_namespaces;
 use crate::ovn::SbState;
 use crate::ovsdb::OvsState;
@@ -19,9 +19,13 @@ pub(super) struct OvnSide {
     last: Option<Arc<SbState>>,
     /// The session is up; `None` while the host is not an OVN chassis.
     up: Option<bool>,
+    /// Since when the session is down: the clocks stop there, since what is served is
+    /// the state of that moment.
+    down_since: Option<Instant>,
     namespaces: Arc<BTreeSet<String>>,
-    /// Each port's current fault and when it began.
-    since: BTreeMap<String, (Pending, Instant)>,
+    /// When each faulty port's faults began: one clock per port, kept while it has any
+    /// fault (a port being plugged moves from one to the next).
+    since: BTreeMap<String, Instant>,
 }
 
 impl OvnSide {
@@ -30,6 +34,7 @@ impl OvnSide {
             grace,
             last: None,
             up: None,
+            down_since: None,
             namespaces: Arc::new(named_namespaces()),
             since: BTreeMap::new(),
         }
@@ -40,16 +45,26 @@ impl OvnSide {
     }
 
     /// A new state (`Some`), the session down (`None`).
-    pub(super) fn set_state(&mut self, state: Option<SbState>) {
+    pub(super) fn set_state(&mut self, state: Option<SbState>, now: Instant) {
         self.up = Some(state.is_some());
-        if let Some(s) = state {
-            self.last = Some(Arc::new(s));
+        match state {
+            Some(s) => {
+                self.last = Some(Arc::new(s));
+                // The clocks resume where they stopped.
+                if let Some(stopped) = self.down_since.take() {
+                    let lost = now.saturating_duration_since(stopped);
+                    self.since.values_mut().for_each(|t| *t += lost);
+                }
+            }
+            None => {
+                self.down_since.get_or_insert(now);
+            }
         }
     }
 
     /// The host stopped being an OVN chassis.
     pub(super) fn off(&mut self) {
-        (self.up, self.last) = (None, None);
+        (self.up, self.last, self.down_since) = (None, None, None);
         self.since.clear();
     }
 
@@ -70,23 +85,105 @@ impl OvnSide {
             state,
             stale: self.up == Some(false),
             chassis: chassis_id(ovs),
+            integration_bridge: ovn_bridge(ovs).to_string(),
             namespaces: self.namespaces.clone(),
             fresh: BTreeSet::new(),
         };
+        let at = self.down_since.unwrap_or(now);
         let pending = facts.pending(ovs);
-        self.since.retain(|id, (p, _)| pending.get(id) == Some(p));
-        for (id, p) in pending {
-            let (_, began) = self.since.entry(id.clone()).or_insert((p, now));
-            if now < *began + self.grace {
+        self.since.retain(|id, _| pending.contains(id));
+        for id in pending {
+            let began = *self.since.entry(id.clone()).or_insert(at);
+            if at < began + self.grace {
                 facts.fresh.insert(id);
             }
         }
         Some(facts)
     }
 
-    /// When the next fault's grace runs out.
+    /// When the next port's grace runs out; none while the session is down.
     pub(super) fn next_deadline(&self, now: Instant) -> Option<Instant> {
-        let ends = self.since.values().map(|(_, began)| *began + self.grace);
+        if self.down_since.is_some() {
+            return None;
+        }
+        let ends = self.since.values().map(|began| *began + self.grace);
         ends.filter(|end| *end > now).min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ovn::{SbPort, SbState};
+    use crate::ovsdb::{OvsHost, OvsInterface, OvsState};
+
+    use super::*;
+
+    const PORT: &str = "p1";
+
+    fn ovs(installed: bool) -> OvsState {
+        let row = OvsInterface {
+            name: "tap1".into(),
+            iface_id: Some(PORT.into()),
+            bridge: Some("br-int".into()),
+            ovn_installed: installed,
+            ..Default::default()
+        };
+        OvsState {
+            interfaces: [("tap1".to_string(), row)].into(),
+            host: OvsHost {
+                system_id: Some("hv-a".into()),
+                ..Default::default()
+            },
+        }
+    }
+
+    fn sb(up: bool) -> SbState {
+        let port = SbPort {
+            logical_port: PORT.into(),
+            chassis: Some("hv-a".into()),
+            up: Some(up),
+            ..Default::default()
+        };
+        SbState {
+            ports: [(PORT.to_string(), port)].into(),
+            asked: [PORT.to_string()].into(),
+            ..Default::default()
+        }
+    }
+
+    fn fresh(side: &mut OvnSide, ovs: &OvsState, at: Instant) -> bool {
+        side.facts(Some(ovs), at).unwrap().fresh.contains(PORT)
+    }
+
+    #[test]
+    fn one_clock_per_port_whichever_fault_it_passes_through() {
+        let (t0, s) = (Instant::now(), Duration::from_secs(1));
+        let mut side = OvnSide::new(10 * s);
+        side.set_state(Some(sb(true)), t0);
+        assert!(fresh(&mut side, &ovs(false), t0));
+        side.set_state(Some(sb(false)), t0 + 5 * s);
+        assert!(fresh(&mut side, &ovs(true), t0 + 5 * s));
+        assert_eq!(side.next_deadline(t0 + 5 * s), Some(t0 + 10 * s));
+        assert!(!fresh(&mut side, &ovs(true), t0 + 10 * s));
+        // Healthy again: the clock goes.
+        side.set_state(Some(sb(true)), t0 + 11 * s);
+        assert!(!fresh(&mut side, &ovs(true), t0 + 11 * s));
+        assert_eq!(side.next_deadline(t0 + 11 * s), None);
+    }
+
+    #[test]
+    fn the_clocks_stop_while_the_southbound_is_down() {
+        let (t0, s) = (Instant::now(), Duration::from_secs(1));
+        let mut side = OvnSide::new(10 * s);
+        side.set_state(Some(sb(false)), t0);
+        assert!(fresh(&mut side, &ovs(true), t0));
+        side.set_state(None, t0 + 6 * s);
+        assert_eq!(side.next_deadline(t0 + 6 * s), None);
+        assert!(
+            fresh(&mut side, &ovs(true), t0 + 30 * s),
+            "a fault raised from stale data"
+        );
+        side.set_state(Some(sb(false)), t0 + 30 * s);
+        assert_eq!(side.next_deadline(t0 + 30 * s), Some(t0 + 34 * s));
     }
 }

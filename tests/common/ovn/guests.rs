@@ -19,6 +19,7 @@ pub const OVS: &str = "unix:/var/run/openvswitch/db.sock";
 /// Nova >= 24 defines it.
 pub struct Guests {
     path: std::path::PathBuf,
+    taps: Vec<String>,
 }
 
 impl Guests {
@@ -36,7 +37,8 @@ impl Guests {
         xml += "</node>";
         let path = std::env::temp_dir().join(format!("vifdt-ovn-{tag}-{}.xml", std::process::id()));
         std::fs::write(&path, xml).unwrap();
-        Guests { path }
+        let taps = guests.iter().map(|(_, tap, _)| tap.to_string()).collect();
+        Guests { path, taps }
     }
 
     pub fn uri(&self) -> String {
@@ -49,8 +51,15 @@ impl Guests {
     }
 
     /// `vifd check --json`'s problems as (kind, device or "-").
+    /// The problems of these guests' taps and the host-level ones without a device (other
+    /// tests' devices on the host are theirs to judge).
     pub fn problems(&self) -> BTreeSet<(String, String)> {
-        kinds(&check(&self.uri()))
+        let all = check(&self.uri());
+        let mine = |p: &&Value| match p["device"].as_str() {
+            Some(d) => self.taps.iter().any(|t| t == d),
+            None => true,
+        };
+        kinds(all.iter().filter(mine))
     }
 }
 
