@@ -3,7 +3,7 @@
 CARGO ?= cargo
 VIFD  := target/release/vifd
 
-.PHONY: all deps services build demo test lint unit bench bench-serve bench-watch bench-change bench-identity bench-metrics bench-query bench-actions bench-recovery deb rpm clean-demo
+.PHONY: all deps services build demo test lint unit bench bench-serve bench-watch bench-change bench-identity bench-ovn bench-metrics bench-query bench-actions bench-recovery deb rpm clean-demo
 
 all: build
 
@@ -62,6 +62,11 @@ bench-change: build
 ## The identity benchmark: `vifd list` with the ovsdb resolver on vs off, OVSDB round trips.
 bench-identity: build
 	bash bench/identity.sh 1000 4
+
+## The OVN benchmark: `vifd list` with the ovn resolver on vs off against a Southbound of
+## 4,000 local + 36,000 foreign ports (written directly), SB round trips, daemon RSS.
+bench-ovn: build
+	bash bench/ovn.sh 1000 4
 
 ## The actions benchmark: interface attach through the API vs virsh, 100 IP allocations
 ## (real libvirtd).

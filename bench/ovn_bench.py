@@ -1,0 +1,696 @@
+#!/usr/bin/env python3
+"""The ovn resolver's cost: `vifd list --json` with it on and off, Southbound round trips
+per inventory, and the daemon's RSS with few and many foreign ports in the Southbound.
+
+Run by bench/ovn.sh, which builds the scale fixture and starts two ovsdb-servers (the
+local Open vSwitch database and an OVN Southbound); see there.
+
+  ovn_bench.py VIFD URI NETNS NODE_XML OVS_SOCK SB_SOCK OUT_JSON RUNS
+
+1. The Southbound is written directly (no ovn-northd): Chassis (+ Encap) rows, one
+   Datapath_Binding per Neutron network (external_ids name=neutron-<uuid>, name2) with its
+   metadata `localport` (neutron:device_id ovnmeta-<uuid>), the local ports (one per
+   fixture interface, bound to this chassis) and foreign ports bound to other chassis,
+   spread over the local networks and others, 40 per chassis, in transactions of 4,000
+   rows over JSON-RPC.
+2. The local Open vSwitch database gets one Interface + Port per fixture tap with
+   external_ids iface-id=<its local port>, attached-mac, vm-uuid, and Open_vSwitch
+   external_ids system-id, hostname and ovn-remote=unix:<Southbound socket>.
+3. Phases, the Southbound growing in between: FOREIGN_LOW foreign ports: daemon RSS;
+   FOREIGN foreign ports: `vifd list --json` on/off in RUNS interleaved pairs and the
+   round trips (ovn-remote pointed at a counting proxy for COUNT_RUNS more runs);
+   FOREIGN_HIGH foreign ports: daemon RSS (ovn on, then ovn off for reference).
+"""
+
+import http.client
+import json
+import math
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+import xml.etree.ElementTree as ET
+
+NS = uuid.UUID("0f3b8c1e-5a2d-4e6f-9c7b-1d2e3f4a5b6c")  # fixed: reproducible rows
+RESOLVERS_OFF = "ovsdb,libvirt-network,nova-metadata,linuxbridge,config"
+SYSTEM_ID = "vifd-bench-chassis"
+HOSTNAME = "vifd-bench-host"
+PROJECT = "5c1d0e3f8a2b4c6d9e7f0a1b2c3d4e5f"
+SEC_GROUP = "8e2a4c6b-1d3f-4a5b-9c7d-0e1f2a3b4c5d"
+BATCH = 4000
+
+
+def env_int(name, default):
+    v = os.environ.get(name)
+    return int(v) if v else default
+
+
+def say(msg):
+    print("ovn: " + msg, flush=True)
+
+
+def interfaces(node_xml):
+    """(tap, guest MAC, domain UUID) of every fixture interface."""
+    out = []
+    for dom in ET.parse(node_xml).getroot().iter("domain"):
+        dom_uuid = dom.findtext("uuid")
+        for iface in dom.iter("interface"):
+            out.append((iface.find("target").get("dev"), iface.find("mac").get("address"), dom_uuid))
+    return out
+
+
+def local_port_id(tap):
+    return str(uuid.uuid5(uuid.NAMESPACE_OID, tap))
+
+
+def net_id(i):
+    return str(uuid.uuid5(NS, "net-%d" % i))
+
+
+def rpc(sock_path, request):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sock_path)
+    s.sendall(json.dumps(request).encode())
+    dec, buf = json.JSONDecoder(), ""
+    while True:
+        chunk = s.recv(1 << 20)
+        if not chunk:
+            raise SystemExit("ovsdb-server closed the connection")
+        buf += chunk.decode()
+        try:
+            reply, _ = dec.raw_decode(buf)
+            s.close()
+            return reply
+        except ValueError:
+            continue
+
+
+def transact(sock_path, db, ops):
+    reply = rpc(sock_path, {"method": "transact", "params": [db] + ops, "id": 1})
+    result = reply.get("result") or []
+    errors = [r for r in result if isinstance(r, dict) and "error" in r]
+    if reply.get("error") or errors or len(result) < len(ops):
+        raise SystemExit("transact on %s failed: %s" % (db, reply.get("error") or errors[:3]))
+    return result
+
+
+def omap(d):
+    return ["map", [[k, v] for k, v in d.items()]]
+
+
+class Southbound:
+    """Writes the rows; remembers datapaths, chassis and tunnel keys between batches."""
+
+    def __init__(self, sock, local_nets, other_nets, per_chassis):
+        self.sock, self.per_chassis = sock, per_chassis
+        self.local_nets, self.nets = local_nets, local_nets + other_nets
+        self.dp = []            # Datapath_Binding uuid, by network index
+        self.keys = {}          # next Port_Binding tunnel_key, by network index
+        self.chassis = {}       # foreign chassis index -> (uuid, name)
+        self.local_chassis = None
+        self.foreign = 0        # foreign ports written
+        self.rows = 0
+
+    def key(self, net):
+        k = self.keys.get(net, 1)
+        self.keys[net] = k + 1
+        return k
+
+    @staticmethod
+    def chassis_ops(name, hostname, ip, tag):
+        return [{"op": "insert", "table": "Encap", "uuid-name": "e" + tag,
+                 "row": {"type": "geneve", "ip": ip, "chassis_name": name,
+                         "options": omap({"csum": "true"})}},
+                {"op": "insert", "table": "Chassis", "uuid-name": "c" + tag,
+                 "row": {"name": name, "hostname": hostname, "encaps": ["named-uuid", "e" + tag],
+                         "external_ids": omap({"datapath-type": "", "is-interconn": "false",
+                                               "ovn-bridge-mappings": "physnet1:br-ex"})}}]
+
+    @staticmethod
+    def port_row(logical_port, dp, key, net, device_id, owner, mac, ip, chassis=None):
+        row = {"logical_port": logical_port, "datapath": dp, "tunnel_key": key,
+               "mac": ["set", ["%s %s" % (mac, ip)]],
+               "port_security": ["set", ["%s %s" % (mac, ip)]],
+               "external_ids": omap({
+                   "neutron:cidrs": ip + "/16", "neutron:device_id": device_id,
+                   "neutron:device_owner": owner,
+                   "neutron:network_name": "neutron-" + net_id(net),
+                   "neutron:port_name": "", "neutron:project_id": PROJECT,
+                   "neutron:revision_number": "4",
+                   "neutron:security_group_ids": SEC_GROUP})}
+        if chassis is None:  # the network's metadata port
+            row["type"] = "localport"
+            del row["port_security"]
+        else:
+            ch_uuid, ch_name = chassis
+            row["chassis"] = ch_uuid
+            row["requested_chassis"] = ch_uuid
+            row["options"] = omap({"mcast_flood_reports": "true", "requested-chassis": ch_name})
+            row["up"] = True
+        return row
+
+    def setup(self, local):
+        """Local chassis, every network with its metadata port, the local ports."""
+        ops = self.chassis_ops(SYSTEM_ID, HOSTNAME, "192.0.2.1", "local")
+        for i in range(self.nets):
+            ops.append({"op": "insert", "table": "Datapath_Binding", "uuid-name": "d%d" % i,
+                        "row": {"tunnel_key": i + 1, "external_ids": omap({
+                            "name": "neutron-" + net_id(i), "name2": "bench-net-%d" % i})}})
+        for i in range(self.nets):
+            mac = "fa:16:3e:%02x:%02x:%02x" % (0xf0, (i >> 8) & 0xff, i & 0xff)
+            ops.append({"op": "insert", "table": "Port_Binding", "row": self.port_row(
+                str(uuid.uuid5(NS, "meta-%d" % i)), ["named-uuid", "d%d" % i], self.key(i), i,
+                "ovnmeta-" + net_id(i), "network:distributed", mac, "10.%d.%d.2" % (i >> 8, i & 0xff))})
+        result = transact(self.sock, "OVN_Southbound", ops)
+        self.local_chassis = (["uuid", result[1]["uuid"][1]], SYSTEM_ID)
+        self.dp = [["uuid", r["uuid"][1]] for r in result[2:2 + self.nets]]
+        self.rows += len(ops)
+        expected = {}
+        for start in range(0, len(local), BATCH):
+            ops = []
+            for g in range(start, min(start + BATCH, len(local))):
+                tap, _mac, dom = local[g]
+                net = g % self.local_nets
+                pid = local_port_id(tap)
+                expected[pid] = net_id(net)
+                mac = "fa:16:3e:%02x:%02x:%02x" % ((g >> 16) & 0xff, (g >> 8) & 0xff, g & 0xff)
+                ops.append({"op": "insert", "table": "Port_Binding", "row": self.port_row(
+                    pid, self.dp[net], self.key(net), net, dom, "compute:nova", mac,
+                    "10.%d.%d.%d" % (net >> 8, net & 0xff, 10 + g // self.local_nets),
+                    self.local_chassis)})
+            transact(self.sock, "OVN_Southbound", ops)
+            self.rows += len(ops)
+        return expected
+
+    def grow(self, target):
+        """Foreign ports up to `target`: on every network in turn, 40 to a chassis."""
+        while self.foreign < target:
+            end = min(target, self.foreign + BATCH)
+            ops, new = [], []
+            for f in range(self.foreign, end):
+                c = f // self.per_chassis
+                if c not in self.chassis and c not in new:
+                    new.append(c)
+                    ops += self.chassis_ops("chassis-%05d" % c, "compute-%05d" % c,
+                                            "198.18.%d.%d" % (c >> 8, c & 0xff), "%d" % c)
+            base = len(ops)
+            if new:
+                result = transact(self.sock, "OVN_Southbound", ops)
+                for j, c in enumerate(new):
+                    self.chassis[c] = (["uuid", result[2 * j + 1]["uuid"][1]], "chassis-%05d" % c)
+                self.rows += base
+            ops = []
+            for f in range(self.foreign, end):
+                net = f % self.nets
+                g = 1 << 20 | f
+                mac = "fa:16:3e:%02x:%02x:%02x" % ((g >> 16) & 0xff, (g >> 8) & 0xff, g & 0xff)
+                ops.append({"op": "insert", "table": "Port_Binding", "row": self.port_row(
+                    str(uuid.uuid5(NS, "foreign-%d" % f)), self.dp[net], self.key(net), net,
+                    str(uuid.uuid5(NS, "vm-%d" % (f // 3))), "compute:nova", mac,
+                    "10.%d.%d.%d" % (128 + (net >> 8), net & 0xff, 10 + f // self.nets),
+                    self.chassis[f // self.per_chassis])})
+            transact(self.sock, "OVN_Southbound", ops)
+            self.rows += len(ops)
+            self.foreign = end
+
+
+def populate_ovs(sock, rows, remote):
+    ops = [{"op": "insert", "table": "Bridge", "uuid-name": "br",
+            "row": {"name": "br-int", "fail_mode": "secure"}},
+           {"op": "mutate", "table": "Open_vSwitch", "where": [],
+            "mutations": [["bridges", "insert", ["set", [["named-uuid", "br"]]]]]}]
+    ports = []
+    for g, (tap, mac, dom) in enumerate(rows):
+        ids = omap({"iface-id": local_port_id(tap), "attached-mac": mac,
+                    "iface-status": "active", "vm-uuid": dom})
+        ops.append({"op": "insert", "table": "Interface", "uuid-name": "i%d" % g,
+                    "row": {"name": tap, "external_ids": ids}})
+        ops.append({"op": "insert", "table": "Port", "uuid-name": "p%d" % g,
+                    "row": {"name": tap, "interfaces": ["named-uuid", "i%d" % g]}})
+        ports.append(["named-uuid", "p%d" % g])
+    ops.append({"op": "mutate", "table": "Bridge", "where": [["name", "==", "br-int"]],
+                "mutations": [["ports", "insert", ["set", ports]]]})
+    transact(sock, "Open_vSwitch", ops)
+    set_remote(sock, remote)
+
+
+def set_remote(sock, remote):
+    transact(sock, "Open_vSwitch", [{"op": "update", "table": "Open_vSwitch", "where": [],
+                                     "row": {"external_ids": omap({
+                                         "system-id": SYSTEM_ID, "hostname": HOSTNAME,
+                                         "ovn-remote": remote, "ovn-encap-type": "geneve",
+                                         "ovn-encap-ip": "192.0.2.1"})}}])
+
+
+class Proxy:
+    """A unix-socket proxy that logs, per connection, every JSON-RPC message each way with
+    the time its last byte reached the proxy (taken before it is passed on, so a request
+    the client sends in answer to a reply always comes after that reply)."""
+
+    def __init__(self, listen, upstream):
+        self.upstream, self.connections = upstream, []
+        self.lock = threading.Lock()
+        if os.path.exists(listen):
+            os.unlink(listen)
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.bind(listen)
+        self.sock.listen(16)
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while True:
+            client, _ = self.sock.accept()
+            server = socket.socket(socket.AF_UNIX)
+            server.connect(self.upstream)
+            log = {"events": [], "closed": threading.Event(), "open": 2}
+            with self.lock:
+                self.connections.append(log)
+            threading.Thread(target=self.pump, args=(client, server, log, "c"), daemon=True).start()
+            threading.Thread(target=self.pump, args=(server, client, log, "s"), daemon=True).start()
+
+    def pump(self, src, dst, log, side):
+        dec, buf, pending, first = json.JSONDecoder(), "", 0, None
+        while True:
+            try:
+                data = src.recv(1 << 20)
+            except OSError:
+                data = b""
+            t = time.perf_counter()
+            if not data:
+                for s in (src, dst):
+                    try:
+                        s.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+                with self.lock:
+                    log["open"] -= 1
+                    if log["open"] == 0:
+                        log["closed"].set()
+                return
+            try:
+                dst.sendall(data)
+            except OSError:
+                pass
+            if not buf.strip():
+                first = t  # a new message starts in this chunk
+            buf += data.decode()
+            pending += len(data)
+            while buf:
+                try:
+                    msg, end = dec.raw_decode(buf)
+                except ValueError:
+                    break
+                buf = buf[end:].lstrip()
+                size, pending = pending - len(buf.encode()), len(buf.encode())
+                # a request counts from its first byte (the client was not waiting when it
+                # began it), an answer from its last (the client could act on it only then)
+                at = first if side == "c" and first is not None else t
+                first = t if buf.strip() else None
+                with self.lock:
+                    log["events"].append((at, side, summary(msg), size))
+                    if side == "c" and "method" in msg and msg.get("id") is not None:
+                        log.setdefault("requests", []).append(msg)
+
+    def take(self, timeout=10):
+        with self.lock:
+            out, self.connections = self.connections, []
+        for c in out:
+            c["closed"].wait(timeout)
+        return [(sorted(c["events"], key=lambda e: e[0]), c.get("requests", [])) for c in out]
+
+
+def summary(msg):
+    """What a message is: (kind, method, id, detail)."""
+    if "method" in msg:
+        p = msg.get("params") or []
+        detail = ""
+        if msg["method"] == "monitor_cond" and len(p) >= 3:
+            detail = "%s: %s" % (p[0], ", ".join(
+                "%s %d clauses" % (t, sum(len(r.get("where", [])) for r in v)) for t, v in p[2].items()))
+        elif msg["method"] == "monitor_cond_change" and len(p) >= 3:
+            detail = ", ".join("%s %d clauses" % (t, sum(len(r.get("where", [])) for r in v))
+                               for t, v in p[2].items())
+        elif msg["method"] == "update2" and len(p) >= 2:
+            detail = ", ".join("%s %d rows" % (t, len(v)) for t, v in p[1].items())
+        return ("request" if msg.get("id") is not None else "notify", msg["method"], msg.get("id"), detail)
+    detail = ""
+    if isinstance(msg.get("result"), dict):
+        detail = ", ".join("%s %d rows" % (t, len(v)) for t, v in msg["result"].items())
+    return ("reply", None, msg.get("id"), detail)
+
+
+def round_trips(events):
+    """Groups of client requests: a group starts at a request sent after the server's
+    last message (the client waited for something), or at the first request."""
+    groups, seen_server = [], True
+    for t, side, (kind, method, mid, detail), size in events:
+        if side == "s":
+            seen_server = True
+            if groups:
+                groups[-1]["answer_bytes"] += size
+                groups[-1]["answer_done"] = t
+            continue
+        if kind != "request":
+            continue
+        if seen_server:
+            groups.append({"requests": [], "sent": t, "answer_bytes": 0, "answer_done": t})
+            seen_server = False
+        groups[-1]["requests"].append({"method": method, "id": mid, "detail": detail, "bytes": size})
+    for g in groups:
+        g["wait_ms"] = round((g.pop("answer_done") - g.pop("sent")) * 1e3, 2)
+    return groups
+
+
+def run(cmd):
+    t0 = time.perf_counter()
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    dt = time.perf_counter() - t0
+    if p.returncode != 0:
+        raise SystemExit("%s failed (exit %d): %s" % (" ".join(cmd), p.returncode, p.stderr.decode()[-2000:]))
+    return dt, p.stdout, p.stderr
+
+
+def check_on(out, expected):
+    """Every record's net_id from ovn, the right network and port, with a binding: the
+    records, and a description of what is wrong (None when nothing is)."""
+    recs = json.loads(out)["interfaces"]
+    bad = []
+    for r in recs:
+        pid = r.get("port_id")
+        if (r.get("net_id_source") != "ovn" or pid not in expected or r.get("net_id") != expected[pid]
+                or not r.get("binding")):
+            bad.append(r)
+    if bad or len(recs) != len(expected):
+        ex = {k: bad[0].get(k) for k in ("device", "net_id", "net_id_source", "port_id", "binding")} if bad else None
+        return recs, ("%d records, %d of them not resolved from the Southbound as expected "
+                      "(want %d, all with net_id_source ovn); first: %s" % (len(recs), len(bad), len(expected), ex))
+    return recs, None
+
+
+def pct(xs, p):
+    s = sorted(xs)
+    return s[max(0, math.ceil(p / 100 * len(s)) - 1)]
+
+
+def proc_status(pid):
+    out = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in ("VmRSS", "VmHWM"):
+                out[k] = int(v.split()[0]) / 1024.0
+    return out
+
+
+def http_get(port, path):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        c.request("GET", path)
+        r = c.getresponse()
+        return r.status, r.read()
+    finally:
+        c.close()
+
+
+def daemon_rss(vifd, base_args, workdir, label, ovn_on, timeout, up_timeout):
+    """Starts `vifd serve`, waits for the ready file and (ovn on) for the Southbound source
+    to be up, reads VmRSS/VmHWM, stops it."""
+    ready = os.path.join(workdir, "ovn-ready-%s.json" % label)
+    log_path = os.path.join(workdir, "ovn-daemon-%s.log" % label)
+    if os.path.exists(ready):
+        os.unlink(ready)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VIFD_")}
+    args = [vifd, "serve", "--listen", "127.0.0.1:0", "--ready-file", ready] + base_args
+    if not ovn_on:
+        args += ["--resolvers", RESOLVERS_OFF]
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(args, stdout=log, stderr=log, env=env)
+    try:
+        t0 = time.perf_counter()
+        deadline = time.monotonic() + timeout
+        while not os.path.exists(ready):
+            if proc.poll() is not None:
+                raise SystemExit("vifd serve exited (%d); log %s" % (proc.returncode, log_path))
+            if time.monotonic() > deadline:
+                raise SystemExit("vifd serve not ready after %d s; log %s" % (timeout, log_path))
+            time.sleep(0.05)
+        doc = json.load(open(ready))
+        port = int([a for a in doc["listen"] if not a.startswith("unix:")][0].rsplit(":", 1)[1])
+        t_ready = time.perf_counter() - t0
+        up_line = 'vifd_source_up{source="ovn"} 1'
+        up_deadline, up = time.monotonic() + up_timeout, None
+        while ovn_on:
+            status, body = http_get(port, "/metrics")
+            if status == 200 and any(line.strip() == up_line for line in body.decode().splitlines()):
+                up = True
+                break
+            if proc.poll() is not None:
+                raise SystemExit("vifd serve exited (%d); log %s" % (proc.returncode, log_path))
+            if time.monotonic() > up_deadline:
+                say("WARNING: no %s in /metrics within %d s (log %s); RSS read anyway" % (up_line, up_timeout, log_path))
+                up = False
+                break
+            time.sleep(0.1)
+        t_up = time.perf_counter() - t0
+        mem = proc_status(proc.pid)
+        status, body = http_get(port, "/v1/interfaces")
+        recs = json.loads(body)
+        recs = recs.get("interfaces", recs) if isinstance(recs, dict) else recs
+        from_ovn = sum(1 for r in recs if r.get("net_id_source") == "ovn")
+        return {"rss_mib": round(mem["VmRSS"], 1), "hwm_mib": round(mem["VmHWM"], 1),
+                "ready_s": round(t_ready, 2), "ovn_up": up,
+                "ovn_up_s": round(t_up, 2) if up else None,
+                "records": len(recs), "records_from_ovn": from_ovn, "log": log_path}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def say_mem(m):
+    say("vifd serve, %d foreign ports: VmRSS %.1f MiB (VmHWM %.1f) %s; %d/%d records from ovn"
+        % (m["foreign"], m["rss_mib"], m["hwm_mib"],
+           "once ovn up (%.2f s)" % m["ovn_up_s"] if m["ovn_up"] else "WITHOUT the ovn source up",
+           m["records_from_ovn"], m["records"]))
+
+
+def wait_idle(pid, timeout=120):
+    """Until ovsdb-server's CPU time stops moving (it goes on answering a monitor whose
+    client has gone), so that one run's leftover work does not land in the next."""
+    def cpu():
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+    deadline, last, still = time.monotonic() + timeout, cpu(), 0
+    while still < 3 and time.monotonic() < deadline:
+        time.sleep(0.1)
+        now = cpu()
+        still = still + 1 if now == last else 0
+        last = now
+
+
+def replay(sock_path, groups):
+    """Sends each group of requests (as vifd sent them), waits for the replies to all of
+    them, and times it: what the server takes, with no client timeout."""
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sock_path)
+    dec, buf, out = json.JSONDecoder(), "", []
+    try:
+        for group in groups:
+            ids = {m["id"] for m in group}
+            t0 = time.perf_counter()
+            s.sendall(b"".join(json.dumps(m).encode() for m in group))
+            nbytes = 0
+            while ids:
+                try:
+                    msg, end = dec.raw_decode(buf)
+                    nbytes += end
+                    buf = buf[end:].lstrip()
+                    if msg.get("method") is None:
+                        ids.discard(msg.get("id"))
+                    continue
+                except ValueError:
+                    pass
+                chunk = s.recv(1 << 22)
+                if not chunk:
+                    raise SystemExit("replay: the Southbound closed the connection")
+                buf += chunk.decode()
+            out.append({"methods": [m["method"] for m in group], "seconds": round(time.perf_counter() - t0, 3),
+                        "answer_bytes": nbytes})
+    finally:
+        s.close()
+    return out
+
+
+def sb_counts(sock):
+    reply = rpc(sock, {"method": "transact", "id": 1, "params": ["OVN_Southbound"] + [
+        {"op": "select", "table": t, "where": [], "columns": ["_uuid"]}
+        for t in ("Port_Binding", "Datapath_Binding", "Chassis")]})
+    return [len(r["rows"]) for r in reply["result"]]
+
+
+def main():
+    vifd, uri, netns, node_xml, ovs_sock, sb_sock, out_json, runs, sb_pid = sys.argv[1:10]
+    sb_pid = int(sb_pid)
+    runs = int(runs)
+    workdir = os.path.dirname(out_json)
+    local = interfaces(node_xml)
+    n_local = len(local)
+    local_nets = env_int("LOCAL_NETS", min(400, n_local))
+    other_nets = env_int("OTHER_NETS", 4 * local_nets)
+    foreign_low = env_int("FOREIGN_LOW", n_local)
+    foreign = env_int("FOREIGN", 9 * n_local)
+    foreign_high = env_int("FOREIGN_HIGH", 10 * n_local)
+    count_runs = env_int("COUNT_RUNS", 5)
+    timeout = env_int("READY_TIMEOUT", 120)
+    up_timeout = env_int("OVN_UP_TIMEOUT", 30)
+    if not foreign_low <= foreign <= foreign_high:
+        raise SystemExit("need FOREIGN_LOW <= FOREIGN <= FOREIGN_HIGH")
+    results = {"local_ports": n_local, "local_nets": local_nets, "other_nets": other_nets}
+
+    sb = Southbound(sb_sock, local_nets, other_nets, env_int("PORTS_PER_CHASSIS", 40))
+    t0 = time.perf_counter()
+    expected = sb.setup(local)
+    sb.grow(foreign_low)
+    say("Southbound written directly: %d local ports, %d foreign, %d networks (each with its "
+        "metadata localport), %d foreign chassis: %d rows in %.1f s"
+        % (n_local, sb.foreign, sb.nets, len(sb.chassis), sb.rows, time.perf_counter() - t0))
+    populate_ovs(ovs_sock, local, "unix:" + sb_sock)
+    say("local OVSDB: %d Interface + Port rows (iface-id = the local ports), ovn-remote=unix:%s"
+        % (n_local, sb_sock))
+
+    base = ["--libvirt-uri", uri, "--netns", netns, "--ovsdb", "unix:" + ovs_sock]
+    mem = {}
+    mem["low"] = daemon_rss(vifd, base, workdir, "low", True, timeout, up_timeout)
+    mem["low"]["foreign"] = sb.foreign
+    say_mem(mem["low"])
+
+    t0 = time.perf_counter()
+    sb.grow(foreign)
+    pb, dp, ch = sb_counts(sb_sock)
+    say("Southbound grown to %d foreign ports (%.1f s): Port_Binding %d, Datapath_Binding %d, Chassis %d"
+        % (sb.foreign, time.perf_counter() - t0, pb, dp, ch))
+    results["timing_sb"] = {"port_binding": pb, "datapath_binding": dp, "chassis": ch, "foreign": sb.foreign}
+
+    on = [vifd, "list", "--json"] + base
+    off = on + ["--resolvers", RESOLVERS_OFF]
+    wait_idle(sb_pid)
+    _, out, err = run(on)  # warm-up pair, and the check
+    wait_idle(sb_pid)
+    recs, wrong = check_on(out, expected)
+    failures = []
+    if wrong:
+        failures.append("ovn on, warm-up run: " + wrong)
+        say("FAIL: ovn on: %s; vifd's stderr: %s" % (wrong, err.decode().strip()[-600:]))
+    run(off)
+    t_on, t_off = [], []
+    for i in range(runs):
+        pair = [(on, t_on), (off, t_off)]
+        for cmd, acc in (pair if i % 2 == 0 else pair[::-1]):
+            dt, out, _ = run(cmd)
+            wait_idle(sb_pid)
+            if cmd is on:
+                _, wrong = check_on(out, expected)
+                if wrong:
+                    failures.append("ovn on, pair %d: %s" % (i + 1, wrong))
+            acc.append(dt)
+
+    # round trips: the same command, ovn-remote pointed at a counting proxy
+    proxy_path = sb_sock + ".proxy"
+    proxy = Proxy(proxy_path, sb_sock)
+    set_remote(ovs_sock, "unix:" + proxy_path)
+    trips, sent = [], []
+    try:
+        for i in range(count_runs):
+            _, out, _ = run(on)
+            wait_idle(sb_pid)
+            _, wrong = check_on(out, expected)
+            if wrong:
+                failures.append("ovn on, counted run %d: %s" % (i + 1, wrong))
+            conns = proxy.take()
+            trips.append([round_trips(events) for events, _ in conns])
+            sent.append([reqs for _, reqs in conns])
+    finally:
+        set_remote(ovs_sock, "unix:" + sb_sock)
+    # vifd's own requests of the last counted inventory, replayed with no client timeout:
+    # what the Southbound takes to answer each round trip
+    replayed = []
+    runs_seen = [(len(s[0]), i) for i, s in enumerate(sent) if s and s[0]]
+    if runs_seen:
+        i = max(runs_seen)[1]  # the counted run that got furthest
+        reqs, groups = {m["id"]: m for m in sent[i][0]}, []
+        for g in trips[i][0]:
+            groups.append([reqs[r["id"]] for r in g["requests"] if r["id"] in reqs])
+        wait_idle(sb_pid)
+        replayed = replay(sb_sock, groups)
+        for i, r in enumerate(replayed, 1):
+            say("replay of vifd's round trip %d (%s) against the Southbound, no timeout: %.3f s, %d B"
+                % (i, ", ".join(r["methods"]), r["seconds"], r["answer_bytes"]))
+
+    sb.grow(foreign_high)
+    wait_idle(sb_pid)
+    mem["high"] = daemon_rss(vifd, base, workdir, "high", True, timeout, up_timeout)
+    mem["high"]["foreign"] = sb.foreign
+    mem["high_ovn_off"] = daemon_rss(vifd, base, workdir, "off", False, timeout, up_timeout)
+    mem["high_ovn_off"]["foreign"] = sb.foreign
+    say_mem(mem["high"])
+    say("vifd serve, ovn resolver off (reference): VmRSS %.1f MiB (VmHWM %.1f)"
+        % (mem["high_ovn_off"]["rss_mib"], mem["high_ovn_off"]["hwm_mib"]))
+
+    # ---- report
+    def fig(xs):
+        return {"median_ms": round(statistics.median(xs) * 1e3, 1), "p90_ms": round(pct(xs, 90) * 1e3, 1),
+                "min_ms": round(min(xs) * 1e3, 1), "max_ms": round(max(xs) * 1e3, 1), "n": len(xs)}
+
+    f_on, f_off = fig(t_on), fig(t_off)
+    ratio = f_on["median_ms"] / f_off["median_ms"]
+    ratio90 = f_on["p90_ms"] / f_off["p90_ms"]
+    pair_ratios = [a / b for a, b in zip(t_on, t_off)]
+    conns = [len(t) for t in trips]
+    rounds = [len(c) for t in trips for c in t]
+    requests = [sum(len(g["requests"]) for g in c) for t in trips for c in t]
+    diff = mem["high"]["rss_mib"] - mem["low"]["rss_mib"]
+    results.update({"on": f_on, "off": f_off, "ratio_median": round(ratio, 3), "ratio_p90": round(ratio90, 3),
+                    "pair_ratio_median": round(statistics.median(pair_ratios), 3),
+                    "records": len(recs), "round_trips": trips, "replayed": replayed, "memory": mem,
+                    "failures": failures,
+                    "rss_diff_mib": round(diff, 1)})
+    if failures:
+        say("FAIL: records not resolved from the Southbound in %d of %d ovn-on runs; first: %s"
+            % (len(failures), runs + 1 + count_runs, failures[0]))
+    else:
+        say("records %d, every one with net_id_source ovn, the expected net_id and port_id, and a binding, "
+            "in all %d ovn-on runs" % (len(recs), runs + 1 + count_runs))
+    say("vifd list --json, ovn on : median %.1f ms  p90 %.1f  (min %.1f, max %.1f, n=%d)"
+        % (f_on["median_ms"], f_on["p90_ms"], f_on["min_ms"], f_on["max_ms"], runs))
+    say("vifd list --json, ovn off: median %.1f ms  p90 %.1f  (min %.1f, max %.1f, n=%d)"
+        % (f_off["median_ms"], f_off["p90_ms"], f_off["min_ms"], f_off["max_ms"], runs))
+    say("on / off: median %.2fx, p90 %.2fx, median of pair ratios %.2fx (target <= 1.30x): %s"
+        % (ratio, ratio90, statistics.median(pair_ratios), "PASS" if ratio <= 1.3 else "FAIL"))
+    say("Southbound connections per inventory: %s; requests per inventory: %s; round trips: %s"
+        % (sorted(set(conns)), sorted(set(requests)), sorted(set(rounds))))
+    example = trips[max(runs_seen)[1]][0] if runs_seen else []
+    for i, g in enumerate(example, 1):
+        reqs = "; ".join("%s id=%s (%s, %d B)" % (r["method"], r["id"], r["detail"], r["bytes"]) for r in g["requests"])
+        say("  round trip %d: %s -> %d B answered in %.1f ms" % (i, reqs, g["answer_bytes"], g["wait_ms"]))
+    one = all(r == 1 for r in rounds)
+    say("one SB round trip per inventory (target): %s" % ("PASS" if one else "FAIL (%s round trips)" % sorted(set(rounds))))
+    say("daemon VmRSS: %d foreign %.1f MiB, %d foreign %.1f MiB: difference %+.1f MiB (target within 10): %s"
+        % (mem["low"]["foreign"], mem["low"]["rss_mib"], mem["high"]["foreign"], mem["high"]["rss_mib"], diff,
+           "PASS" if abs(diff) <= 10 else "FAIL"))
+    with open(out_json, "w") as f:
+        json.dump(results, f, indent=1)
+    say("results in %s" % out_json)
+    if failures:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
