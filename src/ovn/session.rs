@@ -13,13 +13,14 @@ use tracing::debug;
 use super::error::OvnError;
 use super::rows::{Kind, Table};
 use super::state::{SbState, Wanted};
-use super::tables::{Conditions, Tables};
+use super::tables::{metadata_requests, Conditions, Tables};
 use crate::ovsdb::{Conn, OvsdbAddr, OvsdbError};
 
 const DATABASE: &str = "OVN_Southbound";
 /// The monitors' ids, echoed in their `update2` notifications.
 const SERVER_MONITOR: &str = "server";
 const SB_MONITOR: &str = "sb";
+const METADATA_MONITOR: &str = "metadata";
 /// How long the session may be silent before vifd probes it with an `echo`, and how long
 /// the probe may go unanswered before the member counts as gone (a host that died sends
 /// no reset: without this the last state would be served as current forever).
@@ -29,7 +30,8 @@ const PROBE_ID: &str = "vifd-probe";
 /// Request ids: the two monitors, then one per condition change.
 const SERVER_REQUEST: u64 = 1;
 const SB_REQUEST: u64 = 2;
-const FIRST_CHANGE: u64 = 3;
+const METADATA_REQUEST: u64 = 3;
+const FIRST_CHANGE: u64 = 4;
 
 const SERVER_COLUMNS: &[(&str, Kind)] = &[
     ("name", Kind::Atom),
@@ -59,6 +61,9 @@ pub struct SbMonitor {
     next_id: u64,
     server_answered: bool,
     monitoring: bool,
+    metadata_answered: bool,
+    /// `additional_chassis` is asked for (until a server before OVN 22.06 refuses it).
+    additional: bool,
     /// An `echo` was sent and nothing has arrived since.
     probing: bool,
     /// Rows changed (or what is wanted did) since the last state returned.
@@ -171,12 +176,9 @@ impl SbMonitor {
             "monitor_cond",
             json!(["_Server", SERVER_MONITOR, server]),
         ));
-        let sb = sent.monitor_requests();
-        conn.queue(&request(
-            SB_REQUEST,
-            "monitor_cond",
-            json!([DATABASE, SB_MONITOR, sb]),
-        ));
+        conn.queue(&sb_monitor(&sent, true));
+        let metadata = json!([DATABASE, METADATA_MONITOR, metadata_requests()]);
+        conn.queue(&request(METADATA_REQUEST, "monitor_cond", metadata));
         Ok(SbMonitor {
             conn,
             tables,
@@ -187,6 +189,8 @@ impl SbMonitor {
             next_id: FIRST_CHANGE,
             server_answered: false,
             monitoring: false,
+            metadata_answered: false,
+            additional: true,
             probing: false,
             dirty: true,
         })
@@ -207,6 +211,7 @@ impl SbMonitor {
     fn settled(&self) -> bool {
         self.server_answered
             && self.monitoring
+            && self.metadata_answered
             && self.in_flight.is_none()
             && !self.conn.has_partial()
     }
@@ -245,6 +250,7 @@ impl SbMonitor {
                 let params = message["params"].take();
                 match params.get(0).and_then(Value::as_str) {
                     Some(SB_MONITOR) => self.apply(&params[1]),
+                    Some(METADATA_MONITOR) => self.apply_metadata(&params[1]),
                     Some(SERVER_MONITOR) => self.apply_server(&params[1]),
                     _ => Ok(()),
                 }
@@ -281,7 +287,18 @@ impl SbMonitor {
                 self.monitoring = true;
                 self.apply(&message["result"])
             }
+            // A server before OVN 22.06 has no additional_chassis: ask again without it.
+            Some(SB_REQUEST) if std::mem::take(&mut self.additional) => {
+                debug!(error = %error, "asking the Southbound again without additional_chassis");
+                self.conn.queue(&sb_monitor(&self.sent, false));
+                Ok(())
+            }
             Some(SB_REQUEST) => Err(refused("monitor_cond").into()),
+            Some(METADATA_REQUEST) if error.is_null() => {
+                self.metadata_answered = true;
+                self.apply_metadata(&message["result"])
+            }
+            Some(METADATA_REQUEST) => Err(refused("monitor_cond").into()),
             Some(n) if Some(n) == self.in_flight && error.is_null() => {
                 self.in_flight = None;
                 Ok(())
@@ -289,6 +306,13 @@ impl SbMonitor {
             Some(n) if Some(n) == self.in_flight => Err(refused("monitor_cond_change").into()),
             _ => Ok(()),
         }
+    }
+
+    fn apply_metadata(&mut self, updates: &Value) -> Result<(), OvnError> {
+        self.dirty = true;
+        self.tables
+            .apply_metadata(updates)
+            .map_err(|e| self.update_error(e))
     }
 
     fn apply(&mut self, updates: &Value) -> Result<(), OvnError> {
@@ -327,6 +351,16 @@ impl SbMonitor {
     fn state(&self) -> SbState {
         self.tables.state(&self.wanted)
     }
+}
+
+/// The Southbound monitor's request, with `additional_chassis` or without.
+fn sb_monitor(conditions: &Conditions, additional: bool) -> Value {
+    let tables = conditions.monitor_requests(additional);
+    request(
+        SB_REQUEST,
+        "monitor_cond",
+        json!([DATABASE, SB_MONITOR, tables]),
+    )
 }
 
 fn request(id: u64, method: &str, params: Value) -> Value {

@@ -2,9 +2,11 @@
 //! join into an [`SbState`].
 //!
 //! Which rows are wanted depends on rows already read: a port's datapath and chassis are
-//! references, and a network's metadata port is found through the network. So the
-//! conditions are recomputed from the rows after every update, and changed on the server
-//! when they differ from those sent: a fixpoint reached in two round trips.
+//! references. So the conditions are recomputed from the rows after every update, and
+//! changed on the server when they differ from those sent: a fixpoint reached in two round
+//! trips. Every clause is an `==`, which ovsdb-server matches through a hash of the values
+//! rather than testing each clause on each row. The metadata ports come from a second,
+//! fixed monitor (`localport`s, their datapath only).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -12,7 +14,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::rows::{Columns, Kind, Row, Table, UpdateError};
-use super::state::{neutron_network_id, SbChassis, SbDatapath, SbPort, SbState, Wanted};
+use super::state::{SbChassis, SbDatapath, SbPort, SbState, Wanted};
 
 pub(super) const PORT_BINDING: &str = "Port_Binding";
 pub(super) const DATAPATH_BINDING: &str = "Datapath_Binding";
@@ -33,7 +35,23 @@ const CHASSIS_COLUMNS: Columns = &[("name", Kind::Atom), ("hostname", Kind::Atom
 
 /// The key under which Neutron names a metadata port's owner: `ovnmeta-<net uuid>`.
 const DEVICE_ID: &str = "neutron:device_id";
-const METADATA_PREFIX: &str = "ovnmeta-";
+
+/// Port_Binding's columns; `additional_chassis` (OVN 22.06) only when the server has it.
+const PORT_COLUMN_NAMES: [&str; 7] = [
+    "logical_port",
+    "type",
+    "datapath",
+    "chassis",
+    "up",
+    "options",
+    "external_ids",
+];
+const ADDITIONAL_CHASSIS: &str = "additional_chassis";
+
+/// The metadata ports (`localport`s) by their datapath: one row per network of the cloud,
+/// asked for with an `==` clause so that ovsdb-server matches it through its index (one
+/// `includes` clause in a condition makes it test every clause against every row).
+const METADATA_COLUMNS: Columns = &[("datapath", Kind::Atom)];
 
 /// Each table's `where`, as sent to the server.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -48,6 +66,8 @@ pub(super) struct Tables {
     ports: Table,
     datapaths: Table,
     chassis: Table,
+    /// The metadata monitor's Port_Binding rows.
+    metadata: Table,
 }
 
 impl Tables {
@@ -74,10 +94,17 @@ impl Tables {
         Ok(())
     }
 
+    /// Applies the metadata monitor's `<table-updates2>`.
+    pub(super) fn apply_metadata(&mut self, updates: &Value) -> Result<(), UpdateError> {
+        match updates.get(PORT_BINDING) {
+            Some(rows) => self.metadata.apply(PORT_BINDING, METADATA_COLUMNS, rows),
+            None => Ok(()),
+        }
+    }
+
     /// The conditions that select exactly what `wanted` needs, given the rows held.
     pub(super) fn conditions(&self, wanted: &Wanted) -> Conditions {
         let mut c = Conditions::default();
-        let mut nets: BTreeSet<String> = BTreeSet::new();
         let (mut datapaths, mut chassis) = (BTreeSet::new(), BTreeSet::new());
         for port in &wanted.ports {
             c.ports.push(json!(["logical_port", "==", port]));
@@ -86,22 +113,6 @@ impl Tables {
             datapaths.extend(row.uuid("datapath"));
             chassis.extend(row.uuids("chassis"));
             chassis.extend(row.uuids("additional_chassis"));
-            let dp = row
-                .uuid("datapath")
-                .and_then(|d| self.datapaths.rows.get(&d));
-            let names = [
-                row.map_get("external_ids", "neutron:network_name"),
-                dp.and_then(|d| d.map_get("external_ids", "name")),
-            ];
-            nets.extend(names.into_iter().flatten().filter_map(neutron_network_id));
-        }
-        for net in nets {
-            let owner = format!("{METADATA_PREFIX}{net}");
-            c.ports.push(json!([
-                "external_ids",
-                "includes",
-                ["map", [[DEVICE_ID, owner]]]
-            ]));
         }
         c.datapaths = datapaths.iter().map(by_uuid).collect();
         if let Some(name) = &wanted.system_id {
@@ -123,10 +134,9 @@ impl Tables {
     /// The wanted ports joined with their datapaths and chassis.
     pub(super) fn state(&self, wanted: &Wanted) -> SbState {
         let localports: BTreeSet<Uuid> = self
-            .ports
+            .metadata
             .rows
             .values()
-            .filter(|r| r.str("type") == Some("localport"))
             .filter_map(|r| r.uuid("datapath"))
             .collect();
         let chassis_name = |u: Uuid| match self.chassis.rows.get(&u).and_then(|c| c.str("name")) {
@@ -188,12 +198,15 @@ impl Tables {
 }
 
 impl Conditions {
-    /// The `<monitor-cond-requests>` of a first `monitor_cond`.
-    pub(super) fn monitor_requests(&self) -> Value {
+    /// The `<monitor-cond-requests>` of a first `monitor_cond`; `additional` asks for
+    /// `additional_chassis`, which a server before OVN 22.06 refuses.
+    pub(super) fn monitor_requests(&self, additional: bool) -> Value {
+        let mut columns = PORT_COLUMN_NAMES.to_vec();
+        if additional {
+            columns.push(ADDITIONAL_CHASSIS);
+        }
         json!({
-            // Every column: the optional ones (additional_chassis) differ between OVN
-            // releases, and asking for one a server lacks fails the whole request.
-            PORT_BINDING: [{"where": where_(&self.ports)}],
+            PORT_BINDING: [{"where": where_(&self.ports), "columns": columns}],
             DATAPATH_BINDING: [{"where": where_(&self.datapaths), "columns": ["external_ids"]}],
             CHASSIS: [{"where": where_(&self.chassis), "columns": ["name", "hostname"]}],
         })
@@ -214,6 +227,11 @@ impl Conditions {
         }
         Value::Object(out)
     }
+}
+
+/// The metadata monitor's `<monitor-cond-requests>`: every `localport`'s datapath.
+pub(super) fn metadata_requests() -> Value {
+    json!({PORT_BINDING: [{"where": [["type", "==", "localport"]], "columns": ["datapath"]}]})
 }
 
 /// A disjunction; an empty one would match every row, so nothing is `[false]`.
