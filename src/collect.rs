@@ -17,6 +17,9 @@ use crate::ovsdb::{self, OvsState, OvsdbAddr};
 
 /// How long one OVSDB read may take before the inventory goes on without it.
 pub const OVSDB_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long one member of the OVN Southbound may take to answer: a remote database that
+/// holds the whole cloud, so more than the local OVSDB.
+pub const OVN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why an inventory could not be taken.
 #[derive(Debug, thiserror::Error)]
@@ -172,7 +175,7 @@ pub async fn read_ovn(src: &OvnSource, ovs: &OvsState) -> Option<OvnFacts> {
             return None;
         }
     };
-    let (state, stale) = match ovn::read_state(&remotes, ovn_wanted(ovs), OVSDB_TIMEOUT).await {
+    let (state, stale) = match ovn::read_state(&remotes, ovn_wanted(ovs), OVN_TIMEOUT).await {
         Ok(state) => (state, false),
         Err(e) => {
             warn!(error = %e, "OVN Southbound unreachable: no bindings");

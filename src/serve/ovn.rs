@@ -6,7 +6,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
 use super::backoff::Backoff;
-use crate::collect::OVSDB_TIMEOUT;
+use crate::collect::OVN_TIMEOUT;
 use crate::ovn::{SbMonitor, SbState, Wanted};
 use crate::ovsdb::OvsdbAddr;
 
@@ -87,7 +87,7 @@ async fn run(mut target: watch::Receiver<Option<Target>>, tx: mpsc::Sender<OvnUp
             continue;
         };
         on = true;
-        match SbMonitor::connect(&t.remotes, start, t.wanted.clone(), OVSDB_TIMEOUT).await {
+        match SbMonitor::connect(&t.remotes, start, t.wanted.clone(), OVN_TIMEOUT).await {
             Ok((mut monitor, state, index)) => {
                 match std::mem::take(&mut down) {
                     true => info!(member = %monitor.addr(), "OVN Southbound is reachable again"),
