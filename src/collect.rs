@@ -81,7 +81,7 @@ pub fn ovn_wanted(ovs: &OvsState) -> Wanted {
         .values()
         .filter(|i| i.bridge.as_deref() == Some(bridge));
     Wanted {
-        ports: local.filter_map(|i| i.iface_id.clone()).collect(),
+        ports: Arc::new(local.filter_map(|i| i.iface_id.clone()).collect()),
         system_id: ovs.host.system_id.clone(),
     }
 }

@@ -147,7 +147,7 @@ impl Host {
                     .map(|p| (p.logical_port.clone(), p.clone()))
                     .collect(),
                 chassis,
-                asked: self.asked.clone(),
+                asked: Arc::new(self.asked.clone()),
             }),
             stale: self.stale,
             chassis: ChassisId {

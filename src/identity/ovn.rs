@@ -2,7 +2,7 @@
 //! this host is, the namespaces the metadata agent made, and which ports are still inside
 //! their grace period.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use crate::ovn::{SbPort, SbState};
@@ -139,14 +139,21 @@ impl OvnFacts {
 
     /// The local ports (by iface-id) with a binding fault: what the serve loop times.
     pub fn pending(&self, ovs: &OvsState) -> BTreeSet<String> {
+        let installed = self.installed(ovs);
+        let faulty = installed.iter().filter(|(id, i)| self.is_pending(id, **i));
+        faulty.map(|(id, _)| id.clone()).collect()
+    }
+
+    /// Each local port's iface-id and whether ovn-controller installed it.
+    pub fn installed(&self, ovs: &OvsState) -> HashMap<String, bool> {
         let rows = ovs.interfaces.values().filter(|r| self.is_local_port(r));
-        let faulty = rows.filter_map(|row| {
-            let id = row.iface_id.as_ref()?;
-            let port = self.port(id)?;
-            self.faults(port, row.ovn_installed)
-                .any()
-                .then(|| id.clone())
-        });
-        faulty.collect()
+        let ids = rows.filter_map(|r| Some((r.iface_id.clone()?, r.ovn_installed)));
+        ids.collect()
+    }
+
+    /// Whether this local port has a binding fault.
+    pub fn is_pending(&self, iface_id: &str, installed: bool) -> bool {
+        let port = self.port(iface_id);
+        port.is_some_and(|p| self.faults(p, installed).any())
     }
 }

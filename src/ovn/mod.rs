@@ -6,6 +6,7 @@
 //! rows and the conditions that select them, `rows` applies `update2` rules, `session`
 //! runs the requests against one member of a list.
 
+mod conditions;
 mod error;
 mod remotes;
 mod rows;

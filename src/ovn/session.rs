@@ -10,10 +10,11 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tracing::debug;
 
+use super::conditions::{metadata_requests, Conditions};
 use super::error::OvnError;
 use super::rows::{Kind, Table};
 use super::state::{SbState, Wanted};
-use super::tables::{metadata_requests, Conditions, Tables};
+use super::tables::Tables;
 use crate::ovsdb::{Conn, OvsdbAddr, OvsdbError};
 
 const DATABASE: &str = "OVN_Southbound";
@@ -167,7 +168,7 @@ impl SbMonitor {
 
     async fn open(addr: &OvsdbAddr, wanted: Wanted) -> Result<SbMonitor, OvnError> {
         let mut conn = Conn::open(addr).await?;
-        let tables = Tables::default();
+        let mut tables = Tables::default();
         let sent = tables.conditions(&wanted);
         let server_where = json!([["name", "==", DATABASE]]);
         let server = json!({"Database": [{"where": server_where, "columns": ["name", "model", "connected"]}]});
@@ -348,7 +349,7 @@ impl SbMonitor {
         }
     }
 
-    fn state(&self) -> SbState {
+    fn state(&mut self) -> SbState {
         self.tables.state(&self.wanted)
     }
 }
@@ -413,7 +414,7 @@ mod tests {
 
     fn wanted() -> Wanted {
         Wanted {
-            ports: ["p1".to_string()].into(),
+            ports: std::sync::Arc::new(["p1".to_string()].into()),
             system_id: Some("hv-a".into()),
         }
     }

@@ -1,13 +1,15 @@
 //! What is read from the Southbound DB: the local ports' bindings, joined with their
 //! datapaths and chassis, and what the monitor is asked for.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
+use std::sync::Arc;
 
 /// What to monitor: the logical ports the local Open vSwitch names (`iface-id`s) and this
 /// chassis's name (`system-id`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Wanted {
-    pub ports: BTreeSet<String>,
+    /// Shared: every state answering for these ports holds it, at no copy.
+    pub ports: Arc<BTreeSet<String>>,
     pub system_id: Option<String>,
 }
 
@@ -16,12 +18,14 @@ pub struct Wanted {
 pub struct SbState {
     /// `Port_Binding` rows of the wanted ports, by `logical_port`. A wanted port missing
     /// here has no binding.
-    pub ports: BTreeMap<String, SbPort>,
+    /// A persistent map: a state after a change shares all but the changed ports with the
+    /// one before, and comparing the two costs in proportion to the change.
+    pub ports: imbl::OrdMap<String, SbPort>,
     /// The `Chassis` row named by the wanted system-id, when there is one.
     pub chassis: Option<SbChassis>,
     /// The ports this state answers for: a port asked for and not in `ports` has no
     /// binding; one not asked for yet is unknown.
-    pub asked: BTreeSet<String>,
+    pub asked: Arc<BTreeSet<String>>,
 }
 
 /// One `Chassis` row.

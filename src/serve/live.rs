@@ -141,7 +141,7 @@ impl Live {
         // Installed flags, iface-ids and the chassis name live in the local OVSDB: the OVN
         // facts (grace clocks included) follow it, applied with it so that no record is
         // judged with one new and the other old.
-        let ovn = self.ovn.facts(self.last_ovs.as_deref(), Instant::now());
+        let ovn = self.ovn.facts(self.last_ovs.as_ref(), Instant::now());
         match &mut self.corr {
             Some(c) => {
                 let deltas = c.set_ovsdb_and_ovn(facts, ovn);
@@ -185,7 +185,7 @@ impl Live {
 
     /// Recomputes the OVN facts (grace clocks included) and the records they change.
     pub(super) fn update_ovn(&mut self) {
-        let facts = self.ovn.facts(self.last_ovs.as_deref(), Instant::now());
+        let facts = self.ovn.facts(self.last_ovs.as_ref(), Instant::now());
         match &mut self.corr {
             Some(c) => {
                 let deltas = c.set_ovn(facts);

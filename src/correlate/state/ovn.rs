@@ -7,6 +7,8 @@ use std::sync::Arc;
 use super::changes::Delta;
 use super::Correlation;
 use crate::correlate::ovn::{chassis_problem, CHASSIS_KEY};
+use imbl::ordmap::DiffItem;
+
 use crate::identity::{ChassisId, OvnFacts, OvsFacts};
 use crate::ovn::SbChassis;
 use crate::ovsdb::OvsInterface;
@@ -83,16 +85,18 @@ fn changed_ports(old: Option<&OvnFacts>, new: Option<&OvnFacts>) -> Option<BTree
         return None;
     }
     let (sa, sb) = (&a.state, &b.state);
-    let ids = sa
-        .asked
-        .iter()
-        .chain(&sb.asked)
-        .chain(&a.fresh)
-        .chain(&b.fresh);
-    let changed = |id: &&String| {
-        sa.ports.get(*id) != sb.ports.get(*id)
-            || sa.asked.contains(*id) != sb.asked.contains(*id)
-            || a.fresh.contains(*id) != b.fresh.contains(*id)
-    };
-    Some(ids.filter(changed).cloned().collect())
+    // Persistent maps: the diff skips what the two states share.
+    let mut out: BTreeSet<String> = BTreeSet::new();
+    for item in sa.ports.diff(&sb.ports) {
+        let key = match item {
+            DiffItem::Add(k, _) | DiffItem::Remove(k, _) => k,
+            DiffItem::Update { new: (k, _), .. } => k,
+        };
+        out.insert(key.clone());
+    }
+    if sa.asked != sb.asked {
+        out.extend(sa.asked.symmetric_difference(&sb.asked).cloned());
+    }
+    out.extend(a.fresh.symmetric_difference(&b.fresh).cloned());
+    Some(out)
 }

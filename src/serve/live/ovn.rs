@@ -1,16 +1,18 @@
 //! The Southbound side of the served state: the last bindings read, whether the session is
 //! up, and the grace clock of each port's binding faults.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use imbl::ordmap::DiffItem;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use crate::collect::{chassis_id, ovn_bridge};
-use crate::identity::OvnFacts;
+use crate::identity::{ChassisId, OvnFacts};
 use crate::netlink::named_namespaces;
-use crate::ovn::SbState;
+use crate::ovn::{SbChassis, SbPort, SbState};
 use crate::ovsdb::OvsState;
 
 pub(super) struct OvnSide {
@@ -26,6 +28,20 @@ pub(super) struct OvnSide {
     /// When each faulty port's faults began: one clock per port, kept while it has any
     /// fault (a port being plugged moves from one to the next).
     since: BTreeMap<String, Instant>,
+    /// The faulty ports and what they were judged on, so that a Southbound change judges
+    /// only the ports it changed.
+    judged: Option<Judged>,
+}
+
+struct Judged {
+    ovs: Arc<OvsState>,
+    namespaces: Arc<BTreeSet<String>>,
+    chassis: ChassisId,
+    stale: bool,
+    sb_chassis: Option<SbChassis>,
+    ports: imbl::OrdMap<String, SbPort>,
+    installed: HashMap<String, bool>,
+    faulty: BTreeSet<String>,
 }
 
 impl OvnSide {
@@ -37,6 +53,7 @@ impl OvnSide {
             down_since: None,
             namespaces: Arc::new(named_namespaces()),
             since: BTreeMap::new(),
+            judged: None,
         }
     }
 
@@ -66,6 +83,7 @@ impl OvnSide {
     pub(super) fn off(&mut self) {
         (self.up, self.last, self.down_since) = (None, None, None);
         self.since.clear();
+        self.judged = None;
     }
 
     /// Re-reads the host's namespaces; true when they changed.
@@ -79,7 +97,7 @@ impl OvnSide {
     }
 
     /// The facts to correlate with, the grace clocks moved on to `now`.
-    pub(super) fn facts(&mut self, ovs: Option<&OvsState>, now: Instant) -> Option<OvnFacts> {
+    pub(super) fn facts(&mut self, ovs: Option<&Arc<OvsState>>, now: Instant) -> Option<OvnFacts> {
         let (state, ovs) = (self.last.clone()?, ovs?);
         let mut facts = OvnFacts {
             state,
@@ -90,7 +108,7 @@ impl OvnSide {
             fresh: BTreeSet::new(),
         };
         let at = self.down_since.unwrap_or(now);
-        let pending = facts.pending(ovs);
+        let pending = self.judge(&facts, ovs);
         self.since.retain(|id, _| pending.contains(id));
         for id in pending {
             let began = *self.since.entry(id.clone()).or_insert(at);
@@ -101,6 +119,46 @@ impl OvnSide {
         Some(facts)
     }
 
+    /// The ports with a binding fault: only the ports the Southbound changed are judged
+    /// again when nothing else did.
+    fn judge(&mut self, facts: &OvnFacts, ovs: &Arc<OvsState>) -> BTreeSet<String> {
+        let sb_chassis = facts.state.chassis.clone();
+        let same = |j: &Judged| {
+            Arc::ptr_eq(&j.ovs, ovs)
+                && Arc::ptr_eq(&j.namespaces, &facts.namespaces)
+                && (&j.chassis, j.stale, &j.sb_chassis)
+                    == (&facts.chassis, facts.stale, &sb_chassis)
+        };
+        let ports = facts.state.ports.clone();
+        let judged = match self.judged.take() {
+            Some(mut j) if same(&j) => {
+                let changed: Vec<String> = j.ports.diff(&ports).map(|d| key(d).clone()).collect();
+                for id in changed {
+                    let installed = j.installed.get(&id).copied();
+                    match installed.is_some_and(|i| facts.is_pending(&id, i)) {
+                        true => j.faulty.insert(id),
+                        false => j.faulty.remove(&id),
+                    };
+                }
+                j.ports = ports;
+                j
+            }
+            _ => Judged {
+                ovs: ovs.clone(),
+                namespaces: facts.namespaces.clone(),
+                chassis: facts.chassis.clone(),
+                stale: facts.stale,
+                sb_chassis,
+                ports,
+                installed: facts.installed(ovs),
+                faulty: facts.pending(ovs),
+            },
+        };
+        let faulty = judged.faulty.clone();
+        self.judged = Some(judged);
+        faulty
+    }
+
     /// When the next port's grace runs out; none while the session is down.
     pub(super) fn next_deadline(&self, now: Instant) -> Option<Instant> {
         if self.down_since.is_some() {
@@ -108,6 +166,14 @@ impl OvnSide {
         }
         let ends = self.since.values().map(|began| *began + self.grace);
         ends.filter(|end| *end > now).min()
+    }
+}
+
+/// The port a diff item is about.
+fn key<'a>(item: DiffItem<'a, 'a, String, SbPort>) -> &'a String {
+    match item {
+        DiffItem::Add(k, _) | DiffItem::Remove(k, _) => k,
+        DiffItem::Update { new: (k, _), .. } => k,
     }
 }
 
@@ -145,14 +211,15 @@ mod tests {
             ..Default::default()
         };
         SbState {
-            ports: [(PORT.to_string(), port)].into(),
-            asked: [PORT.to_string()].into(),
+            ports: [(PORT.to_string(), port)].into_iter().collect(),
+            asked: Arc::new([PORT.to_string()].into()),
             ..Default::default()
         }
     }
 
     fn fresh(side: &mut OvnSide, ovs: &OvsState, at: Instant) -> bool {
-        side.facts(Some(ovs), at).unwrap().fresh.contains(PORT)
+        let ovs = Arc::new(ovs.clone());
+        side.facts(Some(&ovs), at).unwrap().fresh.contains(PORT)
     }
 
     #[test]
