@@ -8,8 +8,13 @@
 #                             inventory, and read the daemon's RSS with few and many
 #                             foreign ports (bench/ovn_bench.py)
 #
+# Then, with the same Southbound, `vifd serve` (--ovn-grace 3600) watched on /v1/watch while
+# LATENCY_RUNS single Port_Binding changes (one `transact` each: `up` false, then true again,
+# on a random local port) are made: change -> event latency, and the records each changed.
+#
 # Targets at N=1000 K=4 (4,000 local ports, 36,000 foreign): on <= 1.3x off; one SB round
-# trip per inventory; `vifd serve`'s VmRSS with 4,000 and 40,000 foreign ports within 10 MiB.
+# trip per inventory; `vifd serve`'s VmRSS with 4,000 and 40,000 foreign ports within 10 MiB;
+# SB change -> /v1/watch event p99 <= 100 ms, one record changed per change (the touched one).
 #
 # The Southbound is written directly over JSON-RPC (no ovn-northd, no Northbound).
 #
@@ -22,6 +27,8 @@
 #   LOCAL_NETS / OTHER_NETS     networks with local ports / only foreign ones [400 / 1600]
 #   PORTS_PER_CHASSIS           foreign ports per foreign chassis [40]
 #   OVN_UP_TIMEOUT    seconds to wait for vifd_source_up{source="ovn"} 1 [30]
+#   LATENCY_RUNS      SB changes timed to their /v1/watch event (0: skip) [200]
+#   LATENCY_TIMEOUT   seconds to wait for one change's event [5]
 #   VIFD_BENCH_DIR    scratch directory             [/tmp/vifd-bench]
 #   VIFD_BENCH_NETNS  the fixture's namespace       [vifd-bench]
 #
@@ -29,8 +36,9 @@
 # ovn-common (/usr/share/ovn/ovn-sb.ovsschema). Starts two ovsdb-servers on sockets in the
 # scratch directory (the local Open_vSwitch database and the Southbound) and stops them on
 # exit. Results go to $VIFD_BENCH_DIR/ovn-results.json. Exit status 1 when a record of an
-# ovn-on run did not get its network from the Southbound (the targets are reported, not
-# enforced), 2 on a setup error.
+# ovn-on run did not get its network from the Southbound, or an SB change of the latency
+# phase brought no event of its port's record or events of others (the targets are
+# reported, not enforced), 2 on a setup error.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

@@ -19,6 +19,12 @@ local Open vSwitch database and an OVN Southbound); see there.
 3. Phases, the Southbound growing in between: FOREIGN_LOW foreign ports: daemon RSS;
    FOREIGN foreign ports: `vifd list --json` on/off in RUNS interleaved pairs and the
    round trips (ovn-remote pointed at a counting proxy for COUNT_RUNS more runs);
+   then, still with FOREIGN foreign ports, SB change -> API latency in `vifd serve`
+   (--ovn-grace 3600, so that no grace timer adds an event): LATENCY_RUNS [200] single
+   Port_Binding changes, each one JSON-RPC `transact` setting `up` false on a random local
+   port and then true again on the same one, timed from just before the transact is
+   sent to the arrival of the `changed` event of that port's record on `GET /v1/watch`;
+   every event up to 0.2 s of quiet after it is counted (records changed per SB change);
    FOREIGN_HIGH foreign ports: daemon RSS (ovn on, then ovn off for reference).
 """
 
@@ -26,6 +32,8 @@ import http.client
 import json
 import math
 import os
+import queue
+import random
 import socket
 import statistics
 import subprocess
@@ -416,17 +424,15 @@ def http_get(port, path):
         c.close()
 
 
-def daemon_rss(vifd, base_args, workdir, label, ovn_on, timeout, up_timeout):
-    """Starts `vifd serve`, waits for the ready file and (ovn on) for the Southbound source
-    to be up, reads VmRSS/VmHWM, stops it."""
+def start_serve(vifd, args, workdir, label, timeout):
+    """Starts `vifd serve --listen 127.0.0.1:0 --ready-file F ARGS` and waits for the ready
+    file: (process, TCP port, seconds to ready, log path)."""
     ready = os.path.join(workdir, "ovn-ready-%s.json" % label)
     log_path = os.path.join(workdir, "ovn-daemon-%s.log" % label)
     if os.path.exists(ready):
         os.unlink(ready)
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIFD_")}
-    args = [vifd, "serve", "--listen", "127.0.0.1:0", "--ready-file", ready] + base_args
-    if not ovn_on:
-        args += ["--resolvers", RESOLVERS_OFF]
+    args = [vifd, "serve", "--listen", "127.0.0.1:0", "--ready-file", ready] + args
     with open(log_path, "w") as log:
         proc = subprocess.Popen(args, stdout=log, stderr=log, env=env)
     try:
@@ -440,21 +446,50 @@ def daemon_rss(vifd, base_args, workdir, label, ovn_on, timeout, up_timeout):
             time.sleep(0.05)
         doc = json.load(open(ready))
         port = int([a for a in doc["listen"] if not a.startswith("unix:")][0].rsplit(":", 1)[1])
-        t_ready = time.perf_counter() - t0
-        up_line = 'vifd_source_up{source="ovn"} 1'
-        up_deadline, up = time.monotonic() + up_timeout, None
-        while ovn_on:
-            status, body = http_get(port, "/metrics")
-            if status == 200 and any(line.strip() == up_line for line in body.decode().splitlines()):
-                up = True
-                break
-            if proc.poll() is not None:
-                raise SystemExit("vifd serve exited (%d); log %s" % (proc.returncode, log_path))
-            if time.monotonic() > up_deadline:
-                say("WARNING: no %s in /metrics within %d s (log %s); RSS read anyway" % (up_line, up_timeout, log_path))
-                up = False
-                break
-            time.sleep(0.1)
+        return proc, port, time.perf_counter() - t0, log_path
+    except BaseException:
+        stop_serve(proc)
+        raise
+
+
+def stop_serve(proc):
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+UP_LINE = 'vifd_source_up{source="ovn"} 1'
+
+
+def wait_ovn_up(proc, port, up_timeout, log_path):
+    """Until /metrics has vifd_source_up{source="ovn"} 1: True, or False after up_timeout s."""
+    deadline = time.monotonic() + up_timeout
+    while True:
+        status, body = http_get(port, "/metrics")
+        if status == 200 and any(line.strip() == UP_LINE for line in body.decode().splitlines()):
+            return True
+        if proc.poll() is not None:
+            raise SystemExit("vifd serve exited (%d); log %s" % (proc.returncode, log_path))
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+
+
+def daemon_rss(vifd, base_args, workdir, label, ovn_on, timeout, up_timeout):
+    """Starts `vifd serve`, waits for the ready file and (ovn on) for the Southbound source
+    to be up, reads VmRSS/VmHWM, stops it."""
+    args = base_args + ([] if ovn_on else ["--resolvers", RESOLVERS_OFF])
+    t0 = time.perf_counter()
+    proc, port, t_ready, log_path = start_serve(vifd, args, workdir, label, timeout)
+    try:
+        up = None
+        if ovn_on:
+            up = wait_ovn_up(proc, port, up_timeout, log_path)
+            if not up:
+                say("WARNING: no %s in /metrics within %d s (log %s); RSS read anyway" % (UP_LINE, up_timeout, log_path))
         t_up = time.perf_counter() - t0
         mem = proc_status(proc.pid)
         status, body = http_get(port, "/v1/interfaces")
@@ -466,12 +501,7 @@ def daemon_rss(vifd, base_args, workdir, label, ovn_on, timeout, up_timeout):
                 "ovn_up_s": round(t_up, 2) if up else None,
                 "records": len(recs), "records_from_ovn": from_ovn, "log": log_path}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_serve(proc)
 
 
 def say_mem(m):
@@ -527,6 +557,240 @@ def replay(sock_path, groups):
     finally:
         s.close()
     return out
+
+
+class Sse:
+    """`GET /v1/watch` on a raw socket (as bench/watch_bench.py): a thread decodes the
+    chunked SSE stream and queues (time.monotonic() when the bytes completing the event
+    arrived, kind, id, data as JSON) per event; (t, None, None, reason) when it ends."""
+
+    def __init__(self, port, path="/v1/watch"):
+        self.q = queue.Queue()
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.sock.sendall(("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n"
+                           % path).encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            b = self.sock.recv(65536)
+            if not b:
+                raise SystemExit("GET %s: connection closed before the response head" % path)
+            head += b
+        head, rest = head.split(b"\r\n\r\n", 1)
+        lines = head.decode("latin-1").split("\r\n")
+        if " 200 " not in lines[0] + " ":
+            raise SystemExit("GET %s answered %s" % (path, lines[0]))
+        hdrs = {k.strip().lower(): v.strip() for k, _, v in (l.partition(":") for l in lines[1:])}
+        if not hdrs.get("content-type", "").startswith("text/event-stream"):
+            raise SystemExit("GET %s: content-type %r" % (path, hdrs.get("content-type")))
+        self.chunked = "chunked" in hdrs.get("transfer-encoding", "").lower()
+        self.sock.settimeout(None)
+        self.raw, self.body = bytearray(rest), bytearray()
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _dechunk(self):
+        if not self.chunked:
+            self.body += self.raw
+            del self.raw[:]
+            return True
+        while True:
+            nl = self.raw.find(b"\r\n")
+            if nl < 0:
+                return True
+            size = int(bytes(self.raw[:nl]).split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                return False
+            if len(self.raw) < nl + 2 + size + 2:
+                return True
+            self.body += self.raw[nl + 2:nl + 2 + size]
+            del self.raw[:nl + 2 + size + 2]
+
+    def _frames(self, t):
+        while True:
+            end = self.body.find(b"\n\n")
+            if end < 0:
+                return
+            frame = bytes(self.body[:end]).decode()
+            del self.body[:end + 2]
+            kind, ev_id, data = "message", None, []
+            for line in frame.split("\n"):
+                if line.startswith(":"):
+                    continue  # keepalive comment
+                field, _, value = line.partition(":")
+                value = value[1:] if value.startswith(" ") else value
+                if field == "event":
+                    kind = value
+                elif field == "id":
+                    ev_id = int(value)
+                elif field == "data":
+                    data.append(value)
+            if data or ev_id is not None:
+                self.q.put((t, kind, ev_id, json.loads("\n".join(data)) if data else None))
+
+    def _run(self):
+        reason = "eof"
+        try:
+            more = self._dechunk()
+            self._frames(time.monotonic())
+            while more:
+                b = self.sock.recv(1 << 20)
+                t = time.monotonic()
+                if not b:
+                    break
+                self.raw += b
+                more = self._dechunk()
+                self._frames(t)
+            else:
+                reason = "last chunk"
+        except (OSError, ValueError) as e:
+            reason = str(e)
+        self.q.put((time.monotonic(), None, None, reason))
+
+    def next(self, timeout):
+        """The next event, or None after `timeout` s."""
+        try:
+            ev = self.q.get(timeout=max(0.0, timeout))
+        except queue.Empty:
+            return None
+        if ev[1] is None:
+            raise SystemExit("the /v1/watch stream ended: %s" % ev[3])
+        return ev
+
+    def close(self):
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+
+
+class RpcConn:
+    """One JSON-RPC session to an ovsdb-server, kept open: a transact costs one send and
+    one reply (answers the server's echo requests, if any, meanwhile)."""
+
+    def __init__(self, sock_path):
+        self.s = socket.socket(socket.AF_UNIX)
+        self.s.connect(sock_path)
+        self.dec, self.buf, self.id = json.JSONDecoder(), "", 100
+
+    def send(self, method, params):
+        self.id += 1
+        self.s.sendall(json.dumps({"method": method, "params": params, "id": self.id}).encode())
+        return self.id
+
+    def reply(self, want):
+        while True:
+            try:
+                msg, end = self.dec.raw_decode(self.buf)
+                self.buf = self.buf[end:].lstrip()
+                if msg.get("method") == "echo":
+                    self.s.sendall(json.dumps({"result": msg.get("params"), "error": None,
+                                               "id": msg.get("id")}).encode())
+                elif msg.get("id") == want:
+                    return msg
+                continue
+            except ValueError:
+                pass
+            chunk = self.s.recv(1 << 20)
+            if not chunk:
+                raise SystemExit("the Southbound closed the connection")
+            self.buf += chunk.decode()
+
+    def close(self):
+        self.s.close()
+
+
+def event_port(ev):
+    """The port id of the record an event is about (None when it has none)."""
+    d = ev[3] or {}
+    return ((d.get("interface") or {}).get("port_id")
+            or (d.get("problem") or {}).get("port_id"))
+
+
+def sb_latency(vifd, base, workdir, sb_sock, local_ports, runs, timeout, up_timeout, event_timeout):
+    """SB change -> API: see the module's doc. The samples, and what went wrong."""
+    proc, port, _, log_path = start_serve(vifd, base + ["--ovn-grace", "3600"], workdir, "latency", timeout)
+    sse, conn, failures, samples = None, None, [], []
+    try:
+        if not wait_ovn_up(proc, port, up_timeout, log_path):
+            raise SystemExit("latency: no %s in /metrics within %d s; log %s" % (UP_LINE, up_timeout, log_path))
+        sse = Sse(port)
+        ev = sse.next(30)
+        if ev is None or ev[1] != "snapshot":
+            raise SystemExit("latency: /v1/watch did not start with a snapshot: %r" % (ev,))
+        snap = {r.get("port_id"): r for r in ev[3]["interfaces"]}
+        missing = [p for p in local_ports if not (snap.get(p) or {}).get("binding")]
+        if missing:
+            raise SystemExit("latency: %d local ports without a record with a binding in the snapshot; first %s"
+                             % (len(missing), missing[0]))
+        stray = []
+        while True:  # anything still settling after the snapshot
+            ev = sse.next(1.0)
+            if ev is None:
+                break
+            stray.append((ev[1], event_port(ev)))
+        if stray:
+            say("latency: %d events after the snapshot before the first change (ignored): %s"
+                % (len(stray), stray[:5]))
+        conn = RpcConn(sb_sock)
+        rng = random.Random(1)
+        cpu0 = cpu_ticks(proc.pid)
+        pid = None
+        for i in range(runs):
+            if i % 2 == 0:
+                pid = rng.choice(local_ports)
+            up = i % 2 == 1  # down, then up again on the same port
+            op = {"op": "update", "table": "Port_Binding", "where": [["logical_port", "==", pid]],
+                  "row": {"up": up}}
+            t0 = time.monotonic()
+            rid = conn.send("transact", ["OVN_Southbound", op])
+            reply = conn.reply(rid)
+            t_reply = time.monotonic()
+            res = reply.get("result") or [{}]
+            if reply.get("error") or res[0].get("count") != 1:
+                raise SystemExit("latency: transact on %s failed: %s" % (pid, reply))
+            events, hit = [], None
+            deadline = t0 + event_timeout
+            while hit is None:
+                ev = sse.next(deadline - time.monotonic())
+                if ev is None:
+                    break
+                events.append(ev)
+                b = ((ev[3] or {}).get("interface") or {}).get("binding") or {}
+                if ev[1] == "changed" and event_port(ev) == pid and b.get("up") is up:
+                    hit = ev
+            while True:  # what else this change brought: events until 0.2 s of quiet
+                ev = sse.next(0.2)
+                if ev is None:
+                    break
+                events.append(ev)
+            s = {"i": i, "port_id": pid, "up": up, "transact_ms": round((t_reply - t0) * 1e3, 3),
+                 "events": [[e[1], event_port(e)] for e in events],
+                 "records_changed": len({event_port(e) for e in events if e[1] in ("added", "changed", "removed")}),
+                 "other_ports": sorted({str(event_port(e)) for e in events if event_port(e) != pid})}
+            if hit is None:
+                s["timeout"] = True
+                failures.append("latency change %d (%s up=%s): no changed event with that binding within %.0f s; "
+                                "events: %s" % (i, pid, up, event_timeout, s["events"][:5]))
+            else:
+                s["ms"] = round((hit[0] - t0) * 1e3, 3)
+                s["generation"] = hit[2]
+                if s["other_ports"] or s["records_changed"] != 1:
+                    failures.append("latency change %d (%s up=%s): events %s" % (i, pid, up, s["events"][:5]))
+            samples.append(s)
+        cpu_s = (cpu_ticks(proc.pid) - cpu0) / os.sysconf("SC_CLK_TCK")
+    finally:
+        if conn:
+            conn.close()
+        if sse:
+            sse.close()
+        stop_serve(proc)
+    return samples, failures, cpu_s, log_path
+
+
+def cpu_ticks(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
 
 
 def sb_counts(sock):
@@ -634,6 +898,15 @@ def main():
             say("replay of vifd's round trip %d (%s) against the Southbound, no timeout: %.3f s, %d B"
                 % (i, ", ".join(r["methods"]), r["seconds"], r["answer_bytes"]))
 
+    # SB change -> API latency in `vifd serve`, the same Southbound (FOREIGN foreign ports)
+    lat_runs = env_int("LATENCY_RUNS", 200)
+    lat, lat_failures, lat_cpu = [], [], 0.0
+    if lat_runs > 0:
+        wait_idle(sb_pid)
+        lat, lat_failures, lat_cpu, lat_log = sb_latency(
+            vifd, base, workdir, sb_sock, sorted(expected), lat_runs, timeout, up_timeout,
+            env_int("LATENCY_TIMEOUT", 5))
+
     sb.grow(foreign_high)
     wait_idle(sb_pid)
     mem["high"] = daemon_rss(vifd, base, workdir, "high", True, timeout, up_timeout)
@@ -685,10 +958,39 @@ def main():
     say("daemon VmRSS: %d foreign %.1f MiB, %d foreign %.1f MiB: difference %+.1f MiB (target within 10): %s"
         % (mem["low"]["foreign"], mem["low"]["rss_mib"], mem["high"]["foreign"], mem["high"]["rss_mib"], diff,
            "PASS" if abs(diff) <= 10 else "FAIL"))
+    if lat:
+        ok = [x["ms"] for x in lat if "ms" in x]
+        batches = [x["records_changed"] for x in lat if "ms" in x]
+        right = sum(1 for x in lat if "ms" in x and not x["other_ports"])
+        tx = [x["transact_ms"] for x in lat]
+        lf = {"n": len(lat), "events": len(ok), "timeouts": len(lat) - len(ok),
+              "right_port_only": right, "records_changed_per_change": sorted(set(batches)),
+              "transact_ms_median": round(statistics.median(tx), 2),
+              "daemon_cpu_s": round(lat_cpu, 2), "log": lat_log, "failures": lat_failures,
+              "foreign": results["timing_sb"]["foreign"], "samples": lat}
+        if ok:
+            lf.update({"p50_ms": round(pct(ok, 50), 2), "p90_ms": round(pct(ok, 90), 2),
+                       "p99_ms": round(pct(ok, 99), 2), "max_ms": round(max(ok), 2),
+                       "min_ms": round(min(ok), 2)})
+        results["sb_latency"] = lf
+        say("vifd serve, SB change -> /v1/watch event (Port_Binding up false/true on a random local "
+            "port, one transact; %d foreign ports): p50 %.1f ms  p90 %.1f  p99 %.1f  max %.1f  (min %.1f, n=%d, "
+            "%d without an event within %d s) (target p99 <= 100 ms): %s"
+            % (lf["foreign"], lf.get("p50_ms", 0), lf.get("p90_ms", 0), lf.get("p99_ms", 0), lf.get("max_ms", 0),
+               lf.get("min_ms", 0), len(lat), lf["timeouts"], env_int("LATENCY_TIMEOUT", 5),
+               "PASS" if ok and lf["p99_ms"] <= 100 and not lf["timeouts"] else "FAIL"))
+        say("  each event the touched port's record, no other event within 0.2 s of quiet: %d of %d; "
+            "records changed per SB change: %s (target 1): %s; the transact's own reply: median %.2f ms; "
+            "daemon CPU %.2f s over the %d changes"
+            % (right, len(ok), lf["records_changed_per_change"],
+               "PASS" if batches and set(batches) == {1} and right == len(lat) else "FAIL",
+               lf["transact_ms_median"], lat_cpu, len(lat)))
+        if lat_failures:
+            say("  FAIL: %d changes wrong; first: %s" % (len(lat_failures), lat_failures[0]))
     with open(out_json, "w") as f:
         json.dump(results, f, indent=1)
     say("results in %s" % out_json)
-    if failures:
+    if failures or lat_failures:
         sys.exit(1)
 
 
