@@ -28,6 +28,7 @@
 #   PORTS_PER_CHASSIS           foreign ports per foreign chassis [40]
 #   OVN_UP_TIMEOUT    seconds to wait for vifd_source_up{source="ovn"} 1 [30]
 #   LATENCY_RUNS      SB changes timed to their /v1/watch event (0: skip) [200]
+#   RSS_RUNS          daemon starts per RSS reading (the median is reported) [3]
 #   LATENCY_TIMEOUT   seconds to wait for one change's event [5]
 #   VIFD_BENCH_DIR    scratch directory             [/tmp/vifd-bench]
 #   VIFD_BENCH_NETNS  the fixture's namespace       [vifd-bench]

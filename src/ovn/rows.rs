@@ -9,6 +9,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use serde_json::value::RawValue;
+
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -117,24 +119,42 @@ pub(super) struct UpdateError {
     pub reason: String,
 }
 
+/// A `<table-update2>`'s rows, each left as its text until it is applied: a first answer
+/// of thousands of rows is never decoded into one tree.
+pub(super) type RawRows<'a> = Vec<(&'a str, &'a RawValue)>;
+
+/// The members of a JSON object, each left as its text (table updates by table name, row
+/// updates by uuid).
+pub(super) fn members<'a>(
+    table: &'static str,
+    raw: &'a RawValue,
+) -> Result<RawRows<'a>, UpdateError> {
+    let map: HashMap<&'a str, &'a RawValue> =
+        serde_json::from_str(raw.get()).map_err(|e| UpdateError {
+            table,
+            row: "-".into(),
+            reason: format!("not an object of rows: {e}"),
+        })?;
+    Ok(map.into_iter().collect())
+}
+
 impl Table {
-    /// Applies one table's `<table-update2>` object.
+    /// Applies one table's `<table-update2>` rows.
     pub(super) fn apply(
         &mut self,
         table: &'static str,
         columns: Columns,
-        update: &Value,
+        rows: &RawRows,
     ) -> Result<(), UpdateError> {
         let bad = |row: &str, reason: String| UpdateError {
             table,
             row: row.to_string(),
             reason,
         };
-        let Some(rows) = update.as_object() else {
-            return Err(bad("-", "the table update is not an object".into()));
-        };
-        for (id, change) in rows {
+        for &(id, raw) in rows {
             let uuid = Uuid::try_parse(id).map_err(|_| bad(id, "not a uuid".into()))?;
+            let change: Value =
+                serde_json::from_str(raw.get()).map_err(|e| bad(id, e.to_string()))?;
             let Some((how, row)) = change.as_object().and_then(single) else {
                 return Err(bad(id, "a row update must have exactly one member".into()));
             };
@@ -292,11 +312,16 @@ mod tests {
     const C1: &str = "8ad4ee9e-e063-4c3d-a80e-bdf3c7eb304b";
     const C2: &str = "cb99b761-479b-468f-87b6-8ca76d1f0625";
 
+    fn apply_json(t: &mut Table, update: &Value) -> Result<(), UpdateError> {
+        let raw = RawValue::from_string(update.to_string()).unwrap();
+        t.apply("T", COLS, &members("T", &raw)?)
+    }
+
     fn table() -> Table {
         let mut t = Table::default();
         let initial = json!({R: {"initial": {"name": "p1", "chassis": ["uuid", C1],
             "external_ids": ["map", [["a", "1"], ["b", "2"]]]}}});
-        t.apply("T", COLS, &initial).unwrap();
+        apply_json(&mut t, &initial).unwrap();
         t
     }
 
@@ -317,25 +342,23 @@ mod tests {
             "chassis": ["uuid", C2],
             "others": ["set", [["uuid", C1], ["uuid", C2]]],
             "external_ids": ["map", [["a", "1"], ["b", "3"], ["c", "4"]]]}}});
-        t.apply("T", COLS, &modify).unwrap();
+        apply_json(&mut t, &modify).unwrap();
         let row = &t.rows[&Uuid::parse_str(R).unwrap()];
         assert_eq!(row.bool("up"), Some(true));
         assert_eq!(row.uuids("chassis"), [Uuid::parse_str(C2).unwrap()]);
         let toggled = json!({R: {"modify": {"others": ["uuid", C1]}}});
-        t.apply("T", COLS, &toggled).unwrap();
+        apply_json(&mut t, &toggled).unwrap();
         let row = &t.rows[&Uuid::parse_str(R).unwrap()];
         assert_eq!(row.uuids("others"), [Uuid::parse_str(C2).unwrap()]);
         assert_eq!(row.map_get("external_ids", "a"), None);
         assert_eq!(row.map_get("external_ids", "b"), Some("3"));
         assert_eq!(row.map_get("external_ids", "c"), Some("4"));
         // An optional value is replaced, and an empty set clears it.
-        t.apply("T", COLS, &json!({R: {"modify": {"up": false}}}))
-            .unwrap();
+        apply_json(&mut t, &json!({R: {"modify": {"up": false}}})).unwrap();
         assert_eq!(t.rows[&Uuid::parse_str(R).unwrap()].bool("up"), Some(false));
-        t.apply("T", COLS, &json!({R: {"modify": {"up": ["set", []]}}}))
-            .unwrap();
+        apply_json(&mut t, &json!({R: {"modify": {"up": ["set", []]}}})).unwrap();
         assert_eq!(t.rows[&Uuid::parse_str(R).unwrap()].bool("up"), None);
-        t.apply("T", COLS, &json!({R: {"delete": null}})).unwrap();
+        apply_json(&mut t, &json!({R: {"delete": null}})).unwrap();
         assert!(t.rows.is_empty());
     }
 
@@ -350,7 +373,7 @@ mod tests {
             json!({R: {"insert": {"chassis": ["uuid", "nope"]}}}),
             json!({R: {"upsert": {}}}),
         ] {
-            assert!(Table::default().apply("T", COLS, &bad).is_err(), "{bad}");
+            assert!(apply_json(&mut Table::default(), &bad).is_err(), "{bad}");
         }
     }
 }

@@ -7,12 +7,13 @@
 
 use std::time::Duration;
 
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use tracing::debug;
 
 use super::conditions::{metadata_requests, Conditions};
 use super::error::OvnError;
-use super::rows::{Kind, Table};
+use super::rows::{members, Kind, Table};
 use super::state::{SbState, Wanted};
 use super::tables::Tables;
 use crate::ovsdb::{Conn, OvsdbAddr, OvsdbError};
@@ -220,8 +221,23 @@ impl SbMonitor {
     /// Handles every complete message received, then asks for what the rows now need.
     fn step(&mut self) -> Result<(), OvnError> {
         while let Some(frame) = self.conn.next_frame()? {
-            let message: Value = serde_json::from_slice(self.conn.frame(&frame))
-                .map_err(|e| self.conn.protocol(e.to_string()))?;
+            // Copied out so that handling it may write to the connection; the rows stay
+            // text until applied, one at a time.
+            let bytes = self.conn.frame(&frame).to_vec();
+            // serde would read an array as the object's fields in order.
+            let object = bytes.first() == Some(&b'{');
+            let message = object.then(|| serde_json::from_slice::<Envelope>(&bytes));
+            let message = match message {
+                Some(Ok(m)) => m,
+                Some(Err(e)) => {
+                    let what = format!("a message that is not a JSON-RPC object: {e}");
+                    return Err(self.conn.protocol(what).into());
+                }
+                None => {
+                    let what = "a message that is not a JSON-RPC object: an array";
+                    return Err(self.conn.protocol(what).into());
+                }
+            };
             self.handle(message)?;
         }
         if self.monitoring && self.in_flight.is_none() {
@@ -239,25 +255,28 @@ impl SbMonitor {
         Ok(())
     }
 
-    fn handle(&mut self, mut message: Value) -> Result<(), OvnError> {
-        if !message.is_object() {
-            return Err(self
-                .conn
-                .protocol("a message that is not a JSON object")
-                .into());
-        }
-        match message.get("method").and_then(Value::as_str) {
+    fn handle(&mut self, message: Envelope) -> Result<(), OvnError> {
+        match message.method.as_deref() {
             Some("update2") => {
-                let params = message["params"].take();
-                match params.get(0).and_then(Value::as_str) {
-                    Some(SB_MONITOR) => self.apply(&params[1]),
-                    Some(METADATA_MONITOR) => self.apply_metadata(&params[1]),
-                    Some(SERVER_MONITOR) => self.apply_server(&params[1]),
+                let Some(params) = message.params else {
+                    return Ok(());
+                };
+                let (monitor, updates): (Value, &RawValue) = serde_json::from_str(params.get())
+                    .map_err(|e| {
+                        self.conn
+                            .protocol(format!("an update2 vifd cannot read: {e}"))
+                    })?;
+                match monitor.as_str() {
+                    Some(SB_MONITOR) => self.apply(updates),
+                    Some(METADATA_MONITOR) => self.apply_metadata(updates),
+                    Some(SERVER_MONITOR) => self.apply_server(updates),
                     _ => Ok(()),
                 }
             }
             Some("echo") => {
-                let reply = json!({"id": message["id"].take(), "result": message["params"].take(), "error": null});
+                let params = message.params.map(|p| serde_json::from_str(p.get()));
+                let params: Value = params.transpose().ok().flatten().unwrap_or(Value::Null);
+                let reply = json!({"id": message.id, "result": params, "error": null});
                 self.conn.queue(&reply);
                 Ok(())
             }
@@ -266,18 +285,19 @@ impl SbMonitor {
         }
     }
 
-    fn reply(&mut self, mut message: Value) -> Result<(), OvnError> {
-        let id = message.get("id").and_then(Value::as_u64);
-        let error = message["error"].take();
+    fn reply(&mut self, message: Envelope) -> Result<(), OvnError> {
+        let id = message.id.as_u64();
+        let error = message.error;
         let refused = |request: &'static str| OvsdbError::Server {
             addr: self.conn.addr().clone(),
             request,
             message: error.to_string(),
         };
+        let result = message.result;
         match id {
             Some(SERVER_REQUEST) if error.is_null() => {
                 self.server_answered = true;
-                self.apply_server(&message["result"])
+                result.map_or(Ok(()), |r| self.apply_server(r))
             }
             // A server without `_Server` (before OVS 2.9) is not clustered.
             Some(SERVER_REQUEST) => {
@@ -286,7 +306,7 @@ impl SbMonitor {
             }
             Some(SB_REQUEST) if error.is_null() => {
                 self.monitoring = true;
-                self.apply(&message["result"])
+                result.map_or(Ok(()), |r| self.apply(r))
             }
             // A server before OVN 22.06 has no additional_chassis: ask again without it.
             Some(SB_REQUEST) if std::mem::take(&mut self.additional) => {
@@ -297,7 +317,7 @@ impl SbMonitor {
             Some(SB_REQUEST) => Err(refused("monitor_cond").into()),
             Some(METADATA_REQUEST) if error.is_null() => {
                 self.metadata_answered = true;
-                self.apply_metadata(&message["result"])
+                result.map_or(Ok(()), |r| self.apply_metadata(r))
             }
             Some(METADATA_REQUEST) => Err(refused("monitor_cond").into()),
             Some(n) if Some(n) == self.in_flight && error.is_null() => {
@@ -309,24 +329,26 @@ impl SbMonitor {
         }
     }
 
-    fn apply_metadata(&mut self, updates: &Value) -> Result<(), OvnError> {
+    fn apply_metadata(&mut self, updates: &RawValue) -> Result<(), OvnError> {
         self.dirty = true;
         self.tables
             .apply_metadata(updates)
             .map_err(|e| self.update_error(e))
     }
 
-    fn apply(&mut self, updates: &Value) -> Result<(), OvnError> {
+    fn apply(&mut self, updates: &RawValue) -> Result<(), OvnError> {
         self.dirty = true;
         self.tables.apply(updates).map_err(|e| self.update_error(e))
     }
 
     /// `_Server`'s row for the Southbound: a clustered member that has lost its cluster
     /// serves old data, so the session ends.
-    fn apply_server(&mut self, updates: &Value) -> Result<(), OvnError> {
-        if let Some(rows) = updates.get("Database") {
+    fn apply_server(&mut self, updates: &RawValue) -> Result<(), OvnError> {
+        let tables = members("_Server", updates).map_err(|e| self.update_error(e))?;
+        for (_, rows) in tables.into_iter().filter(|(t, _)| *t == "Database") {
+            let rows = members("Database", rows).map_err(|e| self.update_error(e))?;
             self.server
-                .apply("Database", SERVER_COLUMNS, rows)
+                .apply("Database", SERVER_COLUMNS, &rows)
                 .map_err(|e| self.update_error(e))?;
         }
         for row in self.server.rows.values() {
@@ -362,6 +384,21 @@ fn sb_monitor(conditions: &Conditions, additional: bool) -> Value {
         "monitor_cond",
         json!([DATABASE, SB_MONITOR, tables]),
     )
+}
+
+/// A JSON-RPC message from the server, its payload left as text.
+#[derive(serde::Deserialize)]
+struct Envelope<'a> {
+    #[serde(default)]
+    id: Value,
+    #[serde(default)]
+    method: Option<String>,
+    #[serde(borrow, default)]
+    params: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    result: Option<&'a RawValue>,
+    #[serde(default)]
+    error: Value,
 }
 
 fn request(id: u64, method: &str, params: Value) -> Value {
@@ -442,7 +479,7 @@ mod tests {
         let Err(OvnError::NoMember { last, .. }) = got else {
             panic!("a broken member was used")
         };
-        assert!(last.to_string().contains("not a JSON object"), "{last}");
+        assert!(last.to_string().contains("not a JSON-RPC object"), "{last}");
         task.abort();
     }
 }

@@ -13,11 +13,11 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use serde_json::Value;
+use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use super::conditions::Conditions;
-use super::rows::{Columns, Kind, Row, Table, UpdateError};
+use super::rows::{members, Columns, Kind, RawRows, Row, Table, UpdateError};
 use super::state::{SbChassis, SbDatapath, SbPort, SbState, Wanted};
 
 pub(super) const PORT_BINDING: &str = "Port_Binding";
@@ -68,25 +68,20 @@ pub(super) struct Tables {
 
 impl Tables {
     /// Applies a `<table-updates2>` object (a reply's result or an `update2`'s).
-    pub(super) fn apply(&mut self, updates: &Value) -> Result<(), UpdateError> {
-        let Some(tables) = updates.as_object() else {
-            return Err(UpdateError {
-                table: "-",
-                row: "-".into(),
-                reason: "the table updates are not an object".into(),
-            });
-        };
-        for (name, update) in tables {
-            match name.as_str() {
-                PORT_BINDING => self.apply_ports(update)?,
+    pub(super) fn apply(&mut self, updates: &RawValue) -> Result<(), UpdateError> {
+        for (name, update) in members("-", updates)? {
+            match name {
+                PORT_BINDING => self.apply_ports(&members(PORT_BINDING, update)?)?,
                 DATAPATH_BINDING => {
                     self.dirty_all = true;
+                    let rows = members(DATAPATH_BINDING, update)?;
                     self.datapaths
-                        .apply(DATAPATH_BINDING, DATAPATH_COLUMNS, update)?
+                        .apply(DATAPATH_BINDING, DATAPATH_COLUMNS, &rows)?
                 }
                 CHASSIS => {
                     self.dirty_all = true;
-                    self.chassis.apply(CHASSIS, CHASSIS_COLUMNS, update)?
+                    let rows = members(CHASSIS, update)?;
+                    self.chassis.apply(CHASSIS, CHASSIS_COLUMNS, &rows)?
                 }
                 _ => {}
             }
@@ -95,17 +90,14 @@ impl Tables {
     }
 
     /// Port_Binding rows: marked dirty, and the references dropped when one changed.
-    fn apply_ports(&mut self, update: &Value) -> Result<(), UpdateError> {
-        let ids: Vec<Uuid> = match update.as_object() {
-            Some(rows) => rows
-                .keys()
-                .filter_map(|k| Uuid::try_parse(k).ok())
-                .collect(),
-            None => Vec::new(),
-        };
+    fn apply_ports(&mut self, rows: &RawRows) -> Result<(), UpdateError> {
+        let ids: Vec<Uuid> = rows
+            .iter()
+            .filter_map(|(k, _)| Uuid::try_parse(k).ok())
+            .collect();
         let refs = |t: &Table, u: &Uuid| t.rows.get(u).map(references);
         let before: Vec<_> = ids.iter().map(|u| refs(&self.ports, u)).collect();
-        self.ports.apply(PORT_BINDING, PORT_COLUMNS, update)?;
+        self.ports.apply(PORT_BINDING, PORT_COLUMNS, rows)?;
         if ids
             .iter()
             .zip(&before)
@@ -118,21 +110,22 @@ impl Tables {
     }
 
     /// Applies the metadata monitor's `<table-updates2>`.
-    pub(super) fn apply_metadata(&mut self, updates: &Value) -> Result<(), UpdateError> {
-        match updates.get(PORT_BINDING) {
-            Some(rows) => {
-                self.dirty_all = true;
-                self.metadata.apply(PORT_BINDING, METADATA_COLUMNS, rows)?;
-                let datapaths = self
-                    .metadata
-                    .rows
-                    .values()
-                    .filter_map(|m| m.uuid("datapath"));
-                self.localports = datapaths.collect();
-                Ok(())
+    pub(super) fn apply_metadata(&mut self, updates: &RawValue) -> Result<(), UpdateError> {
+        for (name, update) in members("-", updates)? {
+            if name != PORT_BINDING {
+                continue;
             }
-            None => Ok(()),
+            self.dirty_all = true;
+            let rows = members(PORT_BINDING, update)?;
+            self.metadata.apply(PORT_BINDING, METADATA_COLUMNS, &rows)?;
+            let datapaths = self
+                .metadata
+                .rows
+                .values()
+                .filter_map(|m| m.uuid("datapath"));
+            self.localports = datapaths.collect();
         }
+        Ok(())
     }
 
     /// The conditions that select exactly what `wanted` needs, given the rows held. The
@@ -287,6 +280,18 @@ mod tests {
     const CH: &str = "cb99b761-479b-468f-87b6-8ca76d1f0625";
     const NET: &str = "0d7f7e5c-3c5a-4a51-9a8e-4f1c2b3a4d5e";
 
+    fn raw(v: serde_json::Value) -> Box<RawValue> {
+        RawValue::from_string(v.to_string()).unwrap()
+    }
+
+    fn apply(t: &mut Tables, v: serde_json::Value) -> Result<(), UpdateError> {
+        t.apply(&raw(v))
+    }
+
+    fn apply_metadata(t: &mut Tables, v: serde_json::Value) -> Result<(), UpdateError> {
+        t.apply_metadata(&raw(v))
+    }
+
     fn wanted(ports: &[&str]) -> Wanted {
         Wanted {
             ports: Arc::new(ports.iter().map(|p| p.to_string()).collect()),
@@ -296,7 +301,7 @@ mod tests {
 
     fn loaded() -> Tables {
         let mut t = Tables::default();
-        t.apply(&json!({
+        apply(&mut t, json!({
             "Port_Binding": {
                 P1: {"initial": {"logical_port": "a", "datapath": ["uuid", DP], "chassis": ["uuid", CH], "up": true}},
                 P2: {"initial": {"logical_port": "b", "datapath": ["uuid", DP]}},
@@ -328,19 +333,24 @@ mod tests {
             first.chassis.as_ref().unwrap().hostname.as_deref(),
             Some("a.example")
         );
-        t.apply(&json!({"Port_Binding": {P2: {"modify": {"up": false}}}}))
-            .unwrap();
+        apply(
+            &mut t,
+            json!({"Port_Binding": {P2: {"modify": {"up": false}}}}),
+        )
+        .unwrap();
         assert!(t.refs.is_some(), "an up change keeps the references");
         let second = t.state(&w);
         assert_eq!(second.ports["b"].up, Some(false));
         let changed: Vec<_> = first.ports.diff(&second.ports).collect();
         assert_eq!(changed.len(), 1);
         // A port renamed, then deleted: its old entry goes.
-        t.apply(&json!({"Port_Binding": {P2: {"modify": {"logical_port": "c"}}}}))
-            .unwrap();
+        apply(
+            &mut t,
+            json!({"Port_Binding": {P2: {"modify": {"logical_port": "c"}}}}),
+        )
+        .unwrap();
         assert!(!t.state(&w).ports.contains_key("b"));
-        t.apply(&json!({"Port_Binding": {P1: {"delete": null}}}))
-            .unwrap();
+        apply(&mut t, json!({"Port_Binding": {P1: {"delete": null}}})).unwrap();
         assert!(t.state(&w).ports.is_empty());
     }
 
@@ -353,20 +363,29 @@ mod tests {
         assert_eq!(c.chassis.len(), 1);
         assert_eq!(t.state(&w).ports.len(), 1);
         // The chassis is renamed: every port reads it again.
-        t.apply(&json!({"Chassis": {CH: {"modify": {"name": "hv-b"}}}}))
-            .unwrap();
+        apply(
+            &mut t,
+            json!({"Chassis": {CH: {"modify": {"name": "hv-b"}}}}),
+        )
+        .unwrap();
         assert_eq!(t.state(&w).ports["a"].chassis.as_deref(), Some("hv-b"));
         // The port moves to another chassis: the references are gathered again.
         let other = "db99b761-479b-468f-87b6-8ca76d1f0625";
-        t.apply(&json!({"Port_Binding": {P1: {"modify": {"chassis": ["uuid", other]}}}}))
-            .unwrap();
+        apply(
+            &mut t,
+            json!({"Port_Binding": {P1: {"modify": {"chassis": ["uuid", other]}}}}),
+        )
+        .unwrap();
         assert!(t
             .conditions(&w)
             .chassis
             .contains(&Uuid::parse_str(other).unwrap()));
         // A metadata port appears on the datapath.
-        t.apply_metadata(&json!({"Port_Binding": {CH: {"initial": {"datapath": ["uuid", DP]}}}}))
-            .unwrap();
+        apply_metadata(
+            &mut t,
+            json!({"Port_Binding": {CH: {"initial": {"datapath": ["uuid", DP]}}}}),
+        )
+        .unwrap();
         assert!(
             t.state(&w).ports["a"]
                 .datapath
