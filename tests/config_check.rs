@@ -42,6 +42,13 @@ fn valid_file_prints_the_effective_settings() {
     assert_eq!(eff["log_level"], "info");
     assert_eq!(eff["poll_interval"], 10, "defaults fill the rest");
     assert_eq!(eff["libvirt_uri"], "qemu:///system");
+    assert_eq!(eff["ovn_grace"], 10, "the ovn resolver is on by default");
+    assert_eq!(
+        eff["ovn_sb"],
+        serde_json::Value::Null,
+        "read from ovn-remote"
+    );
+    assert_eq!(eff["resolvers"][0], "ovn");
     assert_eq!(eff["listen"][1], "unix:/run/vifd/vifd.sock");
     assert_eq!(
         eff["networks"]["bridges"]["br-prov"], "0d7f7e5c-3c5a-4a51-9a8e-4f1c2b3a4d5e",
@@ -114,6 +121,17 @@ fn bad_values_are_named_with_key_and_line() {
             "line 1: token_file: cannot read token file /nonexistent/token",
         ),
         ("ovsdb", "ovsdb = \"http://x\"\n", "line 1: ovsdb:"),
+        (
+            "ovn_sb",
+            "ovn_sb = \"tcp:10.0.0.1:6642,tcp:x:y\"\n",
+            "line 1: ovn_sb: invalid OVN Southbound address \"tcp:x:y\"",
+        ),
+        (
+            "ovn_ssl",
+            "\novn_sb = \"ssl:10.0.0.1:6642\"\n",
+            "line 2: ovn_sb: OVN Southbound address \"ssl:10.0.0.1:6642\": ssl: remotes are not supported yet",
+        ),
+        ("ovn_grace", "ovn_grace = -1\n", "line 1: ovn_grace: invalid value"),
         (
             "level",
             "log_level = \"vifd=loud\"\n",
