@@ -8,7 +8,10 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::tables::{CHASSIS, DATAPATH_BINDING, PORT_BINDING};
+/// The Southbound tables vifd reads.
+pub(super) const PORT_BINDING: &str = "Port_Binding";
+pub(super) const DATAPATH_BINDING: &str = "Datapath_Binding";
+pub(super) const CHASSIS: &str = "Chassis";
 
 /// Port_Binding's columns; `additional_chassis` (OVN 22.06) only when the server has it.
 const PORT_COLUMNS: [&str; 7] = [

@@ -16,13 +16,9 @@ use std::sync::Arc;
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
-use super::conditions::Conditions;
+use super::conditions::{Conditions, CHASSIS, DATAPATH_BINDING, PORT_BINDING};
 use super::rows::{members, Columns, Kind, RawRows, Row, Table, UpdateError};
 use super::state::{SbChassis, SbDatapath, SbPort, SbState, Wanted};
-
-pub(super) const PORT_BINDING: &str = "Port_Binding";
-pub(super) const DATAPATH_BINDING: &str = "Datapath_Binding";
-pub(super) const CHASSIS: &str = "Chassis";
 
 const PORT_COLUMNS: Columns = &[
     ("logical_port", Kind::Atom),
