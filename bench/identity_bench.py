@@ -27,6 +27,8 @@ import time
 import uuid
 import xml.etree.ElementTree as ET
 
+from benchio import rpc
+
 NET = "3c0a5b7e-8f21-4d6a-9b3c-2e1f0a9d8c7b"
 RESOLVERS_OFF = "libvirt-network,nova-metadata,linuxbridge,config"
 
@@ -39,24 +41,6 @@ def interfaces(node_xml):
         for iface in dom.iter("interface"):
             out.append((iface.find("target").get("dev"), iface.find("mac").get("address"), dom_uuid))
     return out
-
-
-def rpc(sock_path, request):
-    s = socket.socket(socket.AF_UNIX)
-    s.connect(sock_path)
-    s.sendall(json.dumps(request).encode())
-    dec, buf = json.JSONDecoder(), ""
-    while True:
-        chunk = s.recv(1 << 20)
-        if not chunk:
-            raise SystemExit("ovsdb-server closed the connection")
-        buf += chunk.decode()
-        try:
-            reply, _ = dec.raw_decode(buf)
-            s.close()
-            return reply
-        except ValueError:
-            continue
 
 
 def populate(sock_path, rows):

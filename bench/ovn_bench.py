@@ -43,6 +43,8 @@ import time
 import uuid
 import xml.etree.ElementTree as ET
 
+from benchio import dechunk, rpc, sse_frames
+
 NS = uuid.UUID("0f3b8c1e-5a2d-4e6f-9c7b-1d2e3f4a5b6c")  # fixed: reproducible rows
 RESOLVERS_OFF = "ovsdb,libvirt-network,nova-metadata,linuxbridge,config"
 SYSTEM_ID = "vifd-bench-chassis"
@@ -77,24 +79,6 @@ def local_port_id(tap):
 
 def net_id(i):
     return str(uuid.uuid5(NS, "net-%d" % i))
-
-
-def rpc(sock_path, request):
-    s = socket.socket(socket.AF_UNIX)
-    s.connect(sock_path)
-    s.sendall(json.dumps(request).encode())
-    dec, buf = json.JSONDecoder(), ""
-    while True:
-        chunk = s.recv(1 << 20)
-        if not chunk:
-            raise SystemExit("ovsdb-server closed the connection")
-        buf += chunk.decode()
-        try:
-            reply, _ = dec.raw_decode(buf)
-            s.close()
-            return reply
-        except ValueError:
-            continue
 
 
 def transact(sock_path, db, ops):
@@ -600,43 +584,11 @@ class Sse:
         threading.Thread(target=self._run, daemon=True).start()
 
     def _dechunk(self):
-        if not self.chunked:
-            self.body += self.raw
-            del self.raw[:]
-            return True
-        while True:
-            nl = self.raw.find(b"\r\n")
-            if nl < 0:
-                return True
-            size = int(bytes(self.raw[:nl]).split(b";")[0].strip() or b"0", 16)
-            if size == 0:
-                return False
-            if len(self.raw) < nl + 2 + size + 2:
-                return True
-            self.body += self.raw[nl + 2:nl + 2 + size]
-            del self.raw[:nl + 2 + size + 2]
+        return dechunk(self.raw, self.body, self.chunked)
 
     def _frames(self, t):
-        while True:
-            end = self.body.find(b"\n\n")
-            if end < 0:
-                return
-            frame = bytes(self.body[:end]).decode()
-            del self.body[:end + 2]
-            kind, ev_id, data = "message", None, []
-            for line in frame.split("\n"):
-                if line.startswith(":"):
-                    continue  # keepalive comment
-                field, _, value = line.partition(":")
-                value = value[1:] if value.startswith(" ") else value
-                if field == "event":
-                    kind = value
-                elif field == "id":
-                    ev_id = int(value)
-                elif field == "data":
-                    data.append(value)
-            if data or ev_id is not None:
-                self.q.put((t, kind, ev_id, json.loads("\n".join(data)) if data else None))
+        for kind, ev_id, data in sse_frames(self.body):
+            self.q.put((t, kind, ev_id, json.loads("\n".join(data)) if data else None))
 
     def _run(self):
         reason = "eof"

@@ -68,6 +68,8 @@ BURST_GROUP = 4242
 # guest's QEMU; prints "ready", holds them until stdin closes.
 HOLDER = r"""
 import fcntl, os, struct, sys
+
+from benchio import dechunk, sse_frames
 TUNSETIFF, IFF_TAP, IFF_NO_PI = 0x400454ca, 0x0002, 0x1000
 fds = []
 for name in sys.argv[1:]:
@@ -127,44 +129,10 @@ class Sse:
         self.thread.start()
 
     def _dechunk(self):
-        """Moves whole decoded chunk data from raw to body; False at the last chunk."""
-        if not self.chunked:
-            self.body += self.raw
-            del self.raw[:]
-            return True
-        while True:
-            nl = self.raw.find(b"\r\n")
-            if nl < 0:
-                return True
-            size = int(bytes(self.raw[:nl]).split(b";")[0].strip() or b"0", 16)
-            if size == 0:
-                return False
-            if len(self.raw) < nl + 2 + size + 2:
-                return True
-            self.body += self.raw[nl + 2:nl + 2 + size]
-            del self.raw[:nl + 2 + size + 2]
+        return dechunk(self.raw, self.body, self.chunked)
 
     def _frames(self, t):
-        while True:
-            end = self.body.find(b"\n\n")
-            if end < 0:
-                return
-            frame = bytes(self.body[:end]).decode()
-            del self.body[:end + 2]
-            kind, ev_id, data = "message", None, []
-            for line in frame.split("\n"):
-                if line.startswith(":"):
-                    continue  # comment (keepalive)
-                field, _, value = line.partition(":")
-                value = value[1:] if value.startswith(" ") else value
-                if field == "event":
-                    kind = value
-                elif field == "id":
-                    ev_id = int(value)
-                elif field == "data":
-                    data.append(value)
-            if not data and ev_id is None:
-                continue
+        for kind, ev_id, data in sse_frames(self.body):
             try:
                 payload = json.loads("\n".join(data)) if data else None
             except ValueError:
