@@ -45,6 +45,8 @@ import urllib.error
 import urllib.request
 import uuid
 
+from benchio import dechunk, sse_frames
+
 MIB = 1024.0
 
 # targets of issue 4
@@ -68,8 +70,6 @@ BURST_GROUP = 4242
 # guest's QEMU; prints "ready", holds them until stdin closes.
 HOLDER = r"""
 import fcntl, os, struct, sys
-
-from benchio import dechunk, sse_frames
 TUNSETIFF, IFF_TAP, IFF_NO_PI = 0x400454ca, 0x0002, 0x1000
 fds = []
 for name in sys.argv[1:]:
