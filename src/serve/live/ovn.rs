@@ -51,7 +51,7 @@ impl OvnSide {
             last: None,
             up: None,
             down_since: None,
-            namespaces: Arc::new(named_namespaces()),
+            namespaces: Arc::default(),
             since: BTreeMap::new(),
             judged: None,
         }
@@ -66,6 +66,10 @@ impl OvnSide {
         self.up = Some(state.is_some());
         match state {
             Some(s) => {
+                if self.last.is_none() {
+                    // The first state: the namespaces are read from now on.
+                    self.namespaces = Arc::new(named_namespaces());
+                }
                 self.last = Some(Arc::new(s));
                 // The clocks resume where they stopped.
                 if let Some(stopped) = self.down_since.take() {
@@ -86,8 +90,12 @@ impl OvnSide {
         self.judged = None;
     }
 
-    /// Re-reads the host's namespaces; true when they changed.
+    /// Re-reads the host's namespaces; true when they changed. Not on a host that is no
+    /// OVN chassis (yet): nothing reads them there.
     pub(super) fn reread_namespaces(&mut self) -> bool {
+        if self.last.is_none() {
+            return false;
+        }
         let now = named_namespaces();
         if *self.namespaces == now {
             return false;
