@@ -1,9 +1,12 @@
 # vifd — quick start: `make demo` and `make test` (as root on Debian 12; both idempotent).
 
 CARGO ?= cargo
-VIFD  := target/release/vifd
+# Cargo's target directory: CARGO_TARGET_DIR when set (as cargo itself reads it), else
+# target/. Every path below goes through it; the packaging and bench scripts read it too.
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+VIFD       := $(TARGET_DIR)/release/vifd
 
-.PHONY: all deps services build demo test lint unit bench bench-serve bench-watch bench-change bench-identity bench-ovn bench-metrics bench-query bench-actions bench-recovery deb rpm clean-demo
+.PHONY: all deps services venv build demo test lint unit bench bench-serve bench-watch bench-change bench-identity bench-ovn bench-metrics bench-query bench-actions bench-recovery deb rpm clean-demo
 
 all: build
 
@@ -25,9 +28,21 @@ demo: build
 clean-demo:
 	$(VIFD) demo --clean
 
+## The Python tools the tests drive against a real daemon (the API fuzzer schemathesis and
+## openapi-spec-validator, pinned), in a venv of their own under the target directory.
+VENV     := $(TARGET_DIR)/venv
+PY_TOOLS := schemathesis==4.32.5 openapi-spec-validator==0.9.0
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: Makefile
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check $(PY_TOOLS)
+	touch $@
+
 ## Every test: formatting, lints, unit, namespace, test-driver and real-libvirtd tests.
-test: services lint
-	$(CARGO) test --locked --all-targets
+test: services lint venv
+	VIFD_VENV=$(abspath $(VENV)) $(CARGO) test --locked --all-targets
 
 lint: deps
 	$(CARGO) fmt --all -- --check
@@ -86,7 +101,7 @@ bench-query: build
 bench-recovery: build services
 	bash bench/recovery.sh
 
-## The Debian package (target/debian/vifd_<version>_<arch>.deb).
+## The Debian package ($(TARGET_DIR)/debian/vifd_<version>_<arch>.deb).
 deb: build
 	bash packaging/deb/build.sh
 

@@ -18,10 +18,12 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$HERE")
+# The release build, where cargo puts it (CARGO_TARGET_DIR honoured, relative to the repo).
+RELEASE_VIFD=$(cd "$ROOT" && realpath -m "${CARGO_TARGET_DIR:-target}/release/vifd")
 NETNS=vifd-bench
 WORKDIR=${VIFD_BENCH_DIR:-/tmp/vifd-bench}
 RUNS=${RUNS:-11}
-VIFD=${VIFD:-$ROOT/target/release/vifd}
+VIFD=${VIFD:-$RELEASE_VIFD}
 SCHEMA=/usr/share/openvswitch/vswitch.ovsschema
 
 die() { echo "identity.sh: ERROR: $*" >&2; exit 2; }

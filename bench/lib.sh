@@ -50,7 +50,10 @@ print("%.1f" % d["results"]["a"]["rss_mib_max"])' "$a_json" 2>/dev/null) || A_RS
 # PATH. The default binary is built first when missing or older than the sources (a
 # stale one would measure old code). Dies unless it is an executable file.
 vifd_under_test() {
-    VIFD=${VIFD:-$ROOT/target/release/vifd}
+    # The release build, where cargo puts it (CARGO_TARGET_DIR honoured, relative to the repo).
+    local RELEASE_VIFD
+    RELEASE_VIFD=$(cd "$ROOT" && realpath -m "${CARGO_TARGET_DIR:-target}/release/vifd")
+    VIFD=${VIFD:-$RELEASE_VIFD}
     case "$VIFD" in
         /*) ;;
         */*) VIFD="$PWD/$VIFD" ;;
@@ -58,7 +61,7 @@ vifd_under_test() {
            found=$(command -v "$VIFD") || die "VIFD=$VIFD not found in PATH"
            VIFD=$found ;;
     esac
-    if [ "$VIFD" = "$ROOT/target/release/vifd" ]; then
+    if [ "$VIFD" = "$RELEASE_VIFD" ]; then
         local stale=
         if [ ! -x "$VIFD" ]; then
             stale="missing"

@@ -30,11 +30,13 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$HERE")
+# The release build, where cargo puts it (CARGO_TARGET_DIR honoured, relative to the repo).
+RELEASE_VIFD=$(cd "$ROOT" && realpath -m "${CARGO_TARGET_DIR:-target}/release/vifd")
 NETNS=vifd-bench
 WORKDIR=${VIFD_BENCH_DIR:-/tmp/vifd-bench}
 SCRAPES=${SCRAPES:-200}
 PORT=${PORT:-}
-VIFD=${VIFD:-$ROOT/target/release/vifd}
+VIFD=${VIFD:-$RELEASE_VIFD}
 PY=/usr/bin/python3
 
 die() { echo "metrics.sh: ERROR: $*" >&2; exit 2; }
@@ -51,7 +53,7 @@ done
 "$PY" -c 'import prometheus_client.openmetrics.parser' 2>/dev/null \
     || die "$PY cannot import prometheus_client (apt-get install python3-prometheus-client)"
 case "$WORKDIR" in /*) ;; *) WORKDIR="$PWD/$WORKDIR" ;; esac
-if [ ! -x "$VIFD" ] && [ "$VIFD" = "$ROOT/target/release/vifd" ]; then
+if [ ! -x "$VIFD" ] && [ "$VIFD" = "$RELEASE_VIFD" ]; then
     say "building $VIFD (cargo build --release)"
     (cd "$ROOT" && cargo build --release) >&2 || die "cargo build --release failed"
 fi

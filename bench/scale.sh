@@ -35,6 +35,8 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$HERE")
+# The release build, where cargo puts it (CARGO_TARGET_DIR honoured, relative to the repo).
+RELEASE_VIFD=$(cd "$ROOT" && realpath -m "${CARGO_TARGET_DIR:-target}/release/vifd")
 NETNS=${VIFD_BENCH_NETNS:-vifd-bench}
 WORKDIR=${VIFD_BENCH_DIR:-/tmp/vifd-bench}
 RUNS=${RUNS:-5}
@@ -85,7 +87,7 @@ N=$1 K=$2
 
 # ---- the binary under test: check before any expensive setup
 if [ "$SETUP_ONLY" -eq 0 ]; then
-    VIFD=${VIFD:-$ROOT/target/release/vifd}
+    VIFD=${VIFD:-$RELEASE_VIFD}
     case "$VIFD" in
         /*) ;;
         */*) VIFD="$PWD/$VIFD" ;;

@@ -30,6 +30,10 @@ impl MacAddr {
     }
 }
 
+/// The text [`MacAddr::from_str`] accepts, as a JSON Schema (ECMA 262) pattern: six
+/// colon-separated groups of one or two hex digits.
+pub const PATTERN: &str = "^[0-9A-Fa-f]{1,2}(:[0-9A-Fa-f]{1,2}){5}$";
+
 impl FromStr for MacAddr {
     type Err = MacParseError;
 

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Builds the Debian package of vifd with dpkg-deb (no debhelper, no cargo-deb):
-#     target/debian/vifd_<version>_<arch>.deb
+#     <target>/debian/vifd_<version>_<arch>.deb
 # from the release binary (built with `cargo build --release --locked` when missing), the
 # systemd units in systemd/, packaging/vifd.toml.example and the man pages and completions
 # the binary generates. Depends comes from dpkg-shlibdeps (package dpkg-dev).
 #
 # Environment:
-#   VIFD_BIN           binary to package (default target/release/vifd); it must report
-#                      the version of Cargo.toml
-#   OUT_DIR            where the .deb goes (default target/debian)
+#   VIFD_BIN           binary to package (default <target>/release/vifd, <target> being
+#                      CARGO_TARGET_DIR or target); it must report the version of Cargo.toml
+#   OUT_DIR            where the .deb goes (default <target>/debian)
 #   DEB_MAINTAINER     the Maintainer field
 #   SOURCE_DATE_EPOCH  timestamp of every file (default: the last commit's, else now)
 set -euo pipefail
@@ -26,14 +26,16 @@ version=$(awk -F'"' '/^\[package\]/ {p = 1; next} /^\[/ {p = 0}
                      p && $1 ~ /^version *= *$/ {print $2; exit}' Cargo.toml)
 [ -n "$version" ] || die "no version in Cargo.toml"
 arch=$(dpkg --print-architecture)
-out_dir=${OUT_DIR:-target/debian}
+# Cargo's target directory: CARGO_TARGET_DIR when set, as cargo itself does.
+target_dir=${CARGO_TARGET_DIR:-target}
+out_dir=${OUT_DIR:-$target_dir/debian}
 maintainer=${DEB_MAINTAINER:-vifd maintainers <maintainers@vifd.invalid>}
 if [ -z "${SOURCE_DATE_EPOCH:-}" ]; then
     SOURCE_DATE_EPOCH=$(git log -1 --format=%ct 2>/dev/null || date +%s)
 fi
 export SOURCE_DATE_EPOCH
 
-bin=${VIFD_BIN:-target/release/vifd}
+bin=${VIFD_BIN:-$target_dir/release/vifd}
 if [ ! -x "$bin" ]; then
     [ -z "${VIFD_BIN:-}" ] || die "VIFD_BIN=$bin is not an executable"
     cargo build --release --locked

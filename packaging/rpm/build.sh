@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Builds the RPM of vifd with rpmbuild and packaging/rpm/vifd.spec:
-#     target/rpm/RPMS/<arch>/vifd-<version>-1.<arch>.rpm
+#     <target>/rpm/RPMS/<arch>/vifd-<version>-1.<arch>.rpm
 #
-# By default it packages a binary built beforehand (VIFD_BIN, default target/release/vifd,
-# built with `cargo build --release --locked` when missing), so it also works where rpmbuild
-# is Debian's (package rpm), without an RPM distribution's build dependencies.
+# By default it packages a binary built beforehand (VIFD_BIN, default <target>/release/vifd,
+# <target> being CARGO_TARGET_DIR or target; built with `cargo build --release --locked` when
+# missing), so it also works where rpmbuild is Debian's (package rpm), without an RPM distribution's build dependencies.
 # VIFD_RPM_FROM_SOURCE=1 has rpmbuild run cargo itself and also write the source RPM
-# (target/rpm/SRPMS/), as on an RPM distribution.
+# (<target>/rpm/SRPMS/), as on an RPM distribution.
 #
-# Environment: VIFD_BIN, VIFD_RPM_FROM_SOURCE, OUT_DIR (default target/rpm).
+# Environment: VIFD_BIN, VIFD_RPM_FROM_SOURCE, OUT_DIR (default <target>/rpm).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -23,7 +23,9 @@ spec_version=$(awk '/^Version:/ {print $2; exit}' packaging/rpm/vifd.spec)
 [ "$version" = "$spec_version" ] ||
     die "packaging/rpm/vifd.spec says Version $spec_version, Cargo.toml $version"
 
-out_dir=${OUT_DIR:-target/rpm}
+# Cargo's target directory: CARGO_TARGET_DIR when set, as cargo itself does.
+target_dir=${CARGO_TARGET_DIR:-target}
+out_dir=${OUT_DIR:-$target_dir/rpm}
 mkdir -p "$out_dir"/{SOURCES,SPECS,BUILD,RPMS,SRPMS}
 top=$(cd "$out_dir" && pwd)
 
@@ -38,7 +40,7 @@ if [ "${VIFD_RPM_FROM_SOURCE:-0}" = 1 ]; then
     exit 0
 fi
 
-bin=${VIFD_BIN:-target/release/vifd}
+bin=${VIFD_BIN:-$target_dir/release/vifd}
 if [ ! -x "$bin" ]; then
     [ -z "${VIFD_BIN:-}" ] || die "VIFD_BIN=$bin is not an executable"
     cargo build --release --locked

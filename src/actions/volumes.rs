@@ -29,6 +29,12 @@ pub struct VolumeAttached {
 }
 
 impl Actions {
+    /// Whether volumes are served at all: `os-volumes` without a pool is not there (404),
+    /// as Nova answers for an extension it does not load.
+    pub fn has_volume_pool(&self) -> bool {
+        self.settings.pool.is_some()
+    }
+
     fn pool(&self) -> Result<String, ActionError> {
         self.settings.pool.clone().ok_or_else(|| {
             ActionError::Conflict(

@@ -1,9 +1,11 @@
 //! Request bodies: the size limit, and the read endpoints' refusal of any body.
 
 use axum::extract::Request;
+use axum::handler::Handler;
 use axum::http::{header, Method, StatusCode};
-use axum::middleware::Next;
+use axum::middleware::{self, Next};
 use axum::response::Response;
+use axum::routing::{get, MethodRouter};
 
 use super::fault::Fault;
 
@@ -11,11 +13,21 @@ use super::fault::Fault;
 /// endpoints take one.
 pub const MAX_BODY: u64 = 64 * 1024;
 
+/// A read endpoint: GET (and HEAD) with [`refuse_bodies`] in front of the handler only,
+/// so another method on its path is still the router's 405, whatever its body.
+pub(crate) fn read<H, T, S>(handler: H) -> MethodRouter<S>
+where
+    H: Handler<T, S>,
+    T: 'static,
+    S: Clone + Send + Sync + 'static,
+{
+    get(handler).route_layer(middleware::from_fn(refuse_bodies))
+}
+
 /// No read endpoint takes a body: a large one is over the limit, one of another media
 /// type is unsupported, and any other is a bad request. Only GET and HEAD are looked at:
-/// the write endpoints read and validate their own bodies (`actions::body`), and any other
-/// method is answered 405 by the router, which should win.
-pub(super) async fn refuse_bodies(req: Request, next: Next) -> Result<Response, Fault> {
+/// the write endpoints read and validate their own bodies (`actions::body`).
+async fn refuse_bodies(req: Request, next: Next) -> Result<Response, Fault> {
     if !matches!(*req.method(), Method::GET | Method::HEAD) {
         return Ok(next.run(req).await);
     }

@@ -16,6 +16,23 @@ use super::xml;
 /// The most of a framework error body we read to use as the fault message.
 const MAX_FRAMEWORK_MESSAGE: usize = 1024;
 
+/// Nova's fault names, by the statuses they are used for; [`OTHER`] for any other.
+pub const NAMES: [(&[u16], &str); 10] = [
+    (&[400], "badRequest"),
+    (&[401], "unauthorized"),
+    (&[403], "forbidden"),
+    (&[404], "itemNotFound"),
+    (&[405], "badMethod"),
+    (&[409], "conflictingRequest"),
+    (&[413, 429], "overLimit"),
+    (&[415], "badMediaType"),
+    (&[501], "notImplemented"),
+    (&[503], "serviceUnavailable"),
+];
+
+/// The fault name of every status not in [`NAMES`] (406 and 500 among them).
+pub const OTHER: &str = "computeFault";
+
 /// An error answer. The body is rendered by [`render_faults`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fault {
@@ -45,19 +62,11 @@ impl Fault {
 
     /// Nova's name for the fault of this status.
     pub fn name(&self) -> &'static str {
-        match self.status.as_u16() {
-            400 => "badRequest",
-            401 => "unauthorized",
-            403 => "forbidden",
-            404 => "itemNotFound",
-            405 => "badMethod",
-            409 => "conflictingRequest",
-            413 | 429 => "overLimit",
-            415 => "badMediaType",
-            501 => "notImplemented",
-            503 => "serviceUnavailable",
-            _ => "computeFault",
-        }
+        let status = self.status.as_u16();
+        NAMES
+            .iter()
+            .find(|(codes, _)| codes.contains(&status))
+            .map_or(OTHER, |(_, name)| name)
     }
 
     fn json(&self) -> String {

@@ -3,7 +3,7 @@
 
 pub mod actions;
 pub mod auth;
-mod bodies;
+pub(crate) mod bodies;
 pub mod compute;
 pub mod fault;
 pub mod metrics;
@@ -18,11 +18,12 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, post};
 use axum::{Extension, Router};
 
 use crate::inventory::{Shared, View};
 use auth::Token;
+use bodies::read;
 use compute::Scheme;
 use fault::Fault;
 
@@ -43,14 +44,14 @@ pub struct RouterOptions {
 /// Every endpoint, with the middleware every response goes through.
 pub fn router(shared: Arc<Shared>, opts: RouterOptions) -> Router {
     let native = Router::new()
-        .route("/healthz", get(native::healthz))
-        .route("/readyz", get(native::readyz))
-        .route("/v1/interfaces", get(native::interfaces))
-        .route("/v1/interfaces/{id}", get(native::interface))
-        .route("/v1/domains", get(native::domains))
+        .route("/healthz", read(native::healthz))
+        .route("/readyz", read(native::readyz))
+        .route("/v1/interfaces", read(native::interfaces))
+        .route("/v1/interfaces/{id}", read(native::interface))
+        .route("/v1/domains", read(native::domains))
         .route(
             "/v1/domains/{domain}/interfaces",
-            get(native::domain_interfaces).post(actions::native::create_interface),
+            read(native::domain_interfaces).post(actions::native::create_interface),
         )
         .route(
             "/v1/interfaces/{id}/ip_addresses",
@@ -60,15 +61,11 @@ pub fn router(shared: Arc<Shared>, opts: RouterOptions) -> Router {
             "/v1/interfaces/{id}/ip_addresses/{address}",
             delete(actions::native::release_address),
         )
-        .route("/v1/problems", get(native::problems))
-        .route("/v1/watch", get(watch::watch))
-        .route("/openapi.json", get(openapi::serve))
-        .route("/metrics", get(metrics::metrics));
-    let mut app = native
-        .merge(compute::router())
-        .fallback(not_found)
-        .layer(middleware::from_fn(bodies::refuse_bodies))
-        .layer(middleware::from_fn(compute::version_gate));
+        .route("/v1/problems", read(native::problems))
+        .route("/v1/watch", read(watch::watch))
+        .route("/openapi.json", read(openapi::serve))
+        .route("/metrics", read(metrics::metrics));
+    let mut app = native.merge(compute::router()).fallback(not_found);
     if let Some(token) = opts.token {
         app = app.layer(middleware::from_fn_with_state(token, auth::require));
     }

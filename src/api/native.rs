@@ -80,17 +80,18 @@ pub struct InterfaceFilter {
     /// Host device name.
     pub device: Option<String>,
     /// Only records with this problem.
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<ProblemKind>)]
     pub problem: Option<ProblemKind>,
     /// Long poll: answer once the generation reaches this (or at `timeout`).
     pub wait_for_generation: Option<u64>,
-    /// Seconds a long poll waits at most (default 30, at most 300).
+    /// Seconds a long poll waits at most (default 30, at most 300); no effect without
+    /// `wait_for_generation`.
     pub timeout: Option<u64>,
 }
 
 /// How long a long poll waits when `timeout` is not given, and at most.
 const POLL_DEFAULT: u64 = 30;
-const POLL_MAX: u64 = 300;
+pub(crate) const POLL_MAX: u64 = 300;
 
 #[utoipa::path(get, path = "/healthz", tag = "native",
     responses((status = 200, description = "The daemon is up", body = HealthBody)))]
@@ -135,11 +136,7 @@ pub async fn interfaces(
             }
             shared.wait_for(n, Duration::from_secs(timeout)).await
         }
-        None if filter.timeout.is_some() => {
-            return Err(Fault::bad_request(
-                "timeout is only meaningful with wait_for_generation.",
-            ))
-        }
+        // A timeout alone waits for nothing: it is accepted and has no effect.
         None => view,
     };
     let mut resp = filtered(&view, &filter)?;
@@ -160,13 +157,20 @@ fn filtered(view: &View, filter: &InterfaceFilter) -> Result<Response, Fault> {
             .map(json_bytes)
             .map_err(|e| Fault::internal(format!("cannot serialize interfaces: {e}")));
     }
+    // The filters take exactly what the OpenAPI document says: a MAC without blanks
+    // around it, a network UUID.
     let mac = match &filter.mac {
+        Some(m) if m.trim() != m => return Err(Fault::bad_request(format!("Invalid MAC {m:?}."))),
         Some(m) => Some(
             m.parse::<MacAddr>()
                 .map_err(|e| Fault::bad_request(e.to_string()))?,
         ),
         None => None,
     };
+    if let Some(n) = &filter.net_id {
+        uuid::Uuid::try_parse(n)
+            .map_err(|_| Fault::bad_request(format!("Invalid net_id {n:?}: it must be a UUID.")))?;
+    }
     let domain_uuid = filter
         .domain
         .as_deref()

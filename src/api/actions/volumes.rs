@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use super::body::{device_field, uuid_field, JsonBody};
 use super::compute::server_uuid;
 use super::{audit, ActionsRef, Authorized};
-use crate::actions::PoolVolumeInfo;
+use crate::actions::{Actions, PoolVolumeInfo};
 use crate::api::compute::attachments::{VolumeAttachment, VolumeAttachmentBody, VolumePath};
 use crate::api::fault::Fault;
 
@@ -88,9 +88,9 @@ fn doc(info: PoolVolumeInfo) -> VolumeDoc {
 
 #[utoipa::path(get, path = "/v2.1/os-volumes", tag = "actions",
     responses((status = 200, description = "The volumes of the configured storage pool", body = VolumeList),
-              (status = 409, description = "No pool is configured (volumes.pool)")))]
+              (status = 404, description = "No pool is configured (volumes.pool): os-volumes is not served")))]
 pub async fn list(ActionsRef(actions): ActionsRef) -> Result<Json<VolumeList>, Fault> {
-    let vols = actions.list_volumes().await?;
+    let vols = pool_volumes(&actions).await?;
     Ok(Json(VolumeList {
         volumes: vols.into_iter().map(doc).collect(),
     }))
@@ -99,13 +99,12 @@ pub async fn list(ActionsRef(actions): ActionsRef) -> Result<Json<VolumeList>, F
 #[utoipa::path(get, path = "/v2.1/os-volumes/{volume_id}", tag = "actions",
     params(("volume_id" = String, Path, description = "Volume name in the pool")),
     responses((status = 200, description = "The volume", body = VolumeBody),
-              (status = 404, description = "No such volume in the pool")))]
+              (status = 404, description = "No such volume in the pool, or no pool is configured")))]
 pub async fn show(
     ActionsRef(actions): ActionsRef,
     Path(path): Path<VolumeIdPath>,
 ) -> Result<Json<VolumeBody>, Fault> {
-    let found = actions
-        .list_volumes()
+    let found = pool_volumes(&actions)
         .await?
         .into_iter()
         .find(|v| v.volume.name.eq_ignore_ascii_case(&path.volume_id))
@@ -113,6 +112,18 @@ pub async fn show(
             Fault::not_found(format!("Volume {} could not be found.", path.volume_id))
         })?;
     Ok(Json(VolumeBody { volume: doc(found) }))
+}
+
+/// The pool's volumes; no pool is a 404 for the reads (the resource is not there), while
+/// an attach without one stays a 409 (the request conflicts with the host's settings).
+async fn pool_volumes(actions: &Actions) -> Result<Vec<PoolVolumeInfo>, Fault> {
+    if !actions.has_volume_pool() {
+        return Err(Fault::not_found(
+            "os-volumes is not served on this host: no storage pool is configured \
+             (volumes.pool, --volume-pool).",
+        ));
+    }
+    Ok(actions.list_volumes().await?)
 }
 
 #[utoipa::path(post, path = "/v2.1/servers/{server_id}/os-volume_attachments", tag = "actions",

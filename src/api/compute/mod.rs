@@ -11,10 +11,11 @@ pub mod vifs;
 
 use std::sync::Arc;
 
+use crate::api::bodies::read;
 use axum::extract::Request;
-use axum::middleware::Next;
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::MethodRouter;
 use axum::Router;
 
 use super::actions;
@@ -25,30 +26,33 @@ pub use microversion::Flavor;
 /// The routes of one API version, relative to `/v2[.1][/{project_id}]`.
 fn resources() -> Router<Arc<Shared>> {
     Router::new()
-        .route("/extensions", get(extensions::list))
-        .route("/extensions/{alias}", get(extensions::show))
+        .route("/extensions", gated(read(extensions::list)))
+        .route("/extensions/{alias}", gated(read(extensions::show)))
         .route(
             "/servers/{server_id}/os-virtual-interfaces",
-            get(vifs::list),
+            gated(read(vifs::list)),
         )
         .route(
             "/servers/{server_id}/os-interface",
-            get(attachments::interfaces).post(actions::compute::attach_interface),
+            gated(read(attachments::interfaces).post(actions::compute::attach_interface)),
         )
         .route(
             "/servers/{server_id}/os-interface/{port_id}",
-            get(attachments::interface).delete(actions::compute::detach_interface),
+            gated(read(attachments::interface).delete(actions::compute::detach_interface)),
         )
         .route(
             "/servers/{server_id}/os-volume_attachments",
-            get(attachments::volumes).post(actions::volumes::attach),
+            gated(read(attachments::volumes).post(actions::volumes::attach)),
         )
         .route(
             "/servers/{server_id}/os-volume_attachments/{volume_id}",
-            get(attachments::volume).delete(actions::volumes::detach),
+            gated(read(attachments::volume).delete(actions::volumes::detach)),
         )
-        .route("/os-volumes", get(actions::volumes::list))
-        .route("/os-volumes/{volume_id}", get(actions::volumes::show))
+        .route("/os-volumes", gated(read(actions::volumes::list)))
+        .route(
+            "/os-volumes/{volume_id}",
+            gated(read(actions::volumes::show)),
+        )
 }
 
 /// `/v2...` and `/v2.1...`, plus `/` (the versions document). Which API a request is
@@ -56,11 +60,11 @@ fn resources() -> Router<Arc<Shared>> {
 /// treatment as the resources.
 pub fn router() -> Router<Arc<Shared>> {
     Router::new()
-        .route("/", get(discovery::versions))
-        .route("/v2", get(discovery::version_v2))
-        .route("/v2/", get(discovery::version_v2))
-        .route("/v2.1", get(discovery::version_v21))
-        .route("/v2.1/", get(discovery::version_v21))
+        .route("/", gated(read(discovery::versions)))
+        .route("/v2", gated(read(discovery::version_v2)))
+        .route("/v2/", gated(read(discovery::version_v2)))
+        .route("/v2.1", gated(read(discovery::version_v21)))
+        .route("/v2.1/", gated(read(discovery::version_v21)))
         .nest("/v2", resources())
         .nest("/v2/{project_id}", resources())
         .nest("/v2.1", resources())
@@ -103,8 +107,14 @@ pub async fn flavor(mut req: Request, next: Next) -> Response {
     }
 }
 
+/// A route's methods behind [`version_gate`]: on the methods only, so that another method
+/// on the path is the router's 405 whatever version it asks for.
+fn gated(methods: MethodRouter<Arc<Shared>>) -> MethodRouter<Arc<Shared>> {
+    methods.route_layer(middleware::from_fn(version_gate))
+}
+
 /// Answers the version fault [`flavor`] found, once the client has been let in.
-pub async fn version_gate(req: Request, next: Next) -> Response {
+async fn version_gate(req: Request, next: Next) -> Response {
     match req.extensions().get::<microversion::Refused>() {
         Some(refused) => refused.0.clone().into_response(),
         None => next.run(req).await,

@@ -8,9 +8,12 @@ use std::sync::OnceLock;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn, PathItem};
-use utoipa::openapi::{Ref, RefOr, Required};
 use utoipa::OpenApi;
+
+mod contract;
+mod derive;
+
+pub use contract::VERSION_PATTERN;
 
 use super::compute::{attachments, discovery, extensions, vifs};
 use super::{actions, native};
@@ -65,77 +68,13 @@ use super::{actions, native};
 )]
 struct ApiDoc;
 
-/// The whole document, with the derived /v2 and `/{project_id}` paths.
+/// The whole document: the annotations, the paths derived from them, and the contract
+/// every operation keeps.
 pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
-    let annotated: Vec<(String, PathItem)> = doc
-        .paths
-        .paths
-        .iter()
-        .filter(|(p, _)| p.starts_with("/v2.1/") && p.len() > "/v2.1/".len())
-        .map(|(p, item)| (p.clone(), item.clone()))
-        .collect();
-    for (path, item) in annotated {
-        let rest = &path["/v2.1".len()..];
-        let legacy = legacy_item(&path, item.clone());
-        let derived = [
-            (format!("/v2.1/{{project_id}}{rest}"), with_project(item)),
-            (
-                format!("/v2/{{project_id}}{rest}"),
-                with_project(legacy.clone()),
-            ),
-            (format!("/v2{rest}"), legacy),
-        ];
-        doc.paths.paths.extend(derived);
-    }
-    // The version documents answer with and without the trailing slash.
-    for (slash, bare) in [("/v2.1/", "/v2.1"), ("/v2/", "/v2")] {
-        if let Some(item) = doc.paths.paths.get(slash).cloned() {
-            doc.paths.paths.insert(bare.to_string(), item);
-        }
-    }
+    derive::derived_paths(&mut doc);
+    contract::apply(&mut doc);
     doc
-}
-
-/// The /v2 form of a /v2.1 path: no microversions, and VIFs in their legacy shape.
-fn legacy_item(path: &str, mut item: PathItem) -> PathItem {
-    if let Some(op) = item.get.as_mut() {
-        if let Some(params) = op.parameters.as_mut() {
-            params.retain(|p| p.name != "OpenStack-API-Version");
-        }
-        if path.ends_with("/os-virtual-interfaces") {
-            if let Some(RefOr::T(ok)) = op.responses.responses.get_mut("200") {
-                for content in ok.content.values_mut() {
-                    content.schema = Some(RefOr::Ref(Ref::from_schema_name(
-                        "LegacyVirtualInterfaceList",
-                    )));
-                }
-            }
-        }
-    }
-    item
-}
-
-fn with_project(mut item: PathItem) -> PathItem {
-    if let Some(op) = item.get.as_mut() {
-        op.parameters
-            .get_or_insert_with(Vec::new)
-            .insert(0, project_param());
-    }
-    item
-}
-
-fn project_param() -> Parameter {
-    ParameterBuilder::new()
-        .name("project_id")
-        .parameter_in(ParameterIn::Path)
-        .required(Required::True)
-        .description(Some("Accepted and ignored: vifd serves one host."))
-        .schema(Some(
-            utoipa::openapi::ObjectBuilder::new()
-                .schema_type(utoipa::openapi::schema::Type::String),
-        ))
-        .build()
 }
 
 #[utoipa::path(get, path = "/openapi.json", tag = "native",

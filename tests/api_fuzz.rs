@@ -1,0 +1,90 @@
+//! The HTTP API against the tools that read its OpenAPI document, on a real `vifd serve`
+//! (the demo host: test-driver domains over real taps in a namespace):
+//! - openapi-spec-validator accepts `/openapi.json`;
+//! - the property-based fuzzer schemathesis, every check on, a bounded budget
+//!   (`VIFD_FUZZ_EXAMPLES` per operation, default 20; a fixed `VIFD_FUZZ_SEED`, default 1,
+//!   so a CI failure replays), finds nothing: no 5xx, no undocumented status, no response
+//!   off its schema, nothing valid refused and nothing invalid accepted.
+//!
+//! The tools come from the venv `make test` creates (`make venv`; `VIFD_VENV` names it).
+//! Without it the test is skipped, except under CI=true, where it fails.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::daemon::Daemon;
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// The venv's `bin/`, if its tools are there.
+fn venv_bin() -> Option<PathBuf> {
+    let venv = std::env::var_os("VIFD_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(ROOT).join("target/venv"));
+    let bin = venv.join("bin");
+    let complete = ["st", "openapi-spec-validator"]
+        .iter()
+        .all(|t| bin.join(t).is_file());
+    complete.then_some(bin)
+}
+
+fn tools() -> Option<PathBuf> {
+    let bin = venv_bin();
+    let ok = common::ovn::prerequisite(
+        "the venv with schemathesis and openapi-spec-validator (`make venv`, VIFD_VENV)",
+        bin.is_some(),
+    );
+    bin.filter(|_| ok)
+}
+
+fn run(cmd: &mut Command) -> (bool, String) {
+    let out = cmd.output().unwrap_or_else(|e| panic!("run {cmd:?}: {e}"));
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn the_document_validates_and_the_fuzzer_finds_nothing() {
+    let Some(bin) = tools() else { return };
+    let _serial = common::one_at_a_time();
+    let (_ns, daemon) = Daemon::on_demo_host("fuzz");
+    let url = format!("http://{}/openapi.json", daemon.addr());
+
+    let scratch = std::env::temp_dir().join(format!("vifd-fuzz-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).unwrap();
+    let doc = scratch.join("openapi.json");
+    let (ok, text) = run(Command::new("curl")
+        .args(["-sSf", "-o"])
+        .arg(&doc)
+        .arg(&url));
+    assert!(ok, "GET {url}: {text}");
+    let (ok, text) = run(Command::new(bin.join("openapi-spec-validator")).arg(&doc));
+    assert!(ok, "openapi-spec-validator: {text}");
+
+    let examples = std::env::var("VIFD_FUZZ_EXAMPLES").unwrap_or_else(|_| "20".into());
+    let seed = std::env::var("VIFD_FUZZ_SEED").unwrap_or_else(|_| "1".into());
+    let config = format!("{ROOT}/tests/fixtures/schemathesis/schemathesis.toml");
+    let (ok, text) = run(Command::new(bin.join("st"))
+        .current_dir(&scratch)
+        .args(["--config-file", &config, "run", &url])
+        .args(["--max-examples", &examples, "--seed", &seed])
+        // An endless event stream: its parameters are the api_watch tests' to check.
+        .args(["--exclude-path", "/v1/watch"])
+        .args(["--request-timeout", "10", "--no-color"]));
+    let _ = std::fs::remove_dir_all(&scratch);
+    let summary: String = text
+        .lines()
+        .skip_while(|l| !l.contains("SUMMARY"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    eprintln!("schemathesis (examples {examples}, seed {seed}):\n{summary}");
+    assert!(ok, "schemathesis found failures:\n{text}");
+    // Its exit status is the verdict; this makes sure it really ran cases.
+    assert!(text.contains(" passed"), "schemathesis:\n{text}");
+}
