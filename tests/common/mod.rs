@@ -6,6 +6,7 @@ pub mod agents;
 pub mod daemon;
 pub mod http;
 pub mod identity;
+pub mod metrics;
 pub mod notify;
 pub mod ovn;
 pub mod ovsdb;
