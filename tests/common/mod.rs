@@ -11,6 +11,7 @@ pub mod notify;
 pub mod ovn;
 pub mod ovsdb;
 pub mod process;
+pub mod prometheus;
 pub mod qemu;
 pub mod sse;
 pub mod traffic;
