@@ -21,7 +21,7 @@
 
 mod common;
 
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use serde_json::Value;
 
@@ -29,6 +29,7 @@ use common::daemon::Daemon;
 use common::http::get;
 use common::metrics::{CLASSIC, OPEN_METRICS};
 use common::ovn::prerequisite;
+use common::process::output_with_stdin;
 use common::prometheus::{Prometheus, JOB, PROMETHEUS, PROMTOOL};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -56,15 +57,7 @@ fn path(rel: &str) -> String {
 
 /// `promtool ARGS` with `stdin`; panics unless it exits 0.
 fn promtool(args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(PROMTOOL)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run promtool");
-    std::io::Write::write_all(&mut child.stdin.take().unwrap(), stdin.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = output_with_stdin(Command::new(PROMTOOL).args(args), stdin);
     assert!(
         out.status.success(),
         "promtool {args:?}: {}{}",

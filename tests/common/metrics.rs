@@ -3,10 +3,11 @@
 //! a missing parser fails the test), and the samples found in them.
 #![allow(dead_code)]
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use serde_json::Value;
+
+use super::process::output_with_stdin;
 
 /// The content types of the two formats, as `/metrics` names them.
 pub const OPEN_METRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -27,21 +28,11 @@ pub fn parse_classic(body: &str) -> Vec<Value> {
 
 fn run_parser(body: &str, args: &[&str]) -> Vec<Value> {
     let script = format!("{}/tests/metrics_parse.py", env!("CARGO_MANIFEST_DIR"));
-    let mut child = Command::new("/usr/bin/python3")
-        .arg(&script)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run /usr/bin/python3 (install python3-prometheus-client)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(body.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    // /usr/bin/python3: Debian's, which has python3-prometheus-client.
+    let out = output_with_stdin(
+        Command::new("/usr/bin/python3").arg(&script).args(args),
+        body,
+    );
     assert!(
         out.status.success(),
         "{}\n--- exposition:\n{body}",
