@@ -55,7 +55,8 @@ class Client:
         if not os.path.exists("/proc/%d" % self.pid):
             sys.exit("the daemon (pid %d) exited" % self.pid)
         t0 = time.perf_counter()
-        self.conn.request("GET", path)
+        # The OpenMetrics parser reads the answer: ask for that format.
+        self.conn.request("GET", path, headers={"Accept": "application/openmetrics-text"})
         resp = self.conn.getresponse()
         t1 = time.perf_counter()
         body = resp.read()

@@ -5,9 +5,14 @@ set -euo pipefail
 
 # ovn-central and ovn-host (the OVN chassis test bed, tests/common/ovn): their postinst only
 # touches systemd when /run/systemd/system exists, so they install without systemd as PID 1.
+# prometheus (promtool and a real Prometheus for tests/prometheus.rs): its postinst starts
+# the service through invoke-rc.d, which without systemd as PID 1 (and under a policy-rc.d
+# that refuses) starts nothing; a Prometheus left on :9090 would not matter either, the test
+# runs its own on a port of its own.
 PKGS=(libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
       qemu-system-x86 openvswitch-switch ovn-central ovn-host dnsmasq-base iptables iproute2
-      pkg-config curl openssl ca-certificates systemd man-db python3-prometheus-client dpkg-dev rpm)
+      pkg-config curl openssl ca-certificates systemd man-db python3-prometheus-client dpkg-dev rpm
+      prometheus)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -261,10 +261,17 @@ fn capture(fixture: &str, ns: &TestNs, host: &[String], settled: impl FnOnce(&Da
         Request::json("v1-interfaces", "/v1/interfaces", None),
         Request::json("v1-problems", "/v1/problems", None),
         Request::json("v1-domains", "/v1/domains", None),
+        // The text format 0.0.4 by default, OpenMetrics when asked for.
         Request {
             file: "metrics.txt".into(),
             path: "/metrics".into(),
             header: None,
+            json: false,
+        },
+        Request {
+            file: "metrics.openmetrics.txt".into(),
+            path: "/metrics".into(),
+            header: Some(("Accept", "application/openmetrics-text")),
             json: false,
         },
         Request::json("extensions.v2.1", "/v2.1/extensions", None),
@@ -402,7 +409,7 @@ impl Normaliser {
         out
     }
 
-    /// OpenMetrics text with counters, the inventory duration, the generation and the
+    /// Metrics text (either format) with counters, the inventory duration, the generation and the
     /// build version replaced.
     fn metrics(&self, text: &str, generation: u64) -> String {
         let mut out = String::with_capacity(text.len());

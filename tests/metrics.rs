@@ -1,13 +1,12 @@
 //! `GET /metrics`: every exposition is parsed by the Prometheus Python client's own
-//! OpenMetrics parser (tests/metrics_parse.py, run with /usr/bin/python3; a missing
-//! parser fails the test). First over a view built from fixtures, driven in-process;
-//! then from real daemons: counters moved by traffic through a veth, and the OVSDB
-//! source going down with its server.
+//! parsers (tests/common/metrics.rs; a missing parser fails the test): OpenMetrics,
+//! asked for with `Accept`, and the classic text format served by default. First over a
+//! view built from fixtures, driven in-process; then from real daemons: counters moved
+//! by traffic through a veth, and the OVSDB source going down with its server.
+//! tests/prometheus.rs has `promtool` and a real Prometheus read them.
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -18,6 +17,10 @@ use serde_json::Value;
 use tower::ServiceExt;
 
 use common::daemon::Daemon;
+use common::metrics::{
+    parse, parse_classic, sample_lines, samples, value, ACCEPT_OPEN_METRICS, CLASSIC,
+    OPEN_METRICS as CONTENT_TYPE,
+};
 use common::ovsdb::OvsdbServer;
 use common::{fixture, fixture_path, TestNs};
 use vifd::api::{router, RouterOptions};
@@ -27,7 +30,6 @@ use vifd::mac::MacAddr;
 use vifd::netlink::{DeviceKind, HostDevice, LinkStats};
 use vifd::{correlate, Correlation, ProblemKind};
 
-const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 const GENERATION: u64 = 7;
 const LAB_NAME: &str = r#"lab "blue" \ vm"#;
 const KINDS: [&str; 17] = [
@@ -59,53 +61,6 @@ const COUNTERS: [&str; 8] = [
     "vifd_interface_transmit_errors",
     "vifd_interface_transmit_drops",
 ];
-
-// ---------------------------------------------------------------------------------------
-// The real parser
-
-/// The families of `body`, as tests/metrics_parse.py prints them; panics with the
-/// parser's reason when the exposition is not valid.
-fn parse(body: &str) -> Vec<Value> {
-    let script = format!("{}/tests/metrics_parse.py", env!("CARGO_MANIFEST_DIR"));
-    let mut child = Command::new("/usr/bin/python3")
-        .arg(&script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run /usr/bin/python3 (install python3-prometheus-client)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(body.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}\n--- exposition:\n{body}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("the parse script prints JSON")
-}
-
-/// The samples named `name` (`vifd_interface_info`, `..._total`) whose labels include
-/// all of `labels`.
-fn samples<'a>(families: &'a [Value], name: &str, labels: &[(&str, &str)]) -> Vec<&'a Value> {
-    families
-        .iter()
-        .flat_map(|f| f["samples"].as_array().unwrap())
-        .filter(|s| s["name"] == name)
-        .filter(|s| labels.iter().all(|(k, v)| s["labels"][*k] == *v))
-        .collect()
-}
-
-/// The value of the one sample of `name` with these labels.
-fn value(families: &[Value], name: &str, labels: &[(&str, &str)]) -> f64 {
-    let found = samples(families, name, labels);
-    assert_eq!(found.len(), 1, "{name} {labels:?}: {found:?}");
-    found[0]["value"].as_f64().unwrap()
-}
 
 // ---------------------------------------------------------------------------------------
 // A view from fixtures, through the router
@@ -193,8 +148,20 @@ struct Reply {
 }
 
 async fn request(shared: &Arc<Shared>, method: Method, path: &str) -> Reply {
+    request_accepting(shared, method, path, Some(ACCEPT_OPEN_METRICS.1)).await
+}
+
+async fn request_accepting(
+    shared: &Arc<Shared>,
+    method: Method,
+    path: &str,
+    accept: Option<&str>,
+) -> Reply {
     let app = router(shared.clone(), RouterOptions::default());
-    let req = Request::builder().method(method).uri(path);
+    let mut req = Request::builder().method(method).uri(path);
+    if let Some(accept) = accept {
+        req = req.header(header::ACCEPT, accept);
+    }
     let resp = app.oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
     let (parts, body) = resp.into_parts();
     let bytes = body.collect().await.unwrap().to_bytes();
@@ -232,6 +199,7 @@ async fn every_family_is_present_with_its_type() {
         ("vifd_interface", "info", ""),
         ("vifd_problems", "gauge", ""),
         ("vifd_generation", "gauge", ""),
+        ("vifd_inventory_stale", "gauge", ""),
         ("vifd_source_up", "gauge", ""),
         ("vifd_inventory_duration_seconds", "gauge", "seconds"),
         ("vifd_build", "info", ""),
@@ -360,6 +328,56 @@ async fn sources_and_inventory_duration_are_as_last_recorded() {
 }
 
 #[tokio::test]
+async fn by_default_the_classic_format_carries_the_same_samples() {
+    let shared = shared();
+    let openmetrics = scrape(&shared).await;
+    let r = request_accepting(&shared, Method::GET, "/metrics", None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.headers[header::CONTENT_TYPE], CLASSIC);
+    assert_eq!(r.headers[header::VARY], "accept");
+    assert!(
+        !r.body.contains("# EOF") && !r.body.contains("# UNIT"),
+        "{}",
+        r.body
+    );
+    for line in [
+        "# TYPE vifd_interface_info gauge",
+        "# TYPE vifd_build_info gauge",
+    ] {
+        assert!(r.body.contains(line), "{line}: {}", r.body);
+    }
+    let classic = parse_classic(&r.body);
+    assert_eq!(sample_lines(&classic), sample_lines(&openmetrics));
+}
+
+#[tokio::test]
+async fn stale_sources_have_a_series_each() {
+    let stale =
+        |families: &[Value], source| value(families, "vifd_inventory_stale", &[("source", source)]);
+    let families = scrape(&shared()).await;
+    for source in ["libvirt", "ovn", "ovsdb", "libvirt-network"] {
+        assert_eq!(stale(&families, source), 0.0, "{source}");
+    }
+    let mut old = view();
+    old.stale = true;
+    let families = scrape(&Shared::with_view(old)).await;
+    assert_eq!(stale(&families, "libvirt"), 1.0);
+    assert_eq!(stale(&families, "ovsdb"), 0.0);
+}
+
+#[tokio::test]
+async fn each_format_is_rendered_once_per_view() {
+    let shared = shared();
+    let timing = |r: &Reply| r.headers["server-timing"].to_str().unwrap().to_string();
+    let classic = || request_accepting(&shared, Method::GET, "/metrics", None);
+    let openmetrics = || request(&shared, Method::GET, "/metrics");
+    assert!(timing(&classic().await).starts_with("render;"));
+    assert_eq!(timing(&classic().await), "cache;desc=hit");
+    assert!(timing(&openmetrics().await).starts_with("render;"));
+    assert_eq!(timing(&openmetrics().await), "cache;desc=hit");
+}
+
+#[tokio::test]
 async fn a_view_is_rendered_once_then_served_from_cache() {
     let shared = shared();
     let timing = |r: &Reply| r.headers["server-timing"].to_str().unwrap().to_string();
@@ -424,7 +442,7 @@ async fn a_nic_repeated_in_one_domain_is_one_series() {
 use common::traffic::{send, MAC, PAYLOAD, SENT};
 
 fn scrape_daemon(d: &Daemon) -> Vec<Value> {
-    let r = common::http::get(d.addr(), "/metrics", &[]);
+    let r = common::http::get(d.addr(), "/metrics", &[ACCEPT_OPEN_METRICS]);
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.header("content-type"), Some(CONTENT_TYPE));
     parse(&r.body)

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Parses an OpenMetrics exposition (stdin) with the Prometheus Python client's own
-OpenMetrics parser and prints its families as JSON, for tests/metrics.rs.
+OpenMetrics parser (with --classic: a text format 0.0.4 exposition, with its parser for
+that format) and prints its families as JSON, for tests/metrics.rs.
 
 Run with /usr/bin/python3 (Debian's python3-prometheus-client). On a parse error, or a
 series repeated in the exposition, it prints the reason on stderr and exits 1. (That
@@ -11,10 +12,14 @@ import collections
 import json
 import sys
 
-from prometheus_client.openmetrics.parser import text_string_to_metric_families
+from prometheus_client import parser as classic_parser
+from prometheus_client.openmetrics import parser as openmetrics_parser
 
 
 def main():
+    classic = sys.argv[1:] == ["--classic"]
+    text_string_to_metric_families = (classic_parser if classic else openmetrics_parser) \
+        .text_string_to_metric_families
     text = sys.stdin.read()
     families = []
     seen = set()
@@ -38,7 +43,7 @@ def main():
         if parsed != len(lines):
             raise ValueError("%d sample lines, %d samples parsed" % (len(lines), parsed))
     except ValueError as e:
-        sys.exit("not a valid OpenMetrics exposition: %s" % e)
+        sys.exit("not a valid %s exposition: %s" % ("0.0.4" if classic else "OpenMetrics", e))
     json.dump(families, sys.stdout)
 
 

@@ -452,6 +452,8 @@ fn deb_installs_runs_and_purges_without_a_trace() {
         "/usr/share/bash-completion/completions/vifd",
         "/usr/share/zsh/vendor-completions/_vifd",
         "/usr/share/fish/vendor_completions.d/vifd.fish",
+        "/usr/share/vifd/prometheus/vifd.rules.yml",
+        "/usr/share/vifd/grafana/vifd.json",
     ] {
         assert!(has(path), "the package lacks {path}");
         assert!(
@@ -586,6 +588,8 @@ fn rpm_builds_with_the_same_files() {
         "/usr/share/bash-completion/completions/vifd",
         "/usr/share/zsh/site-functions/_vifd",
         "/usr/share/fish/vendor_completions.d/vifd.fish",
+        "/usr/share/vifd/prometheus/vifd.rules.yml",
+        "/usr/share/vifd/grafana/vifd.json",
     ] {
         assert!(
             files.lines().any(|l| l == path),

@@ -2,7 +2,8 @@
 # Builds the Debian package of vifd with dpkg-deb (no debhelper, no cargo-deb):
 #     <target>/debian/vifd_<version>_<arch>.deb
 # from the release binary (built with `cargo build --release --locked` when missing), the
-# systemd units in systemd/, packaging/vifd.toml.example and the man pages and completions
+# systemd units in systemd/, packaging/vifd.toml.example, the Prometheus rules and Grafana
+# dashboard (packaging/prometheus, packaging/grafana) and the man pages and completions
 # the binary generates. Depends comes from dpkg-shlibdeps (package dpkg-dev).
 #
 # Environment:
@@ -71,6 +72,9 @@ install -D -m 0644 packaging/vifd.toml.example "$stage/etc/vifd/vifd.toml"
 doc=$stage/usr/share/doc/vifd
 install -D -m 0644 -t "$doc" "$here/copyright" packaging/vifd.toml.example
 gzip -9nc README.md >"$doc/README.md.gz"
+# For the monitoring side: data, not configuration (Prometheus and Grafana read copies).
+install -D -m 0644 packaging/prometheus/vifd.rules.yml "$stage/usr/share/vifd/prometheus/vifd.rules.yml"
+install -D -m 0644 packaging/grafana/vifd.json "$stage/usr/share/vifd/grafana/vifd.json"
 {
     printf 'vifd (%s) unstable; urgency=medium\n\n' "$version"
     printf '  * Built from the source tree by packaging/deb/build.sh.\n\n'

@@ -1,5 +1,11 @@
-//! `GET /metrics`: the inventory as OpenMetrics text (`application/openmetrics-text;
-//! version=1.0.0`), encoded with the prometheus-client crate.
+//! `GET /metrics`: the inventory in the Prometheus text format 0.0.4 (`text/plain;
+//! version=0.0.4`) or, when `Accept` asks for it, as OpenMetrics 1.0.0
+//! (`application/openmetrics-text; version=1.0.0`; see `negotiate` for the rules, those
+//! of client_golang). Encoded with the prometheus-client crate, which writes OpenMetrics;
+//! the classic format is rewritten from it (`classic`). The families below are named as
+//! OpenMetrics names them; in the classic format an info family `x` is the gauge
+//! `x_info` (value 1) and a counter family `x` is the counter `x_total`, which are the
+//! sample names in both formats, so queries are the same whichever a scraper reads.
 //!
 //! Families:
 //! - `vifd_interface_info{domain_uuid, domain_name, mac, device, type, net_id, port_id,
@@ -12,6 +18,11 @@
 //!   `domifstat`, and so the libvirt exporters, swap them to the guest's view.)
 //! - `vifd_problems{kind}`: problems found now, one sample per kind, zeros included.
 //! - `vifd_generation`: the generation served.
+//! - `vifd_inventory_stale{source}`: 1 while what is served shows last known values of
+//!   `source`, which cannot be read now: `libvirt` (the guest side is the last one read),
+//!   `ovn`, `ovsdb`, `libvirt-network` (some record shows that source's last values). One
+//!   sample per source, zeros included. `vifd_source_up` says a source is down; this says
+//!   the inventory is out of date because of it (the alert `VifdInventoryStale`).
 //! - `vifd_source_up{source}`: `libvirt` 1 when the last read of it succeeded; `netlink`
 //!   1 when the link watcher runs and has applied a link table; `ovsdb` 1 while the
 //!   monitor is connected. `ovsdb` has no sample when the resolver is off, or when the
@@ -32,13 +43,16 @@
 //! `... * on(domain_uuid, mac, device) group_left(net_id, port_id) vifd_interface_info`
 //! joins counters to networks and ports.
 //!
-//! Cost: the view-dependent families are rendered at most once per view (counters
-//! publish a new view, with the same generation, at every poll that moves them) on a
-//! blocking thread, holding no lock; the source families, a few lines, at each request.
-//! The `Server-Timing` header says which: `render;dur=MS` or `cache;desc=hit`.
+//! Cost: the view-dependent families are rendered at most once per view and format
+//! (counters publish a new view, with the same generation, at every poll that moves
+//! them), on first request in that format, on a blocking thread, holding no lock; the
+//! source families, a few lines, at each request. The `Server-Timing` header says which:
+//! `render;dur=MS` or `cache;desc=hit`.
 
+mod classic;
 mod inventory;
 mod labels;
+mod negotiate;
 
 use std::convert::Infallible;
 use std::fmt;
@@ -47,7 +61,7 @@ use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use bytes::Bytes;
@@ -60,65 +74,91 @@ use prometheus_client::registry::{Registry, Unit};
 use super::fault::Fault;
 use crate::inventory::{Shared, Sources, View};
 use labels::Esc;
+pub use negotiate::{Format, CLASSIC as CLASSIC_CONTENT_TYPE, OPEN_METRICS as CONTENT_TYPE};
 
-pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
-
-#[utoipa::path(get, path = "/metrics", tag = "native", responses(
-    (status = 200, description = "OpenMetrics text exposition", content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8", body = String),
+#[utoipa::path(get, path = "/metrics", tag = "native",
+    params(("Accept" = Option<String>, Header,
+        description = "`application/openmetrics-text` (version 1.0.0 or none) asks for \
+            OpenMetrics; anything else, or no header, gets the text format 0.0.4.")),
+    responses(
+    (status = 200, description = "The inventory's metrics, in the format `Accept` asked for",
+        content(
+            (String = "text/plain; version=0.0.4; charset=utf-8"),
+            (String = "application/openmetrics-text; version=1.0.0; charset=utf-8"))),
     (status = 500, description = "The exposition could not be encoded")))]
 pub async fn metrics(
     State(shared): State<Arc<Shared>>,
     Extension(view): Extension<Arc<View>>,
+    headers: HeaderMap,
 ) -> Result<Response, Fault> {
-    let (inventory, timing) = inventory_text(view).await?;
-    let sources = sources_text(&shared.sources())
-        .map_err(|e| Fault::internal(format!("cannot encode metrics: {e}")))?;
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let format = Format::negotiate(accept);
+    let (inventory, timing) = inventory_text(view, format).await?;
+    let sources = sources_text(&shared.sources(), format).map_err(encode_fault)?;
     // Two chunks, not one copy: the cached part is megabytes. The length is known, so
     // it is declared rather than chunked.
     let length = inventory.len() + sources.len();
     let chunks = [inventory, Bytes::from(sources)].map(Ok::<_, Infallible>);
     let headers = [
-        (header::CONTENT_TYPE, CONTENT_TYPE.to_string()),
+        (header::CONTENT_TYPE, format.content_type().to_string()),
         (header::CONTENT_LENGTH, length.to_string()),
+        // The answer depends on Accept: a cache must not serve one format for the other.
+        (header::VARY, "accept".to_string()),
         (header::HeaderName::from_static("server-timing"), timing),
     ];
     let body = Body::from_stream(futures::stream::iter(chunks));
     Ok((headers, body).into_response())
 }
 
-/// The view's families, from its cache or rendered now, and the `Server-Timing` value.
-async fn inventory_text(view: Arc<View>) -> Result<(Bytes, String), Fault> {
-    let fault = |e: String| Fault::internal(format!("cannot encode metrics: {e}"));
-    if let Some(done) = view.metrics_cache().get() {
+fn encode_fault(e: impl fmt::Display) -> Fault {
+    Fault::internal(format!("cannot encode metrics: {e}"))
+}
+
+/// The view's families in `format`, from its cache or rendered now, and the
+/// `Server-Timing` value.
+async fn inventory_text(view: Arc<View>, format: Format) -> Result<(Bytes, String), Fault> {
+    if let Some(done) = view.metrics_cache()[format.slot()].get() {
         return done
             .clone()
             .map(|b| (b, "cache;desc=hit".into()))
-            .map_err(fault);
+            .map_err(encode_fault);
     }
     let started = Instant::now();
     // Thousands of records take milliseconds: off the runtime's worker threads.
     let rendered = tokio::task::spawn_blocking(move || {
-        view.metrics_cache()
-            .get_or_init(|| {
-                inventory::render(view.clone())
-                    .map(Bytes::from)
-                    .map_err(|e| e.to_string())
-            })
+        view.metrics_cache()[format.slot()]
+            .get_or_init(|| render(view.clone(), format))
             .clone()
     })
     .await
-    .map_err(|e| fault(e.to_string()))?;
+    .map_err(encode_fault)?;
     let ms = started.elapsed().as_secs_f64() * 1000.0;
-    Ok((rendered.map_err(fault)?, format!("render;dur={ms:.3}")))
+    Ok((
+        rendered.map_err(encode_fault)?,
+        format!("render;dur={ms:.3}"),
+    ))
 }
 
-/// The per-request families and `# EOF`.
-fn sources_text(sources: &Sources) -> Result<String, fmt::Error> {
+fn render(view: Arc<View>, format: Format) -> Result<Bytes, String> {
+    let openmetrics = inventory::render(view).map_err(|e| e.to_string())?;
+    Ok(Bytes::from(in_format(openmetrics, format)))
+}
+
+/// OpenMetrics text as `format` has it.
+fn in_format(openmetrics: String, format: Format) -> String {
+    match format {
+        Format::OpenMetrics => openmetrics,
+        Format::Classic => classic::from_openmetrics(&openmetrics),
+    }
+}
+
+/// The per-request families (and `# EOF` in OpenMetrics).
+fn sources_text(sources: &Sources, format: Format) -> Result<String, fmt::Error> {
     let mut out = String::with_capacity(1024);
     let mut registry = Registry::default();
     registry.register_collector(Box::new(SourceFamilies(*sources)));
     prometheus_client::encoding::text::encode(&mut out, &registry)?;
-    Ok(out)
+    Ok(in_format(out, format))
 }
 
 #[derive(Debug)]

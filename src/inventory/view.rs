@@ -39,9 +39,10 @@ pub struct View {
     /// `GET /v1/interfaces` without filters, serialized at most once per view, on
     /// first use: a change costs no serialization nobody asks for.
     all_interfaces_json: Arc<OnceLock<Result<Bytes, String>>>,
-    /// The view's part of `GET /metrics`, rendered on first use like the above. Counters
-    /// come with a new view (same generation), so they are never older than the view.
-    metrics: Arc<OnceLock<Result<Bytes, String>>>,
+    /// The view's part of `GET /metrics`, one slot per exposition format, each rendered
+    /// on first use like the above. Counters come with a new view (same generation), so
+    /// they are never older than the view.
+    metrics: Arc<[OnceLock<Result<Bytes, String>>; 2]>,
 }
 
 impl View {
@@ -179,8 +180,9 @@ impl View {
             .clone()
     }
 
-    /// Where `GET /metrics` keeps this view's families once rendered.
-    pub fn metrics_cache(&self) -> &OnceLock<Result<Bytes, String>> {
+    /// Where `GET /metrics` keeps this view's families once rendered, one slot per
+    /// exposition format (the API numbers them).
+    pub fn metrics_cache(&self) -> &[OnceLock<Result<Bytes, String>>; 2] {
         &self.metrics
     }
 }

@@ -130,3 +130,18 @@ pub fn output_within(
         }
     }
 }
+
+/// Runs `cmd` with `stdin` written to it and returns what it printed (whatever its exit).
+pub fn output_with_stdin(cmd: &mut std::process::Command, stdin: &str) -> std::process::Output {
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {cmd:?}: {e}"));
+    let mut pipe = child.stdin.take().expect("piped stdin");
+    std::io::Write::write_all(&mut pipe, stdin.as_bytes()).expect("write its stdin");
+    drop(pipe);
+    child.wait_with_output().expect("read its output")
+}

@@ -12,7 +12,7 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
 use super::labels::{Esc, RecordLabels};
-use crate::inventory::{LinkStats, ProblemKind, View};
+use crate::inventory::{LinkStats, ProblemKind, StaleSource, View, Vif};
 
 /// Every problem kind, in the order of their `vifd_problems` samples.
 const KINDS: [ProblemKind; 17] = [
@@ -152,7 +152,7 @@ struct Inventory(Arc<View>);
 impl Collector for Inventory {
     fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
         let view = &self.0;
-        let records: Vec<Arc<crate::inventory::Vif>> = view.interfaces().cloned().collect();
+        let records: Vec<Arc<Vif>> = view.interfaces().cloned().collect();
         let labels = RecordLabels::new(&records);
         let mut m = encoder.encode_descriptor(
             "vifd_interface",
@@ -167,6 +167,7 @@ impl Collector for Inventory {
             counters(&mut encoder, &family, &labels)?;
         }
         problems(&mut encoder, view)?;
+        stale(&mut encoder, view, &records)?;
         let m = encoder.encode_descriptor(
             "vifd_generation",
             "The generation served: it increases with every change of the inventory.",
@@ -205,6 +206,27 @@ fn problems(encoder: &mut DescriptorEncoder, view: &View) -> fmt::Result {
     for (kind, count) in KINDS.iter().zip(counts) {
         let labels = [("kind", Esc(kind.as_str()))];
         ConstGauge::new(count).encode(m.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
+
+/// One sample per source whose last known values the view can show, zeros included:
+/// `libvirt` while it cannot be read (the whole guest side is the last one read), and
+/// each of the records' stale sources (`ovn`, `ovsdb`, `libvirt-network`) while some
+/// record shows its last known values. `vifd_source_up` says a source is down; this says
+/// whether what is served is old because of it, which is what an alert on staleness wants.
+fn stale(encoder: &mut DescriptorEncoder, view: &View, records: &[Arc<Vif>]) -> fmt::Result {
+    let mut m = encoder.encode_descriptor(
+        "vifd_inventory_stale",
+        "1 while the inventory shows last known values of this source, which cannot be read now.",
+        None,
+        MetricType::Gauge,
+    )?;
+    let shows = |s: &StaleSource| records.iter().any(|r| r.stale_sources.contains(s));
+    let sources = StaleSource::ALL.iter().map(|s| (s.as_str(), shows(s)));
+    for (source, stale) in std::iter::once(("libvirt", view.stale)).chain(sources) {
+        let labels = [("source", Esc(source))];
+        ConstGauge::new(i64::from(stale)).encode(m.encode_family(&labels)?)?;
     }
     Ok(())
 }
