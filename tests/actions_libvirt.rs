@@ -120,12 +120,9 @@ fn os_interface_attach_by_net_id_plugs_a_tap_named_after_the_port() {
     let att = &b["interfaceAttachment"];
     assert_eq!(att["port_id"], given.as_str(), "{b:#}");
     let mac2 = str_of(&att["mac_addr"], "mac_addr").to_string();
-    assert!(
-        att["fixed_ips"]
-            .as_array()
-            .is_some_and(|a| a.iter().any(|f| f["ip_address"] == ip.as_str())),
-        "fixed_ips: {b:#}"
-    );
+    // Nova's schema requires each fixed IP's subnet id, which vifd does not know: the
+    // address is not in `fixed_ips`; the network's DHCP host entry below shows it bound.
+    assert_eq!(att["fixed_ips"], json!([]), "{b:#}");
     let rows = domiflist(&fx.guest);
     assert!(
         rows.iter()

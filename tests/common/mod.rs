@@ -7,6 +7,7 @@ pub mod daemon;
 pub mod http;
 pub mod identity;
 pub mod notify;
+pub mod nova_schemas;
 pub mod ovn;
 pub mod ovsdb;
 pub mod process;

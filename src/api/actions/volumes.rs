@@ -75,11 +75,7 @@ fn doc(info: PoolVolumeInfo) -> VolumeDoc {
     VolumeDoc {
         display_name: id.clone(),
         size: info.volume.capacity.div_ceil(GIB),
-        status: if !in_use {
-            "available"
-        } else {
-            "in-use"
-        },
+        status: if !in_use { "available" } else { "in-use" },
         attachments,
         id,
     }

@@ -15,9 +15,7 @@ pub fn uuid(text: &str) -> Option<String> {
     let u = uuid::Uuid::try_parse(text).ok()?;
     let hyphenated = u.hyphenated().to_string();
     // The simple (32 hex) and braced forms parse too, but are not what the record holds.
-    hyphenated
-        .eq_ignore_ascii_case(text)
-        .then_some(hyphenated)
+    hyphenated.eq_ignore_ascii_case(text).then_some(hyphenated)
 }
 
 /// `device` when Nova's device pattern accepts it (`match_device()` of
@@ -46,10 +44,23 @@ mod tests {
 
     #[test]
     fn device_follows_novas_pattern() {
-        for ok in ["/dev/vda", "/dev/sdb", "/dev/hdc", "/dev/xvda", "/dev/vdz12"] {
+        for ok in [
+            "/dev/vda",
+            "/dev/sdb",
+            "/dev/hdc",
+            "/dev/xvda",
+            "/dev/vdz12",
+        ] {
             assert_eq!(device(ok), Some(ok));
         }
-        for bad in ["/dev/nvme0n1", "vda", "/dev/", "/dev/VDA", "/dev/vd-a", "/dev/1"] {
+        for bad in [
+            "/dev/nvme0n1",
+            "vda",
+            "/dev/",
+            "/dev/VDA",
+            "/dev/vd-a",
+            "/dev/1",
+        ] {
             assert_eq!(device(bad), None, "{bad}");
         }
     }
