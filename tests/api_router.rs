@@ -1,6 +1,8 @@
 //! The HTTP API as a router: every endpoint, fault and header, driven in-process with
 //! `tower::ServiceExt::oneshot` over a view built from a fixture domain and made-up devices.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -14,9 +16,7 @@ use tower::ServiceExt;
 use vifd::api::auth::Token;
 use vifd::api::{router, RouterOptions};
 use vifd::inventory::{Shared, View};
-use vifd::libvirt::{
-    parse_domain_xml, Domain, DomainInterface, DomainState, InterfaceSource, Network, Snapshot,
-};
+use vifd::libvirt::{Domain, DomainInterface, DomainState, InterfaceSource, Snapshot};
 use vifd::mac::MacAddr;
 use vifd::netlink::{DeviceKind, HostDevice};
 use vifd::{correlate, Correlation, Inventory};
@@ -68,21 +68,7 @@ fn mac(s: &str) -> MacAddr {
 }
 
 fn snapshot() -> Snapshot {
-    let path = format!(
-        "{}/tests/fixtures/api/server.xml",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let parsed = parse_domain_xml(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let server = Domain {
-        uuid: parsed.uuid.expect("fixture has a uuid"),
-        name: parsed.name.expect("fixture has a name"),
-        state: DomainState::Running,
-        interfaces: parsed.interfaces,
-        disks: parsed.disks,
-        nova: parsed.nova,
-        guest_addresses: vec![],
-    };
+    let server = common::fixture_domain("api/server.xml");
     let plain = Domain {
         uuid: PLAIN.into(),
         name: PLAIN_NAME.into(),
@@ -102,14 +88,7 @@ fn snapshot() -> Snapshot {
     };
     Snapshot {
         domains: vec![server, plain],
-        networks: vec![Network {
-            name: "physnet".into(),
-            uuid: NET_UUID.into(),
-            bridge: Some("br-phys".into()),
-            active: true,
-            leases: vec![],
-            hosts: vec![],
-        }],
+        networks: vec![common::active_network("physnet", NET_UUID, "br-phys")],
     }
 }
 

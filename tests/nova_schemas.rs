@@ -18,10 +18,10 @@ use serde_json::{json, Value};
 use tower::ServiceExt;
 
 use common::nova_schemas::{asks, assert_valid, errors, follow, Ask};
-use common::{fixture, fixture_path};
+use common::{active_network, fixture_domain, fixture_path};
 use vifd::api::{router, RouterOptions};
 use vifd::inventory::{Shared, View};
-use vifd::libvirt::{parse_domain_xml, Domain, DomainState, Network, Snapshot};
+use vifd::libvirt::Snapshot;
 use vifd::Correlation;
 
 /// tests/fixtures/api/server.xml: a port on no known network, and one on `physnet`.
@@ -34,30 +34,13 @@ const EDGE_VOLUME: &str = "1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f";
 const NVME_VOLUME: &str = "2d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a";
 const NET_UUID: &str = "0d4c2b1a-9e8f-4a7b-8c6d-5e4f3a2b1c0d";
 
-fn domain(rel: &str) -> Domain {
-    let parsed = parse_domain_xml(&fixture(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
-    Domain {
-        uuid: parsed.uuid.expect("fixture has a uuid"),
-        name: parsed.name.expect("fixture has a name"),
-        state: DomainState::Running,
-        interfaces: parsed.interfaces,
-        disks: parsed.disks,
-        nova: parsed.nova,
-        guest_addresses: vec![],
-    }
-}
-
 fn app() -> Router {
     let snapshot = Snapshot {
-        domains: vec![domain("api/server.xml"), domain("api/edges.xml")],
-        networks: vec![Network {
-            name: "physnet".into(),
-            uuid: NET_UUID.into(),
-            bridge: Some("br-phys".into()),
-            active: true,
-            leases: vec![],
-            hosts: vec![],
-        }],
+        domains: vec![
+            fixture_domain("api/server.xml"),
+            fixture_domain("api/edges.xml"),
+        ],
+        networks: vec![active_network("physnet", NET_UUID, "br-phys")],
     };
     let corr = Correlation::new(snapshot, vec![], Default::default());
     let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);

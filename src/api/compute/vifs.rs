@@ -39,9 +39,8 @@ pub struct ServerPath {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VirtualInterface<'a> {
-    /// The VIF's id: its port UUID, or vifd's stable UUID when no port is known (a VIF's
-    /// own id, as Nova's was; never offered as a port id).
-    #[schema(format = "uuid")]
+    /// The VIF's own id (vifd's record id): its port id, else vifd's stable UUID v5. A
+    /// string, as Nova's schema has it: a port id from OVSDB may be no UUID.
     pub id: &'a str,
     #[schema(pattern = "^([0-9a-f]{2}:){5}[0-9a-f]{2}$")]
     pub mac_address: String,
@@ -55,7 +54,7 @@ pub struct VirtualInterface<'a> {
 /// A virtual interface of the legacy v2 API, with its extension attributes.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LegacyVirtualInterface<'a> {
-    #[schema(format = "uuid")]
+    /// As [`VirtualInterface::id`].
     pub id: &'a str,
     #[schema(pattern = "^([0-9a-f]{2}:){5}[0-9a-f]{2}$")]
     pub mac_address: String,
