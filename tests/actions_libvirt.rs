@@ -12,6 +12,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::actions::{domblklist, domiflist, fault, random_uuid, Fixture};
+use common::nova_schemas::assert_valid;
 use common::qemu::{virsh, URI};
 use common::{record_by_mac, vifd_json};
 use serde_json::{json, Value};
@@ -47,6 +48,7 @@ fn os_interface_attach_by_net_id_plugs_a_tap_named_after_the_port() {
         Some(&json!({"interfaceAttachment": {"net_id": fx.big.uuid}})),
     );
     assert_eq!(s, 200, "POST {path}: {b:#}");
+    assert_valid("os_interface_show", &format!("POST {path}"), &b);
     let att = &b["interfaceAttachment"];
     for key in ["port_id", "net_id", "mac_addr", "port_state", "fixed_ips"] {
         assert!(
@@ -117,15 +119,13 @@ fn os_interface_attach_by_net_id_plugs_a_tap_named_after_the_port() {
             "net_id": fx.small.uuid, "port_id": given, "fixed_ips": [{"ip_address": ip}]}})),
     );
     assert_eq!(s, 200, "POST {path} with port_id and fixed_ips: {b:#}");
+    assert_valid("os_interface_show", &format!("POST {path}"), &b);
     let att = &b["interfaceAttachment"];
     assert_eq!(att["port_id"], given.as_str(), "{b:#}");
     let mac2 = str_of(&att["mac_addr"], "mac_addr").to_string();
-    assert!(
-        att["fixed_ips"]
-            .as_array()
-            .is_some_and(|a| a.iter().any(|f| f["ip_address"] == ip.as_str())),
-        "fixed_ips: {b:#}"
-    );
+    // Nova's schema requires each fixed IP's subnet id, which vifd does not know: the
+    // address is not in `fixed_ips`; the network's DHCP host entry below shows it bound.
+    assert_eq!(att["fixed_ips"], json!([]), "{b:#}");
     let rows = domiflist(&fx.guest);
     assert!(
         rows.iter()
@@ -291,6 +291,7 @@ fn a_pool_volume_attaches_with_its_id_as_serial_and_detaches() {
         Some(&json!({"volumeAttachment": {"volumeId": v0}})),
     );
     assert_eq!(s, 200, "POST {path}: {b:#}");
+    assert_valid("volume_attachments_show", &format!("POST {path}"), &b);
     let att = &b["volumeAttachment"];
     assert_eq!(att["id"], v0.as_str(), "{b:#}");
     assert_eq!(att["volumeId"], v0.as_str(), "{b:#}");

@@ -9,6 +9,7 @@ use std::process::Command;
 
 use common::daemon::Daemon;
 use common::http::get;
+use common::nova_schemas::{asks, assert_valid, follow};
 use common::qemu::{virsh, Host, URI};
 use common::{ip, vifd, vifd_json};
 use serde_json::Value;
@@ -157,8 +158,9 @@ fn domuuid(domain: &str) -> String {
 }
 
 /// `vifd serve` against the real libvirtd: every server's os-virtual-interfaces,
-/// os-interface and os-volume_attachments say what `virsh` says, and a domain started
-/// later shows up with a new generation.
+/// os-interface and os-volume_attachments say what `virsh` says, as far as Nova's schemas
+/// (which each answer is valid against) can hold it, and a domain started later shows up
+/// with a new generation.
 #[test]
 fn serve_answers_each_server_as_virsh_domiflist_shows() {
     let _serial = common::one_at_a_time();
@@ -189,26 +191,34 @@ fn serve_answers_each_server_as_virsh_domiflist_shows() {
         let uuid = domuuid(dom);
         let rows = domiflist(dom);
         let path = format!("/v2.1/servers/{uuid}/os-virtual-interfaces");
-        let r = get(addr, &path, &[("OpenStack-API-Version", "compute 2.12")]);
-        assert_eq!(r.status, 200, "{}", r.body);
-        let vifs = r.json()["virtual_interfaces"].as_array().unwrap().clone();
-        let macs: Vec<&str> = vifs
-            .iter()
-            .map(|v| v["mac_address"].as_str().unwrap())
-            .collect();
-        let want: Vec<&str> = rows.iter().map(|r| r[4].as_str()).collect();
+        let macs_at = |version: &'static str| -> Vec<(String, Value)> {
+            let r = get(addr, &path, &[("OpenStack-API-Version", version)]);
+            assert_eq!(r.status, 200, "{}", r.body);
+            r.json()["virtual_interfaces"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| {
+                    (
+                        v["mac_address"].as_str().unwrap().into(),
+                        v["net_id"].clone(),
+                    )
+                })
+                .collect()
+        };
+        // Before 2.12 every NIC; from 2.12, which requires net_id, those on a known network.
+        let want: Vec<(String, Value)> = rows.iter().map(|r| (r[4].clone(), Value::Null)).collect();
         assert_eq!(
-            macs, want,
+            macs_at("compute 2.11"),
+            want,
             "{dom}: os-virtual-interfaces vs virsh domiflist"
         );
-        for (vif, row) in vifs.iter().zip(&rows) {
-            let expected = if row[1] == "network" {
-                net_uuid.as_str().into()
-            } else {
-                serde_json::Value::Null
-            };
-            assert_eq!(vif["net_id"], expected, "{row:?}");
-        }
+        let want: Vec<(String, Value)> = rows
+            .iter()
+            .filter(|r| r[1] == "network")
+            .map(|r| (r[4].clone(), net_uuid.as_str().into()))
+            .collect();
+        assert_eq!(macs_at("compute 2.12"), want, "{dom}: at 2.12");
 
         let legacy = get(
             addr,
@@ -225,11 +235,28 @@ fn serve_answers_each_server_as_virsh_domiflist_shows() {
         let want: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
         assert_eq!(devices, want, "{dom}: VIFD-HOST:device vs virsh domiflist");
 
+        // os-interface: the NICs whose port and network are known (see /v1).
+        let v1 = get(addr, "/v1/interfaces", &[]).json();
+        let known = records_of(&v1, dom)
+            .iter()
+            .filter(|r| r["port_id"].is_string() && r["net_id"].is_string())
+            .count();
         let att = get(addr, &format!("/v2.1/servers/{uuid}/os-interface"), &[]).json();
         assert_eq!(
             att["interfaceAttachments"].as_array().unwrap().len(),
-            rows.len()
+            known,
+            "{att:#}"
         );
+    }
+
+    // Every Compute answer about them is valid against Nova's schemas.
+    let mut todo = asks(&[domuuid(&a), domuuid(&b)]);
+    while let Some(ask) = todo.pop() {
+        let r = get(addr, &ask.path, &ask.headers());
+        assert_eq!(r.status, 200, "{}: {}", ask.what(), r.body);
+        let body = r.json();
+        assert_valid(ask.schema, &ask.what(), &body);
+        todo.extend(follow(&ask, &body));
     }
 
     let vols = get(

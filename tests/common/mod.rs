@@ -8,6 +8,7 @@ pub mod http;
 pub mod identity;
 pub mod metrics;
 pub mod notify;
+pub mod nova_schemas;
 pub mod ovn;
 pub mod ovsdb;
 pub mod process;
@@ -118,6 +119,33 @@ pub fn fixture_path(rel: &str) -> String {
 
 pub fn fixture(rel: &str) -> String {
     std::fs::read_to_string(fixture_path(rel)).unwrap()
+}
+
+/// An active libvirt network without leases or host entries.
+pub fn active_network(name: &str, uuid: &str, bridge: &str) -> vifd::libvirt::Network {
+    vifd::libvirt::Network {
+        name: name.into(),
+        uuid: uuid.into(),
+        bridge: Some(bridge.into()),
+        active: true,
+        leases: vec![],
+        hosts: vec![],
+    }
+}
+
+/// The running domain of the domain XML `rel` (which must name its uuid and name).
+pub fn fixture_domain(rel: &str) -> vifd::libvirt::Domain {
+    let parsed =
+        vifd::libvirt::parse_domain_xml(&fixture(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
+    vifd::libvirt::Domain {
+        uuid: parsed.uuid.expect("fixture has a uuid"),
+        name: parsed.name.expect("fixture has a name"),
+        state: vifd::libvirt::DomainState::Running,
+        interfaces: parsed.interfaces,
+        disks: parsed.disks,
+        nova: parsed.nova,
+        guest_addresses: vec![],
+    }
 }
 
 /// The demo host: the demo's devices in a fresh namespace, and the test-driver URI of the

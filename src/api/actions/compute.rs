@@ -9,9 +9,7 @@ use utoipa::ToSchema;
 use super::body::{ip_field, uuid_field, JsonBody};
 use super::{audit, Authorized};
 use crate::actions::InterfaceRequest;
-use crate::api::compute::attachments::{
-    interface_attachment, FixedIp, InterfaceAttachmentBody, PortPath,
-};
+use crate::api::compute::attachments::{interface_attachment, InterfaceAttachmentBody, PortPath};
 use crate::api::compute::vifs::ServerPath;
 use crate::api::fault::Fault;
 
@@ -108,16 +106,15 @@ pub async fn attach_interface(
         let uuid = server_uuid(&path.server_id)?;
         let req = request(body.interface_attachment)?;
         let done = auth.actions.attach_interface(&uuid, req).await?;
-        let mut attachment = interface_attachment(&done.vif);
-        if let Some(a) = &done.address {
-            let text = a.address.to_string();
-            if !attachment.fixed_ips.iter().any(|f| f.ip_address == text) {
-                attachment.fixed_ips.push(FixedIp {
-                    ip_address: text,
-                    subnet_id: None,
-                });
-            }
-        }
+        // The address bound, if any, is not in `fixed_ips`: its subnet id is unknown (see
+        // `attachments`). An interface whose port or network the inventory does not show
+        // has no answer Nova's schema takes: /v1 shows it.
+        let attachment = interface_attachment(&done.vif).ok_or_else(|| {
+            Fault::internal(format!(
+                "interface {} attached, but its port, network or MAC is not known: see /v1/interfaces/{}",
+                done.vif.id, done.vif.id
+            ))
+        })?;
         Ok(Json(InterfaceAttachmentBody {
             interface_attachment: attachment,
         }))

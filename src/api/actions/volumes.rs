@@ -11,7 +11,9 @@ use super::body::{device_field, uuid_field, JsonBody};
 use super::compute::server_uuid;
 use super::{audit, ActionsRef, Authorized};
 use crate::actions::{Actions, PoolVolumeInfo};
-use crate::api::compute::attachments::{VolumeAttachment, VolumeAttachmentBody, VolumePath};
+use crate::api::compute::attachments::{
+    volume_attachment, VolumeAttachment, VolumeAttachmentBody, VolumePath,
+};
 use crate::api::fault::Fault;
 
 const GIB: u64 = 1 << 30;
@@ -63,24 +65,17 @@ pub struct VolumeIdPath {
 
 fn doc(info: PoolVolumeInfo) -> VolumeDoc {
     let id = info.volume.name;
+    let in_use = !info.attachments.is_empty();
+    // Only a volume named by a UUID has attachments Nova's schema can hold.
     let attachments: Vec<VolumeAttachment> = info
         .attachments
-        .into_iter()
-        .map(|(server, device)| VolumeAttachment {
-            id: id.clone(),
-            volume_id: id.clone(),
-            server_id: server,
-            device,
-        })
+        .iter()
+        .filter_map(|(server, device)| volume_attachment(server, &id, device.as_deref()))
         .collect();
     VolumeDoc {
         display_name: id.clone(),
         size: info.volume.capacity.div_ceil(GIB),
-        status: if attachments.is_empty() {
-            "available"
-        } else {
-            "in-use"
-        },
+        status: if !in_use { "available" } else { "in-use" },
         attachments,
         id,
     }
@@ -152,13 +147,14 @@ pub async fn attach(
             .actions
             .attach_volume(&uuid, &volume, device.as_deref())
             .await?;
+        // Both ids were checked to be UUIDs above, so the attachment is there to show.
+        let attachment =
+            volume_attachment(&done.server_id, &done.volume_id, done.device.as_deref())
+                .ok_or_else(|| {
+                    Fault::internal(format!("volume {} attached, without a UUID", volume))
+                })?;
         Ok(Json(VolumeAttachmentBody {
-            volume_attachment: VolumeAttachment {
-                id: done.volume_id.clone(),
-                volume_id: done.volume_id,
-                server_id: done.server_id,
-                device: done.device,
-            },
+            volume_attachment: attachment,
         }))
     }
     .await;

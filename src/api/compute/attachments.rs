@@ -1,6 +1,12 @@
-//! `os-interface` and `os-volume_attachments`, read-only: what the host carries.
+//! `os-interface` and `os-volume_attachments`, read-only: what the host carries, as far
+//! as Nova's response schemas can hold it (the rule is in [`super::fields`]):
+//! - os-interface lists an interface only when its Neutron port, its network and its MAC
+//!   are known, and `GET os-interface/{port_id}` finds only those;
+//! - `fixed_ips` holds an address only with its subnet's UUID, which no source gives: it
+//!   is `[]`, and the addresses are in /v1's `ip_addresses`;
+//! - os-volume_attachments lists a disk only when its `<serial>` is a UUID, and its
+//!   `device` is null unless Nova's device pattern takes it.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::extract::Path;
@@ -8,6 +14,7 @@ use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::fields;
 use super::lookup::server;
 use super::vifs::ServerPath;
 use crate::api::fault::Fault;
@@ -26,23 +33,35 @@ pub struct VolumePath {
     pub volume_id: String,
 }
 
-/// A fixed IP of a port, from Nova's `<nova:ip>` metadata.
+/// A fixed IP of a port, with its subnet (Nova's schema requires both).
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct FixedIp {
+    /// An IPv4 or IPv6 address.
     pub ip_address: String,
-    /// Not in the domain's metadata: always null.
-    pub subnet_id: Option<String>,
+    #[schema(format = "uuid")]
+    pub subnet_id: String,
 }
 
-/// An attached interface.
+/// An attached interface: one whose Neutron port, network and MAC vifd knows, each in the
+/// form Nova's schema requires. Interfaces missing any of them are not listed here; /v1
+/// shows them.
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct InterfaceAttachment {
-    /// The Neutron port UUID (vifd's stable record id when no port is known).
+    /// The Neutron port UUID.
+    #[schema(format = "uuid")]
     pub port_id: String,
-    pub net_id: Option<String>,
-    pub mac_addr: Option<String>,
+    /// The network UUID.
+    #[schema(format = "uuid")]
+    pub net_id: String,
+    #[schema(format = "mac-address", pattern = "^([0-9a-f]{2}:){5}[0-9a-f]{2}$")]
+    pub mac_addr: String,
     /// `ACTIVE` when the host device is up with carrier, else `DOWN`.
     pub port_state: &'static str,
+    /// The port's addresses whose subnet is known: none today, since neither the domain
+    /// (`<nova:ip>`) nor any other source names an address's subnet, and Nova's schema
+    /// requires `subnet_id`. The addresses seen are in /v1's `ip_addresses`.
     pub fixed_ips: Vec<FixedIp>,
 }
 
@@ -58,15 +77,21 @@ pub struct InterfaceAttachmentBody {
     pub interface_attachment: InterfaceAttachment,
 }
 
-/// An attached volume.
+/// An attached volume: a disk whose `<serial>` is a UUID (Nova writes the Cinder volume's
+/// there; a disk with another serial is no Cinder volume and is not listed).
 #[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct VolumeAttachment {
     /// The volume UUID (as Nova, the attachment id is the volume id).
+    #[schema(format = "uuid")]
     pub id: String,
+    #[schema(format = "uuid")]
     pub volume_id: String,
+    #[schema(format = "uuid")]
     pub server_id: String,
-    /// `/dev/` + the disk's target.
+    /// `/dev/` + the disk's target; null when unknown or not of the form Nova's pattern
+    /// takes (`/dev/` + letters + digits: an `nvme0n1` target is null).
+    #[schema(pattern = "(^/dev/x{0,1}[a-z]{0,1}d{0,1})([a-z]+)[0-9]*$")]
     pub device: Option<String>,
 }
 
@@ -82,44 +107,39 @@ pub struct VolumeAttachmentBody {
     pub volume_attachment: VolumeAttachment,
 }
 
-pub(crate) fn interface_attachment(v: &Vif) -> InterfaceAttachment {
+/// The interface as os-interface shows it, when vifd knows its port, network and MAC.
+pub(crate) fn interface_attachment(v: &Vif) -> Option<InterfaceAttachment> {
+    let port_id = fields::uuid(v.port_id.as_deref()?)?;
+    let net_id = fields::uuid(v.net_id.as_deref()?)?;
+    let mac_addr = v.mac_address?.to_string();
     let up =
         v.carrier == Some(true) && matches!(v.operstate, Some(OperState::Up | OperState::Unknown));
-    let port_id = v.port_id.clone().unwrap_or_else(|| v.id.clone());
-    InterfaceAttachment {
-        fixed_ips: fixed_ips(v),
+    Some(InterfaceAttachment {
         port_id,
-        net_id: v.net_id.clone(),
-        mac_addr: v.mac_address.map(|m| m.to_string()),
+        net_id,
+        mac_addr,
         port_state: if up { "ACTIVE" } else { "DOWN" },
-    }
+        fixed_ips: Vec::new(),
+    })
 }
 
-/// Every distinct address seen on the interface, whatever the source, except IPv6
-/// link-local ones (every interface has one; Neutron never assigns them).
-pub(crate) fn fixed_ips(v: &Vif) -> Vec<FixedIp> {
-    let mut out: Vec<FixedIp> = Vec::new();
-    for a in &v.ip_addresses {
-        let link_local =
-            matches!(a.address, IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80);
-        let text = a.address.to_string();
-        if !link_local && !out.iter().any(|f| f.ip_address == text) {
-            out.push(FixedIp {
-                ip_address: text,
-                subnet_id: None,
-            });
-        }
-    }
-    out
+/// The attachment of a volume, when its id is a UUID (see [`VolumeAttachment`]).
+pub(crate) fn volume_attachment(
+    server_id: &str,
+    volume_id: &str,
+    device: Option<&str>,
+) -> Option<VolumeAttachment> {
+    let id = fields::uuid(volume_id)?;
+    Some(VolumeAttachment {
+        volume_id: id.clone(),
+        id,
+        server_id: fields::uuid(server_id)?,
+        device: device.and_then(fields::device).map(String::from),
+    })
 }
 
-fn volume_attachment(server_id: &str, v: &Volume) -> VolumeAttachment {
-    VolumeAttachment {
-        id: v.volume_id.clone(),
-        volume_id: v.volume_id.clone(),
-        server_id: server_id.to_string(),
-        device: v.device.clone(),
-    }
+fn attached(server_id: &str, v: &Volume) -> Option<VolumeAttachment> {
+    volume_attachment(server_id, &v.volume_id, v.device.as_deref())
 }
 
 #[utoipa::path(get, path = "/v2.1/servers/{server_id}/os-interface", tag = "compute",
@@ -136,7 +156,7 @@ pub async fn interfaces(
         interface_attachments: domain
             .interfaces
             .iter()
-            .map(|v| interface_attachment(v))
+            .filter_map(|v| interface_attachment(v))
             .collect(),
     }))
 }
@@ -154,7 +174,7 @@ pub async fn interface(
     let found = domain
         .interfaces
         .iter()
-        .map(|v| interface_attachment(v))
+        .filter_map(|v| interface_attachment(v))
         .find(|a| a.port_id.eq_ignore_ascii_case(&path.port_id))
         .ok_or_else(|| Fault::not_found(format!("Port {} could not be found.", path.port_id)))?;
     Ok(Json(InterfaceAttachmentBody {
@@ -177,7 +197,7 @@ pub async fn volumes(
         volume_attachments: domain
             .volumes
             .iter()
-            .map(|v| volume_attachment(uuid, v))
+            .filter_map(|v| attached(uuid, v))
             .collect(),
     }))
 }
@@ -196,9 +216,10 @@ pub async fn volume(
     let found = domain
         .volumes
         .iter()
-        .find(|v| v.volume_id.eq_ignore_ascii_case(&path.volume_id))
+        .filter_map(|v| attached(uuid, v))
+        .find(|a| a.volume_id.eq_ignore_ascii_case(&path.volume_id))
         .ok_or_else(|| Fault::not_found(format!("volume_id not found: {}", path.volume_id)))?;
     Ok(Json(VolumeAttachmentBody {
-        volume_attachment: volume_attachment(uuid, found),
+        volume_attachment: found,
     }))
 }

@@ -10,10 +10,12 @@ use utoipa::ToSchema;
 #[derive(Debug, Clone, Copy)]
 pub struct Scheme(pub &'static str);
 
-/// A link in a versions document.
-#[derive(Debug, Serialize, ToSchema)]
+/// A link in a versions or extensions document.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Link {
     pub rel: &'static str,
+    #[schema(format = "uri")]
     pub href: String,
     #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
     pub kind: Option<&'static str>,
@@ -21,6 +23,7 @@ pub struct Link {
 
 /// One API version, as `GET /` and `GET /v2.1/` describe it.
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct VersionDoc {
     pub id: &'static str,
     pub status: &'static str,
@@ -28,6 +31,7 @@ pub struct VersionDoc {
     pub version: &'static str,
     /// The minimum microversion ("" for v2.0).
     pub min_version: &'static str,
+    #[schema(format = DateTime)]
     pub updated: &'static str,
     pub links: Vec<Link>,
 }

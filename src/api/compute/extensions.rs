@@ -7,6 +7,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::discovery::Link;
 use super::microversion::Flavor;
 use crate::api::actions::ActionAccess;
 use crate::api::fault::Fault;
@@ -21,14 +22,17 @@ pub const VIF_NET_NS: &str =
 
 /// An extension, as the Compute API v2 "Extensions" document describes it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Extension {
     pub name: &'static str,
     pub alias: &'static str,
     pub namespace: &'static str,
+    #[schema(format = DateTime)]
     pub updated: &'static str,
     pub description: &'static str,
-    /// Always empty: no further documents are published.
-    pub links: Vec<String>,
+    /// Always empty: no further documents are published. (Nova's schema has links as
+    /// `{href, rel}` objects.)
+    pub links: Vec<Link>,
 }
 
 /// An `{alias}` path (the `project_id` segment, when present, is ignored).

@@ -5,6 +5,7 @@
 pub mod attachments;
 pub mod discovery;
 pub mod extensions;
+pub(crate) mod fields;
 mod lookup;
 pub mod microversion;
 pub mod vifs;

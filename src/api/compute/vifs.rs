@@ -1,6 +1,13 @@
 //! `GET /servers/{server_id}/os-virtual-interfaces`: `id` and `mac_address`; `net_id`
 //! from microversion 2.12; on /v2, `OS-EXT-VIF-NET:net_id` and the `VIFD-HOST:`
 //! attributes instead.
+//!
+//! As every Compute view (the rule is in [`super::fields`]), it lists a VIF only when the
+//! fields Nova requires at the version asked are known: its MAC always (a VIF without one
+//! is not listed), and from 2.12 its network's UUID (a VIF on no known network is not
+//! listed there). On /v2, `OS-EXT-VIF-NET:net_id` is an extension attribute Nova never
+//! required: it is left out when the network is unknown. `limit` and `offset` page the
+//! VIFs so listed.
 
 use std::sync::Arc;
 
@@ -11,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::extensions::{xml_response, VIFD_HOST_ALIAS, VIFD_HOST_NS, VIF_NET_ALIAS, VIF_NET_NS};
+use super::fields;
 use super::lookup::server;
 use super::microversion::{Flavor, Version};
 use crate::api::fault::Fault;
@@ -27,25 +35,36 @@ pub struct ServerPath {
     pub server_id: String,
 }
 
-/// A virtual interface of the v2.1 API.
+/// A virtual interface of the v2.1 API: one whose MAC (and from 2.12 network) is known.
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct VirtualInterface<'a> {
-    /// The port UUID (or vifd's stable UUID when no port is known).
+    /// The VIF's own id (vifd's record id): its port id, else vifd's stable UUID v5. A
+    /// string, as Nova's schema has it: a port id from OVSDB may be no UUID.
     pub id: &'a str,
-    pub mac_address: Option<String>,
-    /// From microversion 2.12; absent before.
+    #[schema(pattern = "^([0-9a-f]{2}:){5}[0-9a-f]{2}$")]
+    pub mac_address: String,
+    /// The network UUID: from microversion 2.12, where it is required (a VIF on no known
+    /// network is not listed); absent before.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>)]
-    pub net_id: Option<Option<&'a str>>,
+    #[schema(format = "uuid")]
+    pub net_id: Option<String>,
 }
 
 /// A virtual interface of the legacy v2 API, with its extension attributes.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LegacyVirtualInterface<'a> {
+    /// As [`VirtualInterface::id`].
     pub id: &'a str,
-    pub mac_address: Option<String>,
-    #[serde(rename = "OS-EXT-VIF-NET:net_id")]
-    pub net_id: Option<&'a str>,
+    #[schema(pattern = "^([0-9a-f]{2}:){5}[0-9a-f]{2}$")]
+    pub mac_address: String,
+    /// The network UUID; absent when unknown (an extension attribute, never required).
+    #[serde(
+        rename = "OS-EXT-VIF-NET:net_id",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(format = "uuid")]
+    pub net_id: Option<String>,
     #[serde(rename = "VIFD-HOST:device")]
     pub device: Option<&'a str>,
     #[serde(rename = "VIFD-HOST:host_mac")]
@@ -83,12 +102,12 @@ pub async fn list(
     PrefersXml(xml): PrefersXml,
 ) -> Result<Response, Fault> {
     let domain = server(&view, &path.server_id)?;
-    let vifs: Vec<&Vif> = domain.interfaces.iter().map(|v| &**v).collect();
-    let page = page.apply(&vifs)?;
+    let vifs = domain.interfaces.iter().map(|v| &**v);
     Ok(match flavor {
         Flavor::Micro(v) => {
             let with_net = v >= Version::VIF_NET_ID;
-            let entries: Vec<_> = page.iter().map(|v| micro(v, with_net)).collect();
+            let listed: Vec<_> = vifs.filter_map(|v| micro(v, with_net)).collect();
+            let entries = page.apply(listed)?;
             if xml {
                 xml_response(micro_xml(&entries))
             } else {
@@ -99,7 +118,8 @@ pub async fn list(
             }
         }
         Flavor::Legacy => {
-            let entries: Vec<_> = page.iter().map(|v| legacy(v)).collect();
+            let listed: Vec<_> = vifs.filter_map(legacy).collect();
+            let entries = page.apply(listed)?;
             if xml {
                 xml_response(legacy_xml(&entries))
             } else {
@@ -112,24 +132,30 @@ pub async fn list(
     })
 }
 
-fn micro(v: &Vif, with_net: bool) -> VirtualInterface<'_> {
-    VirtualInterface {
-        id: &v.id,
-        mac_address: v.mac_address.map(|m| m.to_string()),
-        net_id: with_net.then_some(v.net_id.as_deref()),
-    }
+/// The network's UUID, when known and a UUID.
+fn network(v: &Vif) -> Option<String> {
+    v.net_id.as_deref().and_then(fields::uuid)
 }
 
-fn legacy(v: &Vif) -> LegacyVirtualInterface<'_> {
-    LegacyVirtualInterface {
+fn micro(v: &Vif, with_net: bool) -> Option<VirtualInterface<'_>> {
+    let net_id = if with_net { Some(network(v)?) } else { None };
+    Some(VirtualInterface {
         id: &v.id,
-        mac_address: v.mac_address.map(|m| m.to_string()),
-        net_id: v.net_id.as_deref(),
+        mac_address: v.mac_address?.to_string(),
+        net_id,
+    })
+}
+
+fn legacy(v: &Vif) -> Option<LegacyVirtualInterface<'_>> {
+    Some(LegacyVirtualInterface {
+        id: &v.id,
+        mac_address: v.mac_address?.to_string(),
+        net_id: network(v),
         device: v.device.as_deref(),
         host_mac: v.host_mac.map(|m| m.to_string()),
         master: v.master.as_deref(),
         operstate: v.operstate.as_ref().map(OperState::as_str),
-    }
+    })
 }
 
 /// Nova's `limit` and `offset` query parameters (others are ignored, as Nova does).
@@ -141,7 +167,7 @@ pub struct Page {
 
 impl Page {
     /// The page of `items`: integers ≥ 0; a limit of 0 (or none) means the maximum.
-    pub fn apply<'a, T>(&self, items: &'a [T]) -> Result<&'a [T], Fault> {
+    pub fn apply<T>(&self, mut items: Vec<T>) -> Result<Vec<T>, Fault> {
         let offset = param("offset", self.offset.as_deref())?;
         let limit = match param("limit", self.limit.as_deref())? {
             0 => MAX_LIMIT,
@@ -149,7 +175,8 @@ impl Page {
         };
         let start = offset.min(items.len());
         let end = start.saturating_add(limit).min(items.len());
-        Ok(&items[start..end])
+        items.truncate(end);
+        Ok(items.split_off(start))
     }
 }
 
@@ -166,8 +193,8 @@ fn micro_xml(entries: &[VirtualInterface]) -> String {
     let rows = entries.iter().map(|e| {
         vec![
             ("id", Some(e.id)),
-            ("mac_address", e.mac_address.as_deref()),
-            ("net_id", e.net_id.flatten()),
+            ("mac_address", Some(e.mac_address.as_str())),
+            ("net_id", e.net_id.as_deref()),
         ]
     });
     list_xml("", rows)
@@ -177,8 +204,8 @@ fn legacy_xml(entries: &[LegacyVirtualInterface]) -> String {
     let rows = entries.iter().map(|e| {
         vec![
             ("id", Some(e.id)),
-            ("mac_address", e.mac_address.as_deref()),
-            ("OS-EXT-VIF-NET:net_id", e.net_id),
+            ("mac_address", Some(e.mac_address.as_str())),
+            ("OS-EXT-VIF-NET:net_id", e.net_id.as_deref()),
             ("VIFD-HOST:device", e.device),
             ("VIFD-HOST:host_mac", e.host_mac.as_deref()),
             ("VIFD-HOST:master", e.master),
