@@ -42,7 +42,7 @@ $(VENV)/.installed: Makefile
 
 ## Every test: formatting, lints, unit, namespace, test-driver and real-libvirtd tests.
 test: services lint venv
-	VIFD_VENV=$(abspath $(VENV)) $(CARGO) test --locked --all-targets
+	TEST_PY_VENV=$(abspath $(VENV)) $(CARGO) test --locked --all-targets
 
 lint: deps
 	$(CARGO) fmt --all -- --check

@@ -2,11 +2,11 @@
 //! (the demo host: test-driver domains over real taps in a namespace):
 //! - openapi-spec-validator accepts `/openapi.json`;
 //! - the property-based fuzzer schemathesis, every check on, a bounded budget
-//!   (`VIFD_FUZZ_EXAMPLES` per operation, default 20; a fixed `VIFD_FUZZ_SEED`, default 1,
+//!   (`API_FUZZ_EXAMPLES` per operation, default 20; a fixed `API_FUZZ_SEED`, default 1,
 //!   so a CI failure replays), finds nothing: no 5xx, no undocumented status, no response
 //!   off its schema, nothing valid refused and nothing invalid accepted.
 //!
-//! The tools come from the venv `make test` creates (`make venv`; `VIFD_VENV` names it).
+//! The tools come from the venv `make test` creates (`make venv`; `TEST_PY_VENV` names it).
 //! Without it the test is skipped, except under CI=true, where it fails.
 
 mod common;
@@ -20,7 +20,7 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 /// The venv's `bin/`, if its tools are there.
 fn venv_bin() -> Option<PathBuf> {
-    let venv = std::env::var_os("VIFD_VENV")
+    let venv = std::env::var_os("TEST_PY_VENV")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(ROOT).join("target/venv"));
     let bin = venv.join("bin");
@@ -33,7 +33,7 @@ fn venv_bin() -> Option<PathBuf> {
 fn tools() -> Option<PathBuf> {
     let bin = venv_bin();
     let ok = common::ovn::prerequisite(
-        "the venv with schemathesis and openapi-spec-validator (`make venv`, VIFD_VENV)",
+        "the venv with schemathesis and openapi-spec-validator (`make venv`, TEST_PY_VENV)",
         bin.is_some(),
     );
     bin.filter(|_| ok)
@@ -67,8 +67,8 @@ fn the_document_validates_and_the_fuzzer_finds_nothing() {
     let (ok, text) = run(Command::new(bin.join("openapi-spec-validator")).arg(&doc));
     assert!(ok, "openapi-spec-validator: {text}");
 
-    let examples = std::env::var("VIFD_FUZZ_EXAMPLES").unwrap_or_else(|_| "20".into());
-    let seed = std::env::var("VIFD_FUZZ_SEED").unwrap_or_else(|_| "1".into());
+    let examples = std::env::var("API_FUZZ_EXAMPLES").unwrap_or_else(|_| "20".into());
+    let seed = std::env::var("API_FUZZ_SEED").unwrap_or_else(|_| "1".into());
     let config = format!("{ROOT}/tests/fixtures/schemathesis/schemathesis.toml");
     let (ok, text) = run(Command::new(bin.join("st"))
         .current_dir(&scratch)

@@ -78,14 +78,16 @@ pub enum Flavor {
 
 /// The version a request asks for, checked against what vifd serves.
 pub fn negotiate(headers: &HeaderMap) -> Result<Version, Fault> {
-    // The legacy header is checked even when the new one wins: a request naming a version
-    // not served, in either, is refused rather than half-honoured.
+    // The legacy header is checked even when the new one wins (Nova ignores it then): a
+    // request naming a version not served, in either, is refused rather than half-honoured,
+    // and the header is exactly what the OpenAPI document's pattern says.
     let legacy = match headers.get(LEGACY_HEADER) {
         Some(v) => Some(served(Version::parse(v.to_str().unwrap_or("\u{fffd}"))?)?),
         None => None,
     };
-    let v = if headers.contains_key(HEADER) {
-        compute_version(headers)?
+    // As Nova: an OpenStack-API-Version that names no compute version is not there.
+    let v = if let Some(text) = compute_entry(headers) {
+        Version::parse(text.trim())?
     } else if let Some(legacy) = legacy {
         legacy
     } else {
@@ -109,47 +111,24 @@ fn served(v: Version) -> Result<Version, Fault> {
     Ok(v)
 }
 
-/// The version of the `compute` entry of `OpenStack-API-Version`, which lists `service
-/// version` entries separated by commas (in one header line or several; the first
-/// compute entry counts). A header that is no such list, or names no compute version, is
-/// refused: the OpenAPI document's pattern says exactly this.
-fn compute_version(headers: &HeaderMap) -> Result<Version, Fault> {
-    let mut lines = Vec::new();
+/// The version text of the `compute` entry of `OpenStack-API-Version` (which may name
+/// several services, in one header or several).
+fn compute_entry(headers: &HeaderMap) -> Option<String> {
     for value in headers.get_all(HEADER) {
-        lines.push(value.to_str().unwrap_or("\u{fffd}"));
-    }
-    let value = lines.join(", ");
-    let malformed = || {
-        Fault::bad_request(format!(
-            "OpenStack-API-Version {value:?} is not a list of `service version` entries \
-             naming compute, as in `compute 2.12`."
-        ))
-    };
-    let mut compute = None;
-    for (i, entry) in value.split(',').enumerate() {
-        let entry = if i == 0 {
-            entry
-        } else {
-            entry.trim_start_matches(' ')
+        let Ok(value) = value.to_str() else {
+            return Some("\u{fffd}".into());
         };
-        let (service, version) = entry.split_once(' ').ok_or_else(malformed)?;
-        let service_ok = !service.is_empty()
-            && service
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-        // Printable ASCII but the comma and the space, as the pattern's `[\x21-\x2b\x2d-\x7e]`.
-        let version_ok = !version.is_empty()
-            && version
-                .bytes()
-                .all(|b| (0x21..=0x7e).contains(&b) && b != b',');
-        if !service_ok || !version_ok {
-            return Err(malformed());
-        }
-        if compute.is_none() && service.eq_ignore_ascii_case("compute") {
-            compute = Some(version);
+        for entry in value.split(',') {
+            let mut words = entry.split_whitespace();
+            if words
+                .next()
+                .is_some_and(|s| s.eq_ignore_ascii_case("compute"))
+            {
+                return Some(words.collect::<Vec<_>>().join(" "));
+            }
         }
     }
-    Version::parse(compute.ok_or_else(malformed)?)
+    None
 }
 
 /// A version the request asked for and cannot have; answered after authentication.

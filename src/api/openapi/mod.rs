@@ -13,7 +13,7 @@ use utoipa::OpenApi;
 mod contract;
 mod derive;
 
-pub use contract::VERSION_PATTERN;
+pub use contract::LEGACY_VERSION_PATTERN;
 
 use super::compute::{attachments, discovery, extensions, vifs};
 use super::{actions, native};
