@@ -51,7 +51,7 @@ lint: deps
 ## Every test binary that needs neither root nor libvirtd (checked by running each as
 ## nobody); ovsdb_client starts its own ovsdb-server, so Open vSwitch must be installed.
 UNIT_TESTS := actions_cli api_router api_watch config_check correlation correlation_incremental datapath \
-	identity identity_config layering logging nova_schemas ovn_correlation ovsdb_client xml_parsing
+	identity identity_config layering logging nova_schemas openapi_contract ovn_correlation ovsdb_client xml_parsing
 
 unit:
 	$(CARGO) test --locked --lib $(addprefix --test ,$(UNIT_TESTS))
