@@ -9,7 +9,7 @@
 
 use utoipa::openapi::path::{Operation, Parameter, ParameterBuilder, ParameterIn, PathItem};
 use utoipa::openapi::schema::{
-    AdditionalProperties, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, Type,
+    AdditionalProperties, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, SchemaType, Type,
 };
 use utoipa::openapi::{
     Content, ContentBuilder, OpenApi, Ref, RefOr, Required, Response, ResponseBuilder,
@@ -37,6 +37,7 @@ pub(super) fn apply(doc: &mut OpenApi) {
                 if let Some(schema) = parameter_schema(path, p) {
                     p.schema = Some(schema);
                 }
+                not_null(p);
             }
             document_faults(path, method, op);
         }
@@ -139,6 +140,23 @@ fn parameter_schema(path: &str, p: &Parameter) -> Option<RefOr<Schema>> {
         _ => return None,
     };
     Some(RefOr::T(Schema::Object(schema.build())))
+}
+
+/// An optional parameter is absent, never null (HTTP has no null): `Option<String>` is
+/// declared `string`, and `required: false` says it may be left out.
+fn not_null(p: &mut Parameter) {
+    if let Some(RefOr::T(Schema::Object(o))) = p.schema.as_mut() {
+        if let SchemaType::Array(types) = &o.schema_type {
+            let named: Vec<Type> = types
+                .iter()
+                .filter(|t| **t != Type::Null)
+                .cloned()
+                .collect();
+            if let [one] = named.as_slice() {
+                o.schema_type = SchemaType::Type(one.clone());
+            }
+        }
+    }
 }
 
 pub(super) fn string_schema() -> ObjectBuilder {
