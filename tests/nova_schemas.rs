@@ -3,11 +3,13 @@
 //! router in-process over fixture domains with no port, no network, a port id that is no
 //! UUID, no MAC, addresses without a subnet (one IPv6 link-local), disks whose serial is
 //! no UUID or whose target Nova's pattern does not take; and the golden answers of the
-//! demo and identity hosts. Neither root nor libvirtd: tests/real_libvirt.rs checks a
-//! real libvirtd's answers against the same schemas.
+//! demo and identity hosts; os-volumes over a pool of libvirt's test driver. Neither root
+//! nor libvirtd: tests/real_libvirt.rs and tests/actions_libvirt.rs check a real
+//! libvirtd's answers against the same schemas.
 
 mod common;
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use axum::body::Body;
@@ -19,6 +21,8 @@ use tower::ServiceExt;
 
 use common::nova_schemas::{asks, assert_valid, errors, follow, Ask};
 use common::{active_network, fixture_domain, fixture_path};
+use vifd::actions::{ActionSettings, Actions, DEFAULT_WAIT};
+use vifd::api::actions::ActionAccess;
 use vifd::api::{router, RouterOptions};
 use vifd::inventory::{Shared, View};
 use vifd::libvirt::Snapshot;
@@ -35,6 +39,10 @@ const NVME_VOLUME: &str = "2d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a";
 const NET_UUID: &str = "0d4c2b1a-9e8f-4a7b-8c6d-5e4f3a2b1c0d";
 
 fn app() -> Router {
+    router(shared(), RouterOptions::default())
+}
+
+fn shared() -> Arc<Shared> {
     let snapshot = Snapshot {
         domains: vec![
             fixture_domain("api/server.xml"),
@@ -45,7 +53,7 @@ fn app() -> Router {
     let corr = Correlation::new(snapshot, vec![], Default::default());
     let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
     let view = View::build(1, at, corr.everything());
-    router(Shared::with_view(view), RouterOptions::default())
+    Shared::with_view(view)
 }
 
 /// A GET that must answer 200 in JSON.
@@ -275,6 +283,116 @@ async fn volume_without_uuid_serial_is_not_listed_and_odd_device_is_null() {
 }
 
 // ---------------------------------------------------------------------------------------
+// os-volumes, over libvirt's test driver: a node file whose pool holds the edges server's
+// two volumes, a free one, one named by no UUID and one with no file (so no birth time)
+
+const FREE_VOLUME: &str = "5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b";
+const UNBORN_VOLUME: &str = "6f7a8b9c-0d1e-4f2a-9b3c-4d5e6f7a8b9c";
+
+/// The router with actions (disabled: os-volumes is a read) on a test-driver pool in a
+/// fresh directory, and that directory.
+fn volumes_app() -> (Router, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("vifd-nova-volumes-{}", std::process::id()));
+    let pool = dir.join("pool");
+    std::fs::create_dir_all(&pool).unwrap();
+    let mut vols = String::new();
+    for name in [
+        EDGE_VOLUME,
+        NVME_VOLUME,
+        FREE_VOLUME,
+        "scratch-disk",
+        UNBORN_VOLUME,
+    ] {
+        if name != UNBORN_VOLUME {
+            std::fs::write(pool.join(name), b"").unwrap();
+        }
+        vols +=
+            &format!("<volume><name>{name}</name><capacity unit='MiB'>1500</capacity></volume>");
+    }
+    let node = dir.join("node.xml");
+    let xml = format!(
+        "<node><pool type='dir'><name>vols</name>\
+         <uuid>0e1f2a3b-4c5d-4e6f-8a7b-9c0d1e2f3a4b</uuid>\
+         <target><path>{}</path></target>{vols}</pool></node>",
+        pool.display()
+    );
+    std::fs::write(&node, xml).unwrap();
+    let settings = ActionSettings {
+        libvirt_uri: format!("test://{}", node.display()),
+        bridges: Default::default(),
+        pool: Some("vols".into()),
+        wait: DEFAULT_WAIT,
+    };
+    let shared = shared();
+    let access = ActionAccess {
+        actions: Arc::new(Actions::new(shared.clone(), settings)),
+        enabled: false,
+        unix: false,
+        token: None,
+    };
+    let opts = RouterOptions {
+        actions: Some(access),
+        ..RouterOptions::default()
+    };
+    (router(shared, opts), dir)
+}
+
+#[tokio::test]
+async fn os_volumes_lists_only_volumes_with_uuid_and_birth_time() {
+    let (app, dir) = volumes_app();
+    let created = |name: &str| {
+        let at = std::fs::metadata(dir.join("pool").join(name))
+            .and_then(|m| m.created())
+            .expect("the test directory's filesystem keeps birth times");
+        humantime::format_rfc3339_seconds(at).to_string()
+    };
+    let volume = |id: &str, status: &str, attachments: Value| {
+        json!({
+            "id": id, "displayName": id, "displayDescription": null, "size": 2,
+            "status": status, "createdAt": created(id), "availabilityZone": null,
+            "volumeType": null, "snapshotId": null, "metadata": {},
+            "attachments": attachments,
+        })
+    };
+    let attached = |device: &str| json!([{"id": EDGE_VOLUME, "serverId": EDGES, "volumeId": EDGE_VOLUME, "device": device}]);
+    let mut nvme = attached("/dev/nvme0n1");
+    nvme[0]["id"] = json!(NVME_VOLUME);
+    nvme[0]["volumeId"] = json!(NVME_VOLUME);
+    let expected = json!({"volumes": [
+        volume(EDGE_VOLUME, "in-use", attached("/dev/vdb")),
+        volume(NVME_VOLUME, "in-use", nvme),
+        volume(FREE_VOLUME, "available", json!([{}])),
+    ]});
+    for prefix in ["/v2.1", "/v2", "/v2.1/6f70656e737461636b20726f636b73"] {
+        for path in [
+            format!("{prefix}/os-volumes"),
+            format!("{prefix}/os-volumes/detail"),
+        ] {
+            let list = get_path(&app, &path, None).await;
+            assert_valid("os_volumes_index", &path, &list);
+            assert_eq!(list, expected, "{path}");
+        }
+        for v in expected["volumes"].as_array().unwrap() {
+            let path = format!("{prefix}/os-volumes/{}", v["id"].as_str().unwrap());
+            let one = get_path(&app, &path, None).await;
+            assert_valid("os_volumes_show", &path, &one);
+            assert_eq!(one["volume"], *v, "{path}");
+        }
+    }
+    // Left out of the list, not found either: no UUID, or no birth time.
+    for name in ["scratch-disk", UNBORN_VOLUME] {
+        let path = format!("/v2.1/os-volumes/{name}");
+        let resp = app
+            .clone()
+            .oneshot(Request::get(&path).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+// ---------------------------------------------------------------------------------------
 // The schemas can fail
 
 fn attachment() -> Value {
@@ -324,4 +442,27 @@ fn made_up_values_fail_the_schemas() {
         "id": EDGE_VOLUME, "volumeId": EDGE_VOLUME, "serverId": EDGES, "device": "/dev/nvme0n1",
     }});
     assert!(!errors("volume_attachments_show", &device).is_empty());
+
+    let volume = json!({"volume": {
+        "id": FREE_VOLUME, "displayName": FREE_VOLUME, "displayDescription": null, "size": 1,
+        "status": "available", "createdAt": "2023-11-14T22:13:20Z", "availabilityZone": null,
+        "volumeType": null, "snapshotId": null, "metadata": {}, "attachments": [{}],
+    }});
+    assert_eq!(errors("os_volumes_show", &volume), Vec::<String>::new());
+    let broken: [(&str, Value); 5] = [
+        ("/volume/attachments", json!([])),
+        ("/volume/createdAt", Value::Null),
+        ("/volume/createdAt", json!("2023-11-14T22:13:20.000000")),
+        ("/volume/id", json!("scratch-disk")),
+        ("/volume/status", json!("attached")),
+    ];
+    for (pointer, value) in broken {
+        let mut body = volume.clone();
+        let (parent, key) = pointer.rsplit_once('/').unwrap();
+        body.pointer_mut(parent).unwrap()[key] = value;
+        assert!(
+            !errors("os_volumes_show", &body).is_empty(),
+            "{pointer} made up, yet valid: {body}"
+        );
+    }
 }

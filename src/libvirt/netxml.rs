@@ -1,7 +1,8 @@
 //! The parts of network and volume XML that actions need: what a network's DHCP hands
-//! out, and a volume's format.
+//! out, and a volume's format, kind and birth time.
 
 use std::net::IpAddr;
+use std::time::{Duration, SystemTime};
 
 use super::network::{DhcpHost, DhcpRange, NetworkDhcp};
 use crate::mac::MacAddr;
@@ -73,17 +74,49 @@ fn ip_prefix(prefix: Option<&str>, netmask: Option<&str>, addr: IpAddr) -> u8 {
 }
 
 /// `<target><format type='...'/>` of a volume's XML.
-pub(super) fn volume_format(xml: &str) -> Option<String> {
+/// What a storage volume's XML says of it beyond its name and size.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(super) struct VolumeXml {
+    /// `<target><format type>`: `raw`, `qcow2`, ...
+    pub format: Option<String>,
+    /// `<volume type='file'>`: a file on the host (not a block device, a network disk).
+    pub file: bool,
+    /// `<target><timestamps><btime>`: libvirt writes 0 where stat(2) has no birth time,
+    /// which is every Linux host; that is unknown, not 1970.
+    pub btime: Option<SystemTime>,
+}
+
+pub(super) fn parse_volume(xml: &str) -> Option<VolumeXml> {
     let doc = roxmltree::Document::parse(xml).ok()?;
-    let target = doc
-        .root_element()
-        .children()
-        .find(|n| n.has_tag_name("target"))?;
-    target
-        .children()
-        .find(|n| n.has_tag_name("format"))?
-        .attribute("type")
-        .map(String::from)
+    let root = doc.root_element();
+    let target = root.children().find(|n| n.has_tag_name("target"));
+    let btime = child(child(target, "timestamps"), "btime")
+        .and_then(|n| n.text())
+        .and_then(timestamp);
+    Some(VolumeXml {
+        format: child(target, "format")
+            .and_then(|n| n.attribute("type"))
+            .map(String::from),
+        file: root.attribute("type") == Some("file"),
+        btime,
+    })
+}
+
+fn child<'a, 'i>(
+    parent: Option<roxmltree::Node<'a, 'i>>,
+    name: &str,
+) -> Option<roxmltree::Node<'a, 'i>> {
+    parent?.children().find(|n| n.has_tag_name(name))
+}
+
+/// libvirt's `seconds[.nanoseconds]`; 0 is libvirt's "not known".
+fn timestamp(text: &str) -> Option<SystemTime> {
+    let (secs, nanos) = text.trim().split_once('.').unwrap_or((text.trim(), "0"));
+    let secs: u64 = secs.parse().ok()?;
+    // The fraction is nanoseconds, written in full by libvirt; pad a shorter one.
+    let nanos: u32 = format!("{nanos:0<9}").get(..9)?.parse().ok()?;
+    let at = Duration::new(secs, nanos);
+    (!at.is_zero()).then(|| SystemTime::UNIX_EPOCH + at)
 }
 
 #[cfg(test)]
@@ -112,7 +145,22 @@ mod tests {
     #[test]
     fn a_volume_format_is_read_from_its_target() {
         let x = "<volume><name>v</name><target><path>/p/v</path><format type='qcow2'/></target></volume>";
-        assert_eq!(volume_format(x).as_deref(), Some("qcow2"));
-        assert_eq!(volume_format("<volume/>"), None);
+        assert_eq!(parse_volume(x).unwrap().format.as_deref(), Some("qcow2"));
+        assert_eq!(parse_volume("<volume/>"), Some(VolumeXml::default()));
+    }
+
+    #[test]
+    fn a_zero_birth_time_is_unknown() {
+        let x = |b: &str| {
+            format!("<volume type='file'><target><timestamps><btime>{b}</btime></timestamps></target></volume>")
+        };
+        let v = parse_volume(&x("1700000000.5")).unwrap();
+        assert!(v.file);
+        assert_eq!(
+            v.btime,
+            Some(SystemTime::UNIX_EPOCH + Duration::new(1_700_000_000, 500_000_000))
+        );
+        assert_eq!(parse_volume(&x("0")).unwrap().btime, None);
+        assert_eq!(parse_volume(&x("soon")).unwrap().btime, None);
     }
 }

@@ -5,6 +5,7 @@
 //! can tell the client's mistake from the host's.
 
 use std::net::IpAddr;
+use std::time::SystemTime;
 
 use virt::connect::Connect;
 use virt::domain::Domain as VirtDomain;
@@ -15,7 +16,7 @@ use super::error::LibvirtError;
 use super::fetch::Session;
 use super::leases::dhcp_leases;
 use super::network::NetworkDhcp;
-use super::netxml::{parse_network_dhcp, volume_format};
+use super::netxml::{parse_network_dhcp, parse_volume, VolumeXml};
 use crate::mac::MacAddr;
 
 /// Where a device change went.
@@ -31,11 +32,13 @@ pub struct Applied {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PoolVolume {
     pub name: String,
-    /// Bytes.
-    pub capacity: u64,
+    /// Bytes; `None` when libvirt could not say.
+    pub capacity: Option<u64>,
     pub path: Option<String>,
     /// `raw`, `qcow2`, ... as the pool reports it.
     pub format: Option<String>,
+    /// When it was made, where that is known (see `birth` below).
+    pub created: Option<SystemTime>,
 }
 
 /// libvirt's error, kept as the cause of the action it refused.
@@ -184,7 +187,7 @@ impl Session {
     /// behind libvirt's back, `qemu-img` for one, show up only then).
     pub fn pool_volumes(&mut self, pool: &str) -> Result<Vec<PoolVolume>, LibvirtError> {
         const ACTION: &str = "list the volumes";
-        self.with_connection(|conn, _| {
+        self.with_connection(|conn, uri| {
             let target = format!("storage pool {pool}");
             let p = conn
                 .lookup_storage_pool_by_name(pool)
@@ -198,13 +201,15 @@ impl Session {
                 .iter()
                 .filter_map(|v| {
                     let name = v.name().ok()?;
-                    let capacity = v.info().map(|i| i.capacity).unwrap_or(0);
-                    let format = v.xml_desc(0).ok().and_then(|x| volume_format(&x));
+                    let xml = v.xml_desc(0).ok().and_then(|x| parse_volume(&x));
+                    let xml = xml.unwrap_or_default();
+                    let path = v.path().ok();
                     Some(PoolVolume {
                         name,
-                        capacity,
-                        path: v.path().ok(),
-                        format,
+                        capacity: v.info().ok().map(|i| i.capacity),
+                        created: birth(&xml, path.as_deref(), uri),
+                        path,
+                        format: xml.format,
                     })
                 })
                 .collect();
@@ -212,6 +217,25 @@ impl Session {
             Ok(out)
         })
     }
+}
+
+/// When a volume was made: libvirt's birth time, else, for a file volume on this host,
+/// the one its filesystem keeps. libvirt reads stat(2), which has no birth time on Linux
+/// (its `<btime>` is 0 there), while statx(2) has it on ext4, xfs, btrfs and tmpfs; std's
+/// `created()` asks statx. The file is asked only over a local connection: a remote
+/// host's path names no file here. A change or modification time is no creation time,
+/// so none stands in for it.
+fn birth(xml: &VolumeXml, path: Option<&str>, uri: &str) -> Option<SystemTime> {
+    if xml.btime.is_some() {
+        return xml.btime;
+    }
+    let local = uri
+        .split_once("://")
+        .is_some_and(|(_, rest)| rest.starts_with('/'));
+    if !(xml.file && local) {
+        return None;
+    }
+    std::fs::metadata(path?).and_then(|m| m.created()).ok()
 }
 
 fn host_xml(mac: MacAddr, ip: IpAddr) -> String {

@@ -19,7 +19,7 @@ const MICRO: [(Option<&str>, &str); 5] = [
     (Some("compute latest"), "virtual_interfaces_2.12"),
 ];
 
-const SCHEMAS: [&str; 11] = [
+const SCHEMAS: [&str; 13] = [
     "virtual_interfaces_2.1",
     "virtual_interfaces_2.12",
     "virtual_interfaces_v2",
@@ -27,6 +27,8 @@ const SCHEMAS: [&str; 11] = [
     "os_interface_show",
     "volume_attachments_index",
     "volume_attachments_show",
+    "os_volumes_index",
+    "os_volumes_show",
     "extensions_index",
     "extensions_show",
     "versions_index",

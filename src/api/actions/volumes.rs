@@ -1,22 +1,22 @@
 //! Volumes: `os-volume_attachments` attach and detach, and `os-volumes`, the pool's
-//! volumes in the shape of the Volumes extension.
+//! volumes in the shape of the Volumes extension (the view is
+//! [`crate::api::compute::volumes`]; these handlers ask libvirt for the pool).
 
 use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::Json;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::body::{device_field, uuid_field, JsonBody};
 use super::compute::server_uuid;
 use super::{audit, ActionsRef, Authorized};
 use crate::actions::{Actions, PoolVolumeInfo};
-use crate::api::compute::attachments::{
-    volume_attachment, VolumeAttachment, VolumeAttachmentBody, VolumePath,
+use crate::api::compute::attachments::{volume_attachment, VolumeAttachmentBody, VolumePath};
+use crate::api::compute::volumes::{
+    volume_doc, PoolVolumeFacts, VolumeBody, VolumeDoc, VolumeList,
 };
 use crate::api::fault::Fault;
-
-const GIB: u64 = 1 << 30;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -34,79 +34,59 @@ pub struct AttachVolumeFields {
     pub device: Option<String>,
 }
 
-/// A volume of the pool, as the Volumes extension lists it.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct VolumeDoc {
-    /// The volume's name in the pool.
-    pub id: String,
-    pub display_name: String,
-    /// GiB, rounded up.
-    pub size: u64,
-    /// `in-use` when a domain's disk has it as serial, else `available`.
-    pub status: &'static str,
-    pub attachments: Vec<VolumeAttachment>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct VolumeList {
-    pub volumes: Vec<VolumeDoc>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct VolumeBody {
-    pub volume: VolumeDoc,
-}
-
 #[derive(Debug, Deserialize)]
 pub struct VolumeIdPath {
     pub volume_id: String,
 }
 
-fn doc(info: PoolVolumeInfo) -> VolumeDoc {
-    let id = info.volume.name;
-    let in_use = !info.attachments.is_empty();
-    // Only a volume named by a UUID has attachments Nova's schema can hold.
-    let attachments: Vec<VolumeAttachment> = info
-        .attachments
-        .iter()
-        .filter_map(|(server, device)| volume_attachment(server, &id, device.as_deref()))
-        .collect();
-    VolumeDoc {
-        display_name: id.clone(),
-        size: info.volume.capacity.div_ceil(GIB),
-        status: if !in_use { "available" } else { "in-use" },
-        attachments,
-        id,
-    }
-}
-
 #[utoipa::path(get, path = "/v2.1/os-volumes", tag = "actions",
-    responses((status = 200, description = "The volumes of the configured storage pool", body = VolumeList),
+    responses((status = 200, description = "The volumes of the configured storage pool that Nova's schema can hold", body = VolumeList),
               (status = 404, description = "No pool is configured (volumes.pool): os-volumes is not served")))]
 pub async fn list(ActionsRef(actions): ActionsRef) -> Result<Json<VolumeList>, Fault> {
-    let vols = pool_volumes(&actions).await?;
     Ok(Json(VolumeList {
-        volumes: vols.into_iter().map(doc).collect(),
+        volumes: listed(&actions).await?,
     }))
 }
 
+/// Nova's detail listing is the same as its index, field for field.
+#[utoipa::path(get, path = "/v2.1/os-volumes/detail", tag = "actions",
+    responses((status = 200, description = "The volumes of the configured storage pool that Nova's schema can hold", body = VolumeList),
+              (status = 404, description = "No pool is configured (volumes.pool): os-volumes is not served")))]
+pub async fn detail(actions: ActionsRef) -> Result<Json<VolumeList>, Fault> {
+    list(actions).await
+}
+
 #[utoipa::path(get, path = "/v2.1/os-volumes/{volume_id}", tag = "actions",
-    params(("volume_id" = String, Path, description = "Volume name in the pool")),
+    params(("volume_id" = String, Path, description = "Volume name in the pool, a UUID")),
     responses((status = 200, description = "The volume", body = VolumeBody),
-              (status = 404, description = "No such volume in the pool, or no pool is configured")))]
+              (status = 404, description = "No such volume listed, or no pool is configured")))]
 pub async fn show(
     ActionsRef(actions): ActionsRef,
     Path(path): Path<VolumeIdPath>,
 ) -> Result<Json<VolumeBody>, Fault> {
-    let found = pool_volumes(&actions)
+    let found = listed(&actions)
         .await?
         .into_iter()
-        .find(|v| v.volume.name.eq_ignore_ascii_case(&path.volume_id))
+        .find(|v| v.id.eq_ignore_ascii_case(&path.volume_id))
         .ok_or_else(|| {
             Fault::not_found(format!("Volume {} could not be found.", path.volume_id))
         })?;
-    Ok(Json(VolumeBody { volume: doc(found) }))
+    Ok(Json(VolumeBody { volume: found }))
+}
+
+/// The pool's volumes Nova's schema can hold (see [`crate::api::compute::volumes`]).
+async fn listed(actions: &Actions) -> Result<Vec<VolumeDoc>, Fault> {
+    let vols = pool_volumes(actions).await?;
+    Ok(vols.iter().filter_map(facts).collect())
+}
+
+fn facts(info: &PoolVolumeInfo) -> Option<VolumeDoc> {
+    volume_doc(&PoolVolumeFacts {
+        name: &info.volume.name,
+        capacity: info.volume.capacity,
+        created: info.volume.created,
+        attachments: &info.attachments,
+    })
 }
 
 /// The pool's volumes; no pool is a 404 for the reads (the resource is not there), while

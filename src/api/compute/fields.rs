@@ -8,6 +8,8 @@
 //! is listed with a required field null: the native `/v1` API shows every record with
 //! everything known about it.
 
+use std::time::{SystemTime, UNIX_EPOCH};
+
 /// `text` as a UUID in its hyphenated lowercase form (JSON Schema's `uuid` format), or
 /// `None` when it is no UUID: an OVSDB `iface-id` or a configured network id may be any
 /// string, and Nova's port, network and volume ids are UUIDs.
@@ -29,9 +31,25 @@ pub fn device(device: &str) -> Option<&str> {
     (letters > 0 && digits_only).then_some(device)
 }
 
+/// `at` as an RFC 3339 UTC timestamp to the second (JSON Schema's `date-time` format),
+/// or `None` outside years 1970 to 9999, which the formatter cannot write.
+pub fn date_time(at: SystemTime) -> Option<String> {
+    const YEAR_10000: u64 = 253_402_300_800;
+    let secs = at.duration_since(UNIX_EPOCH).ok()?.as_secs();
+    (secs < YEAR_10000).then(|| humantime::format_rfc3339_seconds(at).to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn date_time_is_rfc3339_utc() {
+        let at = UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        assert_eq!(date_time(at).as_deref(), Some("2023-11-14T22:13:20Z"));
+        let far = UNIX_EPOCH + std::time::Duration::from_secs(300_000_000_000);
+        assert_eq!(date_time(far), None);
+    }
 
     #[test]
     fn uuid_accepts_only_the_hyphenated_form() {

@@ -1,5 +1,5 @@
 //! The OpenStack Compute shapes: versions documents, extensions, os-virtual-interfaces,
-//! os-interface and os-volume_attachments, under /v2 (legacy) and /v2.1 (microversions),
+//! os-interface, os-volume_attachments and os-volumes, under /v2 (legacy) and /v2.1 (microversions),
 //! each with or without a `/{project_id}` segment.
 
 pub mod attachments;
@@ -9,6 +9,7 @@ pub(crate) mod fields;
 mod lookup;
 pub mod microversion;
 pub mod vifs;
+pub mod volumes;
 
 use std::sync::Arc;
 
@@ -50,6 +51,7 @@ fn resources() -> Router<Arc<Shared>> {
             gated(read(attachments::volume).delete(actions::volumes::detach)),
         )
         .route("/os-volumes", gated(read(actions::volumes::list)))
+        .route("/os-volumes/detail", gated(read(actions::volumes::detail)))
         .route(
             "/os-volumes/{volume_id}",
             gated(read(actions::volumes::show)),

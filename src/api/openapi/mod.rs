@@ -52,6 +52,7 @@ use super::{actions, native};
         actions::volumes::attach,
         actions::volumes::detach,
         actions::volumes::list,
+        actions::volumes::detail,
         actions::volumes::show,
         actions::native::create_interface,
         actions::native::allocate_address,
