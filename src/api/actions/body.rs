@@ -116,14 +116,21 @@ async fn collect(body: Body) -> Result<bytes::Bytes, Fault> {
 
 /// A UUID field, hyphenated lower case; 400 naming `field` otherwise.
 pub fn uuid_field(field: &str, value: &str) -> Result<String, Fault> {
-    uuid::Uuid::try_parse(value.trim())
+    // Exactly the hyphenated form the OpenAPI document's `format: uuid` names.
+    let hyphenated = value.len() == 36;
+    uuid::Uuid::try_parse(value)
+        .ok()
+        .filter(|_| hyphenated)
+        .ok_or(())
         .map(|u| u.hyphenated().to_string())
         .map_err(|_| invalid(field, format!("{value:?} is not a UUID")))
 }
 
 /// A unicast MAC address field.
 pub fn mac_field(field: &str, value: &str) -> Result<MacAddr, Fault> {
-    let mac: MacAddr = value.parse().map_err(|_| {
+    let blank = value.trim() != value;
+    let parsed = value.parse().ok().filter(|_| !blank);
+    let mac: MacAddr = parsed.ok_or(()).map_err(|_| {
         invalid(
             field,
             format!("{value:?} is not a MAC address (aa:bb:cc:dd:ee:ff)"),
@@ -141,7 +148,6 @@ pub fn mac_field(field: &str, value: &str) -> Result<MacAddr, Fault> {
 /// An IP address field.
 pub fn ip_field(field: &str, value: &str) -> Result<std::net::IpAddr, Fault> {
     value
-        .trim()
         .parse()
         .map_err(|_| invalid(field, format!("{value:?} is not an IP address")))
 }

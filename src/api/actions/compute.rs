@@ -25,16 +25,21 @@ pub struct AttachInterfaceRequest {
 #[serde(deny_unknown_fields)]
 pub struct AttachInterfaceFields {
     /// The network: a libvirt network's UUID or one mapped to a bridge in the config.
+    /// Required here, unlike in Nova: vifd cannot look a port's network up in Neutron.
+    #[schema(value_type = String, required = true, format = "uuid")]
     pub net_id: Option<String>,
     /// The port's UUID: the tap becomes `tap` + its first 11 characters. Generated when absent.
+    #[schema(format = "uuid")]
     pub port_id: Option<String>,
-    /// At most one address, bound to the new MAC on the libvirt network.
+    /// At most one IPv4 address, bound to the new MAC on the libvirt network.
+    #[schema(max_items = 1)]
     pub fixed_ips: Option<Vec<FixedIpRequest>>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FixedIpRequest {
+    #[schema(format = "ipv4")]
     pub ip_address: String,
 }
 

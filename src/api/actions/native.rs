@@ -21,10 +21,13 @@ use crate::inventory::Vif;
 #[serde(deny_unknown_fields)]
 pub struct NewInterfaceRequest {
     /// A libvirt network's UUID, or one mapped to a bridge in `[networks.bridges]`.
+    #[schema(format = "uuid")]
     pub net_id: String,
-    /// Generated in 52:54:00 when absent; never one already on the host.
+    /// A unicast MAC; generated in 52:54:00 when absent; never one already on the host.
+    #[schema(pattern = "^[0-9A-Fa-f]?[02468AaCcEe](:[0-9A-Fa-f]{1,2}){5}$")]
     pub mac_address: Option<String>,
     /// The port's UUID; generated when absent.
+    #[schema(format = "uuid")]
     pub port_id: Option<String>,
     /// Also bind a free address of the network's DHCP range (libvirt networks).
     pub allocate_ip: Option<bool>,
@@ -125,7 +128,8 @@ pub async fn create_interface(
 pub async fn allocate_address(
     auth: Authorized,
     Path(id): Path<String>,
-    OptionalJsonBody(_body): OptionalJsonBody<NewAddressRequest>,
+    // Left out, `null` or `{}`: all the same while it has no fields.
+    OptionalJsonBody(_body): OptionalJsonBody<Option<NewAddressRequest>>,
 ) -> Result<(StatusCode, Json<AddressBody>), Fault> {
     let target = format!("interface {id}");
     let res = async {
@@ -149,7 +153,8 @@ pub async fn allocate_address(
     responses((status = 204, description = "Released"),
               (status = 400, description = "Not an IP address"),
               (status = 403, description = "Actions are disabled"),
-              (status = 404, description = "No such interface, or the address is not bound to it")))]
+              (status = 404, description = "No such interface, or the address is not bound to it"),
+              (status = 409, description = "The interface is on no libvirt network")))]
 pub async fn release_address(
     auth: Authorized,
     Path(path): Path<AddressPath>,

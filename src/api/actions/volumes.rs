@@ -29,8 +29,10 @@ pub struct AttachVolumeRequest {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct AttachVolumeFields {
     /// The volume: its name in the configured storage pool, a UUID.
+    #[schema(format = "uuid")]
     pub volume_id: String,
-    /// `/dev/vdX`; the first free one when absent.
+    /// `/dev/vdX` or `/dev/vdXY` (or without `/dev/`); the first free one when absent.
+    #[schema(pattern = "^(/dev/)?vd[a-z]{1,2}$")]
     pub device: Option<String>,
 }
 
