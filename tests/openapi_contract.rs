@@ -216,3 +216,23 @@ async fn every_error_response_has_the_fault_body() {
         }
     }
 }
+
+#[tokio::test]
+async fn every_response_declares_the_generation_header() {
+    let doc = document().await;
+    for (method, path, op) in operations(&doc) {
+        for (status, r) in op["responses"].as_object().unwrap() {
+            let headers = &r["headers"];
+            assert!(
+                headers["X-Vifd-Generation"]["schema"]["type"] == "integer",
+                "{method} {path} {status}: {headers}"
+            );
+            if path.starts_with("/v2.1") {
+                assert!(
+                    headers["OpenStack-API-Version"].is_object(),
+                    "{method} {path} {status}: {headers}"
+                );
+            }
+        }
+    }
+}

@@ -7,6 +7,7 @@
 //! - every status the middleware can answer (401, 400/413/415 for bodies, 400/406 for
 //!   microversions, 503 before the first inventory, 500), each error with Nova's fault body.
 
+use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{Operation, Parameter, ParameterBuilder, ParameterIn, PathItem};
 use utoipa::openapi::schema::{
     AdditionalProperties, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, SchemaType, Type,
@@ -40,6 +41,7 @@ pub(super) fn apply(doc: &mut OpenApi) {
                 not_null(p);
             }
             document_faults(path, method, op);
+            document_headers(path, op);
         }
     }
 }
@@ -262,6 +264,57 @@ fn document_faults(path: &str, method: &str, op: &mut Operation) {
         let error = status.starts_with('4') || status.starts_with('5');
         if let (true, RefOr::T(r)) = (error, response) {
             set_fault_content(r);
+        }
+    }
+}
+
+/// The headers every response of `path` carries (set by the middleware, so on faults too).
+fn document_headers(path: &str, op: &mut Operation) {
+    let header = |schema: ObjectBuilder, what: &str| {
+        HeaderBuilder::new()
+            .schema(schema)
+            .description(Some(what))
+            .build()
+    };
+    let mut headers = vec![
+        (
+            "X-Vifd-Generation",
+            header(
+                integer(u64::MAX),
+                "The generation of the inventory the answer is from",
+            ),
+        ),
+        (
+            "X-Vifd-Stale",
+            header(
+                string_schema().enum_values(Some(["1"])),
+                "Present when that inventory is stale (a source could not be read)",
+            ),
+        ),
+    ];
+    if crate::api::compute::api_of(path).is_some() {
+        headers.push((
+            "X-Vifd-Host-Generation",
+            header(
+                integer(u64::MAX),
+                "The same generation, under the Compute APIs",
+            ),
+        ));
+    }
+    if path == "/v2.1" || path.starts_with("/v2.1/") {
+        headers.push((
+            "OpenStack-API-Version",
+            header(
+                string_schema().pattern(Some(r"^compute 2\.([1-9]|1[0-2])$")),
+                "The microversion served",
+            ),
+        ));
+    }
+    for response in op.responses.responses.values_mut() {
+        if let RefOr::T(r) = response {
+            for (name, h) in &headers {
+                r.headers.insert((*name).to_string(), h.clone());
+            }
         }
     }
 }
