@@ -43,7 +43,8 @@ impl FromStr for MacAddr {
         let mut parts = s.trim().split(':');
         for b in out.iter_mut() {
             let p = parts.next().ok_or_else(err)?;
-            if p.is_empty() || p.len() > 2 {
+            // Hex digits only: `from_str_radix` alone would take a leading `+`.
+            if p.is_empty() || p.len() > 2 || !p.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Err(err());
             }
             *b = u8::from_str_radix(p, 16).map_err(|_| err())?;

@@ -157,3 +157,40 @@ fn make_deb_builds_into_cargo_target_dir() {
         "make deb wrote into the tree: {written:?}"
     );
 }
+
+/// The scripts the Makefile runs find the binary and write their output through
+/// CARGO_TARGET_DIR too: no line of theirs (comments aside) names the tree's `target/`
+/// directly. (`make -n` shows only `bash bench/x.sh` for them, so this is where it shows.)
+#[test]
+fn scripts_name_no_fixed_target_directory() {
+    let mut scripts: Vec<PathBuf> = std::fs::read_dir(Path::new(ROOT).join("bench"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "sh"))
+        .collect();
+    scripts.extend(
+        ["packaging/deb/build.sh", "packaging/rpm/build.sh"].map(|s| Path::new(ROOT).join(s)),
+    );
+    assert!(scripts.len() > 10, "{scripts:?}");
+    for script in &scripts {
+        let text = std::fs::read_to_string(script).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let code = line.trim_start();
+            if code.starts_with('#') {
+                continue;
+            }
+            for fixed in [
+                "target/release",
+                "target/debian",
+                "target/rpm",
+                "target/debug",
+            ] {
+                let pinned = ['/', ' ', '=', '-', '"']
+                    .iter()
+                    .any(|before| code.contains(&format!("{before}{fixed}")));
+                assert!(!pinned, "{}:{}: {line}", script.display(), n + 1);
+            }
+        }
+    }
+}

@@ -13,6 +13,13 @@ use super::fault::Fault;
 /// endpoints take one.
 pub const MAX_BODY: u64 = 64 * 1024;
 
+/// Whether a `Content-Type` names JSON: its essence (before any parameter) is
+/// `application/json`, in any case.
+pub(crate) fn is_json(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    essence.eq_ignore_ascii_case("application/json")
+}
+
 /// A read endpoint: GET (and HEAD) with [`refuse_bodies`] in front of the handler only,
 /// so another method on its path is still the router's 405, whatever its body.
 pub(crate) fn read<H, T, S>(handler: H) -> MethodRouter<S>
@@ -51,7 +58,7 @@ async fn refuse_bodies(req: Request, next: Next) -> Result<Response, Fault> {
         let json = h
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_none_or(|ct| ct.trim_start().starts_with("application/json"));
+            .is_none_or(is_json);
         if !json {
             return Err(Fault::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -76,12 +76,13 @@ use crate::inventory::{Shared, Sources, View};
 use labels::Esc;
 pub use negotiate::{Format, CLASSIC as CLASSIC_CONTENT_TYPE, OPEN_METRICS as CONTENT_TYPE};
 
+// `Accept` is not declared as a parameter: OpenAPI ignores a header parameter of that
+// name; the two media types of the 200 say what it chooses between.
 #[utoipa::path(get, path = "/metrics", tag = "native",
-    params(("Accept" = Option<String>, Header,
-        description = "`application/openmetrics-text` (version 1.0.0 or none) asks for \
-            OpenMetrics; anything else, or no header, gets the text format 0.0.4.")),
     responses(
-    (status = 200, description = "The inventory's metrics, in the format `Accept` asked for",
+    (status = 200, description = "The inventory's metrics, in the format `Accept` asked for: \
+        `application/openmetrics-text` (version 1.0.0, 0.0.1 or none) gets OpenMetrics; \
+        anything else, or no header, the text format 0.0.4",
         content(
             (String = "text/plain; version=0.0.4; charset=utf-8"),
             (String = "application/openmetrics-text; version=1.0.0; charset=utf-8"))),

@@ -168,8 +168,9 @@ fn filtered(view: &View, filter: &InterfaceFilter) -> Result<Response, Fault> {
         None => None,
     };
     if let Some(n) = &filter.net_id {
-        uuid::Uuid::try_parse(n)
-            .map_err(|_| Fault::bad_request(format!("Invalid net_id {n:?}: it must be a UUID.")))?;
+        super::compute::fields::uuid(n).ok_or_else(|| {
+            Fault::bad_request(format!("Invalid net_id {n:?}: it must be a UUID."))
+        })?;
     }
     let domain_uuid = filter
         .domain

@@ -116,12 +116,22 @@ fn timestamp(text: &str) -> Option<SystemTime> {
     // The fraction is nanoseconds, written in full by libvirt; pad a shorter one.
     let nanos: u32 = format!("{nanos:0<9}").get(..9)?.parse().ok()?;
     let at = Duration::new(secs, nanos);
-    (!at.is_zero()).then(|| SystemTime::UNIX_EPOCH + at)
+    // checked: a value past what SystemTime holds is not known either, not a panic.
+    SystemTime::UNIX_EPOCH
+        .checked_add(at)
+        .filter(|_| !at.is_zero())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_birth_time_past_what_systemtime_holds_is_unknown() {
+        assert_eq!(timestamp("18446744073709551615.999999999"), None);
+        assert_eq!(timestamp("0"), None);
+        assert!(timestamp("1700000000.5").is_some());
+    }
 
     const NET: &str = "<network><name>n1</name><uuid>0d7f7e5c-3c5a-4a51-9a8e-4f1c2b3a4d5e</uuid>\
         <bridge name='virbr9' stp='off'/><ip address='10.9.0.1' netmask='255.255.255.0'><dhcp>\

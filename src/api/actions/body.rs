@@ -93,8 +93,7 @@ fn check_media_type(h: &HeaderMap) -> Result<(), Fault> {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let essence = ct.split(';').next().unwrap_or("").trim();
-    if essence.eq_ignore_ascii_case("application/json") {
+    if crate::api::bodies::is_json(ct) {
         return Ok(());
     }
     let shown = if ct.is_empty() { "none" } else { ct };
@@ -117,13 +116,8 @@ async fn collect(body: Body) -> Result<bytes::Bytes, Fault> {
 /// A UUID field, hyphenated lower case; 400 naming `field` otherwise.
 pub fn uuid_field(field: &str, value: &str) -> Result<String, Fault> {
     // Exactly the hyphenated form the OpenAPI document's `format: uuid` names.
-    let hyphenated = value.len() == 36;
-    uuid::Uuid::try_parse(value)
-        .ok()
-        .filter(|_| hyphenated)
-        .ok_or(())
-        .map(|u| u.hyphenated().to_string())
-        .map_err(|_| invalid(field, format!("{value:?} is not a UUID")))
+    crate::api::compute::fields::uuid(value)
+        .ok_or_else(|| invalid(field, format!("{value:?} is not a UUID")))
 }
 
 /// A unicast MAC address field.

@@ -1,7 +1,8 @@
 //! `POST` and `DELETE` of `os-interface`: Nova's attach and detach.
 
 use axum::extract::Path;
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -10,8 +11,10 @@ use super::body::{ip_field, uuid_field, JsonBody};
 use super::{audit, Authorized};
 use crate::actions::InterfaceRequest;
 use crate::api::compute::attachments::{interface_attachment, InterfaceAttachmentBody, PortPath};
+use crate::api::compute::lookup::server_uuid;
 use crate::api::compute::vifs::ServerPath;
 use crate::api::fault::Fault;
+use crate::inventory::Vif;
 
 /// `{"interfaceAttachment": {...}}`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -41,17 +44,6 @@ pub struct AttachInterfaceFields {
 pub struct FixedIpRequest {
     #[schema(format = "ipv4")]
     pub ip_address: String,
-}
-
-/// A path's server id, validated; 400 unless a UUID.
-pub(crate) fn server_uuid(server_id: &str) -> Result<String, Fault> {
-    uuid::Uuid::try_parse(server_id)
-        .map(|u| u.hyphenated().to_string())
-        .map_err(|_| {
-            Fault::bad_request(format!(
-                "Invalid server id {server_id:?}: it must be a UUID."
-            ))
-        })
 }
 
 fn request(fields: AttachInterfaceFields) -> Result<InterfaceRequest, Fault> {
@@ -97,6 +89,7 @@ fn request(fields: AttachInterfaceFields) -> Result<InterfaceRequest, Fault> {
     params(("server_id" = String, Path, description = "Server (domain) UUID")),
     request_body = AttachInterfaceRequest,
     responses((status = 200, description = "Attached; the interface as the host now shows it", body = InterfaceAttachmentBody),
+              (status = 202, description = "Attached, but the inventory shows it without a MAC or port: `Location` names its record"),
               (status = 400, description = "A field is invalid"),
               (status = 403, description = "Actions are disabled"),
               (status = 404, description = "No such server or network"),
@@ -105,24 +98,14 @@ pub async fn attach_interface(
     auth: Authorized,
     Path(path): Path<ServerPath>,
     JsonBody(body): JsonBody<AttachInterfaceRequest>,
-) -> Result<Json<InterfaceAttachmentBody>, Fault> {
+) -> Result<Response, Fault> {
     let target = format!("server {}", path.server_id);
     let res = async {
         let uuid = server_uuid(&path.server_id)?;
         let req = request(body.interface_attachment)?;
+        let asked = (req.net_id.clone(), req.port_id.clone());
         let done = auth.actions.attach_interface(&uuid, req).await?;
-        // The address bound, if any, is not in `fixed_ips`: its subnet id is unknown (see
-        // `attachments`). An interface whose port or network the inventory does not show
-        // has no answer Nova's schema takes: /v1 shows it.
-        let attachment = interface_attachment(&done.vif).ok_or_else(|| {
-            Fault::internal(format!(
-                "interface {} attached, but its port, network or MAC is not known: see /v1/interfaces/{}",
-                done.vif.id, done.vif.id
-            ))
-        })?;
-        Ok(Json(InterfaceAttachmentBody {
-            interface_attachment: attachment,
-        }))
+        Ok(attach_answer(done.vif, asked))
     }
     .await;
     audit(
@@ -133,6 +116,27 @@ pub async fn attach_interface(
         StatusCode::OK,
     );
     res
+}
+
+/// The answer to an attach that was done. The network and port come from the record, or
+/// else from the request (the action plugged exactly those). An interface the inventory
+/// shows without a MAC, or without a port nobody asked for, has no answer Nova's schema
+/// takes: 202 with its record's location, never a fault for an action that happened.
+/// (The address bound, if any, is not in `fixed_ips`: its subnet id is unknown.)
+fn attach_answer(mut vif: Vif, (net_id, port_id): (String, Option<String>)) -> Response {
+    vif.net_id = vif.net_id.or(Some(net_id));
+    vif.port_id = vif.port_id.or(port_id);
+    match interface_attachment(&vif) {
+        Some(attachment) => Json(InterfaceAttachmentBody {
+            interface_attachment: attachment,
+        })
+        .into_response(),
+        None => (
+            StatusCode::ACCEPTED,
+            [(header::LOCATION, format!("/v1/interfaces/{}", vif.id))],
+        )
+            .into_response(),
+    }
 }
 
 #[utoipa::path(delete, path = "/v2.1/servers/{server_id}/os-interface/{port_id}", tag = "actions",

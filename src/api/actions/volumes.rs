@@ -9,10 +9,10 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::body::{device_field, uuid_field, JsonBody};
-use super::compute::server_uuid;
 use super::{audit, ActionsRef, Authorized};
 use crate::actions::{Actions, PoolVolumeInfo};
 use crate::api::compute::attachments::{volume_attachment, VolumeAttachmentBody, VolumePath};
+use crate::api::compute::lookup::server_uuid;
 use crate::api::compute::volumes::{
     volume_doc, PoolVolumeFacts, VolumeBody, VolumeDoc, VolumeList,
 };

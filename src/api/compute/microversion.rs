@@ -76,20 +76,14 @@ pub enum Flavor {
     Micro(Version),
 }
 
-/// The version a request asks for, checked against what vifd serves.
+/// The version a request asks for, checked against what vifd serves. As Nova: the
+/// `compute` entry of `OpenStack-API-Version` wins; an `OpenStack-API-Version` naming no
+/// compute version is as good as absent; the legacy header is read only then.
 pub fn negotiate(headers: &HeaderMap) -> Result<Version, Fault> {
-    // The legacy header is checked even when the new one wins (Nova ignores it then): a
-    // request naming a version not served, in either, is refused rather than half-honoured,
-    // and the header is exactly what the OpenAPI document's pattern says.
-    let legacy = match headers.get(LEGACY_HEADER) {
-        Some(v) => Some(served(Version::parse(v.to_str().unwrap_or("\u{fffd}"))?)?),
-        None => None,
-    };
-    // As Nova: an OpenStack-API-Version that names no compute version is not there.
     let v = if let Some(text) = compute_entry(headers) {
         Version::parse(text.trim())?
-    } else if let Some(legacy) = legacy {
-        legacy
+    } else if let Some(legacy) = headers.get(LEGACY_HEADER) {
+        Version::parse(legacy.to_str().unwrap_or("\u{fffd}"))?
     } else {
         return Ok(Version::MIN);
     };

@@ -6,7 +6,7 @@ pub mod attachments;
 pub mod discovery;
 pub mod extensions;
 pub(crate) mod fields;
-mod lookup;
+pub(crate) mod lookup;
 pub mod microversion;
 pub mod vifs;
 pub mod volumes;

@@ -6,7 +6,7 @@
 //! `x_info`, a counter family `x` is the counter `x_total`, `unknown` is `untyped`, and
 //! there is no `# UNIT` and no `# EOF`. Sample lines are the same bytes (label escaping
 //! is the same), so they are copied in blocks, and only the few metadata lines are read.
-//! vifd's help texts hold no `\`, `"` or newline, whose escaping differs in HELP.
+//! HELP texts are re-escaped: OpenMetrics escapes `"` there, the classic format must not.
 
 /// `openmetrics` in the classic text format.
 pub(super) fn from_openmetrics(openmetrics: &str) -> String {
@@ -59,13 +59,38 @@ fn metadata<'a>(out: &mut String, line: &'a str, help: &mut Option<Help<'a>>) {
                 other => ("", other),
             };
             if let Some(h) = help.take().filter(|h| h.name == name) {
-                push_line(out, &["# HELP ", name, suffix, " ", h.text]);
+                push_line(out, &["# HELP ", name, suffix, " ", &classic_help(h.text)]);
             }
             push_line(out, &["# TYPE ", name, suffix, " ", kind]);
         }
         "UNIT" => {}
         _ => push_line(out, &[line]),
     }
+}
+
+/// An OpenMetrics HELP text (`\\`, `\n` and `\"` escaped) as the classic format escapes
+/// it (`\\` and `\n` only).
+fn classic_help(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains("\\\"") {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('"') => out.push('"'),
+            Some(next) => {
+                out.push('\\');
+                out.push(next);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out.into()
 }
 
 fn push_line(out: &mut String, parts: &[&str]) {
@@ -77,7 +102,13 @@ fn push_line(out: &mut String, parts: &[&str]) {
 
 #[cfg(test)]
 mod tests {
-    use super::from_openmetrics;
+    use super::{classic_help, from_openmetrics};
+
+    #[test]
+    fn help_quotes_lose_their_openmetrics_escape() {
+        assert_eq!(classic_help(r#"a \"b\" c\\d\ne"#), r#"a "b" c\\d\ne"#);
+        assert_eq!(classic_help("plain"), "plain");
+    }
 
     #[test]
     fn metadata_is_rewritten_and_samples_are_kept() {

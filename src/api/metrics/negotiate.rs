@@ -36,10 +36,11 @@ impl Format {
 
     /// The format for an `Accept` header (`None`: no header). The media ranges are tried
     /// by falling q-value (in header order among equals); the first one that names a
-    /// format this server writes wins. A range with `q=0` is refused, not accepted;
-    /// `*/*`, `text/*` and `text/plain` (version 0.0.4 or none) pick the classic format;
-    /// `application/openmetrics-text` (version 1.0.0 or none) picks OpenMetrics. Nothing
-    /// acceptable, or an unreadable header: the classic format, as client_golang does.
+    /// format this server writes wins. A range with `q=0` (or an unreadable q) is refused;
+    /// `text/plain` (version 0.0.4 or none) picks the classic format,
+    /// `application/openmetrics-text` (version 1.0.0, 0.0.1 or none) OpenMetrics; wildcards
+    /// pick nothing. Nothing acceptable, or an unreadable header: the classic format, as
+    /// client_golang does.
     pub fn negotiate(accept: Option<&str>) -> Format {
         let Some(accept) = accept else {
             return Format::Classic;
@@ -67,7 +68,7 @@ struct MediaRange {
 }
 
 impl MediaRange {
-    /// `None` for an empty element; a malformed `q` counts as 1 (as most servers read it).
+    /// `None` for an empty element; a malformed `q` counts as 0.
     fn parse(element: &str) -> Option<MediaRange> {
         let mut parts = element.split(';');
         let media = parts.next()?.trim().to_ascii_lowercase();
@@ -85,7 +86,14 @@ impl MediaRange {
             };
             let value = value.trim().trim_matches('"');
             match key.trim().to_ascii_lowercase().as_str() {
-                "q" => range.q = value.parse().unwrap_or(1.0),
+                // As goautoneg (client_golang's parser): an unreadable q is 0.
+                "q" => {
+                    range.q = value
+                        .parse()
+                        .ok()
+                        .filter(|q: &f32| q.is_finite())
+                        .unwrap_or(0.0)
+                }
                 "version" => range.version = Some(value.to_string()),
                 _ => {}
             }
@@ -97,11 +105,14 @@ impl MediaRange {
     fn format(&self) -> Option<Format> {
         let version = self.version.as_deref();
         match self.media.as_str() {
-            "application/openmetrics-text" if matches!(version, None | Some("1.0.0")) => {
+            "application/openmetrics-text"
+                if matches!(version, None | Some("1.0.0") | Some("0.0.1")) =>
+            {
                 Some(Format::OpenMetrics)
             }
             "text/plain" if matches!(version, None | Some("0.0.4")) => Some(Format::Classic),
-            "*/*" | "text/*" => Some(Format::Classic),
+            // Wildcards choose nothing: the default (classic) applies unless a named format
+            // is acceptable, as in client_golang.
             _ => None,
         }
     }
@@ -159,8 +170,10 @@ mod tests {
             pick("text/plain;q=0.3, application/openmetrics-text;q=0.7"),
             OpenMetrics
         );
-        assert_eq!(pick("*/*, application/openmetrics-text"), Classic);
+        // Wildcards choose nothing: a named format anywhere in the header wins over them.
+        assert_eq!(pick("*/*, application/openmetrics-text"), OpenMetrics);
         assert_eq!(pick("application/openmetrics-text, */*"), OpenMetrics);
+        assert_eq!(pick("application/openmetrics-text;q=0.5, */*"), OpenMetrics);
     }
 
     #[test]
@@ -174,7 +187,12 @@ mod tests {
 
     #[test]
     fn unknown_versions_and_types_are_passed_over() {
-        assert_eq!(pick("application/openmetrics-text;version=0.0.1"), Classic);
+        assert_eq!(
+            pick("application/openmetrics-text;version=0.0.1"),
+            OpenMetrics
+        );
+        assert_eq!(pick("application/openmetrics-text;version=2.0.0"), Classic);
+        assert_eq!(pick("application/openmetrics-text;q=high"), Classic);
         assert_eq!(
             pick("text/plain;version=9.9, application/openmetrics-text;q=0.2"),
             OpenMetrics

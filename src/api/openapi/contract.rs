@@ -23,9 +23,14 @@ use crate::api::fault;
 const FAULT: &str = "Fault";
 const FAULT_DETAIL: &str = "FaultDetail";
 
-/// `X-OpenStack-Nova-API-Version` as the server takes it: a version served (`2.1` ..
-/// `2.12`) or `latest`, in any case. A test checks it against [`Version::MAX`].
-pub const LEGACY_VERSION_PATTERN: &str = r"^([Ll][Aa][Tt][Ee][Ss][Tt]|2\.([1-9]|1[0-2]))$";
+/// The versions served, as a pattern's alternation (`1|2|...|12` for 2.1 .. 2.12): made
+/// from [`Version::MIN`] and [`Version::MAX`], so the document follows them.
+fn minors() -> String {
+    let all: Vec<String> = (Version::MIN.minor..=Version::MAX.minor)
+        .map(|m| m.to_string())
+        .collect();
+    all.join("|")
+}
 
 /// Applies the contract to every operation of `doc`.
 pub(super) fn apply(doc: &mut OpenApi) {
@@ -80,45 +85,35 @@ fn operation_id(method: &str, path: &str) -> String {
     id
 }
 
-/// Under /v2.1 every operation takes the microversion headers; under /v2 none does.
+/// Under /v2.1 every operation takes the microversion header; under /v2 none does.
 ///
-/// `OpenStack-API-Version` is a plain string: as in Nova, it may list other services'
-/// versions, and one that names no compute version is as good as absent, which no pattern
-/// without look-ahead can say. The legacy header, which vifd checks whenever it is given,
-/// has its pattern.
+/// It is a plain string: as in Nova, it may list other services' versions, and one that
+/// names no compute version is as good as absent, which no pattern without look-ahead can
+/// say. The legacy header is described in it rather than declared: Nova reads it only when
+/// this one names no compute version, so no schema of its own could say which values are
+/// refused.
 fn version_header(path: &str, op: &mut Operation) {
     let params = op.parameters.get_or_insert_with(Vec::new);
     params.retain(|p| !p.name.eq_ignore_ascii_case(HEADER));
     if path == "/v2.1" || path.starts_with("/v2.1/") {
-        let range = format!("{} to {}", Version::MIN, Version::MAX);
-        let header = |name: &str, schema: ObjectBuilder, what: String| {
+        params.push(
             ParameterBuilder::new()
-                .name(name)
+                .name("OpenStack-API-Version")
                 .parameter_in(ParameterIn::Header)
                 .required(Required::False)
-                .description(Some(what))
-                .schema(Some(schema))
-                .build()
-        };
-        params.push(header(
-            "OpenStack-API-Version",
-            string_schema(),
-            format!(
-                "`service version` entries separated by commas; the `compute` one is `compute \
-                 X.Y` ({range}) or `compute latest`. Absent, or naming no compute version, \
-                 means {}. A compute version not served is refused with 406, a malformed one \
-                 with 400.",
-                Version::MIN
-            ),
-        ));
-        params.push(header(
-            "X-OpenStack-Nova-API-Version",
-            string_schema().pattern(Some(LEGACY_VERSION_PATTERN)),
-            format!(
-                "The legacy header: `X.Y` ({range}) or `latest`. OpenStack-API-Version wins, \
-                 but this one is checked whenever it is given."
-            ),
-        ));
+                .description(Some(format!(
+                    "`service version` entries separated by commas; the `compute` one is \
+                     `compute X.Y` ({} to {}) or `compute latest`. Absent, or naming no compute \
+                     version, means the legacy `X-OpenStack-Nova-API-Version: X.Y` if given, \
+                     else {}. A version not served is refused with 406, a malformed one with \
+                     400.",
+                    Version::MIN,
+                    Version::MAX,
+                    Version::MIN
+                )))
+                .schema(Some(string_schema()))
+                .build(),
+        );
     }
     if params.is_empty() {
         op.parameters = None;
@@ -302,13 +297,30 @@ fn document_headers(path: &str, op: &mut Operation) {
         ));
     }
     if path == "/v2.1" || path.starts_with("/v2.1/") {
-        headers.push((
-            "OpenStack-API-Version",
-            header(
-                string_schema().pattern(Some(r"^compute 2\.([1-9]|1[0-2])$")),
-                "The microversion served",
+        let served = format!(r"{}\.({})", Version::MIN.major, minors());
+        headers.extend([
+            (
+                "OpenStack-API-Version",
+                header(
+                    string_schema().pattern(Some(format!("^compute {served}$"))),
+                    "The microversion served",
+                ),
             ),
-        ));
+            (
+                "X-OpenStack-Nova-API-Version",
+                header(
+                    string_schema().pattern(Some(format!("^{served}$"))),
+                    "The microversion served, as the legacy header writes it",
+                ),
+            ),
+            (
+                "Vary",
+                header(
+                    string_schema(),
+                    "OpenStack-API-Version, X-OpenStack-Nova-API-Version",
+                ),
+            ),
+        ]);
     }
     for response in op.responses.responses.values_mut() {
         if let RefOr::T(r) = response {

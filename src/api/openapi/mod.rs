@@ -13,8 +13,6 @@ use utoipa::OpenApi;
 mod contract;
 mod derive;
 
-pub use contract::LEGACY_VERSION_PATTERN;
-
 use super::compute::{attachments, discovery, extensions, vifs};
 use super::{actions, native};
 
