@@ -9,10 +9,14 @@ set -euo pipefail
 # the service through invoke-rc.d, which without systemd as PID 1 (and under a policy-rc.d
 # that refuses) starts nothing; a Prometheus left on :9090 would not matter either, the test
 # runs its own on a port of its own.
+# protobuf-compiler and libprotobuf-dev build the etcd-client crate (its build script runs
+# protoc, which needs google/protobuf/*.proto); etcd-server and etcd-client are the real
+# etcd the fleet tests start (each its own, on ports of its own; the package's service is
+# never started without systemd).
 PKGS=(libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
       qemu-system-x86 openvswitch-switch ovn-central ovn-host dnsmasq-base iptables iproute2
       pkg-config curl openssl ca-certificates systemd man-db python3-prometheus-client dpkg-dev rpm
-      prometheus)
+      prometheus protobuf-compiler libprotobuf-dev etcd-server etcd-client)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -271,11 +271,56 @@ pub struct ServeArgs {
     /// The libvirt storage pool whose volumes os-volume_attachments attaches.
     #[arg(long, env = "VIFD_VOLUME_POOL", value_name = "POOL")]
     pub volume_pool: Option<String>,
+    /// Publishing to etcd (`--fleet-*`), boxed: rarely set, and large.
+    #[command(flatten)]
+    pub fleet: Box<FleetArgs>,
     /// Once the first inventory is served (when READY=1 goes to systemd), write
     /// {"pid", "listen", "generation"} here, atomically: "listen" holds the addresses
     /// actually bound (port 0 shows the port it got). Removed at a clean shutdown.
     #[arg(long, env = "VIFD_READY_FILE", value_name = "FILE")]
     pub ready_file: Option<PathBuf>,
+}
+
+/// `vifd serve`'s fleet options: publishing the inventory to etcd.
+#[derive(Debug, Clone, Default, Args)]
+pub struct FleetArgs {
+    /// Publish the inventory to etcd at these client URLs (http:// or https://HOST:PORT),
+    /// for `vifd fleet serve`; comma-separated or repeated [default: off].
+    #[arg(id = "fleet_etcd", long = "fleet-etcd", env = "VIFD_FLEET_ETCD")]
+    #[arg(value_name = "URL", value_delimiter = ',')]
+    pub etcd: Vec<String>,
+    /// The host name the inventory is published under [default: the hostname].
+    #[arg(id = "fleet_host", long = "fleet-host", env = "VIFD_FLEET_HOST")]
+    #[arg(value_name = "NAME")]
+    pub host: Option<String>,
+    /// PEM CA certificate that etcd's certificate must chain to (https:// endpoints).
+    #[arg(
+        id = "fleet_ca",
+        long = "fleet-ca",
+        env = "VIFD_FLEET_CA",
+        value_name = "FILE"
+    )]
+    pub ca: Option<PathBuf>,
+    /// PEM client certificate presented to etcd (with --fleet-key).
+    #[arg(id = "fleet_cert", long = "fleet-cert", env = "VIFD_FLEET_CERT")]
+    #[arg(value_name = "FILE", requires = "fleet_key")]
+    pub cert: Option<PathBuf>,
+    /// PEM private key of --fleet-cert.
+    #[arg(id = "fleet_key", long = "fleet-key", env = "VIFD_FLEET_KEY")]
+    #[arg(value_name = "FILE", requires = "fleet_cert")]
+    pub key: Option<PathBuf>,
+    /// etcd user name (with --fleet-password-file).
+    #[arg(id = "fleet_user", long = "fleet-user", env = "VIFD_FLEET_USER")]
+    #[arg(value_name = "NAME", requires = "fleet_password_file")]
+    pub user: Option<String>,
+    /// File holding the etcd user's password.
+    #[arg(id = "fleet_password_file", long = "fleet-password-file")]
+    #[arg(
+        env = "VIFD_FLEET_PASSWORD_FILE",
+        value_name = "FILE",
+        requires = "fleet_user"
+    )]
+    pub password_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

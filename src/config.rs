@@ -99,6 +99,26 @@ pub struct FileConfig {
     pub actions: Option<ActionsTable>,
     /// `[volumes]`: where attached volumes come from.
     pub volumes: Option<VolumesTable>,
+    /// `[fleet]`: publishing the inventory to etcd.
+    pub fleet: Option<FleetTable>,
+}
+
+/// `[fleet]`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FleetTable {
+    /// etcd client URLs; none: the fleet is off.
+    pub endpoints: Option<Vec<String>>,
+    /// The host name published under (default: the hostname).
+    pub host: Option<String>,
+    /// PEM CA certificate to verify etcd with.
+    pub ca: Option<PathBuf>,
+    /// PEM client certificate and key, both or neither.
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    /// etcd user name and the file holding its password, both or neither.
+    pub user: Option<String>,
+    pub password_file: Option<PathBuf>,
 }
 
 /// `[actions]`.

@@ -14,10 +14,12 @@ pub use correlate::{correlate, correlate_with, CorrelateOptions, Correlation, De
 pub use inventory::{Inventory, Problem, ProblemKind, Vif};
 pub mod actions;
 pub mod api;
+pub(crate) mod backoff;
 pub mod cli;
 pub mod cmd;
 pub mod collect;
 pub mod config;
+pub mod fleet;
 pub mod logging;
 pub mod output;
 pub mod serve;

@@ -133,6 +133,31 @@ fn bad_values_are_named_with_key_and_line() {
         ),
         ("ovn_grace", "ovn_grace = -1\n", "line 1: ovn_grace: invalid value"),
         (
+            "fleet_url",
+            "refresh = 60\n[fleet]\nendpoints = [\"127.0.0.1:2379\"]\n",
+            "line 3: fleet.endpoints: \"127.0.0.1:2379\" is not an http:// or https:// URL",
+        ),
+        (
+            "fleet_host",
+            "[fleet]\nendpoints = [\"http://127.0.0.1:2379\"]\nhost = \"a/b\"\n",
+            "line 3: fleet.host: \"a/b\" contains '/'",
+        ),
+        (
+            "fleet_pair",
+            "[fleet]\nendpoints = [\"http://127.0.0.1:2379\"]\ncert = \"/c.pem\"\n",
+            "line 3: fleet.cert: fleet.cert and fleet.key go together",
+        ),
+        (
+            "fleet_user",
+            "[fleet]\nendpoints = [\"http://127.0.0.1:2379\"]\nuser = \"vifd\"\n",
+            "line 3: fleet.user: fleet.user and fleet.password_file go together",
+        ),
+        (
+            "fleet_unknown",
+            "[fleet]\nendpoint = [\"http://127.0.0.1:2379\"]\n",
+            "line 2: fleet.endpoint: unknown field `endpoint`",
+        ),
+        (
             "level",
             "log_level = \"vifd=loud\"\n",
             "line 1: log_level: invalid log filter",
@@ -147,6 +172,28 @@ fn bad_values_are_named_with_key_and_line() {
         let err = error_of(name, text);
         assert!(err.contains(want), "{name}: want {want:?} in {err}");
     }
+}
+
+#[test]
+fn fleet_settings_are_shown_and_absent_when_off() {
+    let off = check("fleet_off", "", &["--json"]);
+    let eff: serde_json::Value = serde_json::from_slice(&off.stdout).unwrap();
+    assert!(eff.get("fleet").is_none(), "{eff}");
+    let text = "[fleet]\nendpoints = [\"http://127.0.0.1:2379\", \"http://127.0.0.2:2379\"]\n";
+    let on = check("fleet_on", text, &["--json"]);
+    assert!(
+        on.status.success(),
+        "{}",
+        String::from_utf8_lossy(&on.stderr)
+    );
+    let eff: serde_json::Value = serde_json::from_slice(&on.stdout).unwrap();
+    assert_eq!(eff["fleet"]["endpoints"][1], "http://127.0.0.2:2379");
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_eq!(
+        eff["fleet"]["host"],
+        hostname.trim(),
+        "the hostname by default"
+    );
 }
 
 #[test]

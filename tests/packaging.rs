@@ -243,7 +243,7 @@ fn example_config_documents_every_key() {
     let example = std::fs::read_to_string(example_path()).unwrap();
     let top = accepted_keys(&scratch, "");
     assert!(top.contains(&"libvirt_uri".to_string()), "{top:?}");
-    let tables = ["networks", "actions", "volumes"];
+    let tables = ["networks", "actions", "volumes", "fleet"];
     for key in top.iter().filter(|k| !tables.contains(&k.as_str())) {
         // A paragraph opens with "# key: what it does" (or "# key_a, key_b: ...").
         let documented = example.lines().any(|l| {
@@ -284,6 +284,24 @@ fn example_config_documents_every_key() {
         assert!(
             example.contains(&format!("# {table}.{key}:")),
             "{table}.{key}"
+        );
+    }
+    assert!(top.contains(&"fleet".to_string()), "{top:?}");
+    let fleet = example
+        .split("\n#[fleet]\n")
+        .nth(1)
+        .expect("a commented [fleet]");
+    for key in accepted_keys(&scratch, "fleet") {
+        assert!(
+            example.lines().any(|l| l.starts_with("# fleet.")
+                && l.split_once(':').is_some_and(|(names, _)| names[2..]
+                    .split(", ")
+                    .any(|n| n == format!("fleet.{key}")))),
+            "the example does not document fleet.{key}"
+        );
+        assert!(
+            fleet.lines().any(|l| l.starts_with(&format!("#{key} = "))),
+            "the example has no commented [fleet] {key}"
         );
     }
     // Shipped as is, nothing but comments.

@@ -30,6 +30,10 @@
 //!   without Open vSwitch has nothing to alert on. Once configured or seen, 0 whenever
 //!   the monitor is disconnected. `ovn` 1 while the Southbound monitor is connected; no
 //!   sample when the host is not an OVN chassis (no `ovn-remote`, no `--ovn-sb`).
+//!   `fleet` 1 while the fleet publisher is connected to etcd; no sample when the fleet
+//!   is off (no `--fleet-etcd`).
+//! - `vifd_fleet_conflicts_total`: times the fleet publisher found another writer on its
+//!   host's keys (two agents with one host name); only when the fleet is on.
 //! - `vifd_inventory_duration_seconds`: wall time of the last successful full read of
 //!   libvirt (every domain's XML, networks and leases) plus correlating it with the link
 //!   table and publishing the view. No sample before the first one.
@@ -67,6 +71,7 @@ use axum::Extension;
 use bytes::Bytes;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
@@ -179,6 +184,7 @@ impl Collector for SourceFamilies {
             ("netlink", Some(s.netlink)),
             ("ovsdb", s.ovsdb),
             ("ovn", s.ovn),
+            ("fleet", s.fleet),
         ];
         for (source, up) in states {
             let Some(up) = up else { continue };
@@ -194,6 +200,15 @@ impl Collector for SourceFamilies {
         )?;
         if let Some(d) = s.inventory_duration {
             ConstGauge::new(d.as_secs_f64()).encode(m)?;
+        }
+        if s.fleet.is_some() {
+            let m = encoder.encode_descriptor(
+                "vifd_fleet_conflicts",
+                "Times the fleet publisher found another writer on its host's keys in etcd.",
+                None,
+                MetricType::Counter,
+            )?;
+            ConstCounter::new(s.fleet_conflicts).encode(m)?;
         }
         let mut m = encoder.encode_descriptor(
             "vifd_build",

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::settings::{Flags, Settings, SettingsError, DEFAULT_AGENT_TIMEOUT};
+use super::settings::{Flags, FleetOut, Settings, SettingsError, DEFAULT_AGENT_TIMEOUT};
 use crate::cli::{ConfigCheckArgs, ServeArgs};
 use crate::config::{self, Loaded};
 use crate::logging::LogFormat;
@@ -87,6 +87,9 @@ pub struct Effective {
     pub networks: Networks,
     pub actions: ActionsOut,
     pub volumes: VolumesOut,
+    /// Absent when the fleet is off (no endpoint).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<FleetOut>,
 }
 
 #[derive(Debug, Serialize)]
@@ -164,5 +167,6 @@ pub fn effective(loaded: &Loaded) -> Result<Effective, SettingsError> {
         volumes: VolumesOut {
             pool: cfg.actions.pool.clone(),
         },
+        fleet: cfg.fleet.as_ref().map(FleetOut::from),
     })
 }

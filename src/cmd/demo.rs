@@ -70,6 +70,7 @@ pub async fn run(args: &DemoArgs) -> Result<(), CmdError> {
         header_timeout: serve::DEFAULT_HEADER_TIMEOUT,
         netlink_rcvbuf: None,
         actions: serve::ActionsConfig::default(),
+        fleet: None,
     })
     .await?;
     let some_uuid = inv.domains.first().map_or("<uuid>", |d| d.uuid.as_str());

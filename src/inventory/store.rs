@@ -26,6 +26,10 @@ pub struct Sources {
     pub ovsdb: Option<bool>,
     /// The OVN Southbound monitor is connected; `None` when the host is not an OVN chassis.
     pub ovn: Option<bool>,
+    /// The fleet publisher is connected to etcd; `None` when the fleet is off.
+    pub fleet: Option<bool>,
+    /// Times the fleet publisher found another writer on its host's keys.
+    pub fleet_conflicts: u64,
     /// The last successful full read of libvirt, correlated and published.
     pub inventory_duration: Option<Duration>,
 }
@@ -110,6 +114,12 @@ impl Shared {
             g
         });
         (view.unwrap_or_else(|| self.current()), start, rx)
+    }
+
+    /// A receiver of the served generation: marked changed at each publication (new
+    /// counters included), never holding up the writer.
+    pub fn generations(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.feed.generation()
     }
 
     /// Waits until the served generation reaches `generation`, at most `timeout`.

@@ -142,6 +142,11 @@ impl View {
         records.chain(self.host_problems.values())
     }
 
+    /// The host-level problems (orphan devices), by device name.
+    pub fn host_problems(&self) -> impl Iterator<Item = &Arc<Problem>> {
+        self.host_problems.values()
+    }
+
     pub fn problem_count(&self) -> usize {
         self.problem_count
     }

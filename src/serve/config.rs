@@ -27,6 +27,8 @@ pub struct ServeConfig {
     /// Receive buffer of the link-notification socket (tests shrink it to force overruns).
     pub netlink_rcvbuf: Option<usize>,
     pub actions: ActionsConfig,
+    /// Where to publish the inventory; `None`: the fleet is off.
+    pub fleet: Option<crate::fleet::FleetConfig>,
 }
 
 /// The write side: off unless enabled.

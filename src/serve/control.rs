@@ -142,6 +142,7 @@ impl Control {
             ("tls_cert/tls_key", new.tls != old.tls),
             ("header_timeout", new.header_timeout != old.header_timeout),
             ("actions.enabled/volumes.pool", new.actions != old.actions),
+            ("fleet", new.fleet != old.fleet),
         ] {
             if changed {
                 warn!(setting = what, "changed in the configuration; it takes effect at the next restart (listeners stay open across reloads)");

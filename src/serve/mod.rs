@@ -2,7 +2,6 @@
 
 mod activation;
 mod addr;
-mod backoff;
 mod check;
 mod config;
 pub mod control;

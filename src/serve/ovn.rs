@@ -5,7 +5,7 @@
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
-use super::backoff::Backoff;
+use crate::backoff::Backoff;
 use crate::collect::OVN_TIMEOUT;
 use crate::ovn::{SbMonitor, SbState, Wanted};
 use crate::ovsdb::OvsdbAddr;

@@ -5,7 +5,7 @@
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-use super::backoff::Backoff;
+use crate::backoff::Backoff;
 use crate::collect::{OvsdbSource, OVSDB_TIMEOUT};
 use crate::ovsdb::{OvsState, OvsdbMonitor};
 

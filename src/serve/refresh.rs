@@ -12,10 +12,10 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
-use super::backoff::Backoff;
 use super::live::Live;
 use super::ovn::{OvnTask, OvnUpdate, Target};
 use super::ovs::{OvsTask, OvsUpdate};
+use crate::backoff::Backoff;
 use crate::collect::{ovn_wanted, Source};
 use crate::inventory::Shared;
 use crate::libvirt::with_session;

@@ -19,6 +19,7 @@ use crate::actions::{ActionSettings, Actions};
 use crate::api::actions::ActionAccess;
 use crate::api::auth::Token;
 use crate::api::{router, RouterOptions};
+use crate::fleet::Publisher;
 use crate::inventory::Shared;
 
 /// A server with its listeners bound, not yet serving.
@@ -121,6 +122,9 @@ impl Server {
             .into_iter()
             .map(|b| tokio::spawn(b.serve(limit.clone(), stop_rx.clone())))
             .collect();
+        // Publishes to etcd beside the refresher, on its own task: etcd never holds up a
+        // request. Stopped (dropped) once the refresher is.
+        let fleet = (self.cfg.fleet.clone()).map(|f| Publisher::spawn(f, self.shared.clone()));
         control
             .supervise(
                 self.shared.clone(),
@@ -131,6 +135,7 @@ impl Server {
                 shutdown,
             )
             .await;
+        drop(fleet);
         info!("shutting down");
         self.shared.close_watchers();
         let _ = stop_tx.send(true);

@@ -114,10 +114,23 @@ impl Daemon {
     /// notifications and events can change what it serves.
     pub fn on_demo_host(tag: &str) -> (super::TestNs, Self) {
         let (ns, uri) = super::demo_host(tag);
-        let name = ns.name.clone();
-        let args = ["--libvirt-uri", &uri, "--netns", &name, "--refresh", "3600"];
-        let d = Self::on_loopback(&args);
+        let d = Self::on_demo_ns(&ns, &uri, &[]);
         (ns, d)
+    }
+
+    /// As [`on_demo_host`](Self::on_demo_host), on a demo host already made (`ns`, `uri`
+    /// from [`super::demo_host`]), with `extra` options.
+    pub fn on_demo_ns(ns: &super::TestNs, uri: &str, extra: &[&str]) -> Self {
+        let mut args = vec![
+            "--libvirt-uri",
+            uri,
+            "--netns",
+            &ns.name,
+            "--refresh",
+            "3600",
+        ];
+        args.extend_from_slice(extra);
+        Self::on_loopback(&args)
     }
 
     pub fn addr(&self) -> SocketAddr {

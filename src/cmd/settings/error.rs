@@ -44,6 +44,8 @@ pub enum Reason {
     TlsPair,
     #[error(transparent)]
     Serve(Box<ServeError>),
+    #[error("{0}")]
+    Fleet(String),
 }
 
 fn line_prefix(line: Option<usize>) -> String {

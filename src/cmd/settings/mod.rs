@@ -5,12 +5,14 @@
 //! all go through [`Settings::resolve`].
 
 mod error;
+mod fleet;
 mod host;
 mod log;
 mod resolve;
 mod serve;
 
 pub use error::{Reason, SettingsError};
+pub use fleet::FleetOut;
 pub use host::{host, DEFAULT_AGENT_TIMEOUT, DEFAULT_LIBVIRT_URI};
 pub use log::{log, Flags, LogSettings};
 pub use resolve::Settings;

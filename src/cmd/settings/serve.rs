@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use super::error::{invalid, Reason, SettingsError};
+use super::fleet::fleet;
 use super::host::host;
 use crate::cli::ServeArgs;
 use crate::config::Loaded;
@@ -72,6 +73,7 @@ pub fn serve(args: &ServeArgs, loaded: &Loaded) -> Result<ServeConfig, SettingsE
                 .clone()
                 .or_else(|| file.volumes.as_ref().and_then(|v| v.pool.clone())),
         },
+        fleet: fleet(&args.fleet, loaded)?,
     };
     check_config(&cfg).map_err(|e| {
         let (key, from_file) = key_of(&e, args, &cfg);

@@ -1,10 +1,11 @@
-//! The capped exponential backoff every reconnecting source uses (libvirt, OVSDB).
+//! The capped exponential backoff every reconnecting source uses (libvirt, OVSDB, OVN,
+//! the fleet publisher).
 
 use std::time::Duration;
 
 /// Delays between tries: `first`, then half as long again each time, at most `max`.
 #[derive(Debug, Clone)]
-pub(super) struct Backoff {
+pub(crate) struct Backoff {
     first: Duration,
     max: Duration,
     next: Duration,
@@ -12,10 +13,10 @@ pub(super) struct Backoff {
 
 impl Backoff {
     /// What libvirt and OVSDB reconnects use: 100 ms growing to 5 s.
-    pub(super) const SOURCE: Backoff =
+    pub(crate) const SOURCE: Backoff =
         Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
 
-    pub(super) const fn new(first: Duration, max: Duration) -> Self {
+    pub(crate) const fn new(first: Duration, max: Duration) -> Self {
         Backoff {
             first,
             max,
@@ -24,24 +25,24 @@ impl Backoff {
     }
 
     /// The delay before the next try; the one after it is longer, up to the cap.
-    pub(super) fn next_delay(&mut self) -> Duration {
+    pub(crate) fn next_delay(&mut self) -> Duration {
         let now = self.next;
         self.next = (self.next * 3 / 2).min(self.max);
         now
     }
 
     /// The delay `next_delay` will give, without moving on.
-    pub(super) fn peek(&self) -> Duration {
+    pub(crate) fn peek(&self) -> Duration {
         self.next
     }
 
     /// After a success: the next failure starts again from the first delay.
-    pub(super) fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.next = self.first;
     }
 
     /// The longest delay: how often to look for a source that is not there at all.
-    pub(super) fn max(&self) -> Duration {
+    pub(crate) fn max(&self) -> Duration {
         self.max
     }
 }

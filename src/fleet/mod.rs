@@ -1,0 +1,19 @@
+//! The fleet publisher of `vifd serve`: the host's records, host-level problems and meta
+//! in etcd, kept equal to the served view (README, "Fleet", documents the key layout and
+//! the values, a contract with the fleet server).
+//!
+//! - `keys`: the key layout;
+//! - `codec`: the values (a record without its counters, the problems, the meta);
+//! - `batch`: what to write, as a diff of states cut into transactions;
+//! - `publisher`: the task (connection, lease, guard, full syncs and repairs).
+
+pub mod batch;
+pub mod codec;
+mod config;
+mod error;
+pub mod keys;
+mod publisher;
+
+pub use config::{check_endpoint, hostname, FleetConfig};
+pub use error::FleetError;
+pub use publisher::Publisher;

@@ -1,0 +1,197 @@
+//! A real etcd (`etcd` from etcd-server, `etcdctl` from etcd-client) per test: each member
+//! on loopback ports of its own, its data under a temp dir of its own, killed on drop.
+//! Readiness and every wait are `etcdctl` asked again under a deadline, never a sleep.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::process::Reaped;
+
+/// How long a member may take to answer after it was started.
+pub const START_LIMIT: Duration = Duration::from_secs(30);
+
+/// True when etcd and etcdctl are installed; else fails under `CI=true`, or skips.
+pub fn available() -> bool {
+    let found = |p: &str, arg: &str| {
+        Command::new(p)
+            .arg(arg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    super::ovn::prerequisite(
+        "etcd and etcdctl (packages etcd-server, etcd-client)",
+        found("etcd", "--version") && found("etcdctl", "version"),
+    )
+}
+
+/// A loopback port nothing listens on now.
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    l.local_addr().unwrap().port()
+}
+
+/// One etcd member.
+pub struct Etcd {
+    pub name: String,
+    pub client_url: String,
+    peer_url: String,
+    /// `--initial-cluster` (this member alone, or every member of its cluster).
+    cluster: String,
+    dir: PathBuf,
+    /// Removed with the last member that owns it.
+    owns_dir: bool,
+    child: Option<Reaped>,
+}
+
+impl Etcd {
+    /// A single-member cluster, answering.
+    pub fn start(tag: &str) -> Self {
+        let dir = scratch(tag);
+        let mut e = Self::member(&dir, "m0", free_port(), free_port());
+        e.cluster = format!("{}={}", e.name, e.peer_url);
+        e.owns_dir = true;
+        e.run();
+        e.wait_healthy();
+        e
+    }
+
+    /// A cluster of `n` members, every one answering (for the fleet server's tests).
+    pub fn cluster(tag: &str, n: usize) -> Vec<Self> {
+        let dir = scratch(tag);
+        let mut members: Vec<Etcd> = (0..n)
+            .map(|i| Self::member(&dir, &format!("m{i}"), free_port(), free_port()))
+            .collect();
+        let cluster: Vec<String> = members
+            .iter()
+            .map(|m| format!("{}={}", m.name, m.peer_url))
+            .collect();
+        for m in &mut members {
+            m.cluster = cluster.join(",");
+            m.run();
+        }
+        members[0].owns_dir = true;
+        for m in &members {
+            m.wait_healthy();
+        }
+        members
+    }
+
+    fn member(dir: &Path, name: &str, client: u16, peer: u16) -> Self {
+        Etcd {
+            name: name.to_string(),
+            client_url: format!("http://127.0.0.1:{client}"),
+            peer_url: format!("http://127.0.0.1:{peer}"),
+            cluster: String::new(),
+            dir: dir.to_path_buf(),
+            owns_dir: false,
+            child: None,
+        }
+    }
+
+    fn run(&mut self) {
+        let data = self.dir.join(&self.name);
+        let log = std::fs::File::create(self.dir.join(format!("{}.log", self.name))).unwrap();
+        let child = Command::new("etcd")
+            .arg("--name")
+            .arg(&self.name)
+            .arg("--data-dir")
+            .arg(&data)
+            .args(["--listen-client-urls", &self.client_url])
+            .args(["--advertise-client-urls", &self.client_url])
+            .args(["--listen-peer-urls", &self.peer_url])
+            .args(["--initial-advertise-peer-urls", &self.peer_url])
+            .args(["--initial-cluster", &self.cluster])
+            .args(["--initial-cluster-state", "new"])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start etcd");
+        self.child = Some(Reaped::new(child));
+    }
+
+    /// Kills the member, keeping its data.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill();
+        }
+    }
+
+    /// Starts it again on the same ports and data, and waits until it answers.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.run();
+        self.wait_healthy();
+    }
+
+    fn wait_healthy(&self) {
+        let deadline = Instant::now() + START_LIMIT;
+        while !self.ctl(&["endpoint", "health"]).status.success() {
+            assert!(
+                Instant::now() < deadline,
+                "etcd {} not healthy within {START_LIMIT:?}; see {}",
+                self.name,
+                self.dir.display()
+            );
+            // Retry pacing while etcd starts, not synchronisation.
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// `etcdctl --endpoints URL ARGS` (API v3).
+    pub fn ctl(&self, args: &[&str]) -> std::process::Output {
+        Command::new("etcdctl")
+            .env("ETCDCTL_API", "3")
+            .args(["--endpoints", &self.client_url, "--command-timeout", "5s"])
+            .args(args)
+            .output()
+            .expect("run etcdctl")
+    }
+
+    /// Every key under `prefix` with its value (values are one-line JSON).
+    pub fn get_prefix(&self, prefix: &str) -> BTreeMap<String, String> {
+        let out = self.ctl(&["get", "--prefix", prefix]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        lines
+            .chunks(2)
+            .filter(|kv| kv.len() == 2)
+            .map(|kv| (kv[0].to_string(), kv[1].to_string()))
+            .collect()
+    }
+
+    /// The lease id a key is attached to (0: none); `None` when the key is absent.
+    pub fn lease_of(&self, key: &str) -> Option<i64> {
+        let out = self.ctl(&["get", key, "-w", "json"]);
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        let kv = json["kvs"].as_array()?.first()?;
+        Some(kv["lease"].as_i64().unwrap_or(0))
+    }
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        self.stop();
+        if self.owns_dir {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+fn scratch(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("vifd-etcd-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
