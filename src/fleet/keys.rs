@@ -65,15 +65,39 @@ impl HostKeys {
 
     /// What `key` is; `None` when it is not under this host's prefix.
     pub fn entry<'a>(&self, key: &'a str) -> Option<Entry<'a>> {
-        let rest = key.strip_prefix(&self.prefix)?;
-        Some(match rest {
-            "meta" => Entry::Meta,
-            "problems" => Entry::Problems,
-            _ => match rest.strip_prefix("vifs/") {
-                Some(id) if !id.is_empty() => Entry::Vif(id),
-                _ => Entry::Other,
-            },
-        })
+        key.strip_prefix(&self.prefix).map(entry_of)
+    }
+}
+
+/// What a key under [`ROOT`] is, for the fleet server reading every host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Key<'a> {
+    /// A key under `hosts/<host>/`.
+    Host(&'a str, Entry<'a>),
+    /// `alive/<host>`.
+    Alive(&'a str),
+}
+
+/// Parses a key vifd writes; `None` for anything else under (or outside) [`ROOT`].
+pub fn parse(key: &str) -> Option<Key<'_>> {
+    let rest = key.strip_prefix(ROOT)?;
+    if let Some(host) = rest.strip_prefix("alive/") {
+        return check_host(host).ok().map(|()| Key::Alive(host));
+    }
+    let (host, entry) = rest.strip_prefix("hosts/")?.split_once('/')?;
+    check_host(host).ok()?;
+    Some(Key::Host(host, entry_of(entry)))
+}
+
+/// What the part of a key after `hosts/<host>/` names.
+fn entry_of(rest: &str) -> Entry<'_> {
+    match rest {
+        "meta" => Entry::Meta,
+        "problems" => Entry::Problems,
+        _ => match rest.strip_prefix("vifs/") {
+            Some(id) if !id.is_empty() => Entry::Vif(id),
+            _ => Entry::Other,
+        },
     }
 }
 
@@ -106,6 +130,16 @@ mod tests {
         assert_eq!(k.entry(&k.meta()), Some(Entry::Meta));
         assert_eq!(k.entry("/vifd/v1/hosts/hv-1/x"), Some(Entry::Other));
         assert_eq!(k.entry("/vifd/v1/hosts/hv-10/meta"), None);
+    }
+
+    #[test]
+    fn any_hosts_keys_parse() {
+        let k = HostKeys::new("hv-1");
+        assert_eq!(parse(&k.meta()), Some(Key::Host("hv-1", Entry::Meta)));
+        assert_eq!(parse(&k.vif("a")), Some(Key::Host("hv-1", Entry::Vif("a"))));
+        assert_eq!(parse(&k.alive()), Some(Key::Alive("hv-1")));
+        assert_eq!(parse("/vifd/v1/hosts/hv-1"), None);
+        assert_eq!(parse("/other/hosts/hv-1/meta"), None);
     }
 
     #[test]

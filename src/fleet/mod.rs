@@ -13,6 +13,7 @@ mod config;
 mod error;
 pub mod keys;
 mod publisher;
+pub mod view;
 
 pub use config::{check_endpoint, hostname, FleetConfig};
 pub use error::FleetError;
