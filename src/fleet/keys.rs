@@ -4,6 +4,7 @@
 //! /vifd/v1/hosts/<host>/meta            the agent's meta (instance, generation, ...)
 //! /vifd/v1/hosts/<host>/vifs/<id>       one record, as /v1/interfaces serves it, without counters
 //! /vifd/v1/hosts/<host>/problems        the host-level problems
+//! /vifd/v1/hosts/<host>/domains         the domains with their volumes
 //! /vifd/v1/alive/<host>                 under a lease of the agent's (TTL 30 s)
 //! ```
 
@@ -23,6 +24,7 @@ pub struct HostKeys {
 pub enum Entry<'a> {
     Meta,
     Problems,
+    Domains,
     /// A record, by id.
     Vif(&'a str),
     /// Nothing vifd writes: a repair removes it (the prefix is the agent's).
@@ -52,6 +54,10 @@ impl HostKeys {
 
     pub fn problems(&self) -> String {
         format!("{}problems", self.prefix)
+    }
+
+    pub fn domains(&self) -> String {
+        format!("{}domains", self.prefix)
     }
 
     pub fn vif(&self, id: &str) -> String {
@@ -94,6 +100,7 @@ fn entry_of(rest: &str) -> Entry<'_> {
     match rest {
         "meta" => Entry::Meta,
         "problems" => Entry::Problems,
+        "domains" => Entry::Domains,
         _ => match rest.strip_prefix("vifs/") {
             Some(id) if !id.is_empty() => Entry::Vif(id),
             _ => Entry::Other,

@@ -5,16 +5,20 @@
 //! - `keys`: the key layout;
 //! - `codec`: the values (a record without its counters, the problems, the meta);
 //! - `batch`: what to write, as a diff of states cut into transactions;
-//! - `publisher`: the task (connection, lease, guard, full syncs and repairs).
+//! - `publisher`: the task (connection, lease, guard, full syncs and repairs);
+//! - `view`, `watcher`: the fleet server's side, every host's keys read and followed.
 
 pub mod batch;
+mod client;
 pub mod codec;
 mod config;
 mod error;
 pub mod keys;
 mod publisher;
 pub mod view;
+mod watcher;
 
 pub use config::{check_endpoint, hostname, FleetConfig};
 pub use error::FleetError;
 pub use publisher::Publisher;
+pub use watcher::{FleetState, Watcher};

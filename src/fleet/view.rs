@@ -11,7 +11,7 @@ use std::sync::Arc;
 use imbl::{OrdMap, OrdSet};
 use serde::Deserialize;
 
-use super::codec::Meta;
+use super::codec::{DomainEntry, Meta};
 use super::error::FleetError;
 use super::keys::{self, Entry, Key};
 use crate::mac::MacAddr;
@@ -69,13 +69,19 @@ pub struct Host {
     pub vifs: OrdMap<String, Arc<Record>>,
     /// `hosts/<host>/problems`: the host-level problems as published.
     pub problems: Arc<Vec<serde_json::Value>>,
+    /// `hosts/<host>/domains`: its domains, with their volumes.
+    pub domains: Arc<Vec<DomainEntry>>,
     /// `alive/<host>` exists (the agent's lease lives).
     pub alive: bool,
 }
 
 impl Host {
     fn is_empty(&self) -> bool {
-        self.meta.is_none() && self.vifs.is_empty() && self.problems.is_empty() && !self.alive
+        self.meta.is_none()
+            && self.vifs.is_empty()
+            && self.problems.is_empty()
+            && self.domains.is_empty()
+            && !self.alive
     }
 }
 
@@ -91,6 +97,8 @@ pub struct FleetView {
     pub listed: bool,
     hosts: OrdMap<String, Host>,
     by_server: Index,
+    /// (domain UUID, host, "") of every host's `domains`.
+    domain_hosts: Index,
     by_mac: Index,
     by_net: Index,
 }
@@ -112,6 +120,16 @@ fn entries(f: &Fields) -> Vec<(By, String)> {
     let host_mac = f.host_mac.filter(|m| Some(*m) != f.mac_address);
     out.extend(host_mac.map(|m| (By::Mac, m.to_string())));
     out
+}
+
+/// A server found in the fleet.
+#[derive(Debug)]
+pub struct Server<'a> {
+    pub host: &'a str,
+    /// Its entry in the host's `domains`, when the agent publishes them.
+    pub domain: Option<&'a DomainEntry>,
+    /// Its records on that host.
+    pub records: Vec<&'a Arc<Record>>,
 }
 
 /// A change of one key, as a watch reports it.
@@ -174,6 +192,12 @@ impl FleetView {
                 self.edit(host, |h| h.problems = Arc::new(kept));
                 list.map(drop).map_err(decode_err)
             }
+            Entry::Domains => {
+                let list = value.map(serde_json::from_slice).transpose();
+                let kept = list.as_ref().ok().cloned().flatten().unwrap_or_default();
+                self.set_domains(host, kept);
+                list.map(drop).map_err(decode_err)
+            }
             Entry::Vif(id) => {
                 self.remove_record(host, id);
                 let Some(raw) = value else { return Ok(()) };
@@ -199,6 +223,20 @@ impl FleetView {
         } else {
             self.hosts.insert(host.to_string(), h);
         }
+    }
+
+    fn set_domains(&mut self, host: &str, list: Vec<DomainEntry>) {
+        let entry =
+            |d: &DomainEntry| (d.uuid.to_ascii_lowercase(), host.to_string(), String::new());
+        if let Some(old) = self.hosts.get(host).map(|h| h.domains.clone()) {
+            for d in old.iter() {
+                self.domain_hosts.remove(&entry(d));
+            }
+        }
+        for d in &list {
+            self.domain_hosts.insert(entry(d));
+        }
+        self.edit(host, |h| h.domains = Arc::new(list));
     }
 
     fn insert_record(&mut self, host: &str, id: &str, record: Record) {
@@ -265,6 +303,33 @@ impl FleetView {
         self.lookup(&self.by_server, &uuid.to_ascii_lowercase())
     }
 
+    /// A server (domain) wherever it is: on the host whose `domains` name it (an alive
+    /// one first, while a migration shows it on two), else on the host of its records.
+    pub fn server(&self, uuid: &str) -> Option<Server<'_>> {
+        let uuid = uuid.to_ascii_lowercase();
+        let from = (uuid.clone(), String::new(), String::new());
+        let mut hosts: Vec<&str> = (self.domain_hosts.range(from..))
+            .take_while(|(u, _, _)| *u == uuid)
+            .map(|(_, h, _)| h.as_str())
+            .collect();
+        hosts.extend(self.by_server(&uuid).iter().map(|r| &*r.host));
+        let alive = |h: &&&str| self.hosts.get(**h).is_some_and(|h| h.alive);
+        let host = hosts.iter().find(alive).or(hosts.first())?;
+        let (name, state) = self.hosts.get_key_value(*host)?;
+        Some(Server {
+            host: name,
+            domain: state
+                .domains
+                .iter()
+                .find(|d| d.uuid.eq_ignore_ascii_case(&uuid)),
+            records: self
+                .by_server(&uuid)
+                .into_iter()
+                .filter(|r| &*r.host == name.as_str())
+                .collect(),
+        })
+    }
+
     /// The records with this guest or host MAC.
     pub fn by_mac(&self, mac: MacAddr) -> Vec<&Arc<Record>> {
         self.lookup(&self.by_mac, &mac.to_string())
@@ -329,6 +394,33 @@ mod tests {
         }
         assert!(view.host("hv-a").is_none(), "nothing left: forgotten");
         assert!(view.by_server(SERVER).is_empty() && view.by_mac(mac).is_empty());
+    }
+
+    #[test]
+    fn a_server_is_found_by_its_domains_entry_or_its_records() {
+        let (a, b) = (keys::HostKeys::new("hv-a"), keys::HostKeys::new("hv-b"));
+        let mut view = FleetView::default();
+        put(
+            &mut view,
+            &b.vif("r1"),
+            &record("r1", "52:54:00:00:00:01", "n"),
+        );
+        assert_eq!(view.server(SERVER).unwrap().host, "hv-b");
+        let domains = format!(r#"[{{"uuid":"{}","name":"web-1","volumes":[]}}]"#, SERVER);
+        put(&mut view, &a.domains(), domains.as_bytes());
+        put(&mut view, &a.alive(), b"i");
+        let found = view.server(SERVER).unwrap();
+        assert_eq!(
+            (found.host, found.records.len()),
+            ("hv-a", 0),
+            "the alive host"
+        );
+        assert_eq!(found.domain.unwrap().name, "web-1");
+        put(&mut view, &a.domains(), b"[]");
+        assert_eq!(view.server(SERVER).unwrap().host, "hv-b");
+        assert!(view
+            .server("00000000-0000-0000-0000-000000000000")
+            .is_none());
     }
 
     #[test]

@@ -114,7 +114,7 @@ pub async fn attach_interface(
         // The address bound, if any, is not in `fixed_ips`: its subnet id is unknown (see
         // `attachments`). An interface whose port or network the inventory does not show
         // has no answer Nova's schema takes: /v1 shows it.
-        let attachment = interface_attachment(&done.vif).ok_or_else(|| {
+        let attachment = interface_attachment(&(&done.vif).into()).ok_or_else(|| {
             Fault::internal(format!(
                 "interface {} attached, but its port, network or MAC is not known: see /v1/interfaces/{}",
                 done.vif.id, done.vif.id

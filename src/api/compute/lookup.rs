@@ -6,12 +6,23 @@ use crate::inventory::{DomainRecord, View};
 
 /// The domain a `{server_id}` names: 400 unless it is a UUID, 404 unless it exists.
 pub(crate) fn server<'a>(view: &'a View, server_id: &str) -> Result<&'a DomainRecord, Fault> {
+    let uuid = server_uuid(server_id)?;
+    ready(view)?
+        .domain_by_uuid(&uuid)
+        .ok_or_else(|| not_found(server_id))
+}
+
+/// The UUID a `{server_id}` names, hyphenated lowercase: 400 unless it is one.
+pub fn server_uuid(server_id: &str) -> Result<String, Fault> {
     let uuid = uuid::Uuid::parse_str(server_id).map_err(|_| {
         Fault::bad_request(format!(
             "Invalid server id {server_id:?}: it must be a UUID."
         ))
     })?;
-    ready(view)?
-        .domain_by_uuid(&uuid.hyphenated().to_string())
-        .ok_or_else(|| Fault::not_found(format!("Instance {server_id} could not be found.")))
+    Ok(uuid.hyphenated().to_string())
+}
+
+/// The 404 of a server that is not there.
+pub fn not_found(server_id: &str) -> Fault {
+    Fault::not_found(format!("Instance {server_id} could not be found."))
 }
