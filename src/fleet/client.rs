@@ -3,10 +3,14 @@
 
 use std::time::Duration;
 
-use etcd_client::{Certificate, Client, ConnectOptions, Identity, TlsOptions};
+use etcd_client::{
+    Certificate, Client, ConnectOptions, DeleteOptions, Identity, TlsOptions, Txn, TxnOp,
+    TxnOpResponse,
+};
 
 use super::config::FleetConfig;
 use super::error::FleetError;
+use super::keys::HostKeys;
 
 /// Between keep-alives (of the publisher's lease, and of the connection).
 pub const KEEPALIVE_EVERY: Duration = Duration::from_secs(10);
@@ -53,4 +57,32 @@ fn options(cfg: &FleetConfig) -> Result<ConnectOptions, FleetError> {
         tls = tls.identity(Identity::from_pem(read(cert)?, read(key)?));
     }
     Ok(opts.with_tls(tls))
+}
+
+/// Removes a host from etcd: every key under `hosts/<host>/` and `alive/<host>`, in one
+/// transaction. Returns how many keys were deleted (0: the host was not there).
+pub async fn forget(cfg: &FleetConfig, host: &str) -> Result<i64, FleetError> {
+    let keys = HostKeys::new(host);
+    let mut client = connect(cfg).await?;
+    let txn = Txn::new().and_then([
+        TxnOp::delete(keys.prefix(), Some(DeleteOptions::new().with_prefix())),
+        TxnOp::delete(keys.alive(), None),
+    ]);
+    let resp = client
+        .txn(txn)
+        .await
+        .map_err(|source| FleetError::Request {
+            endpoints: cfg.endpoints.join(","),
+            what: "txn",
+            key: keys.prefix().to_string(),
+            source,
+        })?;
+    Ok(resp
+        .op_responses()
+        .iter()
+        .map(|r| match r {
+            TxnOpResponse::Delete(d) => d.deleted(),
+            _ => 0,
+        })
+        .sum())
 }
