@@ -135,15 +135,9 @@ pub struct FleetServeArgs {
         value_delimiter = ','
     )]
     pub listen: Vec<String>,
-    /// File holding the bearer token that requests on non-loopback TCP listeners must carry.
-    #[arg(long, env = "VIFD_TOKEN_FILE", value_name = "FILE")]
-    pub token_file: Option<PathBuf>,
-    /// PEM certificate chain: serve TCP listeners over TLS (with --tls-key).
-    #[arg(long, env = "VIFD_TLS_CERT", value_name = "FILE", requires = "tls_key")]
-    pub tls_cert: Option<PathBuf>,
-    /// PEM private key of --tls-cert.
-    #[arg(long, env = "VIFD_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
-    pub tls_key: Option<PathBuf>,
+    /// The bearer token and TLS of the listeners.
+    #[command(flatten)]
+    pub access: AccessArgs,
     /// Seconds a client has to send a request's head [default: 10].
     #[arg(long, env = "VIFD_HEADER_TIMEOUT", value_name = "SECONDS")]
     pub header_timeout: Option<u64>,
@@ -315,15 +309,9 @@ pub struct ServeArgs {
     /// Receive buffer of the link-notification socket, in bytes (a test knob).
     #[arg(long, env = "VIFD_NETLINK_RCVBUF", value_name = "BYTES", hide = true)]
     pub netlink_rcvbuf: Option<usize>,
-    /// File holding the bearer token that requests on non-loopback TCP listeners must carry.
-    #[arg(long, env = "VIFD_TOKEN_FILE", value_name = "FILE")]
-    pub token_file: Option<PathBuf>,
-    /// PEM certificate chain: serve TCP listeners over TLS (with --tls-key).
-    #[arg(long, env = "VIFD_TLS_CERT", value_name = "FILE", requires = "tls_key")]
-    pub tls_cert: Option<PathBuf>,
-    /// PEM private key of --tls-cert.
-    #[arg(long, env = "VIFD_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
-    pub tls_key: Option<PathBuf>,
+    /// The bearer token and TLS of the listeners.
+    #[command(flatten)]
+    pub access: AccessArgs,
     /// Accept actions: interface attach/detach, address allocation, volume attach/detach.
     /// Only on unix sockets, and on TCP listeners with the bearer token (which then
     /// every TCP listener needs) [default: off].
@@ -340,6 +328,20 @@ pub struct ServeArgs {
     /// actually bound (port 0 shows the port it got). Removed at a clean shutdown.
     #[arg(long, env = "VIFD_READY_FILE", value_name = "FILE")]
     pub ready_file: Option<PathBuf>,
+}
+
+/// Who may ask a server, and over what: `vifd serve`'s and `vifd fleet serve`'s.
+#[derive(Debug, Clone, Default, Args)]
+pub struct AccessArgs {
+    /// File holding the bearer token that requests on non-loopback TCP listeners must carry.
+    #[arg(long, env = "VIFD_TOKEN_FILE", value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// PEM certificate chain: serve TCP listeners over TLS (with --tls-key).
+    #[arg(long, env = "VIFD_TLS_CERT", value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "VIFD_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// `vifd serve`'s fleet options: publishing the inventory to etcd.

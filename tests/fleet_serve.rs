@@ -111,13 +111,7 @@ impl FleetServer {
 
 /// The agent's own records by id, without counters.
 fn served(a: &Agent) -> BTreeMap<String, Value> {
-    let body = get(a.daemon.addr(), "/v1/interfaces", &[]).json();
-    common::without_counters(&body)
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| (r["id"].as_str().unwrap().to_string(), r.clone()))
-        .collect()
+    common::served_by_id(a.daemon.addr())
 }
 
 /// Asks `ok` again (pacing, not synchronisation) until it holds; panics after `LIMIT`.
@@ -281,4 +275,33 @@ fn a_restarted_fleet_server_lists_again() {
     let fleet = FleetServer::start(&etcd, "rst2");
     until("A in the restarted fleet", || in_sync(&fleet, &a));
     assert_eq!(fleet.host("hv-43").unwrap()["alive"], true);
+}
+
+#[test]
+fn the_fleet_server_refuses_what_vifd_serve_refuses() {
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_vifd"))
+            .args(["fleet", "serve"])
+            .args(args)
+            .env_remove("VIFD_CONFIG")
+            .env_remove("VIFD_FLEET_ETCD")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = run(&[]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("--fleet-etcd"), "{err}");
+    let open = [
+        "--listen",
+        "0.0.0.0:0",
+        "--fleet-etcd",
+        "http://127.0.0.1:9",
+    ];
+    let (code, err) = run(&open);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("token"), "{err}");
 }

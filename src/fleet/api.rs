@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::view::{FleetView, Host, Record};
 use super::watcher::FleetState;
 use crate::api::fault::Fault;
+use crate::api::native;
 use crate::inventory::ProblemKind;
 use crate::mac::MacAddr;
 
@@ -74,18 +75,7 @@ pub(super) async fn interfaces(
     Query(filter): Query<FleetFilter>,
 ) -> Result<Response, Fault> {
     let view = listed(&view)?;
-    let mac = match &filter.mac {
-        Some(m) if m.trim() != m => return Err(Fault::bad_request(format!("Invalid MAC {m:?}."))),
-        Some(m) => Some(
-            m.parse::<MacAddr>()
-                .map_err(|e| Fault::bad_request(e.to_string()))?,
-        ),
-        None => None,
-    };
-    if let Some(n) = &filter.net_id {
-        uuid::Uuid::try_parse(n)
-            .map_err(|_| Fault::bad_request(format!("Invalid net_id {n:?}: it must be a UUID.")))?;
-    }
+    let mac = native::checked_filters(filter.mac.as_deref(), filter.net_id.as_deref())?;
     let candidates: Vec<&Arc<Record>> = match (mac, &filter.net_id, &filter.host) {
         (Some(m), _, _) => view.by_mac(m),
         (None, Some(n), _) => view.by_net(n),

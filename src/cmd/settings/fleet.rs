@@ -34,8 +34,12 @@ pub fn fleet_serve(
         .map_or(serve::DEFAULT_HEADER_TIMEOUT, Duration::from_secs);
     Ok(FleetServeConfig {
         listen,
-        token_file: args.token_file.clone(),
-        tls: args.tls_cert.clone().zip(args.tls_key.clone()),
+        token_file: args.access.token_file.clone(),
+        tls: args
+            .access
+            .tls_cert
+            .clone()
+            .zip(args.access.tls_key.clone()),
         header_timeout,
         etcd,
     })
