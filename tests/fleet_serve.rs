@@ -20,6 +20,7 @@ use common::agents::Agent;
 use common::etcd::{self, Etcd};
 use common::http::get;
 use common::process::Reaped;
+use common::sse::{Sse, SseEvent};
 use serde_json::Value;
 
 /// How long the fleet may take to show what an agent serves.
@@ -181,6 +182,18 @@ fn the_fleet_serves_every_agents_records_and_follows_them() {
         .all(|r| r["host"] == "hv-41"));
     assert_eq!(get(fleet.addr, "/v1/interfaces?bogus=1", &[]).status, 400);
 
+    // The fleet's watch: a snapshot of both hosts, then the change below.
+    let mut sse = Sse::open(fleet.addr, "/v1/watch");
+    let snap = sse.next(LIMIT).expect("a snapshot");
+    assert_eq!(snap.kind, "snapshot");
+    let hosts = snap.data["hosts"].as_array().unwrap();
+    assert_eq!(hosts.len(), 2, "{}", snap.data);
+    assert_eq!(
+        snap.data["interfaces"].as_array().unwrap().len(),
+        served(&a).len() + served(&b).len()
+    );
+    let since = snap.id.unwrap();
+
     // A tap change on A reaches the fleet within 2 s.
     a.ns.batch("link set tq41d0n0 mtu 1400\n");
     let changed = Instant::now();
@@ -189,6 +202,19 @@ fn the_fleet_serves_every_agents_records_and_follows_them() {
     });
     assert!(changed.elapsed() <= CHANGE_LIMIT);
     until("A in sync again", || in_sync(&fleet, &a));
+    let is_change =
+        |e: &SseEvent| e.kind == "record" && e.data["host"] == "hv-41" && e.data["mtu"] == 1400;
+    let live = sse.until(LIMIT, "the mtu change on the watch", is_change);
+    // Resumed from the snapshot's revision: the same event again, no snapshot.
+    let mut resumed = Sse::open(fleet.addr, &format!("/v1/watch?since={since}"));
+    let first = resumed.next(LIMIT).expect("replayed events");
+    assert_ne!(first.kind, "snapshot", "{first:?}");
+    let again = if is_change(&first) {
+        first
+    } else {
+        resumed.until(LIMIT, "the replayed change", is_change)
+    };
+    assert_eq!((again.id, &again.data), (live.id, &live.data));
 
     // The Compute views of B's server, from the fleet, are B's own answers.
     let server = b_rec["domain_uuid"].as_str().unwrap();

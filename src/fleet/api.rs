@@ -11,7 +11,8 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 
-use super::view::{FleetView, Host, Record};
+use super::feed::{host_entry, HostEntry};
+use super::view::{FleetView, Record};
 use super::watcher::FleetState;
 use crate::api::fault::Fault;
 use crate::api::native;
@@ -115,45 +116,11 @@ fn matches(r: &Record, filter: &FleetFilter, mac: Option<MacAddr>) -> bool {
             .is_none_or(|p| f.problems.iter().any(|k| k == p.as_str()))
 }
 
-/// An entry of `GET /v1/hosts`.
-#[derive(Debug, Serialize)]
-pub struct HostEntry<'a> {
-    /// The name its agent publishes under.
-    pub host: &'a str,
-    /// Its agent's lease lives (`alive/<host>` exists).
-    pub alive: bool,
-    /// Its records show last known values of some source (the meta's `stale` flags).
-    pub stale: bool,
-    /// The agent's generation its keys hold; null without a meta.
-    pub generation: Option<u64>,
-    /// Seconds since the agent last wrote its meta; null when unknown.
-    pub age: Option<f64>,
-    /// Its records.
-    pub vifs: usize,
-}
-
 /// `GET /v1/hosts`.
 #[derive(Debug, Serialize)]
 pub struct HostList<'a> {
     pub revision: i64,
     pub hosts: Vec<HostEntry<'a>>,
-}
-
-fn host_entry<'a>(name: &'a str, h: &Host, now: SystemTime) -> HostEntry<'a> {
-    let meta = h.meta.as_ref();
-    let published = meta.and_then(|m| humantime::parse_rfc3339(&m.published_at).ok());
-    let stale = meta.is_some_and(|m| {
-        let s = m.stale;
-        s.libvirt || s.ovn || s.ovsdb || s.libvirt_network
-    });
-    HostEntry {
-        host: name,
-        alive: h.alive,
-        stale,
-        generation: meta.map(|m| m.generation),
-        age: published.and_then(|p| now.duration_since(p).ok().map(|d| d.as_secs_f64())),
-        vifs: h.vifs.len(),
-    }
 }
 
 pub(super) async fn hosts(Extension(view): Extension<Arc<FleetView>>) -> Result<Response, Fault> {

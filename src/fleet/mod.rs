@@ -15,10 +15,12 @@ pub mod codec;
 mod compute;
 mod config;
 mod error;
+mod feed;
 pub mod keys;
 mod metrics;
 mod publisher;
 mod router;
+mod sse;
 pub mod view;
 mod watcher;
 

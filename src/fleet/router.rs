@@ -26,6 +26,7 @@ pub fn router(state: Arc<FleetState>, token: Option<Arc<Token>>) -> Router {
         .route("/v1/interfaces", read(interfaces))
         .route("/v1/hosts", read(hosts))
         .route("/v1/problems", read(problems))
+        .route("/v1/watch", read(super::sse::watch))
         .route("/metrics", read(super::metrics::metrics))
         .merge(super::compute::router())
         .fallback(not_found);

@@ -4,7 +4,10 @@
 //! etcd is unreachable); requests keep the last snapshot meanwhile.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use bytes::Bytes;
+use tokio::sync::broadcast;
 
 use etcd_client::{EventType, GetOptions, WatchOptions};
 use tokio::sync::watch;
@@ -13,6 +16,7 @@ use tracing::{debug, info, warn};
 use super::client;
 use super::config::FleetConfig;
 use super::error::FleetError;
+use super::feed::{self, Feed, Start};
 use super::keys::ROOT;
 use super::view::{Change, FleetView};
 use crate::backoff::Backoff;
@@ -22,6 +26,8 @@ use crate::backoff::Backoff;
 pub struct FleetState {
     view: watch::Sender<Arc<FleetView>>,
     up: AtomicBool,
+    feed: Mutex<Feed>,
+    closing: watch::Sender<bool>,
 }
 
 impl FleetState {
@@ -29,6 +35,8 @@ impl FleetState {
         Arc::new(FleetState {
             view: watch::channel(Arc::new(FleetView::default())).0,
             up: AtomicBool::new(false),
+            feed: Mutex::new(Feed::default()),
+            closing: watch::channel(false).0,
         })
     }
 
@@ -47,8 +55,37 @@ impl FleetState {
         self.up.load(Ordering::Relaxed)
     }
 
-    fn publish(&self, view: &FleetView) {
+    /// Ends every `/v1/watch` stream (the server is stopping).
+    pub fn close(&self) {
+        self.closing.send_replace(true);
+    }
+
+    pub fn closing(&self) -> watch::Receiver<bool> {
+        self.closing.subscribe()
+    }
+
+    /// The current view and where a `/v1/watch` client resuming after `since` starts.
+    pub fn watch(&self, since: Option<i64>) -> (Arc<FleetView>, Start, broadcast::Receiver<Bytes>) {
+        let feed = self.feed.lock().unwrap_or_else(PoisonError::into_inner);
+        let view = self.current();
+        let (start, rx) = feed.start(since, &view);
+        (view, start, rx)
+    }
+
+    /// A new list: the view, and a snapshot for every watching client.
+    fn listed(&self, view: &FleetView) {
+        let mut feed = self.feed.lock().unwrap_or_else(PoisonError::into_inner);
         self.view.send_replace(Arc::new(view.clone()));
+        feed.listed(view);
+    }
+
+    /// Changes applied: the view, and their events.
+    fn changed(&self, view: &FleetView, events: Vec<(i64, Bytes)>) {
+        let mut feed = self.feed.lock().unwrap_or_else(PoisonError::into_inner);
+        self.view.send_replace(Arc::new(view.clone()));
+        for (revision, frame) in events {
+            feed.push(revision, frame);
+        }
     }
 }
 
@@ -140,7 +177,7 @@ async fn session(
         .watch(ROOT, Some(options))
         .await
         .map_err(request("watch"))?;
-    state.publish(&view);
+    state.listed(&view);
     state.up.store(true, Ordering::Relaxed);
     backoff.reset();
     info!(
@@ -157,6 +194,7 @@ async fn session(
         if resp.canceled() {
             return Ok(());
         }
+        let mut events = Vec::with_capacity(resp.events().len());
         for event in resp.events() {
             let Some(kv) = event.kv() else { continue };
             view.revision = view.revision.max(kv.mod_revision());
@@ -168,9 +206,11 @@ async fn session(
             if let Err(e) = view.apply(change) {
                 warn!(error = %e, "fleet: a value is left out");
             }
+            events
+                .extend(feed::event(&view, key, kv.mod_revision()).map(|f| (kv.mod_revision(), f)));
         }
         if !resp.events().is_empty() {
-            state.publish(&view);
+            state.changed(&view, events);
         }
     }
     Ok(())

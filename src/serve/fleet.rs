@@ -97,6 +97,7 @@ impl FleetServer {
         }
         info!("shutting down");
         drop(watcher);
+        self.state.close();
         let _ = stop_tx.send(true);
         for l in loops {
             let _ = l.await;
