@@ -196,6 +196,10 @@ pub struct QueryArgs {
     /// File with one agent URL per line (blank lines and # comments ignored).
     #[arg(long, value_name = "FILE")]
     pub hosts: Option<PathBuf>,
+    /// Ask a fleet server (`vifd fleet serve`) for every host's records instead of the
+    /// agents themselves.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["urls", "hosts"])]
+    pub fleet: Option<String>,
     /// Print `{"interfaces": [...], "hosts": [...], "failed": [...]}` instead of a table;
     /// each record carries a "host" key.
     #[arg(long)]

@@ -166,6 +166,41 @@ fn the_fleet_serves_every_agents_records_and_follows_them() {
     }
     assert_eq!(get(fleet.addr, "/readyz", &[]).status, 200);
 
+    // `vifd query --fleet`: the fleet's records by host, as `vifd query` shows agents'.
+    let query = |json: bool| {
+        let url = format!("http://{}", fleet.addr);
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_vifd"));
+        cmd.args(["query", "--fleet", &url])
+            .env_remove("VIFD_CONFIG");
+        if json {
+            cmd.arg("--json");
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let table = query(false);
+    assert!(table.starts_with("HOST"), "{table}");
+    for ag in [&a, &b] {
+        let rows = table
+            .lines()
+            .filter(|l| l.starts_with(&host_name(ag)))
+            .count();
+        assert_eq!(rows, served(ag).len(), "{table}");
+    }
+    let doc: Value = serde_json::from_str(&query(true)).unwrap();
+    let hosts: Vec<&Value> = doc["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| &h["host"])
+        .collect();
+    assert_eq!(hosts, ["hv-41", "hv-42"], "{doc}");
+
     // The filters: a MAC of B finds B's record only; a domain of A finds A's.
     let b_rec = served(&b).into_values().next().unwrap();
     let mac = b_rec["mac_address"].as_str().unwrap();
