@@ -296,6 +296,16 @@ fn the_fleet_serves_every_agents_records_and_follows_them() {
         metrics.contains("vifd_fleet_hosts{state=\"down\"} 1"),
         "{metrics}"
     );
+    assert!(metrics.contains("vifd_fleet_etcd_up 1"), "{metrics}");
+    let records = before.len() + served(&a).len();
+    assert!(
+        metrics.contains(&format!("vifd_fleet_records {records}\n")),
+        "{metrics}"
+    );
+    let problems = fleet.get("/v1/problems");
+    for p in problems["problems"].as_array().unwrap() {
+        assert!(p["host"] == "hv-41" || p["host"] == "hv-42", "{p}");
+    }
 
     // Forgotten: gone from every fleet server.
     let out = Command::new(env!("CARGO_BIN_EXE_vifd"))

@@ -97,3 +97,35 @@ fn escape(v: &str) -> String {
         .replace('"', "\\\"")
         .replace('\n', "\\n")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fleet::keys::HostKeys;
+    use crate::fleet::view::Change;
+
+    #[test]
+    fn hosts_records_and_problems_are_counted() {
+        let (a, b) = (HostKeys::new("a"), HostKeys::new("b"));
+        let mut view = FleetView::default();
+        let record = br#"{"id":"r","domain_uuid":"u","domain_name":"n","problems":["no-carrier"]}"#;
+        for (k, v) in [
+            (a.alive(), &b"i"[..]),
+            (a.vif("r"), &record[..]),
+            (b.problems(), br#"[{"kind":"orphan-device"}]"#),
+        ] {
+            view.apply(Change::Put(&k, v)).unwrap();
+        }
+        let text = render(&view, true);
+        for line in [
+            "vifd_fleet_hosts{state=\"alive\"} 1",
+            "vifd_fleet_hosts{state=\"down\"} 1",
+            "vifd_fleet_records 1",
+            "vifd_fleet_problems{kind=\"no-carrier\"} 1",
+            "vifd_fleet_problems{kind=\"orphan-device\"} 1",
+            "vifd_fleet_etcd_up 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line}: {text}");
+        }
+    }
+}
