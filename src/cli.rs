@@ -91,6 +91,10 @@ pub enum Command {
         after_help = "Examples:\n  vifd detach-volume web-1 0c9d8e7f-6a5b-4c3d-8e2f-1a0b9c8d7e6f\n\nExit status: 0 when the detach is requested, 2 when the daemon refuses (the reason\nis printed) or cannot be reached."
     )]
     DetachVolume(DetachVolumeArgs),
+    /// The fleet: every agent's inventory from etcd, served in one place
+    /// (`vifd fleet serve`), and hosts removed from it (`vifd fleet forget`).
+    #[command(subcommand)]
+    Fleet(FleetCommand),
     /// Configuration file tools.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -102,6 +106,57 @@ pub enum Command {
     /// Write the man pages (vifd.1 and one per subcommand) into a directory.
     #[command(hide = true)]
     Manpages(ManpagesArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FleetCommand {
+    /// Serve every host's inventory, as the agents publish it to etcd (`vifd serve
+    /// --fleet-etcd`): /v1/interfaces (with `host=`), /v1/hosts, /v1/problems, /metrics
+    /// and the Compute views of any server.
+    #[command(
+        after_help = "Examples:\n  vifd fleet serve --fleet-etcd http://10.0.0.2:2379,http://10.0.0.3:2379\n  vifd fleet serve --fleet-etcd https://etcd:2379 --fleet-ca ca.pem --listen 0.0.0.0:8790 --token-file /etc/vifd/token"
+    )]
+    Serve(FleetServeArgs),
+    /// Remove a host gone for good from etcd: its records, meta, problems and alive key.
+    #[command(
+        after_help = "Examples:\n  vifd fleet forget hv-17 --fleet-etcd http://10.0.0.2:2379"
+    )]
+    Forget(FleetForgetArgs),
+}
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct FleetServeArgs {
+    /// Address to serve on: IP:PORT, or unix:PATH (mode 0660); repeatable
+    /// [default: 127.0.0.1:8790]. A non-loopback address needs --token-file.
+    #[arg(
+        long,
+        env = "VIFD_FLEET_LISTEN",
+        value_name = "ADDR",
+        value_delimiter = ','
+    )]
+    pub listen: Vec<String>,
+    /// The bearer token and TLS of the listeners.
+    #[command(flatten)]
+    pub access: AccessArgs,
+    /// Seconds a client has to send a request's head [default: 10].
+    #[arg(long, env = "VIFD_HEADER_TIMEOUT", value_name = "SECONDS")]
+    pub header_timeout: Option<u64>,
+    /// etcd (`--fleet-*`), as `vifd serve` publishes to it (`--fleet-host` is unused).
+    #[command(flatten)]
+    pub fleet: Box<FleetArgs>,
+    /// Once the first list of etcd is served, write {"pid", "listen", "generation"}
+    /// here ("generation": the etcd revision), atomically.
+    #[arg(long, env = "VIFD_READY_FILE", value_name = "FILE")]
+    pub ready_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct FleetForgetArgs {
+    /// The host name its agent publishes under (`--fleet-host`).
+    pub host: String,
+    /// etcd (`--fleet-*`).
+    #[command(flatten)]
+    pub fleet: Box<FleetArgs>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -141,6 +196,10 @@ pub struct QueryArgs {
     /// File with one agent URL per line (blank lines and # comments ignored).
     #[arg(long, value_name = "FILE")]
     pub hosts: Option<PathBuf>,
+    /// Ask a fleet server (`vifd fleet serve`) for every host's records instead of the
+    /// agents themselves.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["urls", "hosts"])]
+    pub fleet: Option<String>,
     /// Print `{"interfaces": [...], "hosts": [...], "failed": [...]}` instead of a table;
     /// each record carries a "host" key.
     #[arg(long)]
@@ -254,15 +313,9 @@ pub struct ServeArgs {
     /// Receive buffer of the link-notification socket, in bytes (a test knob).
     #[arg(long, env = "VIFD_NETLINK_RCVBUF", value_name = "BYTES", hide = true)]
     pub netlink_rcvbuf: Option<usize>,
-    /// File holding the bearer token that requests on non-loopback TCP listeners must carry.
-    #[arg(long, env = "VIFD_TOKEN_FILE", value_name = "FILE")]
-    pub token_file: Option<PathBuf>,
-    /// PEM certificate chain: serve TCP listeners over TLS (with --tls-key).
-    #[arg(long, env = "VIFD_TLS_CERT", value_name = "FILE", requires = "tls_key")]
-    pub tls_cert: Option<PathBuf>,
-    /// PEM private key of --tls-cert.
-    #[arg(long, env = "VIFD_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
-    pub tls_key: Option<PathBuf>,
+    /// The bearer token and TLS of the listeners.
+    #[command(flatten)]
+    pub access: AccessArgs,
     /// Accept actions: interface attach/detach, address allocation, volume attach/detach.
     /// Only on unix sockets, and on TCP listeners with the bearer token (which then
     /// every TCP listener needs) [default: off].
@@ -279,6 +332,20 @@ pub struct ServeArgs {
     /// actually bound (port 0 shows the port it got). Removed at a clean shutdown.
     #[arg(long, env = "VIFD_READY_FILE", value_name = "FILE")]
     pub ready_file: Option<PathBuf>,
+}
+
+/// Who may ask a server, and over what: `vifd serve`'s and `vifd fleet serve`'s.
+#[derive(Debug, Clone, Default, Args)]
+pub struct AccessArgs {
+    /// File holding the bearer token that requests on non-loopback TCP listeners must carry.
+    #[arg(long, env = "VIFD_TOKEN_FILE", value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// PEM certificate chain: serve TCP listeners over TLS (with --tls-key).
+    #[arg(long, env = "VIFD_TLS_CERT", value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "VIFD_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// `vifd serve`'s fleet options: publishing the inventory to etcd.

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use vifd::cli::{Cli, Command, ConfigCommand};
+use vifd::cli::{Cli, Command, ConfigCommand, FleetCommand};
 use vifd::cmd::settings::{self, Flags, Settings};
 use vifd::{cmd, config, logging};
 
@@ -41,6 +41,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => Some(Settings::resolve(&flags, args, &loaded)?),
         _ => None,
     };
+    let fleet_serve = match &command {
+        Command::Fleet(FleetCommand::Serve(args)) => Some(settings::fleet_serve(args, &loaded)?),
+        _ => None,
+    };
     let log = match &serve {
         Some(s) => s.log.clone(),
         None => settings::log(&flags, &loaded)?,
@@ -49,7 +53,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let token = loaded.file.token_file.as_deref();
     // The server answers on every core; the one-shot commands need only one thread.
     let rt = match command {
-        Command::Serve(_) | Command::Demo(_) => tokio::runtime::Builder::new_multi_thread(),
+        Command::Serve(_) | Command::Demo(_) | Command::Fleet(FleetCommand::Serve(_)) => {
+            tokio::runtime::Builder::new_multi_thread()
+        }
         _ => tokio::runtime::Builder::new_current_thread(),
     }
     .enable_all()
@@ -70,6 +76,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 if let Some(settings) = serve {
                     cmd::serve::run(&args, settings.serve, origin).await?
                 }
+            }
+            Command::Fleet(FleetCommand::Serve(args)) => {
+                if let Some(cfg) = fleet_serve {
+                    cmd::fleet::serve(&args, cfg).await?
+                }
+            }
+            Command::Fleet(FleetCommand::Forget(args)) => {
+                cmd::fleet::forget(&args, &loaded).await?
             }
             Command::Demo(args) => cmd::demo::run(&args).await?,
             Command::Watch(args) => cmd::watch::run(&args, token).await?,

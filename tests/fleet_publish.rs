@@ -46,13 +46,7 @@ fn setup(tag: &str, host: &str) -> Option<(Etcd, TestNs, Daemon)> {
 
 /// The daemon's records by id, without counters.
 fn served(d: &Daemon) -> BTreeMap<String, Value> {
-    let body = get(d.addr(), "/v1/interfaces", &[]).json();
-    common::without_counters(&body)
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| (r["id"].as_str().unwrap().to_string(), r.clone()))
-        .collect()
+    common::served_by_id(d.addr())
 }
 
 /// The records etcd holds for `host`, by id.

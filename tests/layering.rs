@@ -47,7 +47,9 @@ const LAYERS: &[(&str, u32)] = &[
     ("logging.rs", 6),
     ("settings", 6),
     ("api/", 7),
-    // The fleet publisher: a consumer of the served view, as the API is; serve starts it.
+    // The fleet: the publisher, a consumer of the served view as the API is (serve starts
+    // it), and the fleet server's view, watcher and router, built on the API's views and
+    // faults (serve binds them; api/ never imports fleet/).
     ("fleet/", 7),
     ("serve/", 8),
     ("cmd/", 9),

@@ -157,21 +157,7 @@ fn filtered(view: &View, filter: &InterfaceFilter) -> Result<Response, Fault> {
             .map(json_bytes)
             .map_err(|e| Fault::internal(format!("cannot serialize interfaces: {e}")));
     }
-    // The filters take exactly what the OpenAPI document says: a MAC without blanks
-    // around it, a network UUID.
-    let mac = match &filter.mac {
-        Some(m) if m.trim() != m => return Err(Fault::bad_request(format!("Invalid MAC {m:?}."))),
-        Some(m) => Some(
-            m.parse::<MacAddr>()
-                .map_err(|e| Fault::bad_request(e.to_string()))?,
-        ),
-        None => None,
-    };
-    if let Some(n) = &filter.net_id {
-        super::compute::fields::uuid(n).ok_or_else(|| {
-            Fault::bad_request(format!("Invalid net_id {n:?}: it must be a UUID."))
-        })?;
-    }
+    let mac = checked_filters(filter.mac.as_deref(), filter.net_id.as_deref())?;
     let domain_uuid = filter
         .domain
         .as_deref()
@@ -192,6 +178,28 @@ fn filtered(view: &View, filter: &InterfaceFilter) -> Result<Response, Fault> {
     };
     let vifs: Vec<&Vif> = view.interfaces().filter(matches).map(|v| &**v).collect();
     list(view, "interfaces", vifs.len(), || vifs.iter())
+}
+
+/// The `mac` and `net_id` filters, checked: they take exactly what the OpenAPI document
+/// says, a MAC without blanks around it and a (hyphenated) network UUID. Returns the MAC.
+pub(crate) fn checked_filters(
+    mac: Option<&str>,
+    net_id: Option<&str>,
+) -> Result<Option<MacAddr>, Fault> {
+    let mac = match mac {
+        Some(m) if m.trim() != m => return Err(Fault::bad_request(format!("Invalid MAC {m:?}."))),
+        Some(m) => Some(
+            m.parse::<MacAddr>()
+                .map_err(|e| Fault::bad_request(e.to_string()))?,
+        ),
+        None => None,
+    };
+    if let Some(n) = net_id {
+        super::compute::fields::uuid(n).ok_or_else(|| {
+            Fault::bad_request(format!("Invalid net_id {n:?}: it must be a UUID."))
+        })?;
+    }
+    Ok(mac)
 }
 
 #[utoipa::path(get, path = "/v1/interfaces/{id}", tag = "native",

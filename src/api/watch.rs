@@ -67,16 +67,7 @@ pub async fn watch(
     headers: HeaderMap,
     Query(params): Query<WatchParams>,
 ) -> Result<Response, Fault> {
-    let since = match (params.since, headers.get("last-event-id")) {
-        (Some(s), _) => Some(s),
-        (None, Some(v)) => Some(
-            v.to_str()
-                .ok()
-                .and_then(|s| s.trim().parse().ok())
-                .ok_or_else(|| Fault::bad_request("Last-Event-ID is not a generation."))?,
-        ),
-        (None, None) => None,
-    };
+    let since = resume_after(params.since, &headers, "generation")?;
     let other_instance = params
         .instance
         .as_deref()
@@ -97,6 +88,25 @@ pub async fn watch(
         body,
     )
         .into_response())
+}
+
+/// Where a client resumes: `since`, else the `Last-Event-ID` header (400 unless it reads
+/// as a `what`: a generation, an etcd revision).
+pub(crate) fn resume_after<T: std::str::FromStr>(
+    since: Option<T>,
+    headers: &HeaderMap,
+    what: &str,
+) -> Result<Option<T>, Fault> {
+    match (since, headers.get("last-event-id")) {
+        (Some(s), _) => Ok(Some(s)),
+        (None, Some(v)) => v
+            .to_str()
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .map(Some)
+            .ok_or_else(|| Fault::bad_request(format!("Last-Event-ID is not a {what}."))),
+        (None, None) => Ok(None),
+    }
 }
 
 fn snapshot_frame(view: &View, instance: &str) -> Result<Bytes, Fault> {

@@ -28,6 +28,8 @@ pub enum CmdError {
     Watch(#[from] WatchError),
     #[error(transparent)]
     Action(#[from] ActionError),
+    #[error(transparent)]
+    Fleet(#[from] crate::fleet::FleetError),
 }
 
 impl From<super::settings::SettingsError> for CmdError {

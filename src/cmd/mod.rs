@@ -6,6 +6,7 @@ pub mod check;
 pub mod config;
 pub mod demo;
 mod error;
+pub mod fleet;
 pub mod http_client;
 pub mod list;
 mod output;

@@ -104,6 +104,7 @@ impl Encoder {
         }
         self.cache = next;
         out.insert(keys.problems(), codec::problems(view.host_problems())?);
+        out.insert(keys.domains(), codec::domains(view)?);
         Ok(out)
     }
 }

@@ -32,6 +32,46 @@ pub fn problems<'a>(list: impl Iterator<Item = &'a Arc<Problem>>) -> Result<Valu
         .into())
 }
 
+/// A domain of `hosts/<host>/domains`: the fleet server finds a server by it (with or
+/// without interfaces) and answers its os-volume_attachments from it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DomainEntry {
+    /// The domain's UUID.
+    pub uuid: String,
+    pub name: String,
+    /// Its disks whose `<serial>` names a volume, as `{"volume_id", "device"}`.
+    pub volumes: Vec<VolumeEntry>,
+}
+
+/// A volume of a [`DomainEntry`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeEntry {
+    /// The disk's `<serial>`.
+    pub volume_id: String,
+    /// `/dev/` + the disk's target.
+    pub device: Option<String>,
+}
+
+/// Every domain of a view, in the view's order.
+pub fn domains(view: &View) -> Result<Value, FleetError> {
+    let list: Vec<DomainEntry> = view
+        .domains()
+        .map(|d| DomainEntry {
+            uuid: d.summary.uuid.clone(),
+            name: d.summary.name.clone(),
+            volumes: (d.volumes.iter())
+                .map(|v| VolumeEntry {
+                    volume_id: v.volume_id.clone(),
+                    device: v.device.clone(),
+                })
+                .collect(),
+        })
+        .collect();
+    Ok(serde_json::to_vec(&list)
+        .map_err(FleetError::Encode)?
+        .into())
+}
+
 /// `hosts/<host>/meta`: who publishes the host and how current it is. Rewritten by every
 /// transaction (its mod revision is the guard, see README "Fleet").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

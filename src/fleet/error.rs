@@ -37,6 +37,16 @@ pub enum FleetError {
         "another writer keeps changing the keys of host {host} ({tries} full syncs lost the guard)"
     )]
     Contended { host: String, tries: usize },
+    #[error("cannot read the value of {key}: {source}")]
+    Decode {
+        key: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("etcd compacted the revisions the watch needed (now at {compacted}): listing again")]
+    Compacted { compacted: i64 },
+    #[error("etcd at {endpoints} ended the watch")]
+    WatchEnded { endpoints: String },
     #[error("cannot encode a value: {0}")]
     Encode(#[source] serde_json::Error),
 }

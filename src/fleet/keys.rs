@@ -4,6 +4,7 @@
 //! /vifd/v1/hosts/<host>/meta            the agent's meta (instance, generation, ...)
 //! /vifd/v1/hosts/<host>/vifs/<id>       one record, as /v1/interfaces serves it, without counters
 //! /vifd/v1/hosts/<host>/problems        the host-level problems
+//! /vifd/v1/hosts/<host>/domains         the domains with their volumes
 //! /vifd/v1/alive/<host>                 under a lease of the agent's (TTL 30 s)
 //! ```
 
@@ -23,6 +24,7 @@ pub struct HostKeys {
 pub enum Entry<'a> {
     Meta,
     Problems,
+    Domains,
     /// A record, by id.
     Vif(&'a str),
     /// Nothing vifd writes: a repair removes it (the prefix is the agent's).
@@ -54,6 +56,10 @@ impl HostKeys {
         format!("{}problems", self.prefix)
     }
 
+    pub fn domains(&self) -> String {
+        format!("{}domains", self.prefix)
+    }
+
     pub fn vif(&self, id: &str) -> String {
         format!("{}vifs/{id}", self.prefix)
     }
@@ -65,15 +71,40 @@ impl HostKeys {
 
     /// What `key` is; `None` when it is not under this host's prefix.
     pub fn entry<'a>(&self, key: &'a str) -> Option<Entry<'a>> {
-        let rest = key.strip_prefix(&self.prefix)?;
-        Some(match rest {
-            "meta" => Entry::Meta,
-            "problems" => Entry::Problems,
-            _ => match rest.strip_prefix("vifs/") {
-                Some(id) if !id.is_empty() => Entry::Vif(id),
-                _ => Entry::Other,
-            },
-        })
+        key.strip_prefix(&self.prefix).map(entry_of)
+    }
+}
+
+/// What a key under [`ROOT`] is, for the fleet server reading every host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Key<'a> {
+    /// A key under `hosts/<host>/`.
+    Host(&'a str, Entry<'a>),
+    /// `alive/<host>`.
+    Alive(&'a str),
+}
+
+/// Parses a key vifd writes; `None` for anything else under (or outside) [`ROOT`].
+pub fn parse(key: &str) -> Option<Key<'_>> {
+    let rest = key.strip_prefix(ROOT)?;
+    if let Some(host) = rest.strip_prefix("alive/") {
+        return check_host(host).ok().map(|()| Key::Alive(host));
+    }
+    let (host, entry) = rest.strip_prefix("hosts/")?.split_once('/')?;
+    check_host(host).ok()?;
+    Some(Key::Host(host, entry_of(entry)))
+}
+
+/// What the part of a key after `hosts/<host>/` names.
+fn entry_of(rest: &str) -> Entry<'_> {
+    match rest {
+        "meta" => Entry::Meta,
+        "problems" => Entry::Problems,
+        "domains" => Entry::Domains,
+        _ => match rest.strip_prefix("vifs/") {
+            Some(id) if !id.is_empty() => Entry::Vif(id),
+            _ => Entry::Other,
+        },
     }
 }
 
@@ -106,6 +137,16 @@ mod tests {
         assert_eq!(k.entry(&k.meta()), Some(Entry::Meta));
         assert_eq!(k.entry("/vifd/v1/hosts/hv-1/x"), Some(Entry::Other));
         assert_eq!(k.entry("/vifd/v1/hosts/hv-10/meta"), None);
+    }
+
+    #[test]
+    fn any_hosts_keys_parse() {
+        let k = HostKeys::new("hv-1");
+        assert_eq!(parse(&k.meta()), Some(Key::Host("hv-1", Entry::Meta)));
+        assert_eq!(parse(&k.vif("a")), Some(Key::Host("hv-1", Entry::Vif("a"))));
+        assert_eq!(parse(&k.alive()), Some(Key::Alive("hv-1")));
+        assert_eq!(parse("/vifd/v1/hosts/hv-1"), None);
+        assert_eq!(parse("/other/hosts/hv-1/meta"), None);
     }
 
     #[test]

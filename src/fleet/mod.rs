@@ -5,15 +5,28 @@
 //! - `keys`: the key layout;
 //! - `codec`: the values (a record without its counters, the problems, the meta);
 //! - `batch`: what to write, as a diff of states cut into transactions;
-//! - `publisher`: the task (connection, lease, guard, full syncs and repairs).
+//! - `publisher`: the task (connection, lease, guard, full syncs and repairs);
+//! - `view`, `watcher`: the fleet server's side, every host's keys read and followed.
 
+pub mod api;
 pub mod batch;
+mod client;
 pub mod codec;
+mod compute;
 mod config;
 mod error;
+mod feed;
 pub mod keys;
+mod metrics;
 mod publisher;
+mod router;
+mod sse;
+pub mod view;
+mod watcher;
 
+pub use client::forget;
 pub use config::{check_endpoint, hostname, FleetConfig};
 pub use error::FleetError;
 pub use publisher::Publisher;
+pub use router::router;
+pub use watcher::{FleetState, Watcher};

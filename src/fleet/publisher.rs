@@ -8,12 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use etcd_client::{
-    Certificate, Client, Compare, CompareOp, ConnectOptions, GetOptions, Identity,
-    LeaseKeepAliveStream, LeaseKeeper, PutOptions, TlsOptions, Txn, TxnOp, TxnOpResponse,
+    Client, Compare, CompareOp, GetOptions, LeaseKeepAliveStream, LeaseKeeper, PutOptions, Txn,
+    TxnOp, TxnOpResponse,
 };
 use tracing::{debug, info, warn};
 
 use super::batch::{self, Encoder, KeyValues, Op};
+use super::client::{self, KEEPALIVE_EVERY};
 use super::codec::{self, Meta, Stale};
 use super::config::FleetConfig;
 use super::error::FleetError;
@@ -23,12 +24,8 @@ use crate::inventory::{Shared, View};
 
 /// The lease of `alive/<host>`, in seconds.
 pub const LEASE_TTL: i64 = 30;
-/// Between keep-alives of the lease (a third of its TTL).
-const KEEPALIVE_EVERY: Duration = Duration::from_secs(10);
 /// Between comparisons of the keys with the inventory.
 pub const REPAIR_EVERY: Duration = Duration::from_secs(300);
-/// Connecting, and each request.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// Full syncs in a row that may lose the guard to another writer before the session is
 /// given up (and retried after the backoff).
 const CLAIM_TRIES: usize = 5;
@@ -141,46 +138,8 @@ impl Agent {
         }
     }
 
-    fn options(&self) -> Result<ConnectOptions, FleetError> {
-        let mut opts = ConnectOptions::new()
-            .with_connect_timeout(REQUEST_TIMEOUT)
-            .with_timeout(REQUEST_TIMEOUT)
-            .with_keep_alive(KEEPALIVE_EVERY, REQUEST_TIMEOUT);
-        if let Some((user, path)) = &self.cfg.user {
-            let password =
-                std::fs::read_to_string(path).map_err(|source| FleetError::PasswordFile {
-                    path: path.clone(),
-                    source,
-                })?;
-            opts = opts.with_user(user, password.trim_end_matches(['\r', '\n']));
-        }
-        if self.cfg.ca.is_none() && self.cfg.identity.is_none() {
-            return Ok(opts);
-        }
-        let read = |path: &std::path::PathBuf| {
-            std::fs::read(path).map_err(|source| FleetError::TlsFile {
-                path: path.clone(),
-                source,
-            })
-        };
-        let mut tls = TlsOptions::new();
-        if let Some(ca) = &self.cfg.ca {
-            tls = tls.ca_certificate(Certificate::from_pem(read(ca)?));
-        }
-        if let Some((cert, key)) = &self.cfg.identity {
-            tls = tls.identity(Identity::from_pem(read(cert)?, read(key)?));
-        }
-        Ok(opts.with_tls(tls))
-    }
-
     async fn connect(&self) -> Result<Session, FleetError> {
-        let opts = self.options()?;
-        let mut client = Client::connect(&self.cfg.endpoints, Some(opts))
-            .await
-            .map_err(|source| FleetError::Connect {
-                endpoints: self.endpoints.clone(),
-                source,
-            })?;
+        let mut client = client::connect(&self.cfg).await?;
         let alive = self.keys.alive();
         let lease = client
             .lease_grant(LEASE_TTL, None)

@@ -26,25 +26,36 @@ pub fn check_config(cfg: &ServeConfig) -> Result<Checked, ServeError> {
     if cfg.header_timeout < Duration::from_secs(1) {
         return Err(ServeError::HeaderTimeout);
     }
-    let token = match &cfg.token_file {
-        Some(path) => Some(Arc::new(read_token(path)?)),
-        None => None,
-    };
-    if token.is_none() {
-        if let Some(open) = cfg.listen.iter().find(|a| !a.is_local()) {
-            return Err(ServeError::NeedsToken {
-                addr: open.to_string(),
-            });
-        }
-    }
-    if token.is_none() && cfg.actions.enabled {
+    let checked = check_access(&cfg.listen, cfg.token_file.as_deref(), cfg.tls.as_ref())?;
+    if checked.token.is_none() && cfg.actions.enabled {
         if let Some(tcp) = cfg.listen.iter().find(|a| matches!(a, ListenAddr::Tcp(_))) {
             return Err(ServeError::ActionsNeedToken {
                 addr: tcp.to_string(),
             });
         }
     }
-    let tls = match &cfg.tls {
+    Ok(checked)
+}
+
+/// The token and TLS checks of any server (`vifd serve`, `vifd fleet serve`): the token
+/// file read (and required by a listener other hosts can reach), the TLS files loaded.
+pub fn check_access(
+    listen: &[ListenAddr],
+    token_file: Option<&std::path::Path>,
+    tls: Option<&(std::path::PathBuf, std::path::PathBuf)>,
+) -> Result<Checked, ServeError> {
+    let token = match token_file {
+        Some(path) => Some(Arc::new(read_token(path)?)),
+        None => None,
+    };
+    if token.is_none() {
+        if let Some(open) = listen.iter().find(|a| !a.is_local()) {
+            return Err(ServeError::NeedsToken {
+                addr: open.to_string(),
+            });
+        }
+    }
+    let tls = match tls {
         Some((cert, key)) => Some(tls::acceptor(cert, key)?),
         None => None,
     };

@@ -233,6 +233,19 @@ pub fn without_counters(body: &serde_json::Value) -> serde_json::Value {
     list
 }
 
+/// A daemon's `/v1/interfaces` records by id, without their counters.
+pub fn served_by_id(
+    addr: std::net::SocketAddr,
+) -> std::collections::BTreeMap<String, serde_json::Value> {
+    let body = http::get(addr, "/v1/interfaces", &[]).json();
+    without_counters(&body)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["id"].as_str().unwrap().to_string(), r.clone()))
+        .collect()
+}
+
 /// The record with this guest MAC in a list body; panics showing the body when none has it.
 pub fn record_by_mac<'a>(list: &'a serde_json::Value, mac: &str) -> &'a serde_json::Value {
     list["interfaces"]

@@ -126,7 +126,7 @@ pub async fn attach_interface(
 fn attach_answer(mut vif: Vif, (net_id, port_id): (String, Option<String>)) -> Response {
     vif.net_id = vif.net_id.or(Some(net_id));
     vif.port_id = vif.port_id.or(port_id);
-    match interface_attachment(&vif) {
+    match interface_attachment(&(&vif).into()) {
         Some(attachment) => Json(InterfaceAttachmentBody {
             interface_attachment: attachment,
         })

@@ -14,11 +14,12 @@ use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::facts::VifFacts;
 use super::fields;
 use super::lookup::server;
 use super::vifs::ServerPath;
 use crate::api::fault::Fault;
-use crate::inventory::{OperState, Vif};
+use crate::inventory::OperState;
 use crate::inventory::{View, Volume};
 
 #[derive(Debug, Deserialize)]
@@ -108,9 +109,9 @@ pub struct VolumeAttachmentBody {
 }
 
 /// The interface as os-interface shows it, when vifd knows its port, network and MAC.
-pub(crate) fn interface_attachment(v: &Vif) -> Option<InterfaceAttachment> {
-    let port_id = fields::uuid(v.port_id.as_deref()?)?;
-    let net_id = fields::uuid(v.net_id.as_deref()?)?;
+pub(crate) fn interface_attachment(v: &VifFacts) -> Option<InterfaceAttachment> {
+    let port_id = fields::uuid(v.port_id?)?;
+    let net_id = fields::uuid(v.net_id?)?;
     let mac_addr = v.mac_address?.to_string();
     let up =
         v.carrier == Some(true) && matches!(v.operstate, Some(OperState::Up | OperState::Unknown));
@@ -152,13 +153,15 @@ pub async fn interfaces(
     Path(path): Path<ServerPath>,
 ) -> Result<Json<InterfaceAttachmentList>, Fault> {
     let domain = server(&view, &path.server_id)?;
-    Ok(Json(InterfaceAttachmentList {
-        interface_attachments: domain
-            .interfaces
-            .iter()
-            .filter_map(|v| interface_attachment(v))
-            .collect(),
-    }))
+    let facts: Vec<VifFacts> = domain.interfaces.iter().map(|v| (&**v).into()).collect();
+    Ok(interface_list(&facts))
+}
+
+/// The os-interface list of a server's records.
+pub fn interface_list(facts: &[VifFacts]) -> Json<InterfaceAttachmentList> {
+    Json(InterfaceAttachmentList {
+        interface_attachments: facts.iter().filter_map(interface_attachment).collect(),
+    })
 }
 
 #[utoipa::path(get, path = "/v2.1/servers/{server_id}/os-interface/{port_id}", tag = "compute",
@@ -171,12 +174,20 @@ pub async fn interface(
     Path(path): Path<PortPath>,
 ) -> Result<Json<InterfaceAttachmentBody>, Fault> {
     let domain = server(&view, &path.server_id)?;
-    let found = domain
-        .interfaces
+    let facts: Vec<VifFacts> = domain.interfaces.iter().map(|v| (&**v).into()).collect();
+    interface_found(&facts, &path.port_id)
+}
+
+/// `os-interface/{port_id}` among a server's records.
+pub fn interface_found(
+    facts: &[VifFacts],
+    port_id: &str,
+) -> Result<Json<InterfaceAttachmentBody>, Fault> {
+    let found = facts
         .iter()
-        .filter_map(|v| interface_attachment(v))
-        .find(|a| a.port_id.eq_ignore_ascii_case(&path.port_id))
-        .ok_or_else(|| Fault::not_found(format!("Port {} could not be found.", path.port_id)))?;
+        .filter_map(interface_attachment)
+        .find(|a| a.port_id.eq_ignore_ascii_case(port_id))
+        .ok_or_else(|| Fault::not_found(format!("Port {port_id} could not be found.")))?;
     Ok(Json(InterfaceAttachmentBody {
         interface_attachment: found,
     }))

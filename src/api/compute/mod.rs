@@ -5,6 +5,7 @@
 pub mod attachments;
 pub mod discovery;
 pub mod extensions;
+pub mod facts;
 pub(crate) mod fields;
 pub(crate) mod lookup;
 pub mod microversion;
@@ -112,7 +113,7 @@ pub async fn flavor(mut req: Request, next: Next) -> Response {
 
 /// A route's methods behind [`version_gate`]: on the methods only, so that another method
 /// on the path is the router's 405 whatever version it asks for.
-fn gated(methods: MethodRouter<Arc<Shared>>) -> MethodRouter<Arc<Shared>> {
+pub fn gated<S: Clone + Send + Sync + 'static>(methods: MethodRouter<S>) -> MethodRouter<S> {
     methods.route_layer(middleware::from_fn(version_gate))
 }
 

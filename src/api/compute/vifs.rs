@@ -18,13 +18,14 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::extensions::{xml_response, VIFD_HOST_ALIAS, VIFD_HOST_NS, VIF_NET_ALIAS, VIF_NET_NS};
+use super::facts::VifFacts;
 use super::fields;
 use super::lookup::server;
 use super::microversion::{Flavor, Version};
 use crate::api::fault::Fault;
 use crate::api::xml::{self, PrefersXml};
+use crate::inventory::OperState;
 use crate::inventory::View;
-use crate::inventory::{OperState, Vif};
 
 /// The most entries one page holds, as Nova's `osapi_max_limit`.
 pub const MAX_LIMIT: usize = 1000;
@@ -102,11 +103,21 @@ pub async fn list(
     PrefersXml(xml): PrefersXml,
 ) -> Result<Response, Fault> {
     let domain = server(&view, &path.server_id)?;
-    let vifs = domain.interfaces.iter().map(|v| &**v);
+    let facts: Vec<VifFacts> = domain.interfaces.iter().map(|v| (&**v).into()).collect();
+    render(&facts, flavor, &page, xml)
+}
+
+/// The os-virtual-interfaces answer of a server's records, at the flavor asked.
+pub fn render(
+    facts: &[VifFacts],
+    flavor: Flavor,
+    page: &Page,
+    xml: bool,
+) -> Result<Response, Fault> {
     Ok(match flavor {
         Flavor::Micro(v) => {
             let with_net = v >= Version::VIF_NET_ID;
-            let listed: Vec<_> = vifs.filter_map(|v| micro(v, with_net)).collect();
+            let listed: Vec<_> = facts.iter().filter_map(|v| micro(v, with_net)).collect();
             let entries = page.apply(listed)?;
             if xml {
                 xml_response(micro_xml(&entries))
@@ -118,7 +129,7 @@ pub async fn list(
             }
         }
         Flavor::Legacy => {
-            let listed: Vec<_> = vifs.filter_map(legacy).collect();
+            let listed: Vec<_> = facts.iter().filter_map(legacy).collect();
             let entries = page.apply(listed)?;
             if xml {
                 xml_response(legacy_xml(&entries))
@@ -133,27 +144,27 @@ pub async fn list(
 }
 
 /// The network's UUID, when known and a UUID.
-fn network(v: &Vif) -> Option<String> {
-    v.net_id.as_deref().and_then(fields::uuid)
+fn network(v: &VifFacts) -> Option<String> {
+    v.net_id.and_then(fields::uuid)
 }
 
-fn micro(v: &Vif, with_net: bool) -> Option<VirtualInterface<'_>> {
+fn micro<'a>(v: &VifFacts<'a>, with_net: bool) -> Option<VirtualInterface<'a>> {
     let net_id = if with_net { Some(network(v)?) } else { None };
     Some(VirtualInterface {
-        id: &v.id,
+        id: v.id,
         mac_address: v.mac_address?.to_string(),
         net_id,
     })
 }
 
-fn legacy(v: &Vif) -> Option<LegacyVirtualInterface<'_>> {
+fn legacy<'a>(v: &VifFacts<'a>) -> Option<LegacyVirtualInterface<'a>> {
     Some(LegacyVirtualInterface {
-        id: &v.id,
+        id: v.id,
         mac_address: v.mac_address?.to_string(),
         net_id: network(v),
-        device: v.device.as_deref(),
+        device: v.device,
         host_mac: v.host_mac.map(|m| m.to_string()),
-        master: v.master.as_deref(),
+        master: v.master,
         operstate: v.operstate.as_ref().map(OperState::as_str),
     })
 }

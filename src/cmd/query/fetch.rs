@@ -1,6 +1,7 @@
 //! Asking one agent: `GET PREFIX/v1/interfaces` under one deadline, and every way that
 //! can fail turned into a reason an operator can act on.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use hyper::header::{self, HeaderMap, HeaderValue};
@@ -52,12 +53,41 @@ impl HostError {
     }
 }
 
-/// `GET /v1/interfaces`: what every agent answers.
+/// `GET /v1/interfaces`: what every agent answers (a fleet server answers no
+/// generation: its records are each their host's, under a `host` key).
 #[derive(Debug, Deserialize)]
 pub struct Inventory {
-    pub generation: u64,
-    pub collected_at: String,
+    pub generation: Option<u64>,
+    pub collected_at: Option<String>,
     pub interfaces: Vec<Record>,
+}
+
+/// A fleet server's answer as one outcome per host it has records of, named by the
+/// records' `host` (taken out of them); a failure stays one outcome, named by the URL.
+pub fn per_host(fleet: Outcome) -> Vec<Outcome> {
+    let answer = match fleet.result {
+        Ok(a) => a,
+        Err(_) => return vec![fleet],
+    };
+    let mut hosts: BTreeMap<String, Vec<Record>> = BTreeMap::new();
+    for mut r in answer.inventory.interfaces {
+        let host = r.take("host").and_then(|h| h.as_str().map(String::from));
+        hosts.entry(host.unwrap_or_default()).or_default().push(r);
+    }
+    (hosts.into_iter())
+        .map(|(host, interfaces)| Outcome {
+            host,
+            result: Ok(Answer {
+                inventory: Inventory {
+                    generation: None,
+                    collected_at: None,
+                    interfaces,
+                },
+                stale: false,
+            }),
+            elapsed: fleet.elapsed,
+        })
+        .collect()
 }
 
 /// An agent's answer.
@@ -162,7 +192,7 @@ mod tests {
         let body =
             br#"{"generation":7,"collected_at":"2026-01-01T00:00:00Z","interfaces":[{"id":"a"}]}"#;
         let a = judge(StatusCode::OK, &json_headers(true), body).expect("an answer");
-        assert_eq!(a.inventory.generation, 7);
+        assert_eq!(a.inventory.generation, Some(7));
         assert_eq!(a.inventory.interfaces.len(), 1);
         assert!(a.stale);
         let a = judge(StatusCode::OK, &json_headers(false), body).expect("an answer");

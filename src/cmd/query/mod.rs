@@ -35,6 +35,9 @@
 //! `http-status` (then `http_status` is set), `not-vifd` (something answered, not a vifd
 //! agent) and `protocol` (the HTTP exchange broke). `failed` repeats the failed hosts.
 //!
+//! `--fleet URL` asks one fleet server (`vifd fleet serve`) instead: its records are
+//! shown per host, `HOST` being the name each agent publishes under.
+//!
 //! Exit status: 0 when every agent answered (stale ones included), 1 when some failed,
 //! 2 on a usage error (no agent, a bad URL, an unreadable hosts or token file).
 
@@ -67,7 +70,11 @@ pub async fn run(args: &QueryArgs, config_token: Option<&Path>) -> Result<bool, 
         0 => return Err(QueryError::Concurrency.into()),
         n => n,
     };
-    let agents = hosts::collect(&args.urls, args.hosts.as_deref())?;
+    let urls = args.fleet.as_slice();
+    let agents = match args.fleet {
+        Some(_) => hosts::collect(urls, None)?,
+        None => hosts::collect(&args.urls, args.hosts.as_deref())?,
+    };
     // The agents' token: the daemon's own token file when this host's config names one.
     let token = args
         .token_file
@@ -76,7 +83,10 @@ pub async fn run(args: &QueryArgs, config_token: Option<&Path>) -> Result<bool, 
         .map(http_client::read_token)
         .transpose()
         .map_err(QueryError::from)?;
-    let outcomes = ask_all(&agents, token.as_ref(), limit, concurrency).await;
+    let mut outcomes = ask_all(&agents, token.as_ref(), limit, concurrency).await;
+    if args.fleet.is_some() {
+        outcomes = outcomes.into_iter().flat_map(fetch::per_host).collect();
+    }
     match print(&outcomes, args.json) {
         // The reader went away (`vifd query ... | head`): what it read is what it wanted.
         Err(CmdError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {}

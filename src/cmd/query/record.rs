@@ -21,6 +21,12 @@ pub use crate::cmd::list::HEADERS;
 pub struct Record(Vec<(String, Value)>);
 
 impl Record {
+    /// Takes a field out (the fleet's `host`, which the output puts back in front).
+    pub fn take(&mut self, key: &str) -> Option<Value> {
+        let i = self.0.iter().position(|(k, _)| k == key)?;
+        Some(self.0.remove(i).1)
+    }
+
     fn get(&self, key: &str) -> Option<&Value> {
         self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }

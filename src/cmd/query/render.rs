@@ -64,8 +64,8 @@ pub fn json(outcomes: &[Outcome]) -> Output<'_> {
         match &o.result {
             Ok(a) => {
                 let inv = &a.inventory;
-                summary.generation = Some(inv.generation);
-                summary.collected_at = Some(&inv.collected_at);
+                summary.generation = inv.generation;
+                summary.collected_at = inv.collected_at.as_deref();
                 summary.stale = Some(a.stale);
                 summary.interface_count = Some(inv.interfaces.len());
                 out.interfaces

@@ -2,10 +2,48 @@
 
 use std::path::PathBuf;
 
+use std::time::Duration;
+
 use super::error::{invalid, Reason, SettingsError};
-use crate::cli::FleetArgs;
+use crate::cli::{FleetArgs, FleetServeArgs};
 use crate::config::Loaded;
 use crate::fleet::{self, keys, FleetConfig};
+use crate::serve::{self, FleetServeConfig, ListenAddr};
+
+/// `vifd fleet serve`'s settings: etcd as the agent's `--fleet-*` / `[fleet]` (required),
+/// the listeners, token and TLS from their flags or `VIFD_FLEET_LISTEN`, `VIFD_TOKEN_FILE`,
+/// `VIFD_TLS_*` (the file's `listen`, `token_file` and `tls_*` are the agent's).
+pub fn fleet_serve(
+    args: &FleetServeArgs,
+    loaded: &Loaded,
+) -> Result<FleetServeConfig, SettingsError> {
+    let etcd = fleet(&args.fleet, loaded)?.ok_or_else(|| {
+        let message = "vifd fleet serve needs etcd: --fleet-etcd URL[,URL...]".to_string();
+        invalid(loaded, "fleet.endpoints", false, Reason::Fleet(message))
+    })?;
+    let listen_text = match args.listen.is_empty() {
+        true => vec![serve::DEFAULT_FLEET_LISTEN.to_string()],
+        false => args.listen.clone(),
+    };
+    let listen = (listen_text.iter())
+        .map(|a| ListenAddr::parse(a))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| invalid(loaded, "listen", false, Reason::Serve(Box::new(e))))?;
+    let header_timeout = args
+        .header_timeout
+        .map_or(serve::DEFAULT_HEADER_TIMEOUT, Duration::from_secs);
+    Ok(FleetServeConfig {
+        listen,
+        token_file: args.access.token_file.clone(),
+        tls: args
+            .access
+            .tls_cert
+            .clone()
+            .zip(args.access.tls_key.clone()),
+        header_timeout,
+        etcd,
+    })
+}
 
 /// The fleet settings, or `None` when no endpoint is given (the fleet is off).
 pub fn fleet(args: &FleetArgs, loaded: &Loaded) -> Result<Option<FleetConfig>, SettingsError> {

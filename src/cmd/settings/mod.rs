@@ -12,7 +12,7 @@ mod resolve;
 mod serve;
 
 pub use error::{Reason, SettingsError};
-pub use fleet::FleetOut;
+pub use fleet::{fleet, fleet_serve, FleetOut};
 pub use host::{host, DEFAULT_AGENT_TIMEOUT, DEFAULT_LIBVIRT_URI};
 pub use log::{log, Flags, LogSettings};
 pub use resolve::Settings;

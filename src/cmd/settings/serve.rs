@@ -32,15 +32,19 @@ pub fn serve(args: &ServeArgs, loaded: &Loaded) -> Result<ServeConfig, SettingsE
                 Reason::Serve(Box::new(e)),
             )
         })?;
-    let cert = args.tls_cert.clone().or_else(|| file.tls_cert.clone());
-    let key = args.tls_key.clone().or_else(|| file.tls_key.clone());
+    let cert = args
+        .access
+        .tls_cert
+        .clone()
+        .or_else(|| file.tls_cert.clone());
+    let key = args.access.tls_key.clone().or_else(|| file.tls_key.clone());
     let tls = match (cert, key) {
         (Some(c), Some(k)) => Some((c, k)),
         (None, None) => None,
         (c, _) => {
             let (name, from_file) = match c {
-                Some(_) => ("tls_cert", args.tls_cert.is_none()),
-                None => ("tls_key", args.tls_key.is_none()),
+                Some(_) => ("tls_cert", args.access.tls_cert.is_none()),
+                None => ("tls_key", args.access.tls_key.is_none()),
             };
             return Err(invalid(loaded, name, from_file, Reason::TlsPair));
         }
@@ -53,7 +57,11 @@ pub fn serve(args: &ServeArgs, loaded: &Loaded) -> Result<ServeConfig, SettingsE
         listen,
         refresh: secs(args.refresh, file.refresh, serve::DEFAULT_REFRESH),
         poll: secs(args.poll_interval, file.poll_interval, serve::DEFAULT_POLL),
-        token_file: args.token_file.clone().or_else(|| file.token_file.clone()),
+        token_file: args
+            .access
+            .token_file
+            .clone()
+            .or_else(|| file.token_file.clone()),
         tls,
         header_timeout: secs(
             args.header_timeout,
@@ -90,12 +98,12 @@ fn key_of(e: &ServeError, args: &ServeArgs, cfg: &ServeConfig) -> (&'static str,
         ServeError::HeaderTimeout => ("header_timeout", args.header_timeout.is_none()),
         ServeError::ActionsNeedToken { .. } => ("actions.enabled", !args.enable_actions),
         ServeError::Token { .. } | ServeError::EmptyToken { .. } => {
-            ("token_file", args.token_file.is_none())
+            ("token_file", args.access.token_file.is_none())
         }
         ServeError::Tls { path, .. } if cfg.tls.as_ref().is_some_and(|(_, k)| k == path) => {
-            ("tls_key", args.tls_key.is_none())
+            ("tls_key", args.access.tls_key.is_none())
         }
-        ServeError::Tls { .. } => ("tls_cert", args.tls_cert.is_none()),
+        ServeError::Tls { .. } => ("tls_cert", args.access.tls_cert.is_none()),
         ServeError::NeedsToken { .. } | ServeError::Listen { .. } | ServeError::Activation(_) => {
             ("listen", args.listen.is_empty())
         }

@@ -1,0 +1,451 @@
+//! The fleet server's view of every host: what etcd holds under `/vifd/v1/`, rebuilt from
+//! a range and kept by applying watch events (put or delete of one key, at a revision).
+//! Pure: no I/O. Cheap to clone (persistent maps), so each change is published as a new
+//! snapshot that requests read without locks.
+//!
+//! A record is kept as its agent wrote it (the bytes, served unchanged with a `host`
+//! field in front) with the fields the filters and the Compute views use decoded beside.
+
+use std::sync::Arc;
+
+use imbl::{OrdMap, OrdSet};
+use serde::Deserialize;
+
+use super::codec::{DomainEntry, Meta};
+use super::error::FleetError;
+use super::keys::{self, Entry, Key};
+use crate::mac::MacAddr;
+
+/// The fields of a record the fleet server reads; the rest stays in its bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Fields {
+    pub id: String,
+    pub domain_uuid: String,
+    pub domain_name: String,
+    pub mac_address: Option<MacAddr>,
+    pub host_mac: Option<MacAddr>,
+    pub net_id: Option<String>,
+    pub port_id: Option<String>,
+    pub device: Option<String>,
+    pub master: Option<String>,
+    pub operstate: Option<String>,
+    pub carrier: Option<bool>,
+    /// Problem kinds by name (an agent newer than this server may name more).
+    #[serde(default)]
+    pub problems: Vec<String>,
+}
+
+/// One record of one host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub host: Arc<str>,
+    /// The value as published: the agent's `/v1/interfaces` record without `stats`.
+    pub raw: Arc<[u8]>,
+    pub fields: Fields,
+}
+
+impl Record {
+    /// The record as the fleet serves it: the agent's JSON with `"host"` first.
+    pub fn json_with_host(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"host\":");
+        // A string always serializes.
+        out.extend_from_slice(&serde_json::to_vec(&*self.host).unwrap_or_default());
+        match self.raw.get(1..) {
+            Some(rest) if rest.first().is_some_and(|b| *b != b'}') => {
+                out.push(b',');
+                out.extend_from_slice(rest);
+            }
+            _ => out.push(b'}'),
+        }
+    }
+}
+
+/// What the fleet knows of one host.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Host {
+    /// `hosts/<host>/meta`, when present and readable.
+    pub meta: Option<Meta>,
+    /// Records by id.
+    pub vifs: OrdMap<String, Arc<Record>>,
+    /// `hosts/<host>/problems`: the host-level problems as published.
+    pub problems: Arc<Vec<serde_json::Value>>,
+    /// `hosts/<host>/domains`: its domains, with their volumes.
+    pub domains: Arc<Vec<DomainEntry>>,
+    /// `alive/<host>` exists (the agent's lease lives).
+    pub alive: bool,
+}
+
+impl Host {
+    fn is_empty(&self) -> bool {
+        self.meta.is_none()
+            && self.vifs.is_empty()
+            && self.problems.is_empty()
+            && self.domains.is_empty()
+            && !self.alive
+    }
+}
+
+/// An index entry: (lowercase value, host, record id).
+type Index = OrdSet<(String, String, String)>;
+
+/// Every host, with indexes by server (domain) UUID, MAC and network.
+#[derive(Debug, Clone, Default)]
+pub struct FleetView {
+    /// The etcd revision the view is as of; 0 before the first list.
+    pub revision: i64,
+    /// The first list is in.
+    pub listed: bool,
+    hosts: OrdMap<String, Host>,
+    by_server: Index,
+    /// (domain UUID, host, "") of every host's `domains`.
+    domain_hosts: Index,
+    by_mac: Index,
+    by_net: Index,
+}
+
+/// The indexes.
+#[derive(Debug, Clone, Copy)]
+enum By {
+    Server,
+    Mac,
+    Net,
+}
+
+/// The index entries of a record: its server, its MACs (guest and host), its network.
+fn entries(f: &Fields) -> Vec<(By, String)> {
+    let mut out = vec![(By::Server, f.domain_uuid.to_ascii_lowercase())];
+    out.extend(f.net_id.iter().map(|n| (By::Net, n.to_ascii_lowercase())));
+    out.extend(f.mac_address.map(|m| (By::Mac, m.to_string())));
+    // A host MAC equal to the guest's is one entry.
+    let host_mac = f.host_mac.filter(|m| Some(*m) != f.mac_address);
+    out.extend(host_mac.map(|m| (By::Mac, m.to_string())));
+    out
+}
+
+/// A server found in the fleet.
+#[derive(Debug)]
+pub struct Server<'a> {
+    pub host: &'a str,
+    /// Its entry in the host's `domains`, when the agent publishes them.
+    pub domain: Option<&'a DomainEntry>,
+    /// Its records on that host.
+    pub records: Vec<&'a Arc<Record>>,
+}
+
+/// A change of one key, as a watch reports it.
+#[derive(Debug, Clone, Copy)]
+pub enum Change<'a> {
+    Put(&'a str, &'a [u8]),
+    Delete(&'a str),
+}
+
+impl FleetView {
+    /// The view of a range's keys and values at `revision`. Values that cannot be read
+    /// are left out and returned as errors, for the log.
+    pub fn listed<'a>(
+        kvs: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+        revision: i64,
+    ) -> (Self, Vec<FleetError>) {
+        let mut view = FleetView::default();
+        let errors = kvs
+            .into_iter()
+            .filter_map(|(k, v)| view.apply(Change::Put(k, v)).err())
+            .collect();
+        view.revision = revision;
+        view.listed = true;
+        (view, errors)
+    }
+
+    /// Applies one change. A key vifd does not write is ignored; a value that cannot be
+    /// read is an error and leaves the key as absent.
+    pub fn apply(&mut self, change: Change) -> Result<(), FleetError> {
+        let key = match change {
+            Change::Put(k, _) | Change::Delete(k) => k,
+        };
+        let Some(parsed) = keys::parse(key) else {
+            return Ok(());
+        };
+        let value = match change {
+            Change::Put(_, v) => Some(v),
+            Change::Delete(_) => None,
+        };
+        let (host, entry) = match parsed {
+            Key::Alive(host) => {
+                self.edit(host, |h| h.alive = value.is_some());
+                return Ok(());
+            }
+            Key::Host(host, entry) => (host, entry),
+        };
+        let decode_err = |source| FleetError::Decode {
+            key: key.to_string(),
+            source,
+        };
+        match entry {
+            Entry::Meta => {
+                let meta = value.map(serde_json::from_slice).transpose();
+                self.edit(host, |h| h.meta = meta.as_ref().ok().cloned().flatten());
+                meta.map(drop).map_err(decode_err)
+            }
+            Entry::Problems => {
+                let list = value.map(serde_json::from_slice).transpose();
+                let kept = list.as_ref().ok().cloned().flatten().unwrap_or_default();
+                self.edit(host, |h| h.problems = Arc::new(kept));
+                list.map(drop).map_err(decode_err)
+            }
+            Entry::Domains => {
+                let list = value.map(serde_json::from_slice).transpose();
+                let kept = list.as_ref().ok().cloned().flatten().unwrap_or_default();
+                self.set_domains(host, kept);
+                list.map(drop).map_err(decode_err)
+            }
+            Entry::Vif(id) => {
+                self.remove_record(host, id);
+                let Some(raw) = value else { return Ok(()) };
+                let fields: Fields = serde_json::from_slice(raw).map_err(decode_err)?;
+                let record = Record {
+                    host: host.into(),
+                    raw: raw.into(),
+                    fields,
+                };
+                self.insert_record(host, id, record);
+                Ok(())
+            }
+            Entry::Other => Ok(()),
+        }
+    }
+
+    /// Changes a host, adding it first when new and dropping it when nothing is left.
+    fn edit(&mut self, host: &str, f: impl FnOnce(&mut Host)) {
+        let mut h = self.hosts.get(host).cloned().unwrap_or_default();
+        f(&mut h);
+        if h.is_empty() {
+            self.hosts.remove(host);
+        } else {
+            self.hosts.insert(host.to_string(), h);
+        }
+    }
+
+    fn set_domains(&mut self, host: &str, list: Vec<DomainEntry>) {
+        let entry =
+            |d: &DomainEntry| (d.uuid.to_ascii_lowercase(), host.to_string(), String::new());
+        if let Some(old) = self.hosts.get(host).map(|h| h.domains.clone()) {
+            for d in old.iter() {
+                self.domain_hosts.remove(&entry(d));
+            }
+        }
+        for d in &list {
+            self.domain_hosts.insert(entry(d));
+        }
+        self.edit(host, |h| h.domains = Arc::new(list));
+    }
+
+    fn insert_record(&mut self, host: &str, id: &str, record: Record) {
+        for (by, value) in entries(&record.fields) {
+            self.index(by)
+                .insert((value, host.to_string(), id.to_string()));
+        }
+        let record = Arc::new(record);
+        self.edit(host, |h| {
+            h.vifs.insert(id.to_string(), record);
+        });
+    }
+
+    fn remove_record(&mut self, host: &str, id: &str) {
+        let Some(old) = self.hosts.get(host).and_then(|h| h.vifs.get(id)).cloned() else {
+            return;
+        };
+        for (by, value) in entries(&old.fields) {
+            self.index(by)
+                .remove(&(value, host.to_string(), id.to_string()));
+        }
+        self.edit(host, |h| {
+            h.vifs.remove(id);
+        });
+    }
+
+    fn index(&mut self, by: By) -> &mut Index {
+        match by {
+            By::Server => &mut self.by_server,
+            By::Mac => &mut self.by_mac,
+            By::Net => &mut self.by_net,
+        }
+    }
+
+    pub fn hosts(&self) -> impl Iterator<Item = (&String, &Host)> {
+        self.hosts.iter()
+    }
+
+    pub fn host(&self, name: &str) -> Option<&Host> {
+        self.hosts.get(name)
+    }
+
+    /// Every record, in host then id order.
+    pub fn records(&self) -> impl Iterator<Item = &Arc<Record>> {
+        self.hosts.values().flat_map(|h| h.vifs.values())
+    }
+
+    pub fn record_count(&self) -> usize {
+        self.hosts.values().map(|h| h.vifs.len()).sum()
+    }
+
+    fn lookup<'a>(&'a self, index: &'a Index, value: &str) -> Vec<&'a Arc<Record>> {
+        let from = (value.to_string(), String::new(), String::new());
+        index
+            .range(from..)
+            .take_while(|(v, _, _)| v == value)
+            .filter_map(|(_, host, id)| self.hosts.get(host)?.vifs.get(id))
+            .collect()
+    }
+
+    /// The records of a server (domain) UUID, on whichever host: several only while a
+    /// migration shows it on two.
+    pub fn by_server(&self, uuid: &str) -> Vec<&Arc<Record>> {
+        self.lookup(&self.by_server, &uuid.to_ascii_lowercase())
+    }
+
+    /// A server (domain) wherever it is: on the host whose `domains` name it (an alive
+    /// one first, while a migration shows it on two), else on the host of its records.
+    pub fn server(&self, uuid: &str) -> Option<Server<'_>> {
+        let uuid = uuid.to_ascii_lowercase();
+        let from = (uuid.clone(), String::new(), String::new());
+        let mut hosts: Vec<&str> = (self.domain_hosts.range(from..))
+            .take_while(|(u, _, _)| *u == uuid)
+            .map(|(_, h, _)| h.as_str())
+            .collect();
+        hosts.extend(self.by_server(&uuid).iter().map(|r| &*r.host));
+        let alive = |h: &&&str| self.hosts.get(**h).is_some_and(|h| h.alive);
+        let host = hosts.iter().find(alive).or(hosts.first())?;
+        let (name, state) = self.hosts.get_key_value(*host)?;
+        Some(Server {
+            host: name,
+            domain: state
+                .domains
+                .iter()
+                .find(|d| d.uuid.eq_ignore_ascii_case(&uuid)),
+            records: self
+                .by_server(&uuid)
+                .into_iter()
+                .filter(|r| &*r.host == name.as_str())
+                .collect(),
+        })
+    }
+
+    /// The records with this guest or host MAC.
+    pub fn by_mac(&self, mac: MacAddr) -> Vec<&Arc<Record>> {
+        self.lookup(&self.by_mac, &mac.to_string())
+    }
+
+    /// The records on this network (UUID, any case).
+    pub fn by_net(&self, net_id: &str) -> Vec<&Arc<Record>> {
+        self.lookup(&self.by_net, &net_id.to_ascii_lowercase())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SERVER: &str = "6F1D0C3E-8A2B-4C5D-9E7F-0A1B2C3D4E5F";
+
+    fn record(id: &str, mac: &str, net: &str) -> Vec<u8> {
+        serde_json::json!({
+            "id": id, "domain_uuid": SERVER.to_lowercase(), "domain_name": "web-1",
+            "mac_address": mac, "host_mac": "fe:54:00:00:00:01", "net_id": net,
+            "port_id": null, "device": "tap1", "master": "br0", "operstate": "up",
+            "carrier": true, "problems": ["no-carrier"], "extra": {"kept": true}
+        })
+        .to_string()
+        .into_bytes()
+    }
+
+    fn put(view: &mut FleetView, key: &str, value: &[u8]) {
+        view.apply(Change::Put(key, value)).unwrap();
+    }
+
+    #[test]
+    fn puts_and_deletes_keep_hosts_and_indexes() {
+        let a = keys::HostKeys::new("hv-a");
+        let (mut view, errors) = FleetView::listed([(a.alive().as_str(), &b"i"[..])], 7);
+        assert!(errors.is_empty() && view.listed && view.revision == 7);
+        let r1 = record("r1", "52:54:00:00:00:01", "NET-1");
+        put(&mut view, &a.vif("r1"), &r1);
+        put(&mut view, &a.problems(), b"[{\"kind\":\"orphan-device\"}]");
+        assert!(view.host("hv-a").unwrap().alive);
+        assert_eq!(view.by_server(SERVER).len(), 1);
+        assert_eq!(view.by_net("net-1").len(), 1);
+        let mac: MacAddr = "fe:54:00:00:00:01".parse().unwrap();
+        assert_eq!(view.by_mac(mac)[0].fields.id, "r1");
+        assert_eq!(view.host("hv-a").unwrap().problems.len(), 1);
+
+        // A record put again under another network moves in the index.
+        put(
+            &mut view,
+            &a.vif("r1"),
+            &record("r1", "52:54:00:00:00:01", "net-2"),
+        );
+        assert!(view.by_net("net-1").is_empty());
+        assert_eq!(view.by_net("net-2").len(), 1);
+        assert_eq!(view.record_count(), 1);
+
+        view.apply(Change::Delete(&a.alive())).unwrap();
+        assert!(!view.host("hv-a").unwrap().alive, "kept, not alive");
+        for k in [a.vif("r1"), a.problems()] {
+            view.apply(Change::Delete(&k)).unwrap();
+        }
+        assert!(view.host("hv-a").is_none(), "nothing left: forgotten");
+        assert!(view.by_server(SERVER).is_empty() && view.by_mac(mac).is_empty());
+    }
+
+    #[test]
+    fn a_server_is_found_by_its_domains_entry_or_its_records() {
+        let (a, b) = (keys::HostKeys::new("hv-a"), keys::HostKeys::new("hv-b"));
+        let mut view = FleetView::default();
+        put(
+            &mut view,
+            &b.vif("r1"),
+            &record("r1", "52:54:00:00:00:01", "n"),
+        );
+        assert_eq!(view.server(SERVER).unwrap().host, "hv-b");
+        let domains = format!(r#"[{{"uuid":"{}","name":"web-1","volumes":[]}}]"#, SERVER);
+        put(&mut view, &a.domains(), domains.as_bytes());
+        put(&mut view, &a.alive(), b"i");
+        let found = view.server(SERVER).unwrap();
+        assert_eq!(
+            (found.host, found.records.len()),
+            ("hv-a", 0),
+            "the alive host"
+        );
+        assert_eq!(found.domain.unwrap().name, "web-1");
+        put(&mut view, &a.domains(), b"[]");
+        assert_eq!(view.server(SERVER).unwrap().host, "hv-b");
+        assert!(view
+            .server("00000000-0000-0000-0000-000000000000")
+            .is_none());
+    }
+
+    #[test]
+    fn records_are_served_as_published_with_the_host_first() {
+        let mut view = FleetView::default();
+        let raw = record("r1", "52:54:00:00:00:01", "n");
+        put(&mut view, &keys::HostKeys::new("hv-b").vif("r1"), &raw);
+        let mut out = Vec::new();
+        view.records().next().unwrap().json_with_host(&mut out);
+        let served: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        let mut published: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+        published["host"] = "hv-b".into();
+        assert_eq!(served, published);
+        assert!(out.starts_with(b"{\"host\":\"hv-b\","));
+    }
+
+    #[test]
+    fn unreadable_values_and_foreign_keys() {
+        let a = keys::HostKeys::new("hv-c");
+        let mut view = FleetView::default();
+        assert!(view.apply(Change::Put(&a.vif("x"), b"nope")).is_err());
+        assert!(view.apply(Change::Put(&a.meta(), b"{}")).is_err());
+        assert!(view.host("hv-c").is_none());
+        view.apply(Change::Put("/vifd/v1/else", b"1")).unwrap();
+        view.apply(Change::Put("/elsewhere", b"1")).unwrap();
+        assert_eq!(view.hosts().count(), 0);
+    }
+}

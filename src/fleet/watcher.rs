@@ -1,0 +1,217 @@
+//! The fleet server's reader: lists everything under `/vifd/v1/`, then watches from the
+//! next revision, applying each change to the [`FleetView`] and publishing the new
+//! snapshot. A compacted revision or a lost connection lists again (after a backoff when
+//! etcd is unreachable); requests keep the last snapshot meanwhile.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use bytes::Bytes;
+use tokio::sync::broadcast;
+
+use etcd_client::{EventType, GetOptions, WatchOptions};
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
+
+use super::client;
+use super::config::FleetConfig;
+use super::error::FleetError;
+use super::feed::{self, Feed, Start};
+use super::keys::ROOT;
+use super::view::{Change, FleetView};
+use crate::backoff::Backoff;
+
+/// The snapshot requests read, and how the link to etcd is.
+#[derive(Debug)]
+pub struct FleetState {
+    view: watch::Sender<Arc<FleetView>>,
+    up: AtomicBool,
+    feed: Mutex<Feed>,
+    closing: watch::Sender<bool>,
+}
+
+impl FleetState {
+    pub fn new() -> Arc<Self> {
+        Arc::new(FleetState {
+            view: watch::channel(Arc::new(FleetView::default())).0,
+            up: AtomicBool::new(false),
+            feed: Mutex::new(Feed::default()),
+            closing: watch::channel(false).0,
+        })
+    }
+
+    /// The latest snapshot.
+    pub fn current(&self) -> Arc<FleetView> {
+        self.view.borrow().clone()
+    }
+
+    /// Follows the snapshots (the SSE feed and tests wait on it).
+    pub fn subscribe(&self) -> watch::Receiver<Arc<FleetView>> {
+        self.view.subscribe()
+    }
+
+    /// The watch is connected and current.
+    pub fn up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+
+    /// Ends every `/v1/watch` stream (the server is stopping).
+    pub fn close(&self) {
+        self.closing.send_replace(true);
+    }
+
+    pub fn closing(&self) -> watch::Receiver<bool> {
+        self.closing.subscribe()
+    }
+
+    /// The current view and where a `/v1/watch` client resuming after `since` starts.
+    pub fn watch(&self, since: Option<i64>) -> (Arc<FleetView>, Start, broadcast::Receiver<Bytes>) {
+        let feed = self.feed.lock().unwrap_or_else(PoisonError::into_inner);
+        let view = self.current();
+        let (start, rx) = feed.start(since, &view);
+        (view, start, rx)
+    }
+
+    /// A new list: the view, and a snapshot for every watching client.
+    fn listed(&self, view: &FleetView) {
+        let mut feed = self.feed.lock().unwrap_or_else(PoisonError::into_inner);
+        self.view.send_replace(Arc::new(view.clone()));
+        feed.listed(view);
+    }
+
+    /// Changes applied: the view, and their events.
+    fn changed(&self, view: &FleetView, events: Vec<(i64, Bytes)>) {
+        let mut feed = self.feed.lock().unwrap_or_else(PoisonError::into_inner);
+        self.view.send_replace(Arc::new(view.clone()));
+        for (revision, frame) in events {
+            feed.push(revision, frame);
+        }
+    }
+}
+
+/// The running reader. Dropping it stops the task.
+pub struct Watcher {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Watcher {
+    pub fn spawn(cfg: FleetConfig, state: Arc<FleetState>) -> Self {
+        Watcher {
+            task: tokio::spawn(run(cfg, state)),
+        }
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn run(cfg: FleetConfig, state: Arc<FleetState>) {
+    let mut backoff = Backoff::SOURCE;
+    let mut warned = false;
+    loop {
+        let error = follow(&cfg, &state, &mut backoff).await;
+        state.up.store(false, Ordering::Relaxed);
+        if let FleetError::Compacted { .. } = error {
+            info!(error = %error, "fleet: listing again");
+            continue;
+        }
+        match std::mem::replace(&mut warned, true) {
+            false => {
+                warn!(error = %error, "fleet: cannot follow etcd; serving the last view, retrying")
+            }
+            true => {
+                debug!(error = %error, retry_in = ?backoff.peek(), "fleet: etcd still unreachable")
+            }
+        }
+        // Reconnect pacing: the capped backoff between tries.
+        tokio::time::sleep(backoff.next_delay()).await;
+    }
+}
+
+/// One session: list, then watch until an error ends it.
+async fn follow(cfg: &FleetConfig, state: &FleetState, backoff: &mut Backoff) -> FleetError {
+    match session(cfg, state, backoff).await {
+        Ok(()) => FleetError::WatchEnded {
+            endpoints: cfg.endpoints.join(","),
+        },
+        Err(e) => e,
+    }
+}
+
+async fn session(
+    cfg: &FleetConfig,
+    state: &FleetState,
+    backoff: &mut Backoff,
+) -> Result<(), FleetError> {
+    let endpoints = cfg.endpoints.join(",");
+    let request = |what: &'static str| {
+        let endpoints = endpoints.clone();
+        move |source| FleetError::Request {
+            endpoints,
+            what,
+            key: ROOT.to_string(),
+            source,
+        }
+    };
+    let mut client = client::connect(cfg).await?;
+    let listed = client
+        .get(ROOT, Some(GetOptions::new().with_prefix()))
+        .await
+        .map_err(request("range"))?;
+    let revision = listed.header().map_or(0, |h| h.revision());
+    let kvs = listed
+        .kvs()
+        .iter()
+        .map(|kv| (kv.key_str().unwrap_or(""), kv.value()));
+    let (mut view, errors) = FleetView::listed(kvs, revision);
+    for e in errors {
+        warn!(error = %e, "fleet: a value is left out");
+    }
+    let options = WatchOptions::new()
+        .with_prefix()
+        .with_start_revision(revision + 1);
+    let mut stream = client
+        .watch(ROOT, Some(options))
+        .await
+        .map_err(request("watch"))?;
+    state.listed(&view);
+    state.up.store(true, Ordering::Relaxed);
+    backoff.reset();
+    info!(
+        revision,
+        hosts = view.hosts().count(),
+        "fleet: listed; watching"
+    );
+    while let Some(resp) = stream.message().await.map_err(request("watch"))? {
+        if resp.compact_revision() > 0 {
+            return Err(FleetError::Compacted {
+                compacted: resp.compact_revision(),
+            });
+        }
+        if resp.canceled() {
+            return Ok(());
+        }
+        let mut events = Vec::with_capacity(resp.events().len());
+        for event in resp.events() {
+            let Some(kv) = event.kv() else { continue };
+            view.revision = view.revision.max(kv.mod_revision());
+            let key = kv.key_str().unwrap_or("");
+            let change = match event.event_type() {
+                EventType::Put => Change::Put(key, kv.value()),
+                EventType::Delete => Change::Delete(key),
+            };
+            if let Err(e) = view.apply(change) {
+                warn!(error = %e, "fleet: a value is left out");
+            }
+            events
+                .extend(feed::event(&view, key, kv.mod_revision()).map(|f| (kv.mod_revision(), f)));
+        }
+        if !resp.events().is_empty() {
+            state.changed(&view, events);
+        }
+    }
+    Ok(())
+}
