@@ -40,7 +40,7 @@ fn setup(tag: &str, host: &str) -> Option<(Etcd, TestNs, Daemon)> {
     let etcd = Etcd::start(tag);
     let (ns, uri) = common::demo_host(tag);
     let d = agent_on(&ns, &uri, &etcd, host);
-    until("the first sync", || in_sync(&etcd, host, &d));
+    until_etcd(&etcd, "the first sync", || in_sync(&etcd, host, &d));
     Some((etcd, ns, d))
 }
 
@@ -61,7 +61,13 @@ fn published(etcd: &Etcd, host: &str) -> BTreeMap<String, Value> {
         .collect()
 }
 
-/// Asks `ok` again (pacing, not synchronisation) until it holds; panics after `LIMIT`.
+/// Waits until etcd's keys make `ok` hold, woken by each change under /vifd/v1/.
+fn until_etcd(etcd: &Etcd, what: &str, ok: impl FnMut() -> bool) {
+    etcd.until_changed("/vifd/v1/", what, LIMIT, ok);
+}
+
+/// Asks `ok` again until it holds; panics after `LIMIT`. Only for `/metrics`, whose
+/// values move with no event a client can wait on (pacing, not synchronisation).
 fn until(what: &str, mut ok: impl FnMut() -> bool) {
     let deadline = Instant::now() + LIMIT;
     while !ok() {
@@ -122,11 +128,11 @@ fn a_tap_change_reaches_etcd() {
             .map(|r| r["device"].clone())
     };
     ns.batch(ADD_DB1);
-    until("the new tap in etcd", || {
+    until_etcd(&etcd, "the new tap in etcd", || {
         device_of(&etcd) == Some(Value::from("tap-db1-1")) && in_sync(&etcd, "hv-chg", &d)
     });
     ns.batch("link del tap-db1-1\n");
-    until("the deleted tap in etcd", || {
+    until_etcd(&etcd, "the deleted tap in etcd", || {
         published(&etcd, "hv-chg")
             .into_values()
             .any(|r| r["mac_address"] == DB1 && r["ifindex"].is_null())
@@ -168,7 +174,7 @@ fn keys_are_repaired_once_etcd_is_back_and_the_api_never_waits() {
     assert!(started.elapsed() < LIMIT);
 
     etcd.restart();
-    until("keys repaired after etcd came back", || {
+    until_etcd(&etcd, "keys repaired after etcd came back", || {
         in_sync(&etcd, "hv-rep", &d) && fleet_up(&d) == Some(1)
     });
     assert!(etcd
@@ -186,14 +192,14 @@ fn two_agents_with_one_host_name_conflict_without_mixing() {
     ns_b.batch(ADD_DB1);
     let mut b = agent_on(&ns_b, &uri_b, &etcd, "hv-twin");
     // B claims the host with a full sync: its records.
-    until("agent B synced", || in_sync(&etcd, "hv-twin", &b));
+    until_etcd(&etcd, "agent B synced", || in_sync(&etcd, "hv-twin", &b));
     assert!(served(&a) != served(&b), "the two hosts' records differ");
 
     // A change on A: its guarded write finds B's meta, it says so and claims the host back.
     ns_a.batch("link set tap3f9c2a41-7b mtu 1400\n");
     let line = a.wait_log("fleet: conflict", LIMIT);
     assert!(line.contains("hv-twin"), "{line}");
-    until("etcd holds one agent's records entirely", || {
+    until_etcd(&etcd, "etcd holds one agent's records entirely", || {
         in_sync(&etcd, "hv-twin", &a) || in_sync(&etcd, "hv-twin", &b)
     });
     let conflicts = get(a.addr(), "/metrics", &[]).body;

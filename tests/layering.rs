@@ -54,6 +54,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("serve/", 8),
     ("cmd/", 9),
     ("cli.rs", 9),
+    ("cli/", 9),
     ("output.rs", 9),
     // The crate roots re-export for the library's users; inside the crate, name the
     // module that defines the item (an import of a root is an import from the top).

@@ -79,7 +79,8 @@ pub fn router(shared: Arc<Shared>, opts: RouterOptions) -> Router {
         .with_state(shared)
 }
 
-async fn not_found(method: Method, req: Request) -> Fault {
+/// The fallback: any path no route takes, in Nova's fault shape.
+pub(crate) async fn not_found(method: Method, req: Request) -> Fault {
     Fault::not_found(format!(
         "The resource could not be found: {method} {}",
         req.uri().path()

@@ -6,7 +6,6 @@
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::Method;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::Router;
@@ -15,7 +14,7 @@ use super::api::{hosts, interfaces, problems, readyz};
 use super::watcher::FleetState;
 use crate::api::auth::{self, Token};
 use crate::api::bodies::read;
-use crate::api::fault::{self, Fault};
+use crate::api::fault;
 use crate::api::{compute, native};
 
 /// Every endpoint of the fleet server; `token` required on every request when given.
@@ -29,7 +28,7 @@ pub fn router(state: Arc<FleetState>, token: Option<Arc<Token>>) -> Router {
         .route("/v1/watch", read(super::sse::watch))
         .route("/metrics", read(super::metrics::metrics))
         .merge(super::compute::router())
-        .fallback(not_found);
+        .fallback(crate::api::not_found);
     if let Some(token) = token {
         app = app.layer(middleware::from_fn_with_state(token, auth::require));
     }
@@ -37,13 +36,6 @@ pub fn router(state: Arc<FleetState>, token: Option<Arc<Token>>) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), with_view))
         .layer(middleware::from_fn(fault::render_faults))
         .with_state(state)
-}
-
-async fn not_found(method: Method, req: Request) -> Fault {
-    Fault::not_found(format!(
-        "The resource could not be found: {method} {}",
-        req.uri().path()
-    ))
 }
 
 /// Hands the request the latest snapshot and names its revision on the response.

@@ -1,6 +1,7 @@
 //! A real etcd (`etcd` from etcd-server, `etcdctl` from etcd-client) per test: each member
 //! on loopback ports of its own, its data under a temp dir of its own, killed on drop.
-//! Readiness and every wait are `etcdctl` asked again under a deadline, never a sleep.
+//! Readiness is `etcdctl` asked again under a deadline; waits on keys are woken by an
+//! `etcdctl watch` (`until_changed`).
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
@@ -152,6 +153,66 @@ impl Etcd {
             .args(args)
             .output()
             .expect("run etcdctl")
+    }
+
+    /// The store's current revision.
+    pub fn revision(&self) -> i64 {
+        let out = self.ctl(&["get", "-w", "json", "/vifd-test/revision-probe"]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!("etcdctl get: {e}: {}", String::from_utf8_lossy(&out.stderr))
+        });
+        v["header"]["revision"].as_i64().expect("a revision")
+    }
+
+    /// Checks `ok` now and again at each change etcd makes under `prefix` (an `etcdctl
+    /// watch` from the revision read before the first check, so no change is missed)
+    /// until it holds; panics naming `what` after `limit`.
+    pub fn until_changed(
+        &self,
+        prefix: &str,
+        what: &str,
+        limit: Duration,
+        mut ok: impl FnMut() -> bool,
+    ) {
+        let from = (self.revision() + 1).to_string();
+        let mut watch = Command::new("etcdctl")
+            .env("ETCDCTL_API", "3")
+            .args([
+                "--endpoints",
+                &self.client_url,
+                "watch",
+                "--prefix",
+                "--rev",
+                &from,
+                prefix,
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run etcdctl watch");
+        let stdout = watch.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for _ in std::io::BufReader::new(stdout).lines() {
+                if tx.send(()).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + limit;
+        let held = loop {
+            if ok() {
+                break true;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || rx.recv_timeout(left).is_err() {
+                break ok();
+            }
+        };
+        let _ = watch.kill();
+        let _ = watch.wait();
+        assert!(held, "{what}: not within {limit:?}");
     }
 
     /// Every key under `prefix` with its value (values are one-line JSON).
