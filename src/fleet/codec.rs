@@ -92,6 +92,33 @@ pub struct Meta {
     pub stale: Stale,
     /// When this value was written (RFC 3339, UTC, milliseconds).
     pub published_at: String,
+    /// Another agent writing under this host name, as this one last saw it; null when
+    /// none was seen for [`CONFLICT_SHOWN`]. Absent in a meta of an older agent.
+    #[serde(default)]
+    pub conflict: Option<Conflict>,
+}
+
+/// How long a conflict is shown after it was last seen: three repairs, so a second agent
+/// that writes nothing is still seen by the next repair before it is forgotten.
+pub const CONFLICT_SHOWN: std::time::Duration = std::time::Duration::from_secs(900);
+
+/// Another agent instance found writing this host's keys (two agents given one host
+/// name): the meta's mod revision moved under the publisher.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conflict {
+    /// The other writer's instance id (from its meta), `unknown` when its meta did not
+    /// read as one.
+    pub instance: String,
+    /// When this agent last found it (RFC 3339, UTC, milliseconds).
+    pub seen_at: String,
+}
+
+impl Conflict {
+    /// Still to be shown at `now`: seen within [`CONFLICT_SHOWN`].
+    pub fn current(&self, now: std::time::SystemTime) -> bool {
+        humantime::parse_rfc3339(&self.seen_at)
+            .is_ok_and(|at| now.duration_since(at).unwrap_or_default() < CONFLICT_SHOWN)
+    }
 }
 
 /// The stale flags of the meta: `true` while what is published shows last known values
@@ -168,6 +195,7 @@ mod tests {
                 ..Stale::default()
             },
             published_at: "p".into(),
+            conflict: None,
         };
         let json: serde_json::Value = serde_json::from_slice(&m.encode().unwrap()).unwrap();
         let keys: Vec<&str> = json
@@ -180,6 +208,7 @@ mod tests {
             keys,
             [
                 "boot_time",
+                "conflict",
                 "generation",
                 "instance",
                 "published_at",
@@ -190,6 +219,27 @@ mod tests {
         );
         assert_eq!(json["stale"]["libvirt-network"], true);
         assert_eq!(Meta::decode(&m.encode().unwrap()), Some(m));
+    }
+
+    #[test]
+    fn a_meta_without_conflict_reads_and_old_conflicts_are_not_current() {
+        let old = br#"{"instance":"i","generation":1,"boot_time":null,"started_at":"s","version":"v","stale":{"libvirt":false,"ovn":false,"ovsdb":false,"libvirt-network":false},"published_at":"p"}"#;
+        assert_eq!(Meta::decode(old).map(|m| m.conflict), Some(None));
+        let at = |secs_ago: u64| Conflict {
+            instance: "other".into(),
+            seen_at: humantime::format_rfc3339_millis(
+                std::time::SystemTime::now() - std::time::Duration::from_secs(secs_ago),
+            )
+            .to_string(),
+        };
+        let now = std::time::SystemTime::now();
+        assert!(at(60).current(now));
+        assert!(!at(CONFLICT_SHOWN.as_secs() + 1).current(now));
+        let unreadable = Conflict {
+            seen_at: "yesterday".into(),
+            ..at(0)
+        };
+        assert!(!unreadable.current(now));
     }
 
     #[test]

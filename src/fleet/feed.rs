@@ -15,6 +15,7 @@ use bytes::Bytes;
 use serde::Serialize;
 use tokio::sync::broadcast;
 
+use super::codec::Conflict;
 use super::keys::{self, Entry, Key};
 use super::view::{FleetView, Host};
 use crate::inventory::feed::sse_frame;
@@ -39,9 +40,12 @@ pub struct HostEntry<'a> {
     pub age: Option<f64>,
     /// Its records.
     pub vifs: usize,
+    /// Another agent found writing under this host name (two agents given one name), as
+    /// the publishing agent last saw it within the last 15 minutes; else null.
+    pub conflict: Option<&'a Conflict>,
 }
 
-pub fn host_entry<'a>(name: &'a str, h: &Host, now: SystemTime) -> HostEntry<'a> {
+pub fn host_entry<'a>(name: &'a str, h: &'a Host, now: SystemTime) -> HostEntry<'a> {
     let meta = h.meta.as_ref();
     let published = meta.and_then(|m| humantime::parse_rfc3339(&m.published_at).ok());
     let stale = meta.is_some_and(|m| {
@@ -55,6 +59,9 @@ pub fn host_entry<'a>(name: &'a str, h: &Host, now: SystemTime) -> HostEntry<'a>
         generation: meta.map(|m| m.generation),
         age: published.and_then(|p| now.duration_since(p).ok().map(|d| d.as_secs_f64())),
         vifs: h.vifs.len(),
+        conflict: meta
+            .and_then(|m| m.conflict.as_ref())
+            .filter(|c| c.current(now)),
     }
 }
 

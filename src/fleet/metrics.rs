@@ -17,14 +17,16 @@ pub async fn metrics(
     State(state): State<Arc<FleetState>>,
     Extension(view): Extension<Arc<FleetView>>,
 ) -> Response {
-    let text = render(&view, state.up());
+    let mut text = render(&view, state.up());
+    state.lag().render(&mut text);
     let kind = "text/plain; version=0.0.4; charset=utf-8";
     ([(header::CONTENT_TYPE, kind)], text).into_response()
 }
 
 /// The exposition of a view.
 pub fn render(view: &FleetView, etcd_up: bool) -> String {
-    let (mut alive, mut down, mut stale) = (0, 0, 0);
+    let (mut alive, mut down, mut stale, mut conflicted) = (0, 0, 0, 0);
+    let now = std::time::SystemTime::now();
     let mut problems: BTreeMap<&str, u64> = BTreeMap::new();
     for (_, h) in view.hosts() {
         match h.alive {
@@ -33,6 +35,8 @@ pub fn render(view: &FleetView, etcd_up: bool) -> String {
         }
         let s = h.meta.as_ref().map(|m| m.stale).unwrap_or_default();
         stale += u64::from(s.libvirt || s.ovn || s.ovsdb || s.libvirt_network);
+        let conflict = h.meta.as_ref().and_then(|m| m.conflict.as_ref());
+        conflicted += u64::from(conflict.is_some_and(|c| c.current(now)));
         for r in h.vifs.values() {
             for k in &r.fields.problems {
                 *problems.entry(k).or_default() += 1;
@@ -63,6 +67,11 @@ pub fn render(view: &FleetView, etcd_up: bool) -> String {
         "vifd_fleet_hosts_stale",
         "Hosts whose records show last known values of some source.",
         &[(String::new(), stale)],
+    );
+    gauge(
+        "vifd_fleet_hosts_conflicted",
+        "Hosts whose agent found another agent writing under its host name (last 15 minutes).",
+        &[(String::new(), conflicted)],
     );
     let records = view.record_count() as u64;
     gauge(

@@ -17,6 +17,7 @@ mod config;
 mod error;
 mod feed;
 pub mod keys;
+mod lag;
 mod metrics;
 mod publisher;
 mod router;

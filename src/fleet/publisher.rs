@@ -8,19 +8,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use etcd_client::{
-    Client, Compare, CompareOp, GetOptions, LeaseKeepAliveStream, LeaseKeeper, PutOptions, Txn,
-    TxnOp, TxnOpResponse,
+    Client, GetOptions, LeaseKeepAliveStream, LeaseKeeper, PutOptions, Txn, TxnOp, TxnOpResponse,
 };
 use tracing::{debug, info, warn};
 
-use super::batch::{self, Encoder, KeyValues, Op};
+use super::batch::{self, Encoder, KeyValues};
 use super::client::{self, KEEPALIVE_EVERY};
-use super::codec::{self, Meta, Stale};
+use super::codec::{self, Conflict, Meta, Stale};
 use super::config::FleetConfig;
 use super::error::FleetError;
 use super::keys::{Entry, HostKeys};
 use crate::backoff::Backoff;
-use crate::inventory::{Shared, View};
+use crate::inventory::Shared;
+
+mod write;
 
 /// The lease of `alive/<host>`, in seconds.
 pub const LEASE_TTL: i64 = 30;
@@ -47,7 +48,7 @@ impl Publisher {
             encoder: Encoder::default(),
             started_at: codec::now(),
             boot_time: codec::boot_time(),
-            warned: None,
+            conflict: None,
         };
         Publisher {
             task: tokio::spawn(run(agent)),
@@ -71,8 +72,9 @@ struct Agent {
     encoder: Encoder,
     started_at: String,
     boot_time: Option<String>,
-    /// The other instance last warned about (a conflict is logged once per writer).
-    warned: Option<String>,
+    /// The other writer last found (logged once per writer, shown in the meta while
+    /// [`Conflict::current`]).
+    conflict: Option<Conflict>,
 }
 
 /// One connection.
@@ -88,6 +90,18 @@ struct Session {
     published: KeyValues,
     /// The generation and stale flags the meta says.
     meta_of: (u64, Stale),
+}
+
+/// Why the host's keys are read and claimed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Claim {
+    /// A new session.
+    Connected,
+    /// The periodic comparison: writes nothing when nothing differs, and finds a writer
+    /// that moved the meta since the last write.
+    Repair,
+    /// A write lost the guard to another writer.
+    Conflict,
 }
 
 /// How a write ended.
@@ -170,7 +184,7 @@ impl Agent {
     ) -> FleetError {
         let mut generations = self.shared.generations();
         generations.mark_unchanged();
-        if let Err(e) = self.full_sync(s, "connected").await {
+        if let Err(e) = self.full_sync(s, Claim::Connected).await {
             return e;
         }
         self.shared.update_sources(|src| src.fleet = Some(true));
@@ -192,7 +206,7 @@ impl Agent {
                 _ = generations.changed() => self.sync(s).await,
                 _ = keepalive.tick() => s.keeper.keep_alive().await.map_err(self.request("lease keep-alive", &self.keys.alive())),
                 answer = s.stream.message() => self.kept_alive(answer),
-                _ = repair.tick() => self.full_sync(s, "repair").await,
+                _ = repair.tick() => self.full_sync(s, Claim::Repair).await,
             };
             if let Err(e) = step {
                 return e;
@@ -228,36 +242,52 @@ impl Agent {
             Written::Done => Ok(()),
             Written::Conflict(other) => {
                 self.conflicted(other);
-                self.full_sync(s, "conflict").await
+                self.full_sync(s, Claim::Conflict).await
             }
         }
     }
 
     /// Reads the host's keys and writes whatever differs from the view, claiming the
     /// host (the guard is the meta's revision just read).
-    async fn full_sync(&mut self, s: &mut Session, why: &'static str) -> Result<(), FleetError> {
+    async fn full_sync(&mut self, s: &mut Session, why: Claim) -> Result<(), FleetError> {
         for _ in 0..CLAIM_TRIES {
-            self.read(s).await?;
+            let last_write = s.guard;
+            let held = self.read(s).await?;
+            // Between sessions the guard is unknown (0); within one, a meta moved since
+            // our last write is another writer's.
+            if why == Claim::Repair && last_write != 0 && s.guard != 0 && s.guard != last_write {
+                self.conflicted(held.meta.clone());
+            }
             let view = self.shared.current();
             let desired = self.encoder.desired(&self.keys, &view)?;
             let ops = batch::diff(&s.published, &desired);
             let differ = ops.len();
+            let host = self.keys.host().to_string();
+            let unmoved = s.guard == last_write && s.meta_of == (view.generation, Stale::of(&view));
+            if why == Claim::Repair && differ == 0 && unmoved && !self.conflict_lapsed(&held) {
+                debug!(host, "fleet: the keys match the inventory");
+                return self.keep_alive_key(s, &held).await;
+            }
             match self.write(s, ops, &view).await? {
                 Written::Conflict(other) => self.conflicted(other),
                 Written::Done => {
-                    let host = self.keys.host();
                     match (why, differ) {
-                        ("repair", 0) => debug!(host, "fleet: the keys match the inventory"),
-                        ("repair", n) => warn!(
+                        (Claim::Repair, 0) => debug!(host, "fleet: the meta rewritten"),
+                        (Claim::Repair, n) => warn!(
                             host,
                             keys = n,
                             "fleet: repaired keys that differed from the inventory"
                         ),
                         (why, n) => {
-                            info!(host, keys = n, why, "fleet: keys synced with the inventory")
+                            info!(
+                                host,
+                                keys = n,
+                                ?why,
+                                "fleet: keys synced with the inventory"
+                            )
                         }
                     }
-                    return self.put_alive(s).await;
+                    return self.keep_alive_key(s, &held).await;
                 }
             }
         }
@@ -267,30 +297,59 @@ impl Agent {
         })
     }
 
-    /// The host's keys as etcd holds them, and the meta's revision as the guard.
-    async fn read(&self, s: &mut Session) -> Result<(), FleetError> {
+    /// The meta shows a conflict that is no longer current: rewritten to clear it.
+    fn conflict_lapsed(&self, held: &Held) -> bool {
+        let shown = held.meta.as_ref().and_then(|m| m.conflict.as_ref());
+        shown.is_some_and(|c| !c.current(std::time::SystemTime::now()))
+    }
+
+    /// The host's keys as etcd holds them, the meta's revision as the guard, and what
+    /// the meta and `alive/<host>` say (one read-only transaction: a consistent read).
+    async fn read(&self, s: &mut Session) -> Result<Held, FleetError> {
         let prefix = self.keys.prefix();
+        let alive = self.keys.alive();
+        let txn = Txn::new().and_then([
+            TxnOp::get(prefix, Some(GetOptions::new().with_prefix())),
+            TxnOp::get(alive.as_str(), None),
+        ]);
         let answer = s
             .client
-            .get(prefix, Some(GetOptions::new().with_prefix()))
+            .txn(txn)
             .await
             .map_err(self.request("range", prefix))?;
         s.published.clear();
         s.guard = 0;
-        for kv in answer.kvs() {
-            let Ok(key) = kv.key_str() else { continue };
-            match self.keys.entry(key) {
-                Some(Entry::Meta) => s.guard = kv.mod_revision(),
-                Some(_) => {
-                    s.published.insert(key.to_string(), kv.value().into());
+        let mut held = Held::default();
+        for r in answer.op_responses() {
+            let TxnOpResponse::Get(g) = r else { continue };
+            for kv in g.kvs() {
+                let Ok(key) = kv.key_str() else { continue };
+                if key == alive {
+                    held.alive = Some((kv.lease(), kv.value().to_vec()));
+                    continue;
                 }
-                None => {}
+                match self.keys.entry(key) {
+                    Some(Entry::Meta) => {
+                        s.guard = kv.mod_revision();
+                        held.meta = Meta::decode(kv.value());
+                    }
+                    Some(_) => {
+                        s.published.insert(key.to_string(), kv.value().into());
+                    }
+                    None => {}
+                }
             }
         }
-        Ok(())
+        Ok(held)
     }
 
-    async fn put_alive(&self, s: &mut Session) -> Result<(), FleetError> {
+    /// Puts `alive/<host>` unless it already holds our instance under our lease (so a
+    /// repair with nothing to change writes nothing).
+    async fn keep_alive_key(&self, s: &mut Session, held: &Held) -> Result<(), FleetError> {
+        let ours = (s.lease, self.shared.instance().as_bytes().to_vec());
+        if held.alive.as_ref() == Some(&ours) {
+            return Ok(());
+        }
         let alive = self.keys.alive();
         let opts = PutOptions::new().with_lease(s.lease);
         s.client
@@ -300,92 +359,18 @@ impl Agent {
         Ok(())
     }
 
-    /// `ops` in guarded transactions, each with the meta; the last one says the view's
-    /// generation.
-    async fn write(
-        &mut self,
-        s: &mut Session,
-        ops: Vec<Op>,
-        view: &View,
-    ) -> Result<Written, FleetError> {
-        let stale = Stale::of(view);
-        let txns = batch::chunks(ops, 1);
-        let last = txns.len() - 1;
-        for (i, chunk) in txns.into_iter().enumerate() {
-            let generation = if i == last {
-                view.generation
-            } else {
-                s.meta_of.0
-            };
-            let meta = self.meta(generation, stale).encode()?;
-            if let Written::Conflict(other) = self.transaction(s, &chunk, meta).await? {
-                return Ok(Written::Conflict(other));
-            }
-            batch::apply(&mut s.published, &chunk);
-        }
-        s.meta_of = (view.generation, stale);
-        Ok(Written::Done)
-    }
-
-    async fn transaction(
-        &self,
-        s: &mut Session,
-        chunk: &[Op],
-        meta: codec::Value,
-    ) -> Result<Written, FleetError> {
-        let meta_key = self.keys.meta();
-        let mut then: Vec<TxnOp> = chunk
-            .iter()
-            .map(|op| match op {
-                Op::Put(k, v) => TxnOp::put(k.as_str(), v.to_vec(), None),
-                Op::Delete(k) => TxnOp::delete(k.as_str(), None),
-            })
-            .collect();
-        then.push(TxnOp::put(meta_key.as_str(), meta.to_vec(), None));
-        let txn = Txn::new()
-            .when([Compare::mod_revision(
-                meta_key.as_str(),
-                CompareOp::Equal,
-                s.guard,
-            )])
-            .and_then(then)
-            .or_else([TxnOp::get(meta_key.as_str(), None)]);
-        let answer = s
-            .client
-            .txn(txn)
-            .await
-            .map_err(self.request("txn", &meta_key))?;
-        if !answer.succeeded() {
-            let other = answer.op_responses().into_iter().find_map(|r| match r {
-                TxnOpResponse::Get(g) => g.kvs().first().and_then(|kv| Meta::decode(kv.value())),
-                _ => None,
-            });
-            return Ok(Written::Conflict(other));
-        }
-        if let Some(h) = answer.header() {
-            s.guard = h.revision();
-        }
-        Ok(Written::Done)
-    }
-
-    fn meta(&self, generation: u64, stale: Stale) -> Meta {
-        Meta {
-            instance: self.shared.instance().to_string(),
-            generation,
-            boot_time: self.boot_time.clone(),
-            started_at: self.started_at.clone(),
-            version: env!("CARGO_PKG_VERSION").to_string(),
-            stale,
-            published_at: codec::now(),
-        }
-    }
-
-    /// Another writer moved the meta: counted, and logged once per writer.
+    /// Another writer moved the meta: counted, remembered for the meta, and logged once
+    /// per writer.
     fn conflicted(&mut self, other: Option<Meta>) {
         self.shared.update_sources(|s| s.fleet_conflicts += 1);
         let other = other.map_or_else(|| "unknown".to_string(), |m| m.instance);
         let host = self.keys.host();
-        if self.warned.as_deref() == Some(other.as_str()) {
+        let known = self.conflict.as_ref().is_some_and(|c| c.instance == other);
+        self.conflict = Some(Conflict {
+            instance: other.clone(),
+            seen_at: codec::now(),
+        });
+        if known {
             debug!(
                 host,
                 other_instance = other,
@@ -399,6 +384,14 @@ impl Agent {
             instance = self.shared.instance(),
             "fleet: conflict: another agent writes this host's keys (two agents with one host name?); claiming the host back with a full sync"
         );
-        self.warned = Some(other);
     }
+}
+
+/// What a read found besides the keys.
+#[derive(Debug, Default)]
+struct Held {
+    /// The meta, when it reads as one.
+    meta: Option<Meta>,
+    /// `alive/<host>`'s lease and value.
+    alive: Option<(i64, Vec<u8>)>,
 }

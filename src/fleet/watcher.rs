@@ -17,7 +17,8 @@ use super::client;
 use super::config::FleetConfig;
 use super::error::FleetError;
 use super::feed::{self, Feed, Start};
-use super::keys::ROOT;
+use super::keys::{self, Entry, Key, ROOT};
+use super::lag::Lag;
 use super::view::{Change, FleetView};
 use crate::backoff::Backoff;
 
@@ -27,6 +28,7 @@ pub struct FleetState {
     view: watch::Sender<Arc<FleetView>>,
     up: AtomicBool,
     feed: Mutex<Feed>,
+    lag: Mutex<Lag>,
     closing: watch::Sender<bool>,
 }
 
@@ -36,6 +38,7 @@ impl FleetState {
             view: watch::channel(Arc::new(FleetView::default())).0,
             up: AtomicBool::new(false),
             feed: Mutex::new(Feed::default()),
+            lag: Mutex::default(),
             closing: watch::channel(false).0,
         })
     }
@@ -53,6 +56,25 @@ impl FleetState {
     /// The watch is connected and current.
     pub fn up(&self) -> bool {
         self.up.load(Ordering::Relaxed)
+    }
+
+    /// The lags observed so far (for `/metrics`).
+    pub fn lag(&self) -> Lag {
+        self.lag
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Counts the lag of a meta just applied from the watch.
+    fn observe_meta(&self, view: &FleetView, key: &str) {
+        let Some(Key::Host(host, Entry::Meta)) = keys::parse(key) else {
+            return;
+        };
+        if let Some(meta) = view.host(host).and_then(|h| h.meta.as_ref()) {
+            let mut lag = self.lag.lock().unwrap_or_else(PoisonError::into_inner);
+            lag.observe(&meta.published_at, std::time::SystemTime::now());
+        }
     }
 
     /// Ends every `/v1/watch` stream (the server is stopping).
@@ -203,8 +225,9 @@ async fn session(
                 EventType::Put => Change::Put(key, kv.value()),
                 EventType::Delete => Change::Delete(key),
             };
-            if let Err(e) = view.apply(change) {
-                warn!(error = %e, "fleet: a value is left out");
+            match view.apply(change) {
+                Ok(()) => state.observe_meta(&view, key),
+                Err(e) => warn!(error = %e, "fleet: a value is left out"),
             }
             events
                 .extend(feed::event(&view, key, kv.mod_revision()).map(|f| (kv.mod_revision(), f)));
