@@ -3,7 +3,7 @@
 //! snapshot. A compacted revision or a lost connection lists again (after a backoff when
 //! etcd is unreachable); requests keep the last snapshot meanwhile.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
@@ -26,6 +26,12 @@ use crate::backoff::Backoff;
 pub struct FleetState {
     view: watch::Sender<Arc<FleetView>>,
     up: AtomicBool,
+    /// Lists after the first: because the watch fell behind a compaction, or after any
+    /// other end of a session (etcd unreachable, a member gone).
+    relists_compacted: AtomicU64,
+    relists_error: AtomicU64,
+    /// A session has listed once (later lists are relists).
+    listed_once: AtomicBool,
     feed: Mutex<Feed>,
     closing: watch::Sender<bool>,
 }
@@ -35,6 +41,9 @@ impl FleetState {
         Arc::new(FleetState {
             view: watch::channel(Arc::new(FleetView::default())).0,
             up: AtomicBool::new(false),
+            relists_compacted: AtomicU64::new(0),
+            relists_error: AtomicU64::new(0),
+            listed_once: AtomicBool::new(false),
             feed: Mutex::new(Feed::default()),
             closing: watch::channel(false).0,
         })
@@ -55,6 +64,14 @@ impl FleetState {
         self.up.load(Ordering::Relaxed)
     }
 
+    /// Lists after the first, as (after a compaction, after another error).
+    pub fn relists(&self) -> (u64, u64) {
+        (
+            self.relists_compacted.load(Ordering::Relaxed),
+            self.relists_error.load(Ordering::Relaxed),
+        )
+    }
+
     /// Ends every `/v1/watch` stream (the server is stopping).
     pub fn close(&self) {
         self.closing.send_replace(true);
@@ -72,11 +89,19 @@ impl FleetState {
         (view, start, rx)
     }
 
+    /// Counts the list to come as a relist, when a session listed before.
+    fn relisting(&self, counter: &AtomicU64) {
+        if self.listed_once.load(Ordering::Relaxed) {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// A new list: the view, and a snapshot for every watching client.
     fn listed(&self, view: &FleetView) {
         let mut feed = self.feed.lock().unwrap_or_else(PoisonError::into_inner);
         self.view.send_replace(Arc::new(view.clone()));
         feed.listed(view);
+        self.listed_once.store(true, Ordering::Relaxed);
     }
 
     /// Changes applied: the view, and their events.
@@ -109,15 +134,17 @@ impl Drop for Watcher {
 }
 
 async fn run(cfg: FleetConfig, state: Arc<FleetState>) {
-    let mut backoff = Backoff::SOURCE;
+    let mut backoff = Backoff::FLEET;
     let mut warned = false;
     loop {
         let error = follow(&cfg, &state, &mut backoff).await;
         state.up.store(false, Ordering::Relaxed);
         if let FleetError::Compacted { .. } = error {
             info!(error = %error, "fleet: listing again");
+            state.relisting(&state.relists_compacted);
             continue;
         }
+        state.relisting(&state.relists_error);
         match std::mem::replace(&mut warned, true) {
             false => {
                 warn!(error = %error, "fleet: cannot follow etcd; serving the last view, retrying")
