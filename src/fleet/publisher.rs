@@ -98,7 +98,7 @@ enum Written {
 }
 
 async fn run(mut agent: Agent) {
-    let mut backoff = Backoff::SOURCE;
+    let mut backoff = Backoff::FLEET;
     let mut down = false;
     // Nothing is published before the first inventory: an empty view would remove the
     // keys a restarted agent is about to write again.
@@ -141,8 +141,7 @@ impl Agent {
     async fn connect(&self) -> Result<Session, FleetError> {
         let mut client = client::connect(&self.cfg).await?;
         let alive = self.keys.alive();
-        let lease = client
-            .lease_grant(LEASE_TTL, None)
+        let lease = client::write(client.lease_grant(LEASE_TTL, None))
             .await
             .map_err(self.request("lease grant", &alive))?
             .id();
@@ -293,10 +292,12 @@ impl Agent {
     async fn put_alive(&self, s: &mut Session) -> Result<(), FleetError> {
         let alive = self.keys.alive();
         let opts = PutOptions::new().with_lease(s.lease);
-        s.client
-            .put(alive.as_str(), self.shared.instance(), Some(opts))
-            .await
-            .map_err(self.request("put", &alive))?;
+        client::write(
+            s.client
+                .put(alive.as_str(), self.shared.instance(), Some(opts)),
+        )
+        .await
+        .map_err(self.request("put", &alive))?;
         Ok(())
     }
 
@@ -350,9 +351,7 @@ impl Agent {
             )])
             .and_then(then)
             .or_else([TxnOp::get(meta_key.as_str(), None)]);
-        let answer = s
-            .client
-            .txn(txn)
+        let answer = client::write(s.client.txn(txn))
             .await
             .map_err(self.request("txn", &meta_key))?;
         if !answer.succeeded() {
