@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use bytes::Bytes;
 use tokio::sync::broadcast;
 
-use etcd_client::{EventType, GetOptions, WatchOptions};
+use etcd_client::{EventType, GetOptions, KeyValue, KvClient, WatchOptions};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
@@ -114,6 +114,49 @@ impl FleetState {
     }
 }
 
+/// Keys per page of a list: one answer for everything under [`ROOT`] outgrows gRPC's
+/// 4 MiB messages with a few thousand records.
+const PAGE: i64 = 500;
+/// The largest answer read: a watch catching up gets up to 1000 revisions in one.
+const MAX_MESSAGE: usize = 256 << 20;
+
+/// Everything under [`ROOT`] as of one revision (the first page's), page by page.
+async fn list(kv: &mut KvClient) -> Result<(i64, Vec<KeyValue>), etcd_client::Error> {
+    let mut kv = kv.clone().max_decoding_message_size(MAX_MESSAGE);
+    let end = prefix_end(ROOT);
+    let (mut from, mut revision, mut all) = (ROOT.as_bytes().to_vec(), 0, Vec::new());
+    loop {
+        let mut opts = GetOptions::new().with_range(end.clone()).with_limit(PAGE);
+        if revision > 0 {
+            opts = opts.with_revision(revision);
+        }
+        let mut page = kv.get(from, Some(opts)).await?;
+        if revision == 0 {
+            revision = page.header().map_or(0, |h| h.revision());
+        }
+        let more = page.more();
+        let kvs = page.take_kvs();
+        let Some(last) = kvs.last() else { break };
+        // The next page starts just after the last key.
+        from = [last.key(), &[0]].concat();
+        all.extend(kvs);
+        if !more {
+            break;
+        }
+    }
+    Ok((revision, all))
+}
+
+/// The first key after every key that starts with `prefix` (its last byte plus one;
+/// `prefix` is ASCII and does not end in 0xff).
+fn prefix_end(prefix: &str) -> Vec<u8> {
+    let mut end = prefix.as_bytes().to_vec();
+    if let Some(last) = end.last_mut() {
+        *last += 1;
+    }
+    end
+}
+
 /// The running reader. Dropping it stops the task.
 pub struct Watcher {
     task: tokio::task::JoinHandle<()>,
@@ -183,16 +226,11 @@ async fn session(
             source,
         }
     };
-    let mut client = client::connect(cfg).await?;
-    let listed = client
-        .get(ROOT, Some(GetOptions::new().with_prefix()))
+    let client = client::connect(cfg).await?;
+    let (revision, listed) = list(&mut client.kv_client())
         .await
         .map_err(request("range"))?;
-    let revision = listed.header().map_or(0, |h| h.revision());
-    let kvs = listed
-        .kvs()
-        .iter()
-        .map(|kv| (kv.key_str().unwrap_or(""), kv.value()));
+    let kvs = (listed.iter()).map(|kv| (kv.key_str().unwrap_or(""), kv.value()));
     let (mut view, errors) = FleetView::listed(kvs, revision);
     for e in errors {
         warn!(error = %e, "fleet: a value is left out");
@@ -200,7 +238,8 @@ async fn session(
     let options = WatchOptions::new()
         .with_prefix()
         .with_start_revision(revision + 1);
-    let mut stream = client
+    let mut stream = (client.watch_client())
+        .max_decoding_message_size(MAX_MESSAGE)
         .watch(ROOT, Some(options))
         .await
         .map_err(request("watch"))?;
@@ -241,4 +280,13 @@ async fn session(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_list_ends_after_every_key_of_the_root() {
+        assert_eq!(super::prefix_end("/vifd/v1/"), b"/vifd/v10");
+        assert!(b"/vifd/v1/\xff".as_slice() < super::prefix_end("/vifd/v1/").as_slice());
+    }
 }
