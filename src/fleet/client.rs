@@ -165,3 +165,45 @@ pub async fn forget(cfg: &FleetConfig, host: &str) -> Result<i64, FleetError> {
         })
         .sum())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(endpoints: Vec<String>) -> FleetConfig {
+        FleetConfig {
+            endpoints,
+            host: "h".to_string(),
+            ca: None,
+            identity: None,
+            user: None,
+        }
+    }
+
+    /// A member that accepts connections (the kernel completes the handshake into the
+    /// backlog) and answers nothing, as a SIGSTOPped etcd does.
+    fn hung_member() -> (std::net::TcpListener, String) {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", l.local_addr().unwrap());
+        (l, url)
+    }
+
+    #[tokio::test]
+    async fn hung_and_dead_members_are_passed_over_within_the_probe_timeout() {
+        let (_held, hung) = hung_member();
+        let dead = {
+            let (l, url) = hung_member();
+            drop(l);
+            url
+        };
+        let started = std::time::Instant::now();
+        let answer = connect(&cfg(vec![hung, dead])).await;
+        let took = started.elapsed();
+        assert!(
+            matches!(answer, Err(FleetError::Connect { .. })),
+            "{:?}",
+            answer.err()
+        );
+        assert!(took < PROBE_TIMEOUT * 2, "{took:?}");
+    }
+}
