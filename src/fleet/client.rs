@@ -39,9 +39,10 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Index (modulo the endpoints) of the endpoint the next session tries first.
 static NEXT: AtomicUsize = AtomicUsize::new(usize::MAX);
 
-/// A client connected to one of `cfg`'s endpoints: the first, from the one after the
-/// last session's, that answers with a leader.
-pub async fn connect(cfg: &FleetConfig) -> Result<Client, FleetError> {
+/// A client connected to one of `cfg`'s endpoints, and that endpoint (errors of the
+/// session name it): the first, from the one after the last session's, that answers
+/// with a leader.
+pub async fn connect(cfg: &FleetConfig) -> Result<(Client, String), FleetError> {
     let opts = options(cfg)?;
     let n = cfg.endpoints.len().max(1);
     let start = match NEXT.load(Ordering::Relaxed) {
@@ -56,7 +57,7 @@ pub async fn connect(cfg: &FleetConfig) -> Result<Client, FleetError> {
         match probe(endpoint, opts.clone()).await {
             Ok(client) => {
                 NEXT.store(i + 1, Ordering::Relaxed);
-                return Ok(client);
+                return Ok((client, endpoint.clone()));
             }
             Err(source) => {
                 debug!(endpoint, error = %source, "fleet: passing over an etcd member");
@@ -142,7 +143,7 @@ fn options(cfg: &FleetConfig) -> Result<ConnectOptions, FleetError> {
 /// transaction. Returns how many keys were deleted (0: the host was not there).
 pub async fn forget(cfg: &FleetConfig, host: &str) -> Result<i64, FleetError> {
     let keys = HostKeys::new(host);
-    let mut client = connect(cfg).await?;
+    let (mut client, _) = connect(cfg).await?;
     let txn = Txn::new().and_then([
         TxnOp::delete(keys.prefix(), Some(DeleteOptions::new().with_prefix())),
         TxnOp::delete(keys.alive(), None),
@@ -202,7 +203,7 @@ mod tests {
         assert!(
             matches!(answer, Err(FleetError::Connect { .. })),
             "{:?}",
-            answer.err()
+            answer.map(|(_, member)| member)
         );
         assert!(took < PROBE_TIMEOUT * 2, "{took:?}");
     }

@@ -65,7 +65,7 @@ impl Drop for Publisher {
 struct Agent {
     cfg: FleetConfig,
     keys: HostKeys,
-    /// The endpoints, for messages.
+    /// The member of the session (all the endpoints before the first), for messages.
     endpoints: String,
     shared: Arc<Shared>,
     encoder: Encoder,
@@ -138,8 +138,9 @@ impl Agent {
         }
     }
 
-    async fn connect(&self) -> Result<Session, FleetError> {
-        let mut client = client::connect(&self.cfg).await?;
+    async fn connect(&mut self) -> Result<Session, FleetError> {
+        let (mut client, member) = client::connect(&self.cfg).await?;
+        self.endpoints = member;
         let alive = self.keys.alive();
         let lease = client::write(client.lease_grant(LEASE_TTL, None))
             .await

@@ -216,7 +216,7 @@ async fn session(
     state: &FleetState,
     backoff: &mut Backoff,
 ) -> Result<(), FleetError> {
-    let endpoints = cfg.endpoints.join(",");
+    let (client, endpoints) = client::connect(cfg).await?;
     let request = |what: &'static str| {
         let endpoints = endpoints.clone();
         move |source| FleetError::Request {
@@ -226,7 +226,6 @@ async fn session(
             source,
         }
     };
-    let client = client::connect(cfg).await?;
     let (revision, listed) = list(&mut client.kv_client())
         .await
         .map_err(request("range"))?;
@@ -249,6 +248,7 @@ async fn session(
     info!(
         revision,
         hosts = view.hosts().count(),
+        endpoint = endpoints,
         "fleet: listed; watching"
     );
     while let Some(resp) = stream.message().await.map_err(request("watch"))? {
