@@ -12,6 +12,8 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use tracing::debug;
+
 use etcd_client::{
     Certificate, Client, ConnectOptions, DeleteOptions, Identity, TlsOptions, Txn, TxnOp,
     TxnOpResponse,
@@ -20,7 +22,6 @@ use etcd_client::{
 use super::config::FleetConfig;
 use super::error::FleetError;
 use super::keys::HostKeys;
-use tracing::debug;
 
 /// Between keep-alives (of the publisher's lease, and of the connection).
 pub const KEEPALIVE_EVERY: Duration = Duration::from_secs(10);
@@ -33,7 +34,8 @@ pub const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 /// A write (transaction, put, lease grant) not answered within this ends the session. A
 /// follower forwards a proposal to the leader it knows: when that leader has just died,
 /// the proposal is lost and etcd answers only after its own timeout (7 s); the new leader
-/// is elected within about 2 s, and the next session writes through it.
+/// is elected within about 2 s (etcd's default election timeout, 1 s, randomized up to
+/// twice that), and the next session writes through it.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Index (modulo the endpoints) of the endpoint the next session tries first.
