@@ -1,7 +1,8 @@
 //! A real etcd (`etcd` from etcd-server, `etcdctl` from etcd-client) per test: each member
 //! on loopback ports of its own, its data under a temp dir of its own, killed on drop.
 //! Readiness is `etcdctl` asked again under a deadline; waits on keys are woken by an
-//! `etcdctl watch` (`until_changed`).
+//! `etcdctl watch` (`until_changed`). For the fault tests: a cluster's leader, a member
+//! killed and started again on its data, hung (SIGSTOP) and resumed, history compacted.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
