@@ -16,6 +16,12 @@ impl Backoff {
     pub(crate) const SOURCE: Backoff =
         Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
 
+    /// What the fleet publisher and fleet server use: 100 ms growing to 1 s. The fleet
+    /// must follow a change within 2 s of etcd answering again, however long it was down,
+    /// so a retry is never more than 1 s away (one status request per try).
+    pub(crate) const FLEET: Backoff =
+        Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
+
     pub(crate) const fn new(first: Duration, max: Duration) -> Self {
         Backoff {
             first,

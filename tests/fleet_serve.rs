@@ -10,16 +10,13 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::agents::Agent;
 use common::etcd::{self, Etcd};
+use common::fleet::{host_name, in_sync, served, until_within, FleetServer};
 use common::http::get;
-use common::process::Reaped;
 use common::sse::{Sse, SseEvent};
 use serde_json::Value;
 
@@ -30,106 +27,9 @@ const CHANGE_LIMIT: Duration = Duration::from_secs(2);
 /// The agent's lease (30 s) and some room for etcd to expire it.
 const LEASE_LIMIT: Duration = Duration::from_secs(45);
 
-/// A `vifd fleet serve` child, killed on drop.
-struct FleetServer {
-    child: Reaped,
-    addr: SocketAddr,
-    _dir: tempdir::Dir,
-}
-
-mod tempdir {
-    /// A directory removed on drop.
-    pub struct Dir(pub std::path::PathBuf);
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
-
-impl FleetServer {
-    fn start(etcd: &Etcd, tag: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("vifd-fleet-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let ready: PathBuf = dir.join("ready.json");
-        let child = Command::new(env!("CARGO_BIN_EXE_vifd"))
-            .args(["fleet", "serve", "--listen", "127.0.0.1:0"])
-            .args(["--fleet-etcd", &etcd.client_url])
-            .arg("--ready-file")
-            .arg(&ready)
-            .env_remove("VIFD_CONFIG")
-            .env_remove("NOTIFY_SOCKET")
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("start vifd fleet serve");
-        let child = Reaped::new(child);
-        // The ready file appears once etcd is listed: asked again under a deadline.
-        let mut doc = None;
-        until("the fleet server's ready file", || {
-            doc = std::fs::read(&ready)
-                .ok()
-                .and_then(|b| serde_json::from_slice::<Value>(&b).ok());
-            doc.is_some()
-        });
-        let addr = doc.unwrap()["listen"][0].as_str().unwrap().parse().unwrap();
-        FleetServer {
-            child,
-            addr,
-            _dir: tempdir::Dir(dir),
-        }
-    }
-
-    fn get(&self, path: &str) -> Value {
-        let resp = get(self.addr, path, &[]);
-        assert_eq!(resp.status, 200, "{path}: {}", resp.body);
-        resp.json()
-    }
-
-    /// The fleet's records of `host`, by id, without the `host` field (checked).
-    fn records(&self, host: &str) -> BTreeMap<String, Value> {
-        let body = self.get(&format!("/v1/interfaces?host={host}"));
-        (body["interfaces"].as_array().unwrap().iter())
-            .map(|r| {
-                let mut r = r.clone();
-                let o = r.as_object_mut().unwrap();
-                assert_eq!(o.remove("host"), Some(Value::from(host)));
-                (o["id"].as_str().unwrap().to_string(), r)
-            })
-            .collect()
-    }
-
-    fn host(&self, host: &str) -> Option<Value> {
-        let body = self.get("/v1/hosts");
-        body["hosts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|h| h["host"] == host)
-            .cloned()
-    }
-}
-
-/// The agent's own records by id, without counters.
-fn served(a: &Agent) -> BTreeMap<String, Value> {
-    common::served_by_id(a.daemon.addr())
-}
-
 /// Asks `ok` again (pacing, not synchronisation) until it holds; panics after `LIMIT`.
 fn until(what: &str, ok: impl FnMut() -> bool) {
     until_within(what, LIMIT, ok)
-}
-
-fn until_within(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !ok() {
-        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn host_name(a: &Agent) -> String {
-    format!("hv-{}", a.index)
 }
 
 fn agent(index: u8, etcd: &Etcd) -> Agent {
@@ -140,11 +40,6 @@ fn agent(index: u8, etcd: &Etcd) -> Agent {
     )
 }
 
-fn in_sync(f: &FleetServer, a: &Agent) -> bool {
-    let theirs = served(a);
-    !theirs.is_empty() && f.records(&host_name(a)) == theirs
-}
-
 #[test]
 fn the_fleet_serves_every_agents_records_and_follows_them() {
     if !etcd::available() {
@@ -152,7 +47,7 @@ fn the_fleet_serves_every_agents_records_and_follows_them() {
     }
     let etcd = Etcd::start("fleetsrv");
     let (a, mut b) = (agent(41, &etcd), agent(42, &etcd));
-    let fleet = FleetServer::start(&etcd, "one");
+    let fleet = FleetServer::start(&etcd.client_url, "one");
     for ag in [&a, &b] {
         until(&format!("{} in the fleet", host_name(ag)), || {
             in_sync(&fleet, ag)
@@ -278,7 +173,7 @@ fn the_fleet_serves_every_agents_records_and_follows_them() {
     }
 
     // A second fleet server lists the same.
-    let second = FleetServer::start(&etcd, "two");
+    let second = FleetServer::start(&etcd.client_url, "two");
     for ag in [&a, &b] {
         until("the second fleet server in sync", || in_sync(&second, ag));
     }
@@ -333,7 +228,7 @@ fn a_restarted_fleet_server_lists_again() {
     }
     let etcd = Etcd::start("fleetrst");
     let a = agent(43, &etcd);
-    let mut fleet = FleetServer::start(&etcd, "rst");
+    let mut fleet = FleetServer::start(&etcd.client_url, "rst");
     until("A in the fleet", || in_sync(&fleet, &a));
     fleet.child.kill();
     // Changed while no fleet server runs.
@@ -343,7 +238,7 @@ fn a_restarted_fleet_server_lists_again() {
             .values()
             .any(|v| v.contains("\"mtu\":1300"))
     });
-    let fleet = FleetServer::start(&etcd, "rst2");
+    let fleet = FleetServer::start(&etcd.client_url, "rst2");
     until("A in the restarted fleet", || in_sync(&fleet, &a));
     assert_eq!(fleet.host("hv-43").unwrap()["alive"], true);
 }

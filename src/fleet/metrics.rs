@@ -1,5 +1,6 @@
 //! The fleet server's `/metrics` (Prometheus text): hosts alive and stale, records,
-//! problems by kind, the revision served and whether the watch on etcd is live.
+//! problems by kind, the revision served, whether the watch on etcd is live and how often
+//! etcd was listed again.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -17,14 +18,14 @@ pub async fn metrics(
     State(state): State<Arc<FleetState>>,
     Extension(view): Extension<Arc<FleetView>>,
 ) -> Response {
-    let mut text = render(&view, state.up());
+    let mut text = render(&view, state.up(), state.relists());
     state.lag().render(&mut text);
     let kind = "text/plain; version=0.0.4; charset=utf-8";
     ([(header::CONTENT_TYPE, kind)], text).into_response()
 }
 
-/// The exposition of a view.
-pub fn render(view: &FleetView, etcd_up: bool) -> String {
+/// The exposition of a view; `relists` as [`FleetState::relists`] counts them.
+pub fn render(view: &FleetView, etcd_up: bool, relists: (u64, u64)) -> String {
     let (mut alive, mut down, mut stale, mut conflicted) = (0, 0, 0, 0);
     let now = std::time::SystemTime::now();
     let mut problems: BTreeMap<&str, u64> = BTreeMap::new();
@@ -98,6 +99,12 @@ pub fn render(view: &FleetView, etcd_up: bool) -> String {
         "1 while the watch on etcd is live; 0 while the last view is served.",
         &[(String::new(), u64::from(etcd_up))],
     );
+    let (compacted, error) = relists;
+    let name = "vifd_fleet_relists_total";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Lists of etcd after the first: the watch fell behind a compaction, or a session ended on an error.\n# TYPE {name} counter\n{name}{{reason=\"compacted\"}} {compacted}\n{name}{{reason=\"error\"}} {error}"
+    );
     out
 }
 
@@ -125,7 +132,7 @@ mod tests {
         ] {
             view.apply(Change::Put(&k, v)).unwrap();
         }
-        let text = render(&view, true);
+        let text = render(&view, true, (2, 3));
         for line in [
             "vifd_fleet_hosts{state=\"alive\"} 1",
             "vifd_fleet_hosts{state=\"down\"} 1",
@@ -133,6 +140,8 @@ mod tests {
             "vifd_fleet_problems{kind=\"no-carrier\"} 1",
             "vifd_fleet_problems{kind=\"orphan-device\"} 1",
             "vifd_fleet_etcd_up 1",
+            "vifd_fleet_relists_total{reason=\"compacted\"} 2",
+            "vifd_fleet_relists_total{reason=\"error\"} 3",
         ] {
             assert!(text.lines().any(|l| l == line), "{line}: {text}");
         }

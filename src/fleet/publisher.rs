@@ -66,7 +66,7 @@ impl Drop for Publisher {
 struct Agent {
     cfg: FleetConfig,
     keys: HostKeys,
-    /// The endpoints, for messages.
+    /// The member of the session (all the endpoints before the first), for messages.
     endpoints: String,
     shared: Arc<Shared>,
     encoder: Encoder,
@@ -112,7 +112,7 @@ enum Written {
 }
 
 async fn run(mut agent: Agent) {
-    let mut backoff = Backoff::SOURCE;
+    let mut backoff = Backoff::FLEET;
     let mut down = false;
     // Nothing is published before the first inventory: an empty view would remove the
     // keys a restarted agent is about to write again.
@@ -152,11 +152,11 @@ impl Agent {
         }
     }
 
-    async fn connect(&self) -> Result<Session, FleetError> {
-        let mut client = client::connect(&self.cfg).await?;
+    async fn connect(&mut self) -> Result<Session, FleetError> {
+        let (mut client, member) = client::connect(&self.cfg).await?;
+        self.endpoints = member;
         let alive = self.keys.alive();
-        let lease = client
-            .lease_grant(LEASE_TTL, None)
+        let lease = client::write(client.lease_grant(LEASE_TTL, None))
             .await
             .map_err(self.request("lease grant", &alive))?
             .id();
@@ -352,10 +352,12 @@ impl Agent {
         }
         let alive = self.keys.alive();
         let opts = PutOptions::new().with_lease(s.lease);
-        s.client
-            .put(alive.as_str(), self.shared.instance(), Some(opts))
-            .await
-            .map_err(self.request("put", &alive))?;
+        client::write(
+            s.client
+                .put(alive.as_str(), self.shared.instance(), Some(opts)),
+        )
+        .await
+        .map_err(self.request("put", &alive))?;
         Ok(())
     }
 

@@ -3,13 +3,13 @@
 //! snapshot. A compacted revision or a lost connection lists again (after a backoff when
 //! etcd is unreachable); requests keep the last snapshot meanwhile.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 use tokio::sync::broadcast;
 
-use etcd_client::{EventType, GetOptions, WatchOptions};
+use etcd_client::{EventType, GetOptions, KeyValue, KvClient, WatchOptions};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
@@ -27,6 +27,12 @@ use crate::backoff::Backoff;
 pub struct FleetState {
     view: watch::Sender<Arc<FleetView>>,
     up: AtomicBool,
+    /// Lists after the first: because the watch fell behind a compaction, or after any
+    /// other end of a session (etcd unreachable, a member gone).
+    relists_compacted: AtomicU64,
+    relists_error: AtomicU64,
+    /// A session has listed once (later lists are relists).
+    listed_once: AtomicBool,
     feed: Mutex<Feed>,
     lag: Mutex<Lag>,
     closing: watch::Sender<bool>,
@@ -37,6 +43,9 @@ impl FleetState {
         Arc::new(FleetState {
             view: watch::channel(Arc::new(FleetView::default())).0,
             up: AtomicBool::new(false),
+            relists_compacted: AtomicU64::new(0),
+            relists_error: AtomicU64::new(0),
+            listed_once: AtomicBool::new(false),
             feed: Mutex::new(Feed::default()),
             lag: Mutex::default(),
             closing: watch::channel(false).0,
@@ -77,6 +86,14 @@ impl FleetState {
         }
     }
 
+    /// Lists after the first, as (after a compaction, after another error).
+    pub fn relists(&self) -> (u64, u64) {
+        (
+            self.relists_compacted.load(Ordering::Relaxed),
+            self.relists_error.load(Ordering::Relaxed),
+        )
+    }
+
     /// Ends every `/v1/watch` stream (the server is stopping).
     pub fn close(&self) {
         self.closing.send_replace(true);
@@ -94,11 +111,19 @@ impl FleetState {
         (view, start, rx)
     }
 
+    /// Counts the list to come as a relist, when a session listed before.
+    fn relisting(&self, counter: &AtomicU64) {
+        if self.listed_once.load(Ordering::Relaxed) {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// A new list: the view, and a snapshot for every watching client.
     fn listed(&self, view: &FleetView) {
         let mut feed = self.feed.lock().unwrap_or_else(PoisonError::into_inner);
         self.view.send_replace(Arc::new(view.clone()));
         feed.listed(view);
+        self.listed_once.store(true, Ordering::Relaxed);
     }
 
     /// Changes applied: the view, and their events.
@@ -109,6 +134,49 @@ impl FleetState {
             feed.push(revision, frame);
         }
     }
+}
+
+/// Keys per page of a list: one answer for everything under [`ROOT`] outgrows gRPC's
+/// 4 MiB messages with a few thousand records.
+const PAGE: i64 = 500;
+/// The largest answer read: a watch catching up gets up to 1000 revisions in one.
+const MAX_MESSAGE: usize = 256 << 20;
+
+/// Everything under [`ROOT`] as of one revision (the first page's), page by page.
+async fn list(kv: &mut KvClient) -> Result<(i64, Vec<KeyValue>), etcd_client::Error> {
+    let mut kv = kv.clone().max_decoding_message_size(MAX_MESSAGE);
+    let end = prefix_end(ROOT);
+    let (mut from, mut revision, mut all) = (ROOT.as_bytes().to_vec(), 0, Vec::new());
+    loop {
+        let mut opts = GetOptions::new().with_range(end.clone()).with_limit(PAGE);
+        if revision > 0 {
+            opts = opts.with_revision(revision);
+        }
+        let mut page = kv.get(from, Some(opts)).await?;
+        if revision == 0 {
+            revision = page.header().map_or(0, |h| h.revision());
+        }
+        let more = page.more();
+        let kvs = page.take_kvs();
+        let Some(last) = kvs.last() else { break };
+        // The next page starts just after the last key.
+        from = [last.key(), &[0]].concat();
+        all.extend(kvs);
+        if !more {
+            break;
+        }
+    }
+    Ok((revision, all))
+}
+
+/// The first key after every key that starts with `prefix` (its last byte plus one;
+/// `prefix` is ASCII and does not end in 0xff).
+fn prefix_end(prefix: &str) -> Vec<u8> {
+    let mut end = prefix.as_bytes().to_vec();
+    if let Some(last) = end.last_mut() {
+        *last += 1;
+    }
+    end
 }
 
 /// The running reader. Dropping it stops the task.
@@ -131,15 +199,17 @@ impl Drop for Watcher {
 }
 
 async fn run(cfg: FleetConfig, state: Arc<FleetState>) {
-    let mut backoff = Backoff::SOURCE;
+    let mut backoff = Backoff::FLEET;
     let mut warned = false;
     loop {
         let error = follow(&cfg, &state, &mut backoff).await;
         state.up.store(false, Ordering::Relaxed);
         if let FleetError::Compacted { .. } = error {
             info!(error = %error, "fleet: listing again");
+            state.relisting(&state.relists_compacted);
             continue;
         }
+        state.relisting(&state.relists_error);
         match std::mem::replace(&mut warned, true) {
             false => {
                 warn!(error = %error, "fleet: cannot follow etcd; serving the last view, retrying")
@@ -168,7 +238,7 @@ async fn session(
     state: &FleetState,
     backoff: &mut Backoff,
 ) -> Result<(), FleetError> {
-    let endpoints = cfg.endpoints.join(",");
+    let (client, endpoints) = client::connect(cfg).await?;
     let request = |what: &'static str| {
         let endpoints = endpoints.clone();
         move |source| FleetError::Request {
@@ -178,16 +248,10 @@ async fn session(
             source,
         }
     };
-    let mut client = client::connect(cfg).await?;
-    let listed = client
-        .get(ROOT, Some(GetOptions::new().with_prefix()))
+    let (revision, listed) = list(&mut client.kv_client())
         .await
         .map_err(request("range"))?;
-    let revision = listed.header().map_or(0, |h| h.revision());
-    let kvs = listed
-        .kvs()
-        .iter()
-        .map(|kv| (kv.key_str().unwrap_or(""), kv.value()));
+    let kvs = (listed.iter()).map(|kv| (kv.key_str().unwrap_or(""), kv.value()));
     let (mut view, errors) = FleetView::listed(kvs, revision);
     for e in errors {
         warn!(error = %e, "fleet: a value is left out");
@@ -195,7 +259,8 @@ async fn session(
     let options = WatchOptions::new()
         .with_prefix()
         .with_start_revision(revision + 1);
-    let mut stream = client
+    let mut stream = (client.watch_client())
+        .max_decoding_message_size(MAX_MESSAGE)
         .watch(ROOT, Some(options))
         .await
         .map_err(request("watch"))?;
@@ -205,6 +270,7 @@ async fn session(
     info!(
         revision,
         hosts = view.hosts().count(),
+        endpoint = endpoints,
         "fleet: listed; watching"
     );
     while let Some(resp) = stream.message().await.map_err(request("watch"))? {
@@ -237,4 +303,13 @@ async fn session(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_list_ends_after_every_key_of_the_root() {
+        assert_eq!(super::prefix_end("/vifd/v1/"), b"/vifd/v10");
+        assert!(b"/vifd/v1/\xff".as_slice() < super::prefix_end("/vifd/v1/").as_slice());
+    }
 }

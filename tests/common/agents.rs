@@ -23,6 +23,8 @@ pub struct Agent {
     pub ns: TestNs,
     pub uri: String,
     pub daemon: Daemon,
+    /// The `serve` arguments of the daemon, to start it again ([`restart`](Self::restart)).
+    args: Vec<String>,
     dir: PathBuf,
 }
 
@@ -42,14 +44,26 @@ impl Agent {
         args.extend_from_slice(extra);
         let daemon = Daemon::on_loopback(&args);
         let url = format!("http://{}", daemon.addr());
+        let args = args.iter().map(|a| a.to_string()).collect();
         Agent {
             index,
             url,
             ns,
             uri,
             daemon,
+            args,
             dir,
         }
+    }
+
+    /// A new daemon with the same arguments on the same host (namespace and node file),
+    /// once it is ready; the one before is killed (SIGKILL) if it still runs. It listens
+    /// on a port of its own: `url` follows.
+    pub fn restart(&mut self) {
+        self.daemon.child.kill();
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        self.daemon = Daemon::on_loopback(&args);
+        self.url = format!("http://{}", self.daemon.addr());
     }
 
     /// Agent `index` running inside its namespace on 10.254.0.1 (a port of its own), an
@@ -75,6 +89,7 @@ impl Agent {
             ns,
             uri,
             daemon,
+            args: Vec::new(),
             dir,
         }
     }

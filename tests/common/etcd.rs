@@ -1,7 +1,8 @@
 //! A real etcd (`etcd` from etcd-server, `etcdctl` from etcd-client) per test: each member
 //! on loopback ports of its own, its data under a temp dir of its own, killed on drop.
 //! Readiness is `etcdctl` asked again under a deadline; waits on keys are woken by an
-//! `etcdctl watch` (`until_changed`).
+//! `etcdctl watch` (`until_changed`). For the fault tests: a cluster's leader, a member
+//! killed and started again on its data, hung (SIGSTOP) and resumed, history compacted.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
@@ -9,6 +10,8 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
 
 use super::process::Reaped;
 
@@ -131,7 +134,32 @@ impl Etcd {
         self.wait_healthy();
     }
 
-    fn wait_healthy(&self) {
+    /// Starts a stopped member on its data without waiting: a member of a cluster cannot
+    /// answer before a quorum runs (start them all, then [`wait_healthy`](Self::wait_healthy)).
+    /// `--initial-cluster-state new` is ignored once the data dir exists: it rejoins.
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "etcd {} still runs", self.name);
+        self.run();
+    }
+
+    /// SIGSTOP: it keeps its connections open and answers nothing (a hung member).
+    pub fn pause(&mut self) {
+        self.child
+            .as_mut()
+            .expect("a running member")
+            .signal(Signal::SIGSTOP);
+    }
+
+    /// SIGCONT after [`pause`](Self::pause).
+    pub fn resume(&mut self) {
+        self.child
+            .as_mut()
+            .expect("a running member")
+            .signal(Signal::SIGCONT);
+    }
+
+    /// Waits until it answers a linearizable read (so its cluster has a leader).
+    pub fn wait_healthy(&self) {
         let deadline = Instant::now() + START_LIMIT;
         while !self.ctl(&["endpoint", "health"]).status.success() {
             assert!(
@@ -239,6 +267,112 @@ impl Etcd {
         let kv = json["kvs"].as_array()?.first()?;
         Some(kv["lease"].as_i64().unwrap_or(0))
     }
+}
+
+/// The client URLs of `members` joined by ',' (as `--fleet-etcd` takes them).
+pub fn endpoints(members: &[Etcd]) -> String {
+    let urls: Vec<&str> = members.iter().map(|m| m.client_url.as_str()).collect();
+    urls.join(",")
+}
+
+/// The member every running member names as leader (`etcdctl endpoint status`: its
+/// `Status.leader` is the leader's `member_id`), once they agree; panics after
+/// [`START_LIMIT`]. Members stopped are asked nothing.
+pub fn leader(members: &[Etcd]) -> usize {
+    let deadline = Instant::now() + START_LIMIT;
+    loop {
+        let mut ids = Vec::new();
+        let mut leaders = Vec::new();
+        for m in members.iter().filter(|m| m.child.is_some()) {
+            let out = m.ctl(&["endpoint", "status", "-w", "json"]);
+            let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+            let status = &json[0]["Status"];
+            ids.push(status["header"]["member_id"].as_u64());
+            leaders.push(status["leader"].as_u64());
+        }
+        let agreed = leaders.windows(2).all(|w| w[0] == w[1]);
+        if let (true, Some(Some(lead))) = (agreed, leaders.first()) {
+            if let Some(i) = ids.iter().position(|id| *id == Some(*lead)) {
+                let running: Vec<usize> = (0..members.len())
+                    .filter(|i| members[*i].child.is_some())
+                    .collect();
+                return running[i];
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no leader within {START_LIMIT:?}"
+        );
+        // Retry pacing while an election runs, not synchronisation.
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Starts every stopped member, then waits until each answers.
+pub fn start_all(members: &mut [Etcd]) {
+    for m in members.iter_mut().filter(|m| m.child.is_none()) {
+        m.start_again();
+    }
+    for m in members.iter() {
+        m.wait_healthy();
+    }
+}
+
+impl Etcd {
+    /// Compacts the history up to `revision` (a watch behind it is cancelled with the
+    /// compacted revision).
+    pub fn compact(&self, revision: i64) {
+        let out = self.ctl(&["compact", &revision.to_string(), "--physical"]);
+        assert!(
+            out.status.success(),
+            "etcdctl compact: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// `count` puts of a `size`-byte value under `prefix` (`prefix0`, `prefix1`...), each
+    /// its own revision: through the JSON gateway (`POST /v3/kv/put`), not one etcdctl
+    /// per put. What a busy etcd sends a watcher.
+    pub fn fill(&self, prefix: &str, count: usize, size: usize) {
+        use std::io::{Read, Write};
+        let addr = self.client_url.trim_start_matches("http://");
+        let value = base64(&vec![b'x'; size]);
+        for i in 0..count {
+            let key = base64(format!("{prefix}{i}").as_bytes());
+            let body = format!(r#"{{"key":"{key}","value":"{value}"}}"#);
+            let mut conn = std::net::TcpStream::connect(addr).expect("connect to etcd");
+            let head = format!(
+                "POST /v3/kv/put HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            conn.write_all(head.as_bytes()).unwrap();
+            conn.write_all(body.as_bytes()).unwrap();
+            let mut answer = String::new();
+            conn.read_to_string(&mut answer).unwrap();
+            assert!(
+                answer.starts_with("HTTP/1.1 200"),
+                "put {prefix}{i}: {answer}"
+            );
+        }
+    }
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            match i <= chunk.len() {
+                true => out.push(ABC[(n >> (18 - 6 * i) & 63) as usize] as char),
+                false => out.push('='),
+            }
+        }
+    }
+    out
 }
 
 impl Drop for Etcd {

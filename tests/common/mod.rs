@@ -5,6 +5,7 @@ pub mod actions;
 pub mod agents;
 pub mod daemon;
 pub mod etcd;
+pub mod fleet;
 pub mod http;
 pub mod identity;
 pub mod metrics;

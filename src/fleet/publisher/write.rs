@@ -6,6 +6,7 @@ use etcd_client::{Compare, CompareOp, Txn, TxnOp, TxnOpResponse};
 
 use super::{Agent, Session, Written};
 use crate::fleet::batch::{self, Op};
+use crate::fleet::client;
 use crate::fleet::codec::{self, Meta, Stale};
 use crate::fleet::error::FleetError;
 use crate::inventory::View;
@@ -61,9 +62,7 @@ impl Agent {
             )])
             .and_then(then)
             .or_else([TxnOp::get(meta_key.as_str(), None)]);
-        let answer = s
-            .client
-            .txn(txn)
+        let answer = client::write(s.client.txn(txn))
             .await
             .map_err(self.request("txn", &meta_key))?;
         if !answer.succeeded() {
