@@ -51,6 +51,9 @@ pub struct Etcd {
     /// Removed with the last member that owns it.
     owns_dir: bool,
     child: Option<Reaped>,
+    /// More `etcd` arguments (TLS), and the `etcdctl` arguments that go with them.
+    extra: Vec<String>,
+    ctl_extra: Vec<String>,
 }
 
 impl Etcd {
@@ -63,6 +66,69 @@ impl Etcd {
         e.run();
         e.wait_healthy();
         e
+    }
+
+    /// A single-member cluster serving clients over TLS that requires a client
+    /// certificate signed by `pki`'s CA, answering.
+    pub fn start_tls(tag: &str, pki: &super::tls::Pki) -> Self {
+        let dir = scratch(tag);
+        let mut e = Self::member(&dir, "m0", free_port(), free_port());
+        e.client_url = e.client_url.replace("http://", "https://");
+        e.cluster = format!("{}={}", e.name, e.peer_url);
+        e.owns_dir = true;
+        let path = |p: &Path| p.to_str().expect("a UTF-8 path").to_string();
+        e.extra = [
+            "--cert-file".into(),
+            path(&pki.server_cert),
+            "--key-file".into(),
+            path(&pki.server_key),
+            "--trusted-ca-file".into(),
+            path(&pki.ca),
+            "--client-cert-auth".into(),
+        ]
+        .to_vec();
+        e.ctl_extra = [
+            "--cacert".into(),
+            path(&pki.ca),
+            "--cert".into(),
+            path(&pki.client_cert),
+            "--key".into(),
+            path(&pki.client_key),
+        ]
+        .to_vec();
+        e.run();
+        e.wait_healthy();
+        e
+    }
+
+    /// Turns on etcd's authentication with a `root` user (password `root_password`),
+    /// then adds `user` with `password` and a role that may read and write `prefix`.
+    pub fn enable_auth(&mut self, user: &str, password: &str, prefix: &str) {
+        let root_password = "root-secret";
+        for args in [
+            vec!["user", "add", "root", "--new-user-password", root_password],
+            vec!["user", "add", user, "--new-user-password", password],
+            vec!["role", "add", "vifd"],
+            vec![
+                "role",
+                "grant-permission",
+                "vifd",
+                "--prefix=true",
+                "readwrite",
+                prefix,
+            ],
+            vec!["user", "grant-role", user, "vifd"],
+            vec!["auth", "enable"],
+        ] {
+            let out = self.ctl(&args);
+            assert!(
+                out.status.success(),
+                "etcdctl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        // From now on etcdctl speaks as root.
+        self.ctl_extra.push(format!("--user=root:{root_password}"));
     }
 
     /// A cluster of `n` members, every one answering (for the fleet server's tests).
@@ -95,6 +161,8 @@ impl Etcd {
             dir: dir.to_path_buf(),
             owns_dir: false,
             child: None,
+            extra: Vec::new(),
+            ctl_extra: Vec::new(),
         }
     }
 
@@ -112,6 +180,7 @@ impl Etcd {
             .args(["--initial-advertise-peer-urls", &self.peer_url])
             .args(["--initial-cluster", &self.cluster])
             .args(["--initial-cluster-state", "new"])
+            .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -178,6 +247,7 @@ impl Etcd {
         Command::new("etcdctl")
             .env("ETCDCTL_API", "3")
             .args(["--endpoints", &self.client_url, "--command-timeout", "5s"])
+            .args(&self.ctl_extra)
             .args(args)
             .output()
             .expect("run etcdctl")
@@ -205,15 +275,9 @@ impl Etcd {
         let from = (self.revision() + 1).to_string();
         let mut watch = Command::new("etcdctl")
             .env("ETCDCTL_API", "3")
-            .args([
-                "--endpoints",
-                &self.client_url,
-                "watch",
-                "--prefix",
-                "--rev",
-                &from,
-                prefix,
-            ])
+            .args(["--endpoints", &self.client_url])
+            .args(&self.ctl_extra)
+            .args(["watch", "--prefix", "--rev", &from, prefix])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

@@ -37,6 +37,11 @@ impl FleetServer {
     /// A fleet server reading etcd at `endpoints` (client URLs joined by ','), once it
     /// has listed.
     pub fn start(endpoints: &str, tag: &str) -> Self {
+        Self::start_with(endpoints, tag, &[])
+    }
+
+    /// As [`start`](Self::start), with more arguments (TLS, user).
+    pub fn start_with(endpoints: &str, tag: &str, extra: &[&str]) -> Self {
         let dir = std::env::temp_dir().join(format!("vifd-fleet-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -44,6 +49,7 @@ impl FleetServer {
         let child = Command::new(env!("CARGO_BIN_EXE_vifd"))
             .args(["fleet", "serve", "--listen", "127.0.0.1:0"])
             .args(["--fleet-etcd", endpoints])
+            .args(extra)
             .arg("--ready-file")
             .arg(&ready)
             .env_remove("VIFD_CONFIG")

@@ -17,6 +17,7 @@ pub mod process;
 pub mod prometheus;
 pub mod qemu;
 pub mod sse;
+pub mod tls;
 pub mod traffic;
 
 use std::io::Write;
