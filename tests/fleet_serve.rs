@@ -192,6 +192,12 @@ fn the_fleet_serves_every_agents_records_and_follows_them() {
         "{metrics}"
     );
     assert!(metrics.contains("vifd_fleet_etcd_up 1"), "{metrics}");
+    // Quiet for the lease's 30 s, yet the watch never left etcd: its progress requests
+    // were answered (a hung member is left when they are not).
+    assert!(
+        metrics.contains("vifd_fleet_relists_total{reason=\"error\"} 0"),
+        "{metrics}"
+    );
     let records = before.len() + served(&a).len();
     assert!(
         metrics.contains(&format!("vifd_fleet_records {records}\n")),

@@ -47,6 +47,11 @@ pub enum FleetError {
     Compacted { compacted: i64 },
     #[error("etcd at {endpoints} ended the watch")]
     WatchEnded { endpoints: String },
+    #[error("etcd at {endpoints} answered nothing on the watch for {silent:?}, not even a progress request: leaving the member")]
+    WatchSilent {
+        endpoints: String,
+        silent: std::time::Duration,
+    },
     #[error("cannot encode a value: {0}")]
     Encode(#[source] serde_json::Error),
 }

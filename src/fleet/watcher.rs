@@ -5,6 +5,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::broadcast;
@@ -135,6 +136,13 @@ impl FleetState {
         }
     }
 }
+
+/// A watch quiet for this long asks etcd for its progress (a progress request, answered
+/// with the revision even when nothing changed).
+const PROGRESS_AFTER: Duration = Duration::from_secs(1);
+/// A progress request unanswered for this long: the member is hung; the session ends and
+/// the next one tries another member. Well above a loaded member's answer time.
+const SILENT_LIMIT: Duration = Duration::from_secs(2);
 
 /// Keys per page of a list: one answer for everything under [`ROOT`] outgrows gRPC's
 /// 4 MiB messages with a few thousand records.
@@ -273,7 +281,35 @@ async fn session(
         endpoint = endpoints,
         "fleet: listed; watching"
     );
-    while let Some(resp) = stream.message().await.map_err(request("watch"))? {
+    // A hung member (stopped, or cut off below TCP) keeps the stream open and says
+    // nothing: when the watch has been quiet for a while, ask etcd where it is, and leave
+    // the member when even that gets no answer.
+    let mut quiet = tokio::time::interval(PROGRESS_AFTER);
+    quiet.reset();
+    let mut asked: Option<tokio::time::Instant> = None;
+    loop {
+        let message = tokio::select! {
+            m = stream.message() => m.map_err(request("watch"))?,
+            _ = quiet.tick() => {
+                match asked {
+                    Some(at) if at.elapsed() >= SILENT_LIMIT => {
+                        return Err(FleetError::WatchSilent {
+                            endpoints: endpoints.clone(),
+                            silent: at.elapsed() + PROGRESS_AFTER,
+                        });
+                    }
+                    Some(_) => {}
+                    None => {
+                        stream.request_progress().await.map_err(request("watch progress"))?;
+                        asked = Some(tokio::time::Instant::now());
+                    }
+                }
+                continue;
+            }
+        };
+        asked = None;
+        quiet.reset();
+        let Some(resp) = message else { break };
         if resp.compact_revision() > 0 {
             return Err(FleetError::Compacted {
                 compacted: resp.compact_revision(),
