@@ -50,7 +50,9 @@ impl Record {
         out.extend_from_slice(b"{\"host\":");
         // A string always serializes.
         out.extend_from_slice(&serde_json::to_vec(&*self.host).unwrap_or_default());
-        match self.raw.get(1..) {
+        // JSON allows whitespace before the object an agent wrote: `{` is the first byte
+        // after it, and a record starting with a space must not be served as `{"host":"h",{`.
+        match self.raw.trim_ascii_start().get(1..) {
             Some(rest) if rest.first().is_some_and(|b| *b != b'}') => {
                 out.push(b',');
                 out.extend_from_slice(rest);
