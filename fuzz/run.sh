@@ -16,9 +16,9 @@ if [ ${#targets[@]} -eq 0 ]; then
     for f in fuzz_targets/*.rs; do targets+=("$(basename "$f" .rs)"); done
 fi
 target_dir=${FUZZ_TARGET_DIR:-../target/fuzz-engine}
-fuzz=(cargo fuzz --fuzz-dir . -s none --target-dir "$target_dir")
+opts=(--fuzz-dir . -s none --target-dir "$target_dir")
 
-"${fuzz[@]}" build || exit 1
+cargo fuzz build "${opts[@]}" || exit 1
 mkdir -p logs
 failed=()
 printf '%-16s %12s %8s  %s\n' target executions corpus result >logs/summary
@@ -26,7 +26,7 @@ for t in "${targets[@]}"; do
     mkdir -p "corpus/$t" "artifacts/$t"
     cp -n "seeds/$t"/* "corpus/$t/" 2>/dev/null
     # -timeout: an input taking this long is a hang, as much a bug as a crash.
-    "${fuzz[@]}" run "$t" "corpus/$t" -- -max_total_time="$secs" -timeout=20 \
+    cargo fuzz run "${opts[@]}" "$t" "corpus/$t" -- -max_total_time="$secs" -timeout=20 \
         -print_final_stats=1 -artifact_prefix="artifacts/$t/" >"logs/$t.log" 2>&1
     rc=$?
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "logs/$t.log" | tail -1)

@@ -203,7 +203,11 @@ impl FleetView {
             Entry::Vif(id) => {
                 self.remove_record(host, id);
                 let Some(raw) = value else { return Ok(()) };
-                let fields: Fields = serde_json::from_slice(raw).map_err(decode_err)?;
+                // Served as it is, so every member must read as JSON to a client: skipping
+                // the members Fields does not name, serde_json checks neither their UTF-8
+                // nor their escapes (a lone surrogate); reading the whole value does.
+                let value: serde_json::Value = serde_json::from_slice(raw).map_err(decode_err)?;
+                let fields = Fields::deserialize(&value).map_err(decode_err)?;
                 let record = Record {
                     host: host.into(),
                     raw: raw.into(),
