@@ -6,7 +6,7 @@ CARGO ?= cargo
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 VIFD       := $(TARGET_DIR)/release/vifd
 
-.PHONY: all deps services venv build demo test lint unit bench bench-serve bench-watch bench-change bench-identity bench-ovn bench-metrics bench-query bench-actions bench-recovery deb rpm clean-demo
+.PHONY: all deps services venv build demo test lint unit fuzz bench bench-serve bench-watch bench-change bench-identity bench-ovn bench-metrics bench-query bench-actions bench-recovery deb rpm clean-demo
 
 all: build
 
@@ -51,10 +51,20 @@ lint: deps
 ## Every test binary that needs neither root nor libvirtd (checked by running each as
 ## nobody); ovsdb_client starts its own ovsdb-server, so Open vSwitch must be installed.
 UNIT_TESTS := actions_cli api_router api_watch config_check correlation correlation_incremental datapath \
-	identity identity_config layering logging nova_schemas openapi_contract ovn_correlation ovsdb_client xml_parsing
+	fuzz_regressions identity identity_config layering logging nova_schemas openapi_contract ovn_correlation ovsdb_client \
+	xml_parsing
 
 unit:
 	$(CARGO) test --locked --lib $(addprefix --test ,$(UNIT_TESTS))
+
+## Every fuzz target of fuzz/ for FUZZ_SECS seconds each (cargo-fuzz, no sanitizer, so stable
+## Rust; cargo-fuzz is installed when missing); fails on a crash or a hang. See fuzz/run.sh.
+FUZZ_SECS       ?= 60
+FUZZ_TARGET_DIR ?= $(abspath $(TARGET_DIR))/fuzz-engine
+
+fuzz:
+	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	FUZZ_TARGET_DIR=$(FUZZ_TARGET_DIR) bash fuzz/run.sh $(FUZZ_SECS)
 
 ## The scale benchmark of BENCHMARKS.md.
 bench: build

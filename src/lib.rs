@@ -20,6 +20,9 @@ pub mod cmd;
 pub mod collect;
 pub mod config;
 pub mod fleet;
+/// Fuzz harnesses, one per parser (see the `fuzz/` crate and `tests/fuzz_regressions.rs`).
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod logging;
 pub mod output;
 pub mod serve;

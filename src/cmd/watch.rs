@@ -6,7 +6,7 @@
 mod client;
 pub(super) mod error;
 mod render;
-mod sse;
+pub(crate) mod sse;
 
 use std::convert::Infallible;
 use std::io::Write;

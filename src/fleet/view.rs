@@ -50,7 +50,9 @@ impl Record {
         out.extend_from_slice(b"{\"host\":");
         // A string always serializes.
         out.extend_from_slice(&serde_json::to_vec(&*self.host).unwrap_or_default());
-        match self.raw.get(1..) {
+        // JSON allows whitespace before the object an agent wrote: `{` is the first byte
+        // after it, and a record starting with a space must not be served as `{"host":"h",{`.
+        match self.raw.trim_ascii_start().get(1..) {
             Some(rest) if rest.first().is_some_and(|b| *b != b'}') => {
                 out.push(b',');
                 out.extend_from_slice(rest);
@@ -201,7 +203,11 @@ impl FleetView {
             Entry::Vif(id) => {
                 self.remove_record(host, id);
                 let Some(raw) = value else { return Ok(()) };
-                let fields: Fields = serde_json::from_slice(raw).map_err(decode_err)?;
+                // Served as it is, so every member must read as JSON to a client: skipping
+                // the members Fields does not name, serde_json checks neither their UTF-8
+                // nor their escapes (a lone surrogate); reading the whole value does.
+                let value: serde_json::Value = serde_json::from_slice(raw).map_err(decode_err)?;
+                let fields = Fields::deserialize(&value).map_err(decode_err)?;
                 let record = Record {
                     host: host.into(),
                     raw: raw.into(),

@@ -9,6 +9,8 @@ mod error;
 mod events;
 mod fetch;
 mod ffi;
+#[doc(hidden)]
+pub mod fuzz;
 mod leases;
 mod network;
 mod netxml;

@@ -5,6 +5,8 @@
 mod convert;
 mod dump;
 mod error;
+#[doc(hidden)]
+pub mod fuzz;
 mod monitor;
 mod neigh;
 mod netns;

@@ -244,7 +244,7 @@ impl Watcher<'_> {
 /// The link and neighbour notifications of one datagram. Links of family AF_BRIDGE are
 /// the bridge's port events (a partial view of the port; a DELLINK there means "left the
 /// bridge", not "deleted"): the full link message that accompanies them is what counts.
-fn parse(buf: &[u8]) -> Vec<Change> {
+pub(super) fn parse(buf: &[u8]) -> Vec<Change> {
     let mut out = Vec::new();
     let mut rest = buf;
     while let Ok(msg) = NetlinkBuffer::new_checked(rest) {

@@ -13,6 +13,8 @@
 
 mod addr;
 mod datum;
+#[doc(hidden)]
+pub mod fuzz;
 mod message;
 mod session;
 mod state;

@@ -28,9 +28,9 @@ enum Stream {
 /// Finds where each top-level JSON value ends, resuming where the last scan stopped so a
 /// multi-megabyte reply arriving in many reads is scanned once, not once per read.
 #[derive(Default)]
-struct Scanner {
+pub(super) struct Scanner {
     /// Start of the first unconsumed byte (the message being assembled).
-    start: usize,
+    pub(super) start: usize,
     /// Next byte to look at.
     pos: usize,
     depth: u32,
@@ -176,7 +176,7 @@ impl Conn {
 
 impl Scanner {
     /// Scans on from `pos`; returns the end (exclusive) of the first complete value.
-    fn find_end(&mut self, buf: &[u8]) -> Result<Option<usize>, String> {
+    pub(super) fn find_end(&mut self, buf: &[u8]) -> Result<Option<usize>, String> {
         while self.pos < buf.len() {
             let b = buf[self.pos];
             self.pos += 1;
