@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use bytes::Bytes;
 use tokio::sync::broadcast;
 
-use etcd_client::{EventType, GetOptions, WatchOptions};
+use etcd_client::{Client, EventType, GetOptions, WatchOptions};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
@@ -141,6 +141,47 @@ async fn follow(cfg: &FleetConfig, state: &FleetState, backoff: &mut Backoff) ->
     }
 }
 
+/// Keys per range request of the list: 1000 records of about 1.2 KB are about 1.2 MB.
+/// One range of a whole fleet (400,000 records, 500 MB) would exceed any sane message
+/// limit and hold etcd while it is built.
+const PAGE: i64 = 1000;
+/// The largest response accepted (the client's default is 4 MiB): a page of large
+/// values, or a watch response.
+const MAX_MESSAGE: usize = 64 << 20;
+
+/// The view of everything under [`ROOT`], read in pages of [`PAGE`] keys all at the
+/// revision of the first (a consistent snapshot, as one range would be), each applied
+/// and dropped before the next is asked for; and the values left out, for the log.
+async fn list(client: &Client) -> Result<(FleetView, Vec<FleetError>), etcd_client::Error> {
+    let mut ranges = client.kv_client().max_decoding_message_size(MAX_MESSAGE);
+    // The end of the prefix: its last byte plus one ('/' + 1 = '0').
+    let mut end = ROOT.as_bytes().to_vec();
+    if let Some(last) = end.last_mut() {
+        *last += 1;
+    }
+    let (mut view, mut errors) = FleetView::listed([], 0);
+    let mut from = ROOT.as_bytes().to_vec();
+    loop {
+        let mut opts = GetOptions::new().with_range(end.clone()).with_limit(PAGE);
+        if view.revision > 0 {
+            opts = opts.with_revision(view.revision);
+        }
+        let page = ranges.get(from.clone(), Some(opts)).await?;
+        if view.revision == 0 {
+            view.revision = page.header().map_or(0, |h| h.revision());
+        }
+        for kv in page.kvs() {
+            let change = Change::Put(kv.key_str().unwrap_or(""), kv.value());
+            errors.extend(view.apply(change).err());
+        }
+        match page.kvs().last() {
+            // The next page starts right after the last key.
+            Some(last) if page.more() => from = [last.key(), &[0]].concat(),
+            _ => return Ok((view, errors)),
+        }
+    }
+}
+
 async fn session(
     cfg: &FleetConfig,
     state: &FleetState,
@@ -156,24 +197,21 @@ async fn session(
             source,
         }
     };
-    let mut client = client::connect(cfg).await?;
-    let listed = client
-        .get(ROOT, Some(GetOptions::new().with_prefix()))
-        .await
-        .map_err(request("range"))?;
-    let revision = listed.header().map_or(0, |h| h.revision());
-    let kvs = listed
-        .kvs()
-        .iter()
-        .map(|kv| (kv.key_str().unwrap_or(""), kv.value()));
-    let (mut view, errors) = FleetView::listed(kvs, revision);
+    let client = client::connect(cfg).await?;
+    let (mut view, errors) = list(&client).await.map_err(request("range"))?;
+    let revision = view.revision;
     for e in errors {
         warn!(error = %e, "fleet: a value is left out");
     }
+    // Fragmented: etcd cuts a response above its request limit (1.5 MiB) in parts, as
+    // catching up after a burst batches up to 1000 revisions in one response; the
+    // raised limit covers what is left (one event is at most a request).
     let options = WatchOptions::new()
         .with_prefix()
+        .with_fragment()
         .with_start_revision(revision + 1);
-    let mut stream = client
+    let mut stream = (client.watch_client())
+        .max_decoding_message_size(MAX_MESSAGE)
         .watch(ROOT, Some(options))
         .await
         .map_err(request("watch"))?;
