@@ -38,6 +38,19 @@ pub struct Publisher {
 impl Publisher {
     /// Starts publishing `shared`'s view as `cfg` says.
     pub fn spawn(cfg: FleetConfig, shared: Arc<Shared>) -> Self {
+        Self::start(cfg, shared, None)
+    }
+
+    /// As [`Publisher::spawn`], but every session runs on a clone of `client` (one
+    /// HTTP/2 connection shared by all its clones) instead of connecting on its own.
+    /// The etcd operations are the same: its own lease, keep-alive stream, reads and
+    /// guarded transactions. For processes that publish many hosts at once, such as
+    /// the fleet benchmark (`examples/fleet_sim`); the daemon uses [`Publisher::spawn`].
+    pub fn spawn_with(cfg: FleetConfig, shared: Arc<Shared>, client: Client) -> Self {
+        Self::start(cfg, shared, Some(client))
+    }
+
+    fn start(cfg: FleetConfig, shared: Arc<Shared>, client: Option<Client>) -> Self {
         shared.update_sources(|s| s.fleet = Some(false));
         let agent = Agent {
             keys: HostKeys::new(&cfg.host),
@@ -48,6 +61,7 @@ impl Publisher {
             started_at: codec::now(),
             boot_time: codec::boot_time(),
             warned: None,
+            client,
         };
         Publisher {
             task: tokio::spawn(run(agent)),
@@ -73,6 +87,8 @@ struct Agent {
     boot_time: Option<String>,
     /// The other instance last warned about (a conflict is logged once per writer).
     warned: Option<String>,
+    /// A connection to use instead of connecting ([`Publisher::spawn_with`]).
+    client: Option<Client>,
 }
 
 /// One connection.
@@ -139,7 +155,10 @@ impl Agent {
     }
 
     async fn connect(&self) -> Result<Session, FleetError> {
-        let mut client = client::connect(&self.cfg).await?;
+        let mut client = match &self.client {
+            Some(shared) => shared.clone(),
+            None => client::connect(&self.cfg).await?,
+        };
         let alive = self.keys.alive();
         let lease = client
             .lease_grant(LEASE_TTL, None)
