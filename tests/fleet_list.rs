@@ -1,7 +1,7 @@
-//! `vifd fleet serve` lists a fleet bigger than one range page and than the etcd
-//! client's default 4 MiB message: 60 hosts × 50 records of about 2 KB (6 MB, 3,000
-//! keys) written straight to a real etcd of the test's own, then every host and record
-//! served, and a change after the list followed.
+//! `vifd fleet serve` lists a fleet bigger than one range page (10,000 keys) and than
+//! the etcd client's default 4 MiB message: 120 hosts × 90 records of about 700 bytes
+//! (7.5 MB, 10,800 keys) written straight to a real etcd of the test's own, then every
+//! host and record served, and a change after the list followed.
 
 mod common;
 
@@ -15,8 +15,8 @@ use common::process::Reaped;
 use etcd_client::{Client, Txn, TxnOp};
 use serde_json::{json, Value};
 
-const HOSTS: usize = 60;
-const RECORDS: usize = 50;
+const HOSTS: usize = 120;
+const RECORDS: usize = 90;
 const LIMIT: Duration = Duration::from_secs(60);
 
 fn record(host: usize, i: usize, mtu: u32) -> Vec<u8> {
@@ -26,7 +26,7 @@ fn record(host: usize, i: usize, mtu: u32) -> Vec<u8> {
         "domain_name": format!("instance-{host}-{}", i / 2),
         "mtu": mtu,
         // The size of a real record's other fields.
-        "padding": "x".repeat(2000),
+        "padding": "x".repeat(600),
     });
     serde_json::to_vec(&value).unwrap()
 }
@@ -108,17 +108,17 @@ fn a_fleet_larger_than_a_page_and_a_message_is_listed_whole() {
     };
     // The last write before the list is in it.
     assert_eq!(mtu_of(7, "port-7-3"), 9000);
-    assert_eq!(mtu_of(59, "port-59-49"), 1500);
+    assert_eq!(mtu_of(119, "port-119-89"), 1500);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let mut client = Client::connect([etcd.client_url.as_str()], None)
             .await
             .unwrap();
-        let key = "/vifd/v1/hosts/big-59/vifs/port-59-49";
-        client.put(key, record(59, 49, 1400), None).await.unwrap();
+        let key = "/vifd/v1/hosts/big-119/vifs/port-119-89";
+        client.put(key, record(119, 89, 1400), None).await.unwrap();
     });
     until("the change after the list", || {
-        mtu_of(59, "port-59-49") == 1400
+        mtu_of(119, "port-119-89") == 1400
     });
     let _ = std::fs::remove_dir_all(&dir);
 }

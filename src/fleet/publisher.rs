@@ -97,6 +97,10 @@ struct Session {
     lease: i64,
     keeper: LeaseKeeper,
     stream: LeaseKeepAliveStream,
+    /// The keep-alive stream failed: it is opened again at the next tick.
+    broken: bool,
+    /// When etcd last renewed the lease (or granted it).
+    renewed: tokio::time::Instant,
     /// The meta's mod revision as of our last write (or read): every transaction
     /// requires it unchanged.
     guard: i64,
@@ -174,6 +178,8 @@ impl Agent {
             lease,
             keeper,
             stream,
+            broken: false,
+            renewed: tokio::time::Instant::now(),
             guard: 0,
             published: KeyValues::new(),
             meta_of: (0, Stale::default()),
@@ -209,8 +215,8 @@ impl Agent {
             let step = tokio::select! {
                 // The sender lives in `shared`, which this task holds: never closed.
                 _ = generations.changed() => self.sync(s).await,
-                _ = keepalive.tick() => s.keeper.keep_alive().await.map_err(self.request("lease keep-alive", &self.keys.alive())),
-                answer = s.stream.message() => self.kept_alive(answer),
+                _ = keepalive.tick() => self.keep_alive(s).await,
+                answer = s.stream.message(), if !s.broken => self.kept_alive(s, answer),
                 _ = repair.tick() => self.full_sync(s, "repair").await,
             };
             if let Err(e) = step {
@@ -219,17 +225,53 @@ impl Agent {
         }
     }
 
+    /// Renews the lease, opening the keep-alive stream again when it failed. The
+    /// session ends only once the lease may have lapsed: a busy etcd failing a renewal
+    /// ("waiting for the applied index took too long") is asked again at the next tick,
+    /// where a new session would add a lease grant, a read and a transaction to its load,
+    /// for every host at once.
+    async fn keep_alive(&self, s: &mut Session) -> Result<(), FleetError> {
+        let alive = self.keys.alive();
+        if s.renewed.elapsed() >= Duration::from_secs(LEASE_TTL as u64) {
+            return Err(FleetError::LeaseExpired {
+                endpoints: self.endpoints.clone(),
+                key: alive,
+            });
+        }
+        let sent = match s.broken {
+            false => s.keeper.keep_alive().await,
+            // Opening the stream sends its first keep-alive.
+            true => (s.client.lease_keep_alive(s.lease).await).map(|(keeper, stream)| {
+                (s.keeper, s.stream, s.broken) = (keeper, stream, false);
+            }),
+        };
+        if let Err(e) = sent {
+            s.broken = true;
+            debug!(host = self.keys.host(), error = %e, "fleet: lease keep-alive failed; trying again");
+        }
+        Ok(())
+    }
+
     fn kept_alive(
         &self,
+        s: &mut Session,
         answer: Result<Option<etcd_client::LeaseKeepAliveResponse>, etcd_client::Error>,
     ) -> Result<(), FleetError> {
         match answer {
-            Ok(Some(r)) if r.ttl() > 0 => Ok(()),
-            Ok(_) => Err(FleetError::LeaseExpired {
+            Ok(Some(r)) if r.ttl() > 0 => {
+                s.renewed = tokio::time::Instant::now();
+                Ok(())
+            }
+            Ok(Some(_)) => Err(FleetError::LeaseExpired {
                 endpoints: self.endpoints.clone(),
                 key: self.keys.alive(),
             }),
-            Err(e) => Err(self.request("lease keep-alive", &self.keys.alive())(e)),
+            // The stream failed or ended: opened again at the next tick.
+            Ok(None) | Err(_) => {
+                s.broken = true;
+                debug!(host = self.keys.host(), error = ?answer.err(), "fleet: lease keep-alive stream failed; opening it again");
+                Ok(())
+            }
         }
     }
 
