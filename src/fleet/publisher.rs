@@ -240,12 +240,20 @@ impl Agent {
         }
         let sent = match s.broken {
             false => s.keeper.keep_alive().await,
-            // Opening the stream sends its first keep-alive.
+            // Opening the stream sends a keep-alive and takes its answer (a lease that
+            // is gone is an error): a renewal.
             true => (s.client.lease_keep_alive(s.lease).await).map(|(keeper, stream)| {
                 (s.keeper, s.stream, s.broken) = (keeper, stream, false);
+                s.renewed = tokio::time::Instant::now();
             }),
         };
         if let Err(e) = sent {
+            if matches!(&e, etcd_client::Error::LeaseKeepAliveError(m) if m == "lease not found") {
+                return Err(FleetError::LeaseExpired {
+                    endpoints: self.endpoints.clone(),
+                    key: alive,
+                });
+            }
             s.broken = true;
             debug!(host = self.keys.host(), error = %e, "fleet: lease keep-alive failed; trying again");
         }
