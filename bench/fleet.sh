@@ -24,7 +24,7 @@
 #                   transactions); 0: one per host, as real agents have. 10,000 of them
 #                   on these 2 cores do not converge (BENCHMARKS.md)   [100]
 #   RAMP            publishers started per second; 0: all at once (on 2 cores, 10,000
-#                   connecting in one instant time out and retry in step)   [200]
+#                   connecting in one instant time out and retry in step)   [100]
 #   SAMPLES         measured changes                              [200]
 #   BG_RATE         background changes per second                 [100]
 #   BURST           hosts in the burst (all their records change) [500]
@@ -47,7 +47,7 @@ say() { echo "fleet.sh: $*" >&2; }
 if [ "${QUICK:-0}" = 1 ]; then
     : "${HOSTS:=500}" "${SAMPLES:=50}" "${BURST:=50}" "${STEADY_S:=60}"
 fi
-HOSTS=${HOSTS:-10000} VIFS=${VIFS:-40} CONNECTIONS=${CONNECTIONS:-100} RAMP=${RAMP:-200}
+HOSTS=${HOSTS:-10000} VIFS=${VIFS:-40} CONNECTIONS=${CONNECTIONS:-100} RAMP=${RAMP:-100}
 SAMPLES=${SAMPLES:-200} BG_RATE=${BG_RATE:-100} BURST=${BURST:-500} STEADY_S=${STEADY_S:-300}
 WORKDIR=${VIFD_BENCH_DIR:-/tmp/vifd-bench}
 mkdir -p "$WORKDIR"

@@ -255,7 +255,7 @@ def latency(a, res, sim, watch, addr):
     time.sleep(3)
     conn = http.client.HTTPConnection(addr, timeout=10)
     rng = random.Random(18)
-    sse, api, lost = [], [], 0
+    sse, api, lost, samples = [], [], 0, []
     say("latency: %d measured changes under %d changes/s" % (a.samples, a.bg_rate))
     for _ in range(a.samples):
         h, j = rng.randrange(a.hosts), rng.randrange(a.vifs)
@@ -273,9 +273,11 @@ def latency(a, res, sim, watch, addr):
             api.append(seen - at)
         if t is not None:
             sse.append(t - at)
+        samples.append([at, None if t is None else t - at, None if seen is None else seen - at])
         time.sleep(rng.uniform(0.05, 0.15))
     status = sim.ask("status", "status")
     res["latency"] = {"sse": percentiles(sse), "api": percentiles(api), "lost": lost,
+                      "samples": samples,
                       "bg_rate": a.bg_rate, "bg_done": int(status[2])}
     sim.ask("bg 0", "bg")
 
