@@ -75,7 +75,11 @@ PEER_PORT=$(free_port)
 ETCD_URL=http://127.0.0.1:$CLIENT_PORT
 ETCD_PID=
 cleanup() {
-    [ -n "$ETCD_PID" ] && kill "$ETCD_PID" 2>/dev/null && wait "$ETCD_PID" 2>/dev/null
+    # etcd exits non-zero on SIGTERM: not an error here (set -e would skip the rm).
+    if [ -n "$ETCD_PID" ]; then
+        kill "$ETCD_PID" 2>/dev/null || true
+        wait "$ETCD_PID" 2>/dev/null || true
+    fi
     rm -rf "$DATA"
 }
 trap cleanup EXIT
