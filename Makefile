@@ -6,7 +6,7 @@ CARGO ?= cargo
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 VIFD       := $(TARGET_DIR)/release/vifd
 
-.PHONY: all deps services venv build demo test lint unit fuzz bench bench-serve bench-watch bench-change bench-identity bench-ovn bench-metrics bench-query bench-actions bench-recovery deb rpm clean-demo
+.PHONY: all deps services venv build demo test lint unit fuzz bench bench-serve bench-watch bench-change bench-identity bench-ovn bench-metrics bench-query bench-actions bench-recovery bench-fleet deb rpm clean-demo
 
 all: build
 
@@ -110,6 +110,11 @@ bench-query: build
 ## `vifd serve` is exact again after a libvirtd restart (real libvirtd, which it restarts).
 bench-recovery: build services
 	bash bench/recovery.sh
+
+## The fleet benchmark: the real publisher of 10,000 simulated hosts x 40 records against
+## a local etcd (data on tmpfs), read by `vifd fleet serve` (QUICK=1: 500 hosts).
+bench-fleet: build
+	bash bench/fleet.sh
 
 ## The Debian package ($(TARGET_DIR)/debian/vifd_<version>_<arch>.deb).
 deb: build

@@ -98,7 +98,11 @@ impl Feed {
     pub fn listed(&mut self, view: &FleetView) {
         self.log.clear();
         self.floor = view.revision;
-        let _ = self.tx.send(snapshot(view));
+        // Only for clients already watching (a re-list): at a cold start there is none,
+        // and the snapshot of a whole fleet is the size of every record.
+        if self.tx.receiver_count() > 0 {
+            let _ = self.tx.send(snapshot(view));
+        }
     }
 
     pub fn push(&mut self, revision: i64, frame: Bytes) {

@@ -25,7 +25,7 @@ mod sse;
 pub mod view;
 mod watcher;
 
-pub use client::forget;
+pub use client::{connect, forget};
 pub use config::{check_endpoint, hostname, FleetConfig};
 pub use error::FleetError;
 pub use publisher::Publisher;

@@ -23,6 +23,8 @@ use crate::inventory::Shared;
 
 mod write;
 
+mod lease;
+
 /// The lease of `alive/<host>`, in seconds.
 pub const LEASE_TTL: i64 = 30;
 /// Between comparisons of the keys with the inventory.
@@ -39,6 +41,19 @@ pub struct Publisher {
 impl Publisher {
     /// Starts publishing `shared`'s view as `cfg` says.
     pub fn spawn(cfg: FleetConfig, shared: Arc<Shared>) -> Self {
+        Self::start(cfg, shared, None)
+    }
+
+    /// As [`Publisher::spawn`], but every session runs on a clone of `client` (one
+    /// HTTP/2 connection shared by all its clones) instead of connecting on its own.
+    /// The etcd operations are the same: its own lease, keep-alive stream, reads and
+    /// guarded transactions. For processes that publish many hosts at once, such as
+    /// the fleet benchmark (`examples/fleet_sim`); the daemon uses [`Publisher::spawn`].
+    pub fn spawn_with(cfg: FleetConfig, shared: Arc<Shared>, client: Client) -> Self {
+        Self::start(cfg, shared, Some(client))
+    }
+
+    fn start(cfg: FleetConfig, shared: Arc<Shared>, client: Option<Client>) -> Self {
         shared.update_sources(|s| s.fleet = Some(false));
         let agent = Agent {
             keys: HostKeys::new(&cfg.host),
@@ -49,6 +64,7 @@ impl Publisher {
             started_at: codec::now(),
             boot_time: codec::boot_time(),
             conflict: None,
+            client,
         };
         Publisher {
             task: tokio::spawn(run(agent)),
@@ -75,6 +91,8 @@ struct Agent {
     /// The other writer last found (logged once per writer, shown in the meta while
     /// [`Conflict::current`]).
     conflict: Option<Conflict>,
+    /// A connection to use instead of connecting ([`Publisher::spawn_with`]).
+    client: Option<Client>,
 }
 
 /// One connection.
@@ -83,6 +101,10 @@ struct Session {
     lease: i64,
     keeper: LeaseKeeper,
     stream: LeaseKeepAliveStream,
+    /// The keep-alive stream failed: it is opened again at the next tick.
+    broken: bool,
+    /// When etcd last renewed the lease (or granted it).
+    renewed: tokio::time::Instant,
     /// The meta's mod revision as of our last write (or read): every transaction
     /// requires it unchanged.
     guard: i64,
@@ -153,8 +175,14 @@ impl Agent {
     }
 
     async fn connect(&mut self) -> Result<Session, FleetError> {
-        let (mut client, member) = client::connect(&self.cfg).await?;
-        self.endpoints = member;
+        let mut client = match &self.client {
+            Some(shared) => shared.clone(),
+            None => {
+                let (client, member) = client::connect(&self.cfg).await?;
+                self.endpoints = member;
+                client
+            }
+        };
         let alive = self.keys.alive();
         let lease = client::write(client.lease_grant(LEASE_TTL, None))
             .await
@@ -169,6 +197,8 @@ impl Agent {
             lease,
             keeper,
             stream,
+            broken: false,
+            renewed: tokio::time::Instant::now(),
             guard: 0,
             published: KeyValues::new(),
             meta_of: (0, Stale::default()),
@@ -204,27 +234,13 @@ impl Agent {
             let step = tokio::select! {
                 // The sender lives in `shared`, which this task holds: never closed.
                 _ = generations.changed() => self.sync(s).await,
-                _ = keepalive.tick() => s.keeper.keep_alive().await.map_err(self.request("lease keep-alive", &self.keys.alive())),
-                answer = s.stream.message() => self.kept_alive(answer),
+                _ = keepalive.tick() => self.keep_alive(s).await,
+                answer = s.stream.message(), if !s.broken => self.kept_alive(s, answer),
                 _ = repair.tick() => self.full_sync(s, Claim::Repair).await,
             };
             if let Err(e) = step {
                 return e;
             }
-        }
-    }
-
-    fn kept_alive(
-        &self,
-        answer: Result<Option<etcd_client::LeaseKeepAliveResponse>, etcd_client::Error>,
-    ) -> Result<(), FleetError> {
-        match answer {
-            Ok(Some(r)) if r.ttl() > 0 => Ok(()),
-            Ok(_) => Err(FleetError::LeaseExpired {
-                endpoints: self.endpoints.clone(),
-                key: self.keys.alive(),
-            }),
-            Err(e) => Err(self.request("lease keep-alive", &self.keys.alive())(e)),
         }
     }
 

@@ -222,11 +222,13 @@ impl FleetView {
 
     /// Changes a host, adding it first when new and dropping it when nothing is left.
     fn edit(&mut self, host: &str, f: impl FnOnce(&mut Host)) {
-        let mut h = self.hosts.get(host).cloned().unwrap_or_default();
+        // Taken out, not cloned: a clone shares the host's record map with the entry
+        // still in `hosts`, so each insert copied its nodes (40 record ids at 40 VIFs), for
+        // every record of a list. Taken out, a map nobody else holds changes in place; one
+        // a published snapshot shares is copied as before.
+        let mut h = self.hosts.remove(host).unwrap_or_default();
         f(&mut h);
-        if h.is_empty() {
-            self.hosts.remove(host);
-        } else {
+        if !h.is_empty() {
             self.hosts.insert(host.to_string(), h);
         }
     }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::broadcast;
 
-use etcd_client::{EventType, GetOptions, KeyValue, KvClient, WatchOptions};
+use etcd_client::{Client, EventType, GetOptions, WatchOptions};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
@@ -144,37 +144,46 @@ const PROGRESS_AFTER: Duration = Duration::from_secs(1);
 /// the next one tries another member. Well above a loaded member's answer time.
 const SILENT_LIMIT: Duration = Duration::from_secs(2);
 
-/// Keys per page of a list: one answer for everything under [`ROOT`] outgrows gRPC's
-/// 4 MiB messages with a few thousand records.
-const PAGE: i64 = 500;
-/// The largest answer read: a watch catching up gets up to 1000 revisions in one.
+/// Keys per range request of the list: 10,000 records of about 1.2 KB are about 12 MB.
+/// One range of a whole fleet (400,000 records, 500 MB) would exceed any sane message
+/// limit and hold etcd while it is built. Not smaller: etcd 3.4 walks its index over the
+/// whole rest of the range for each page, limit or not (3.5 stops at the limit), so the
+/// list costs pages × keys; with pages of 1000, 400,000 keys took 60 s (BENCHMARKS.md,
+/// "Fleet").
+const PAGE: i64 = 10_000;
+/// The largest response accepted (the client's default is 4 MiB): a page, or a watch
+/// response catching up, which batches up to 1000 revisions (each a transaction of at
+/// most 129 records: about 150 MB at worst). Not fragmented: the client cannot tell a
+/// fragment, and applying half a transaction would serve half a host's change.
 const MAX_MESSAGE: usize = 256 << 20;
 
-/// Everything under [`ROOT`] as of one revision (the first page's), page by page.
-async fn list(kv: &mut KvClient) -> Result<(i64, Vec<KeyValue>), etcd_client::Error> {
-    let mut kv = kv.clone().max_decoding_message_size(MAX_MESSAGE);
+/// The view of everything under [`ROOT`], read in pages of [`PAGE`] keys all at the
+/// revision of the first (a consistent snapshot, as one range would be), each applied
+/// and dropped before the next is asked for; and the values left out, for the log.
+async fn list(client: &Client) -> Result<(FleetView, Vec<FleetError>), etcd_client::Error> {
+    let mut ranges = client.kv_client().max_decoding_message_size(MAX_MESSAGE);
     let end = prefix_end(ROOT);
-    let (mut from, mut revision, mut all) = (ROOT.as_bytes().to_vec(), 0, Vec::new());
+    let (mut view, mut errors) = FleetView::listed([], 0);
+    let mut from = ROOT.as_bytes().to_vec();
     loop {
         let mut opts = GetOptions::new().with_range(end.clone()).with_limit(PAGE);
-        if revision > 0 {
-            opts = opts.with_revision(revision);
+        if view.revision > 0 {
+            opts = opts.with_revision(view.revision);
         }
-        let mut page = kv.get(from, Some(opts)).await?;
-        if revision == 0 {
-            revision = page.header().map_or(0, |h| h.revision());
+        let page = ranges.get(from.clone(), Some(opts)).await?;
+        if view.revision == 0 {
+            view.revision = page.header().map_or(0, |h| h.revision());
         }
-        let more = page.more();
-        let kvs = page.take_kvs();
-        let Some(last) = kvs.last() else { break };
-        // The next page starts just after the last key.
-        from = [last.key(), &[0]].concat();
-        all.extend(kvs);
-        if !more {
-            break;
+        for kv in page.kvs() {
+            let change = Change::Put(kv.key_str().unwrap_or(""), kv.value());
+            errors.extend(view.apply(change).err());
+        }
+        match page.kvs().last() {
+            // The next page starts right after the last key.
+            Some(last) if page.more() => from = [last.key(), &[0]].concat(),
+            _ => return Ok((view, errors)),
         }
     }
-    Ok((revision, all))
 }
 
 /// The first key after every key that starts with `prefix` (its last byte plus one;
@@ -256,11 +265,8 @@ async fn session(
             source,
         }
     };
-    let (revision, listed) = list(&mut client.kv_client())
-        .await
-        .map_err(request("range"))?;
-    let kvs = (listed.iter()).map(|kv| (kv.key_str().unwrap_or(""), kv.value()));
-    let (mut view, errors) = FleetView::listed(kvs, revision);
+    let (mut view, errors) = list(&client).await.map_err(request("range"))?;
+    let revision = view.revision;
     for e in errors {
         warn!(error = %e, "fleet: a value is left out");
     }
