@@ -22,6 +22,7 @@ mod metrics;
 mod publisher;
 mod router;
 mod sse;
+mod strict;
 pub mod view;
 mod watcher;
 

@@ -14,6 +14,7 @@ use serde::Deserialize;
 use super::codec::{DomainEntry, Meta};
 use super::error::FleetError;
 use super::keys::{self, Entry, Key};
+use super::strict;
 use crate::mac::MacAddr;
 
 /// The fields of a record the fleet server reads; the rest stays in its bytes.
@@ -206,8 +207,8 @@ impl FleetView {
                 // Served as it is, so every member must read as JSON to a client: skipping
                 // the members Fields does not name, serde_json checks neither their UTF-8
                 // nor their escapes (a lone surrogate); reading the whole value does.
-                let value: serde_json::Value = serde_json::from_slice(raw).map_err(decode_err)?;
-                let fields = Fields::deserialize(&value).map_err(decode_err)?;
+                strict::check(raw).map_err(decode_err)?;
+                let fields: Fields = serde_json::from_slice(raw).map_err(decode_err)?;
                 let record = Record {
                     host: host.into(),
                     raw: raw.into(),
