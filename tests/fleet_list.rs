@@ -5,15 +5,13 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::etcd::{self, Etcd};
+use common::fleet::{until_within, FleetServer};
 use common::http::get;
-use common::process::Reaped;
 use etcd_client::{Client, Txn, TxnOp};
-use serde_json::{json, Value};
+use serde_json::json;
 
 const HOSTS: usize = 120;
 const RECORDS: usize = 90;
@@ -56,15 +54,6 @@ fn fill(url: &str) {
     });
 }
 
-/// Asks `ok` again (pacing, not synchronisation) until it holds; panics after `LIMIT`.
-fn until(what: &str, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + LIMIT;
-    while !ok() {
-        assert!(Instant::now() < deadline, "{what}: not within {LIMIT:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn a_fleet_larger_than_a_page_and_a_message_is_listed_whole() {
     if !etcd::available() {
@@ -72,30 +61,8 @@ fn a_fleet_larger_than_a_page_and_a_message_is_listed_whole() {
     }
     let etcd = Etcd::start("fleetlist");
     fill(&etcd.client_url);
-    let dir = std::env::temp_dir().join(format!("vifd-fleet-list-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let ready: PathBuf = dir.join("ready.json");
-    let _fleet = Reaped::new(
-        Command::new(env!("CARGO_BIN_EXE_vifd"))
-            .args(["fleet", "serve", "--listen", "127.0.0.1:0"])
-            .args(["--fleet-etcd", &etcd.client_url])
-            .arg("--ready-file")
-            .arg(&ready)
-            .env_remove("VIFD_CONFIG")
-            .env_remove("NOTIFY_SOCKET")
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("start vifd fleet serve"),
-    );
-    let mut doc: Option<Value> = None;
-    until("the fleet server's ready file", || {
-        doc = std::fs::read(&ready)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok());
-        doc.is_some()
-    });
-    let addr = doc.unwrap()["listen"][0].as_str().unwrap().parse().unwrap();
+    let fleet = FleetServer::start(&etcd.client_url, "list");
+    let addr = fleet.addr;
     let hosts = get(addr, "/v1/hosts", &[]).json();
     let hosts = hosts["hosts"].as_array().unwrap();
     assert_eq!(hosts.len(), HOSTS);
@@ -117,8 +84,7 @@ fn a_fleet_larger_than_a_page_and_a_message_is_listed_whole() {
         let key = "/vifd/v1/hosts/big-119/vifs/port-119-89";
         client.put(key, record(119, 89, 1400), None).await.unwrap();
     });
-    until("the change after the list", || {
+    until_within("the change after the list", LIMIT, || {
         mtu_of(119, "port-119-89") == 1400
     });
-    let _ = std::fs::remove_dir_all(&dir);
 }

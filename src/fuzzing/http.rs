@@ -15,8 +15,7 @@ use crate::api::auth::Token;
 use crate::api::{router, RouterOptions};
 use crate::correlate::Correlation;
 use crate::inventory::{Shared, View};
-use crate::libvirt::{parse_domain_xml, Domain, DomainState, Snapshot};
-use crate::netlink::{DeviceKind, HostDevice};
+use crate::libvirt::parse_domain_xml;
 
 /// The token of the router that requires one.
 pub const TOKEN: &str = "fuzz-token";
@@ -119,34 +118,13 @@ fn build() -> (tokio::runtime::Runtime, Router, Router) {
         .build()
         .expect("a current-thread runtime starts");
     let parsed = parse_domain_xml(DOMAIN).expect("the fixture domain parses");
-    let domain = Domain {
-        uuid: parsed.uuid.unwrap_or_default(),
-        name: parsed.name.unwrap_or_default(),
-        state: DomainState::Running,
-        interfaces: parsed.interfaces,
-        disks: parsed.disks,
-        nova: parsed.nova,
-        guest_addresses: vec![],
-    };
-    let snapshot = Snapshot {
-        domains: vec![domain],
-        networks: vec![],
-    };
-    let tap = HostDevice {
-        ifindex: 21,
-        name: "tap4e6a8c0e-2f".into(),
-        kind: DeviceKind::Tap,
-        mac: "fe:16:3e:01:02:03".parse().ok(),
-        master: None,
-        operstate: "up".into(),
-        carrier: Some(true),
-        admin_up: true,
-        mtu: Some(1500),
-        link_ifindex: None,
-        link_netnsid: None,
-        lower: None,
-        stats: None,
-    };
+    let snapshot = super::running(parsed);
+    let tap = super::tap_with(
+        21,
+        "tap4e6a8c0e-2f".into(),
+        "fe:16:3e:01:02:03".parse().ok(),
+        Some(1500),
+    );
     let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
     let corr = Correlation::new(snapshot, vec![tap], Default::default());
     let shared = Shared::with_view(View::build(7, at, corr.everything()));

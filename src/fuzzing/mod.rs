@@ -14,7 +14,7 @@ mod sse;
 
 use crate::config;
 use crate::libvirt::device::interface_detach_xml;
-use crate::libvirt::{parse_domain_xml, Domain, DomainState, Snapshot};
+use crate::libvirt::{parse_domain_xml, Domain, DomainState, ParsedDomain, Snapshot};
 use crate::netlink::{DeviceKind, HostDevice};
 
 pub use crate::libvirt::fuzz::network_xml;
@@ -74,20 +74,42 @@ pub fn domain_xml(data: &[u8]) {
         .zip(parsed.interfaces.iter().filter_map(|i| i.target.clone()))
         .map(|(ifindex, name)| tap(ifindex, name))
         .collect();
+    drop(crate::correlate(
+        &running(parsed),
+        &devices,
+        &Default::default(),
+    ));
+}
+
+/// A snapshot of one running domain, as parsed from its XML.
+fn running(parsed: ParsedDomain) -> Snapshot {
     let domain = Domain {
-        uuid: parsed.uuid.clone().unwrap_or_default(),
-        name: parsed.name.clone().unwrap_or_default(),
+        uuid: parsed.uuid.unwrap_or_default(),
+        name: parsed.name.unwrap_or_default(),
         state: DomainState::Running,
         interfaces: parsed.interfaces,
         disks: parsed.disks,
         nova: parsed.nova,
         guest_addresses: vec![],
     };
-    let snapshot = Snapshot {
+    Snapshot {
         domains: vec![domain],
         networks: vec![],
-    };
-    drop(crate::correlate(&snapshot, &devices, &Default::default()));
+    }
+}
+
+/// A tap that is up, with `mac` and `mtu` when given.
+fn tap_with(
+    ifindex: u32,
+    name: String,
+    mac: Option<crate::mac::MacAddr>,
+    mtu: Option<u32>,
+) -> HostDevice {
+    HostDevice {
+        mac,
+        mtu,
+        ..tap(ifindex, name)
+    }
 }
 
 fn tap(ifindex: u32, name: String) -> HostDevice {
