@@ -11,6 +11,7 @@ use axum::Router;
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
+use super::host;
 use crate::api::auth::Token;
 use crate::api::{router, RouterOptions};
 use crate::correlate::Correlation;
@@ -118,8 +119,8 @@ fn build() -> (tokio::runtime::Runtime, Router, Router) {
         .build()
         .expect("a current-thread runtime starts");
     let parsed = parse_domain_xml(DOMAIN).expect("the fixture domain parses");
-    let snapshot = super::running(parsed);
-    let tap = super::tap_with(
+    let snapshot = host::running(parsed);
+    let tap = host::tap_with(
         21,
         "tap4e6a8c0e-2f".into(),
         "fe:16:3e:01:02:03".parse().ok(),

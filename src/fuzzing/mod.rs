@@ -9,13 +9,14 @@
 //! the fuzz crate drive exactly what the daemon runs. Hidden from the docs: not an API.
 
 mod fleet;
+mod host;
 mod http;
 mod sse;
 
 use crate::config;
 use crate::libvirt::device::interface_detach_xml;
-use crate::libvirt::{parse_domain_xml, Domain, DomainState, ParsedDomain, Snapshot};
-use crate::netlink::{DeviceKind, HostDevice};
+use crate::libvirt::parse_domain_xml;
+use crate::netlink::HostDevice;
 
 pub use crate::libvirt::fuzz::network_xml;
 pub use crate::netlink::fuzz::stats as netlink_stats;
@@ -72,62 +73,13 @@ pub fn domain_xml(data: &[u8]) {
     }
     let devices: Vec<HostDevice> = (1u32..)
         .zip(parsed.interfaces.iter().filter_map(|i| i.target.clone()))
-        .map(|(ifindex, name)| tap(ifindex, name))
+        .map(|(ifindex, name)| host::tap(ifindex, name))
         .collect();
     drop(crate::correlate(
-        &running(parsed),
+        &host::running(parsed),
         &devices,
         &Default::default(),
     ));
-}
-
-/// A snapshot of one running domain, as parsed from its XML.
-fn running(parsed: ParsedDomain) -> Snapshot {
-    let domain = Domain {
-        uuid: parsed.uuid.unwrap_or_default(),
-        name: parsed.name.unwrap_or_default(),
-        state: DomainState::Running,
-        interfaces: parsed.interfaces,
-        disks: parsed.disks,
-        nova: parsed.nova,
-        guest_addresses: vec![],
-    };
-    Snapshot {
-        domains: vec![domain],
-        networks: vec![],
-    }
-}
-
-/// A tap that is up, with `mac` and `mtu` when given.
-fn tap_with(
-    ifindex: u32,
-    name: String,
-    mac: Option<crate::mac::MacAddr>,
-    mtu: Option<u32>,
-) -> HostDevice {
-    HostDevice {
-        mac,
-        mtu,
-        ..tap(ifindex, name)
-    }
-}
-
-fn tap(ifindex: u32, name: String) -> HostDevice {
-    HostDevice {
-        ifindex,
-        name,
-        kind: DeviceKind::Tap,
-        mac: None,
-        master: None,
-        operstate: "up".into(),
-        carrier: Some(true),
-        admin_up: true,
-        mtu: None,
-        link_ifindex: None,
-        link_netnsid: None,
-        lower: None,
-        stats: None,
-    }
 }
 
 /// `/etc/vifd/config.toml`. Settings that parse read the same from the document as the
