@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 /// Delays between tries: `first`, then half as long again each time, at most `max`.
 #[derive(Debug, Clone)]
 pub(crate) struct Backoff {
@@ -50,6 +52,15 @@ impl Backoff {
     /// The longest delay: how often to look for a source that is not there at all.
     pub(crate) fn max(&self) -> Duration {
         self.max
+    }
+}
+
+/// Sleeps until `at`, or forever when there is no retry scheduled (a `select!` branch
+/// that never fires).
+pub(crate) async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -107,7 +107,7 @@ pub async fn readyz(State(shared): State<Arc<Shared>>) -> Result<Json<ReadyBody>
     ready(&view)?;
     if let Some(e) = shared.health().last_error {
         return Err(unavailable(format!(
-            "the last refresh failed (serving generation {}): {e}",
+            "the served inventory is not current (generation {}): {e}",
             view.generation
         )));
     }

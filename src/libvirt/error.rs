@@ -64,6 +64,13 @@ pub enum LibvirtError {
         #[source]
         source: roxmltree::Error,
     },
+    /// The liveness probe (a library version request) failed.
+    #[error("libvirt at {uri} did not answer a version request: {cause}")]
+    Probe {
+        uri: String,
+        #[source]
+        cause: LibvirtCause,
+    },
     #[error("cannot look up domain {uuid} on {uri}: {cause}")]
     Lookup {
         uri: String,
@@ -90,6 +97,7 @@ impl LibvirtError {
             | Self::Subscribe { cause, .. }
             | Self::Leases { cause, .. }
             | Self::Action { cause, .. }
+            | Self::Probe { cause, .. }
             | Self::Lookup { cause, .. } => Some(cause),
             Self::EventLoop {
                 source: EventLoopError::Register(cause),

@@ -115,6 +115,20 @@ impl Session {
         self.put_back(conn, res)
     }
 
+    /// Asks libvirtd for its library version (an RPC on remote drivers): one round trip that reads nothing, to tell
+    /// a libvirtd that answers from one that hangs. Connection handling as in `fetch`.
+    pub fn probe(&mut self) -> Result<(), LibvirtError> {
+        let conn = self.take_connection()?;
+        let res = conn
+            .lib_version()
+            .map(drop)
+            .map_err(|e| LibvirtError::Probe {
+                uri: self.uri.clone(),
+                cause: e.into(),
+            });
+        self.put_back(conn, res)
+    }
+
     /// Runs `f` on the live connection (opening one first when needed). The connection is
     /// kept for the next call unless it died: a refused action is no reason to reconnect.
     pub(super) fn with_connection<T>(

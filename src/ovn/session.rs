@@ -24,11 +24,8 @@ const SERVER_MONITOR: &str = "server";
 const SB_MONITOR: &str = "sb";
 const METADATA_MONITOR: &str = "metadata";
 /// How long the session may be silent before vifd probes it with an `echo`, and how long
-/// the probe may go unanswered before the member counts as gone (a host that died sends
-/// no reset: without this the last state would be served as current forever).
+/// the probe may go unanswered before the member counts as gone.
 const PROBE_AFTER: Duration = Duration::from_secs(5);
-/// The id of vifd's own `echo`; its reply is read like any other message.
-const PROBE_ID: &str = "vifd-probe";
 /// Request ids: the two monitors, then one per condition change.
 const SERVER_REQUEST: u64 = 1;
 const SB_REQUEST: u64 = 2;
@@ -66,8 +63,6 @@ pub struct SbMonitor {
     metadata_answered: bool,
     /// `additional_chassis` is asked for (until a server before OVN 22.06 refuses it).
     additional: bool,
-    /// An `echo` was sent and nothing has arrived since.
-    probing: bool,
     /// Rows changed (or what is wanted did) since the last state returned.
     dirty: bool,
 }
@@ -141,29 +136,7 @@ impl SbMonitor {
                 self.dirty = false;
                 return Ok(self.state());
             }
-            self.fill_or_probe().await?;
-        }
-    }
-
-    /// Reads what arrives; after `PROBE_AFTER` of silence sends an `echo`, and after as long
-    /// again fails. Cancel-safe: whether a probe is out is kept in `self`.
-    async fn fill_or_probe(&mut self) -> Result<(), OvnError> {
-        match tokio::time::timeout(PROBE_AFTER, self.conn.fill()).await {
-            Ok(read) => {
-                self.probing = false;
-                Ok(read?)
-            }
-            Err(_) if self.probing => Err(OvsdbError::Timeout {
-                addr: self.conn.addr().clone(),
-                timeout: PROBE_AFTER * 2,
-            }
-            .into()),
-            Err(_) => {
-                self.probing = true;
-                let echo = json!({"id": PROBE_ID, "method": "echo", "params": []});
-                self.conn.queue(&echo);
-                Ok(self.conn.flush().await?)
-            }
+            self.conn.fill_or_probe(PROBE_AFTER).await?;
         }
     }
 
@@ -193,7 +166,6 @@ impl SbMonitor {
             monitoring: false,
             metadata_answered: false,
             additional: true,
-            probing: false,
             dirty: true,
         })
     }

@@ -107,4 +107,7 @@ pub enum OvsdbError {
     Closed { addr: OvsdbAddr },
     #[error("no answer from ovsdb-server at {addr} within {timeout:?}")]
     Timeout { addr: OvsdbAddr, timeout: Duration },
+    /// Silent for `silent`, then an `echo` unanswered for as long: hung or gone.
+    #[error("ovsdb-server at {addr} sent nothing for {silent:?} and did not answer an echo within {silent:?} (hung?)")]
+    Unanswered { addr: OvsdbAddr, silent: Duration },
 }

@@ -19,6 +19,10 @@ const DATABASE: &str = "Open_vSwitch";
 
 /// The id of our only request; replies with other ids are not ours to read.
 const MONITOR_ID: u64 = 1;
+/// How long a kept monitor may be silent before vifd probes ovsdb-server with an `echo`,
+/// and how long the echo may go unanswered before the server counts as hung. A local
+/// server answers in microseconds.
+const PROBE_AFTER: Duration = Duration::from_secs(2);
 
 /// Reads Interface, Port and Bridge once: connect, one `monitor` round trip, close.
 /// The whole exchange, connecting included, is bounded by `timeout`.
@@ -82,7 +86,7 @@ impl OvsdbMonitor {
                 self.dirty = false;
                 return Ok(self.tables.state());
             }
-            self.conn.fill().await?;
+            self.conn.fill_or_probe(PROBE_AFTER).await?;
         }
     }
 }

@@ -7,6 +7,7 @@
 //! neither received bytes nor half of an outgoing message.
 
 use std::ops::Range;
+use std::time::Duration;
 
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -19,6 +20,9 @@ const READ_CHUNK: usize = 256 * 1024;
 
 /// A message larger than this is taken as a broken peer rather than buffered forever.
 const MAX_MESSAGE: usize = 512 * 1024 * 1024;
+
+/// The id of vifd's own `echo`.
+const PROBE_ID: &str = "vifd-probe";
 
 enum Stream {
     Unix(UnixStream),
@@ -46,6 +50,8 @@ pub(crate) struct Conn {
     scan: Scanner,
     wbuf: Vec<u8>,
     wpos: usize,
+    /// vifd's `echo` is out and nothing has arrived since.
+    probing: bool,
 }
 
 impl Conn {
@@ -72,6 +78,7 @@ impl Conn {
             scan: Scanner::default(),
             wbuf: Vec::new(),
             wpos: 0,
+            probing: false,
         })
     }
 
@@ -138,6 +145,29 @@ impl Conn {
             }),
             Ok(_) => Ok(()),
             Err(e) => Err(self.io(e)),
+        }
+    }
+
+    /// Like [`fill`](Self::fill), for a kept session that may be silent: after `silent`
+    /// with nothing received it sends an `echo` (id `vifd-probe`, whose reply the caller
+    /// reads like any message it does not expect), and after as long again it fails. A
+    /// server that hangs (stopped, deadlocked) or a host that died sends no reset: without
+    /// this its last state would be served as current forever. Cancel-safe.
+    pub(crate) async fn fill_or_probe(&mut self, silent: Duration) -> Result<(), OvsdbError> {
+        match tokio::time::timeout(silent, self.fill()).await {
+            Ok(read) => {
+                self.probing = false;
+                read
+            }
+            Err(_) if self.probing => Err(OvsdbError::Unanswered {
+                addr: self.addr.clone(),
+                silent,
+            }),
+            Err(_) => {
+                self.probing = true;
+                self.queue(&serde_json::json!({"id": PROBE_ID, "method": "echo", "params": []}));
+                self.flush().await
+            }
         }
     }
 

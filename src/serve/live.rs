@@ -8,6 +8,7 @@ use tokio::time::Instant;
 
 use tracing::{debug, info};
 
+use super::guests::GuestUpdate;
 use crate::correlate::{CorrelateOptions, Correlation, Delta};
 use crate::identity::{Facts, OvsFacts};
 use crate::inventory::feed;
@@ -82,6 +83,27 @@ impl Live {
                 self.pending_guests = Some(guests);
                 self.start();
             }
+        }
+    }
+
+    /// What the libvirt task read (or found wrong).
+    pub(super) fn apply_guest_update(&mut self, update: GuestUpdate) {
+        match update {
+            GuestUpdate::Snapshot {
+                snapshot,
+                reason,
+                took,
+            } => {
+                self.apply_guests(snapshot, reason);
+                self.inventory_took(took);
+            }
+            GuestUpdate::Domains(domains) => {
+                for (uuid, domain) in domains {
+                    self.apply_domain(&uuid, domain);
+                }
+            }
+            GuestUpdate::Networks(networks) => self.apply_networks(networks),
+            GuestUpdate::Unreachable(error) => self.disconnected(error),
         }
     }
 

@@ -7,6 +7,7 @@ mod config;
 pub mod control;
 mod error;
 mod fleet;
+mod guests;
 pub mod listen;
 mod live;
 pub mod notify;

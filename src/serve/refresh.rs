@@ -1,34 +1,27 @@
 //! Keeps the served view current without polling: libvirt domain events re-read just
-//! the domain they name, rtnetlink notifications update just the links they carry, and a
-//! full read every `interval` is only a safety net. When libvirt goes away the records
-//! turn stale and the connection is retried with a capped backoff until it is back.
+//! the domain they name (guests.rs), rtnetlink notifications update just the links they
+//! carry, OVSDB and OVN monitors send what changed. Each source runs on a task of its
+//! own; this loop only applies what they send, so it never waits on any of them.
 
-use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tracing::{debug, error, info, warn};
+use tracing::{debug, error, warn};
 
+use super::guests::{GuestTask, GuestTiming, GuestUpdate};
 use super::live::Live;
 use super::ovn::{OvnTask, OvnUpdate, Target};
 use super::ovs::{OvsTask, OvsUpdate};
-use crate::backoff::Backoff;
+use crate::backoff::{sleep_until, Backoff};
 use crate::collect::{ovn_wanted, Source};
 use crate::inventory::Shared;
-use crate::libvirt::with_session;
-use crate::libvirt::{EventSink, GuestEvent, Session};
 use crate::netlink::{LinkEvent, LinkWatch, NetlinkError};
 use crate::ovsdb::OvsState;
 
-/// How long to wait before restarting a failed link watcher.
 /// How long to wait before restarting a failed (or unstartable) link watcher, growing
 /// while it keeps failing.
 const WATCH_RETRY: Backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
-/// libvirt events queued before the refresher counts them as lost and reads everything.
-const EVENT_QUEUE: usize = 4096;
 
 /// How often the refresher reads what sends no events.
 #[derive(Debug, Clone, Copy)]
@@ -41,30 +34,26 @@ pub struct Timing {
     pub netlink_rcvbuf: Option<usize>,
 }
 
-/// Runs forever: never returns, never panics on libvirt, netlink or OVSDB trouble.
+/// Runs forever: never returns, never panics on libvirt, netlink or OVSDB trouble. Every
+/// source runs on a task of its own and only its results come here, so one that hangs
+/// stalls none of the others.
 pub async fn run(shared: Arc<Shared>, source: Source, timing: Timing) {
-    let (interval, rcvbuf) = (timing.refresh, timing.netlink_rcvbuf);
-    let (tx, mut guest_rx) = mpsc::channel(EVENT_QUEUE);
-    let overflow = Arc::new(AtomicBool::new(false));
-    let flag = overflow.clone();
-    // Runs on libvirt's event thread: never blocks; a full queue means "read everything".
-    let sink: EventSink = Arc::new(move |ev| {
-        if tx.try_send(ev).is_err() {
-            flag.store(true, Ordering::SeqCst);
-        }
-    });
-    let mut session = Session::with_events(&source.libvirt_uri, sink);
-    session.set_guest_agent(source.guest_agent);
-    let session = Arc::new(Mutex::new(session));
-    // Dropped with this future, which a reload aborts: the task goes with it.
+    let rcvbuf = timing.netlink_rcvbuf;
+    let guest_timing = GuestTiming {
+        refresh: timing.refresh,
+        poll: timing.poll,
+    };
+    // Each task is dropped with this future, which a reload aborts: it goes with it.
+    let mut guests = Some(GuestTask::spawn(
+        &source.libvirt_uri,
+        source.guest_agent,
+        guest_timing,
+    ));
     let mut ovs = source.ovsdb.clone().map(OvsTask::spawn);
     let mut ovn = source.ovn.as_ref().map(|_| OvnTask::spawn());
     let grace = source.ovn.as_ref().map_or(Duration::ZERO, |o| o.grace);
     let mut r = Refresher {
         live: Live::new(shared, source.options.clone(), grace),
-        session,
-        reconnect_at: None,
-        backoff: Backoff::SOURCE,
         links_synced: false,
         poll: timing.poll,
     };
@@ -80,26 +69,23 @@ pub async fn run(shared: Arc<Shared>, source: Source, timing: Timing) {
     if links.is_none() {
         links_retry_at = Some(Instant::now() + links_backoff.next_delay());
     }
-    r.full_read(None).await;
-    let mut safety = tokio::time::interval_at(Instant::now() + interval, interval);
-    safety.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut poll = tokio::time::interval_at(Instant::now() + timing.poll, timing.poll);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut batch = Vec::new();
     // The last ovn-remote refused (logged once, not on every OVSDB change).
     let mut ovn_refused: Option<String> = None;
     loop {
-        let reconnect_at = r.reconnect_at;
         let grace_ends = r.live.ovn_deadline();
         tokio::select! {
-            _ = safety.tick(), if reconnect_at.is_none() => r.full_read(None).await,
-            _ = sleep_until(reconnect_at) => r.full_read(Some("libvirt reconnected")).await,
-            _ = poll.tick() => {
-                r.live.poll_ovn();
-                if reconnect_at.is_none() {
-                    r.read_networks().await;
+            update = next_guests(&mut guests) => match update {
+                Some(update) => r.live.apply_guest_update(update),
+                None => {
+                    // Only a panic ends the task: its last state is no longer current.
+                    error!("the libvirt task ended; its records are stale from now on");
+                    r.live.disconnected("the libvirt task ended".to_string());
+                    guests = None;
                 }
-            }
+            },
+            _ = poll.tick() => r.live.poll_ovn(),
             _ = sleep_until(grace_ends) => r.live.update_ovn(),
             update = next_ovn(&mut ovn) => match update {
                 Some(OvnUpdate::State(state)) => r.live.apply_ovn(Some(state)),
@@ -128,12 +114,6 @@ pub async fn run(shared: Arc<Shared>, source: Source, timing: Timing) {
                 Some(OvsUpdate::Down) => r.live.apply_ovsdb(None),
                 None => ovs = None,
             },
-            n = guest_rx.recv_many(&mut batch, EVENT_QUEUE) => {
-                if n > 0 {
-                    let lost = overflow.swap(false, Ordering::SeqCst);
-                    r.guest_events(std::mem::take(&mut batch), lost).await;
-                }
-            }
             event = next_link_event(&mut links) => match event {
                 Ok(ev) => {
                     if matches!(ev, LinkEvent::Resynced) {
@@ -154,9 +134,10 @@ pub async fn run(shared: Arc<Shared>, source: Source, timing: Timing) {
     }
 }
 
-async fn sleep_until(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
+/// The next libvirt update, or never once the task is gone.
+async fn next_guests(task: &mut Option<GuestTask>) -> Option<GuestUpdate> {
+    match task {
+        Some(t) => t.next().await,
         None => std::future::pending().await,
     }
 }
@@ -205,10 +186,6 @@ async fn next_link_event(links: &mut Option<LinkWatch>) -> Result<LinkEvent, Net
 
 struct Refresher {
     live: Live,
-    session: Arc<Mutex<Session>>,
-    /// Set while libvirt is unreachable: when to try again.
-    reconnect_at: Option<Instant>,
-    backoff: Backoff,
     /// A link table has been applied once; later dumps are resyncs.
     links_synced: bool,
     poll: Duration,
@@ -242,101 +219,6 @@ impl Refresher {
             }
             LinkEvent::Neighbours(table) => self.live.apply_neighbours(&table),
             LinkEvent::Stats(stats) => self.live.apply_stats(&stats),
-        }
-    }
-
-    /// Reads everything libvirt has; on failure, goes stale and schedules a retry.
-    async fn full_read(&mut self, reason: Option<&str>) {
-        let started = Instant::now();
-        match with_session(self.session.clone(), Session::fetch).await {
-            Ok(snapshot) => {
-                if self.reconnect_at.take().is_some() {
-                    info!("libvirt is reachable again");
-                }
-                self.backoff.reset();
-                self.live.apply_guests(snapshot, reason);
-                self.live.inventory_took(started.elapsed());
-            }
-            Err(e) => self.lost(e.to_string()).await,
-        }
-    }
-
-    /// libvirt's networks and leases (which send no events); a failure is the
-    /// connection's, handled like any other.
-    async fn read_networks(&mut self) {
-        match with_session(self.session.clone(), Session::read_networks).await {
-            Ok(networks) => self.live.apply_networks(networks),
-            Err(e) => self.lost(e.to_string()).await,
-        }
-    }
-
-    /// libvirt is gone or failing: stale now, a new connection later.
-    async fn lost(&mut self, error: String) {
-        if self.reconnect_at.is_none() {
-            warn!(%error, "libvirt unreachable; serving the last state as stale");
-        } else {
-            debug!(%error, retry_in = ?self.backoff.peek(), "libvirt still unreachable");
-        }
-        let _ = with_session(self.session.clone(), |s| {
-            s.reset_connection();
-            Ok(())
-        })
-        .await;
-        self.live.disconnected(error);
-        self.reconnect_at = Some(Instant::now() + self.backoff.next_delay());
-    }
-
-    /// Applies a batch of libvirt events: each named domain is re-read once.
-    async fn guest_events(&mut self, events: Vec<GuestEvent>, lost: bool) {
-        let mut uuids = BTreeSet::new();
-        let mut closed = None;
-        let mut networks_changed = false;
-        for ev in events {
-            match ev {
-                GuestEvent::Domain { uuid, cause } => {
-                    debug!(%uuid, ?cause, "domain event");
-                    uuids.insert(uuid);
-                }
-                GuestEvent::Network { name } => {
-                    debug!(network = %name, "network event");
-                    networks_changed = true;
-                }
-                GuestEvent::Closed { reason } => closed = Some(reason),
-            }
-        }
-        if let Some(reason) = closed {
-            self.backoff.reset();
-            return self
-                .lost(format!("libvirt connection closed: {reason}"))
-                .await;
-        }
-        if self.reconnect_at.is_some() {
-            return; // The reconnect reads everything anyway.
-        }
-        if lost {
-            warn!("libvirt events came faster than they were applied; reading everything");
-            return self.full_read(Some("libvirt events overflowed")).await;
-        }
-        if networks_changed {
-            self.read_networks().await;
-        }
-        let list: Vec<String> = uuids.into_iter().collect();
-        let read = with_session(self.session.clone(), move |s| {
-            list.into_iter()
-                .map(|u| s.read_domain(&u).map(|d| (u, d)))
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .await;
-        match read {
-            Ok(domains) => {
-                for (uuid, dom) in domains {
-                    self.live.apply_domain(&uuid, dom);
-                }
-            }
-            Err(e) => {
-                warn!(error = %e, "cannot re-read a domain after its event; reading everything");
-                self.full_read(Some("a domain could not be re-read")).await;
-            }
         }
     }
 }

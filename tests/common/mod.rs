@@ -7,6 +7,7 @@ pub mod daemon;
 pub mod etcd;
 pub mod fleet;
 pub mod http;
+pub mod hung;
 pub mod identity;
 pub mod metrics;
 pub mod notify;

@@ -34,12 +34,15 @@ impl Reaped {
         let (tx, exit) = mpsc::channel();
         std::thread::spawn(move || {
             let status = child.wait().expect("wait for the child");
+            let _ = tx.send(status);
+            // Never blocking: a test that stopped reading the socket (whose queue the
+            // child's STATUS= messages filled) must still hear of the exit through `tx`.
             if let Some(path) = notify {
                 if let Ok(s) = UnixDatagram::unbound() {
+                    let _ = s.set_nonblocking(true);
                     let _ = s.send_to(format!("{EXITED}{status}").as_bytes(), path);
                 }
             }
-            let _ = tx.send(status);
         });
         Reaped {
             pid,
