@@ -15,7 +15,7 @@ use tower::ServiceExt;
 
 use vifd::api::auth::Token;
 use vifd::api::{router, RouterOptions};
-use vifd::inventory::{Shared, View};
+use vifd::inventory::{DegradedSource, Shared, View};
 use vifd::libvirt::{Domain, DomainInterface, DomainState, InterfaceSource, Snapshot};
 use vifd::mac::MacAddr;
 use vifd::netlink::{DeviceKind, HostDevice};
@@ -345,6 +345,28 @@ async fn readyz_is_200_with_the_generation_after_an_inventory() {
     assert_eq!(body["ready"], json!(true));
     assert_eq!(body["generation"], json!(GENERATION));
     assert_eq!(body["collected_at"], json!(COLLECTED_AT));
+}
+
+#[tokio::test]
+async fn readyz_stays_200_and_names_each_degraded_source_with_why() {
+    let shared = Shared::with_view(view());
+    let app = router(shared.clone(), RouterOptions::default());
+    assert_eq!(get_ok(&app, "/readyz", &[]).await["degraded"], json!([]));
+    let hung = "ovsdb-server at unix:/run/db.sock sent nothing for 2s (hung?)";
+    shared.set_degraded(DegradedSource::Ovsdb, Some(hung.into()));
+    shared.set_degraded(DegradedSource::Fleet, Some("etcd down".into()));
+    let body = get_ok(&app, "/readyz", &[]).await;
+    let want = json!([
+        {"source": "ovsdb", "reason": hung},
+        {"source": "fleet", "reason": "etcd down"},
+    ]);
+    assert_eq!(body["degraded"], want);
+    shared.set_degraded(DegradedSource::Ovsdb, None);
+    let body = get_ok(&app, "/readyz", &[]).await;
+    assert_eq!(
+        body["degraded"],
+        json!([{"source": "fleet", "reason": "etcd down"}])
+    );
 }
 
 #[tokio::test]

@@ -11,44 +11,13 @@ use std::time::Duration;
 
 use common::daemon::Daemon;
 use common::http::get;
-use common::identity::{tap_of, NET_A, NET_B, P1, P2, P3, VM1, VM2};
+use common::identity::{host, plug, setup_on, tap_of, NET_A, NET_B, P1, P2, P3, VM2};
 use common::ovsdb::OvsdbServer;
 use common::{fixture_path, vifd_json, TestNs};
 use serde_json::Value;
 
-/// The three taps of the fixture, in a fresh namespace.
-fn host() -> TestNs {
-    let ns = TestNs::new("ovs");
-    let cmds: String = [P1, P2, P3]
-        .iter()
-        .map(|p| format!("tuntap add dev {} mode tap\n", tap_of(p)))
-        .collect();
-    ns.batch(&cmds);
-    ns
-}
-
-/// The rows os-vif and the Neutron agent write for one port.
-fn plug(ovs: &OvsdbServer, port: &str, mac: &str, vm: &str, net: &str, tag: u16) {
-    let tap = tap_of(port);
-    ovs.vsctl(&[
-        "--may-exist",
-        "add-port",
-        "br-int",
-        &tap,
-        "--",
-        "set",
-        "Interface",
-        &tap,
-        &format!("external_ids:iface-id={port}"),
-        &format!("external_ids:attached-mac={mac}"),
-        &format!("external_ids:vm-uuid={vm}"),
-        "--",
-        "set",
-        "Port",
-        &tap,
-        &format!("other_config:net_uuid={net}"),
-        &format!("tag={tag}"),
-    ]);
+fn setup() -> (TestNs, OvsdbServer) {
+    setup_on("netdev")
 }
 
 fn uri() -> String {
@@ -85,22 +54,6 @@ fn check(ns: &TestNs, ovs: &OvsdbServer) -> serde_json::Value {
         &addr,
     ];
     vifd_json(&args, 1)
-}
-
-fn setup() -> (TestNs, OvsdbServer) {
-    setup_on("netdev")
-}
-
-/// The fixture's taps with vm-1's and vm-2's first ports plugged into a `br-int` of this
-/// datapath_type. No ovs-vswitchd runs, so no tap has a kernel master: right for a
-/// userspace (`netdev`) bridge, wrong-master for a kernel datapath (`system`) one.
-fn setup_on(datapath: &str) -> (TestNs, OvsdbServer) {
-    let ns = host();
-    let ovs = OvsdbServer::new();
-    ovs.add_bridge("br-int", datapath);
-    plug(&ovs, P1, "fa:16:3e:20:00:01", VM1, NET_A, 3);
-    plug(&ovs, P2, "fa:16:3e:20:00:02", VM2, NET_B, 4);
-    (ns, ovs)
 }
 
 #[test]

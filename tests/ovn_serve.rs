@@ -7,10 +7,11 @@ mod common;
 
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use common::daemon::Daemon;
 use common::http::get;
+use common::hung::Stopped;
 use common::ovn::{self, guests::OVS, id, Guests, OvnCentral, OvnChassis, SbCluster};
 
 const HV: &str = "hv-vifdt";
@@ -108,6 +109,29 @@ fn serve_follows_bindings_and_raises_a_fault_when_its_grace_expires() {
     central.wait_bound(&port, HV);
     d.until("the binding up again", LIMIT, || {
         problem_kinds(&d).is_empty()
+    });
+
+    // The Southbound hangs (its socket still accepts, nothing answers): vifd's echo goes
+    // unanswered and the bindings turn stale, /readyz naming it and staying 200.
+    let stopped = Stopped::new(central.sb_pid());
+    d.until("stale bindings, named by /readyz", LIMIT, || {
+        let ready = get(d.addr(), "/readyz", &[]);
+        ready.status == 200
+            && ready.json()["degraded"][0]["source"] == "ovn"
+            && interfaces(&d)[0]["stale_sources"] == json!(["ovn"])
+    });
+    eprintln!("Southbound stopped -> stale: {:?}", stopped.since.elapsed());
+    assert_eq!(
+        interfaces(&d)[0]["net_id"],
+        net.as_str(),
+        "the last values stay"
+    );
+    drop(stopped);
+    d.until("current again", LIMIT, || {
+        let ready = get(d.addr(), "/readyz", &[]).json();
+        ovn_up(&d) == Some(true)
+            && interfaces(&d)[0]["stale_sources"] == json!([])
+            && ready["degraded"] == json!([])
     });
 }
 

@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::fault::Fault;
 use crate::inventory::{list_body, Shared, View};
-use crate::inventory::{DomainSummary, Problem, ProblemKind, Vif};
+use crate::inventory::{DegradedSource, DomainSummary, Problem, ProblemKind, Vif};
 use crate::mac::MacAddr;
 
 /// `GET /healthz`.
@@ -30,6 +30,17 @@ pub struct ReadyBody {
     /// The generation being served.
     pub generation: u64,
     pub collected_at: String,
+    /// The sources the inventory does without that are down now (empty when none):
+    /// their last known values are served, marked stale where they reach a record.
+    pub degraded: Vec<Degraded>,
+}
+
+/// A source that is down, and why.
+#[derive(Serialize, ToSchema)]
+pub struct Degraded {
+    pub source: DegradedSource,
+    /// What vifd last saw go wrong (the error, naming the address).
+    pub reason: String,
 }
 
 /// `GET /v1/interfaces` and `GET /v1/domains/{domain}/interfaces`.
@@ -105,16 +116,21 @@ pub async fn healthz() -> Json<HealthBody> {
 pub async fn readyz(State(shared): State<Arc<Shared>>) -> Result<Json<ReadyBody>, Fault> {
     let view = shared.current();
     ready(&view)?;
-    if let Some(e) = shared.health().last_error {
+    let health = shared.health();
+    if let Some(e) = health.last_error {
         return Err(unavailable(format!(
             "the served inventory is not current (generation {}): {e}",
             view.generation
         )));
     }
+    let degraded = health.degraded.into_iter();
     Ok(Json(ReadyBody {
         ready: true,
         generation: view.generation,
         collected_at: view.collected_at.clone(),
+        degraded: degraded
+            .map(|(source, reason)| Degraded { source, reason })
+            .collect(),
     }))
 }
 

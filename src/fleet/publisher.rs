@@ -19,7 +19,7 @@ use super::config::FleetConfig;
 use super::error::FleetError;
 use super::keys::{Entry, HostKeys};
 use crate::backoff::Backoff;
-use crate::inventory::Shared;
+use crate::inventory::{DegradedSource, Shared};
 
 mod write;
 
@@ -55,6 +55,8 @@ impl Publisher {
 
     fn start(cfg: FleetConfig, shared: Arc<Shared>, client: Option<Client>) -> Self {
         shared.update_sources(|s| s.fleet = Some(false));
+        let why = format!("not connected to etcd at {} yet", cfg.endpoints.join(","));
+        shared.set_degraded(DegradedSource::Fleet, Some(why));
         let agent = Agent {
             keys: HostKeys::new(&cfg.host),
             endpoints: cfg.endpoints.join(","),
@@ -145,7 +147,7 @@ async fn run(mut agent: Agent) {
             Ok(mut s) => agent.serve(&mut s, &mut down, &mut backoff).await,
             Err(e) => e,
         };
-        agent.shared.update_sources(|s| s.fleet = Some(false));
+        agent.set_down(Some(error.to_string()));
         match std::mem::replace(&mut down, true) {
             false => {
                 warn!(error = %error, host = agent.keys.host(), "fleet: cannot publish to etcd; retrying")
@@ -217,7 +219,7 @@ impl Agent {
         if let Err(e) = self.full_sync(s, Claim::Connected).await {
             return e;
         }
-        self.shared.update_sources(|src| src.fleet = Some(true));
+        self.set_down(None);
         backoff.reset();
         let (host, endpoints) = (self.keys.host(), &self.endpoints);
         match std::mem::take(down) {

@@ -288,6 +288,25 @@ closed_set!(PortIdSource {
     Linuxbridge => "linuxbridge",
 });
 
+/// A source the inventory does without while it is down: its last known values are
+/// served (marked stale on the records they reach) and `/readyz` stays 200, naming it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum DegradedSource {
+    /// The local ovsdb-server.
+    Ovsdb,
+    /// The OVN Southbound DB.
+    Ovn,
+    /// etcd, which the fleet publisher writes to.
+    Fleet,
+}
+
+closed_set!(DegradedSource {
+    Ovsdb => "ovsdb",
+    Ovn => "ovn",
+    Fleet => "fleet",
+});
+
 /// A source that is down and whose last known values a record shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
 #[serde(rename_all = "kebab-case")]

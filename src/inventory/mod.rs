@@ -15,8 +15,8 @@ pub mod view;
 
 pub use feed::{Event, Start};
 pub use kinds::{
-    AddressSource, DeviceKind, DomainState, InterfaceType, LinkState, NetIdSource, OperState,
-    PortIdSource, StaleSource, VirtualportType,
+    AddressSource, DegradedSource, DeviceKind, DomainState, InterfaceType, LinkState, NetIdSource,
+    OperState, PortIdSource, StaleSource, VirtualportType,
 };
 pub use problem::{Problem, ProblemKind};
 pub use record::{

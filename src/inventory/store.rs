@@ -1,10 +1,12 @@
 //! The live store: the view being served, its change feed and what is known of the
 //! sources' health, shared by the serve loop (the writer) and every request.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
 use super::feed::{Event, Feed, Start};
+use super::kinds::DegradedSource;
 use super::view::View;
 
 /// Readiness: the first inventory is in and the last refresh reached libvirt.
@@ -12,6 +14,8 @@ use super::view::View;
 pub struct Health {
     /// Why the last refresh failed, if it did.
     pub last_error: Option<String>,
+    /// The sources the inventory does without that are down now, and why.
+    pub degraded: BTreeMap<DegradedSource, String>,
 }
 
 /// How the serve loop last found each source, and the cost of the last full read: what
@@ -134,6 +138,15 @@ impl Shared {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .last_error = error;
+    }
+
+    /// Says that `source` is down (`Some(why)`) or up again (`None`).
+    pub fn set_degraded(&self, source: DegradedSource, why: Option<String>) {
+        let mut health = self.health.write().unwrap_or_else(|e| e.into_inner());
+        match why {
+            Some(why) => health.degraded.insert(source, why),
+            None => health.degraded.remove(&source),
+        };
     }
 
     pub fn health(&self) -> Health {

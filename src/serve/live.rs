@@ -12,7 +12,7 @@ use super::guests::GuestUpdate;
 use crate::correlate::{CorrelateOptions, Correlation, Delta};
 use crate::identity::{Facts, OvsFacts};
 use crate::inventory::feed;
-use crate::inventory::Shared;
+use crate::inventory::{DegradedSource, Shared};
 use crate::libvirt::{Domain, Network, Snapshot};
 use crate::netlink::{HostDevice, LinkStats, Neighbour};
 use crate::ovn::SbState;
@@ -141,6 +141,12 @@ impl Live {
         self.publish(deltas, None, false);
     }
 
+    /// ovsdb-server is gone or hangs (`why`): its last state, stale.
+    pub(super) fn ovsdb_down(&mut self, why: String) {
+        self.shared.set_degraded(DegradedSource::Ovsdb, Some(why));
+        self.apply_ovsdb(None);
+    }
+
     /// OVSDB as now read (`Some`), or ovsdb-server gone (`None`: last state, stale).
     pub(super) fn apply_ovsdb(&mut self, state: Option<OvsState>) {
         let was = self.ovsdb_up;
@@ -148,6 +154,7 @@ impl Live {
         self.ovsdb_up = Some(up);
         let facts = match state {
             Some(s) => {
+                self.shared.set_degraded(DegradedSource::Ovsdb, None);
                 let s = Arc::new(s);
                 self.last_ovs = Some(s.clone());
                 Some(OvsFacts {
@@ -181,14 +188,24 @@ impl Live {
         }
     }
 
+    /// No Southbound member answers (`why`): the last bindings, stale.
+    pub(super) fn ovn_down(&mut self, why: String) {
+        self.shared.set_degraded(DegradedSource::Ovn, Some(why));
+        self.apply_ovn(None);
+    }
+
     /// The Southbound as now read (`Some`), or its session down (`None`: last, stale).
     pub(super) fn apply_ovn(&mut self, state: Option<SbState>) {
+        if state.is_some() {
+            self.shared.set_degraded(DegradedSource::Ovn, None);
+        }
         self.ovn.set_state(state, Instant::now());
         self.update_ovn();
     }
 
     /// The host is no longer an OVN chassis.
     pub(super) fn ovn_off(&mut self) {
+        self.shared.set_degraded(DegradedSource::Ovn, None);
         self.ovn.off();
         self.update_ovn();
     }

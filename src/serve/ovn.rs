@@ -25,8 +25,8 @@ pub(super) struct Target {
 pub(super) enum OvnUpdate {
     /// The local ports' bindings as they are now.
     State(SbState),
-    /// No member answers: keep the last state, marked stale.
-    Down,
+    /// No member answers (the last error says why): keep the last state, marked stale.
+    Down(String),
     /// The host is no longer an OVN chassis (its `ovn-remote` went away).
     Off,
 }
@@ -87,6 +87,8 @@ async fn run(mut target: watch::Receiver<Option<Target>>, tx: mpsc::Sender<OvnUp
             continue;
         };
         on = true;
+        // Why the Southbound counts as down, if it comes to that.
+        let why;
         match SbMonitor::connect(&t.remotes, start, t.wanted.clone(), OVN_TIMEOUT).await {
             Ok((mut monitor, state, index)) => {
                 match std::mem::take(&mut down) {
@@ -106,6 +108,7 @@ async fn run(mut target: watch::Receiver<Option<Target>>, tx: mpsc::Sender<OvnUp
                         // cluster): try them before calling the Southbound down, unless
                         // sessions fail as soon as they start (then the backoff paces).
                         warn!(error = %e, "lost the OVN Southbound member; trying the others");
+                        why = e.to_string();
                         start = index + 1;
                         if since.elapsed() >= FAILOVER_AFTER {
                             continue;
@@ -115,12 +118,14 @@ async fn run(mut target: watch::Receiver<Option<Target>>, tx: mpsc::Sender<OvnUp
             }
             Err(e) if !down => {
                 warn!(error = %e, "OVN Southbound unreachable; serving the last bindings as stale");
+                why = e.to_string();
             }
             Err(e) => {
-                debug!(error = %e, retry_in = ?backoff.peek(), "OVN Southbound still unreachable")
+                debug!(error = %e, retry_in = ?backoff.peek(), "OVN Southbound still unreachable");
+                why = e.to_string();
             }
         }
-        if !std::mem::replace(&mut down, true) && tx.send(OvnUpdate::Down).await.is_err() {
+        if !std::mem::replace(&mut down, true) && tx.send(OvnUpdate::Down(why)).await.is_err() {
             return;
         }
         // Reconnect pacing (the capped backoff), cut short by a new target.

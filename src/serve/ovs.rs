@@ -14,8 +14,8 @@ use crate::ovsdb::{OvsState, OvsdbMonitor};
 pub(super) enum OvsUpdate {
     /// The database as it is now.
     State(OvsState),
-    /// ovsdb-server is unreachable: keep the last state, marked stale.
-    Down,
+    /// ovsdb-server is unreachable (the error says why): keep the last state, stale.
+    Down(String),
 }
 
 /// The running task and its updates. Dropping it stops the task: a reload that restarts
@@ -83,14 +83,14 @@ async fn run(src: OvsdbSource, tx: mpsc::Sender<OvsUpdate>) {
                 };
                 warn!(error = %error, "lost ovsdb-server; serving the last known OVS values as stale");
                 down = true;
-                if tx.send(OvsUpdate::Down).await.is_err() {
+                if tx.send(OvsUpdate::Down(error.to_string())).await.is_err() {
                     return;
                 }
             }
             Err(e) if !down => {
                 warn!(error = %e, "ovsdb-server unreachable; retrying");
                 down = true;
-                if tx.send(OvsUpdate::Down).await.is_err() {
+                if tx.send(OvsUpdate::Down(e.to_string())).await.is_err() {
                     return;
                 }
             }
@@ -118,7 +118,7 @@ mod tests {
             explicit: true,
         };
         let mut task = OvsTask::spawn(src);
-        assert!(matches!(task.next().await, Some(OvsUpdate::Down)));
+        assert!(matches!(task.next().await, Some(OvsUpdate::Down(_))));
         let running = task.task.abort_handle();
         assert!(!running.is_finished());
         drop(task);

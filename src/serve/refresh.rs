@@ -89,12 +89,12 @@ pub async fn run(shared: Arc<Shared>, source: Source, timing: Timing) {
             _ = sleep_until(grace_ends) => r.live.update_ovn(),
             update = next_ovn(&mut ovn) => match update {
                 Some(OvnUpdate::State(state)) => r.live.apply_ovn(Some(state)),
-                Some(OvnUpdate::Down) => r.live.apply_ovn(None),
+                Some(OvnUpdate::Down(why)) => r.live.ovn_down(why),
                 Some(OvnUpdate::Off) => r.live.ovn_off(),
                 None => {
                     // Only a panic ends the task: its last bindings are no longer current.
                     error!("the OVN Southbound task ended; its bindings are stale from now on");
-                    r.live.apply_ovn(None);
+                    r.live.ovn_down("the OVN Southbound task ended".to_string());
                     ovn = None;
                 }
             },
@@ -111,7 +111,7 @@ pub async fn run(shared: Arc<Shared>, source: Source, timing: Timing) {
                     }
                     r.live.apply_ovsdb(Some(state));
                 }
-                Some(OvsUpdate::Down) => r.live.apply_ovsdb(None),
+                Some(OvsUpdate::Down(why)) => r.live.ovsdb_down(why),
                 None => ovs = None,
             },
             event = next_link_event(&mut links) => match event {

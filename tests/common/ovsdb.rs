@@ -113,6 +113,11 @@ impl OvsdbServer {
         }
     }
 
+    /// The running server's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("ovsdb-server runs").id()
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("ovsdb-server.log")).unwrap_or_default()
     }

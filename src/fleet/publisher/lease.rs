@@ -8,6 +8,7 @@ use tracing::debug;
 
 use super::{Agent, Session, LEASE_TTL};
 use crate::fleet::error::FleetError;
+use crate::inventory::DegradedSource;
 
 impl Agent {
     /// Renews the lease, opening the keep-alive stream again when it failed. The
@@ -30,7 +31,7 @@ impl Agent {
             true => (s.client.lease_keep_alive(s.lease).await).map(|(keeper, stream)| {
                 (s.keeper, s.stream, s.broken) = (keeper, stream, false);
                 s.renewed = tokio::time::Instant::now();
-                self.shared.update_sources(|src| src.fleet = Some(true));
+                self.set_down(None);
             }),
         };
         if let Err(e) = sent {
@@ -50,7 +51,16 @@ impl Agent {
     /// etcd renews the lease again, though the session goes on.
     fn broken(&self, s: &mut Session) {
         s.broken = true;
-        self.shared.update_sources(|src| src.fleet = Some(false));
+        let why = format!("the lease keep-alive to etcd at {} failed", self.endpoints);
+        self.set_down(Some(why));
+    }
+
+    /// Says that publishing works (`None`) or why not, to `/metrics` (`vifd_source_up`)
+    /// and `/readyz` (`degraded`).
+    pub(super) fn set_down(&self, why: Option<String>) {
+        self.shared
+            .update_sources(|src| src.fleet = Some(why.is_none()));
+        self.shared.set_degraded(DegradedSource::Fleet, why);
     }
 
     pub(super) fn kept_alive(

@@ -95,6 +95,11 @@ impl OvnCentral {
     }
 
     /// The SB address clients and ovn-controller use (`unix:PATH`, or the cluster's list).
+    /// The standalone Southbound's ovsdb-server (not there with [`with_sb`](Self::with_sb)).
+    pub fn sb_pid(&self) -> u32 {
+        self.sb.as_ref().expect("a standalone Southbound").pid()
+    }
+
     pub fn sb_addr(&self) -> String {
         self.sb_addr.clone()
     }
