@@ -167,5 +167,32 @@ requests = {
 }
 for name, text in requests.items():
     seed("http_router", name, text)
+
+# The Southbound's <table-updates2>: the initial rows of a bound port (its datapath, its
+# chassis), a modify, a metadata port, a delete. The first byte routes each to a monitor
+# (bit i set: the i-th object goes to the metadata one).
+dp, ch, pb1, pb2, md = ("8ad4ee9e-e063-4c3d-a80e-bdf3c7eb304b", "cb99b761-479b-468f-87b6-8ca76d1f0625",
+                        "6603ef07-deb9-4864-919b-2e461fa24935", "7603ef07-deb9-4864-919b-2e461fa24935",
+                        "9703ef07-deb9-4864-919b-2e461fa24935")
+initial = {
+    "Port_Binding": {
+        pb1: {"initial": {"logical_port": "p1", "type": "", "datapath": ["uuid", dp], "chassis": ["uuid", ch],
+                          "additional_chassis": ["set", []], "up": ["set", [True]],
+                          "options": ["map", [["requested-chassis", "hv1"]]],
+                          "external_ids": ["map", [["neutron:device_id", "vm-1"]]]}},
+        pb2: {"initial": {"logical_port": "p2", "type": "", "datapath": ["uuid", dp], "chassis": ["set", []],
+                          "up": False, "options": ["map", []], "external_ids": ["map", []]}}},
+    "Datapath_Binding": {dp: {"initial": {"external_ids": ["map", [
+        ["neutron:network_name", "private"], ["name", "neutron-0d7f7e5c-3c5a-4a51-9a8e-4f1c2b3a4d5e"]]]}}},
+    "Chassis": {ch: {"initial": {"name": "hv1", "hostname": "compute-1"}}},
+}
+modify = {"Port_Binding": {pb2: {"modify": {"chassis": ["uuid", ch], "up": ["set", [True]],
+                                            "options": ["map", [["requested-chassis", "hv1"]]]}}},
+          "Chassis": {ch: {"modify": {"hostname": "compute-1.example"}}}}
+metadata = {"Port_Binding": {md: {"insert": {"datapath": ["uuid", dp]}}}}
+delete = {"Port_Binding": {pb1: {"delete": None}}, "Datapath_Binding": {dp: {"delete": None}}}
+objs = [initial, modify, metadata, delete]
+seed("ovn_sb_updates", "bound", b"\x04" + " ".join(json.dumps(o) for o in objs).encode())
+seed("ovn_sb_updates", "metadata-first", b"\x01" + (json.dumps(metadata) + json.dumps(initial)).encode())
 EOF
 echo "seeds: $(find "$out" -type f | wc -l) files in $(ls "$out" | wc -l) targets"

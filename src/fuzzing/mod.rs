@@ -21,6 +21,7 @@ use crate::netlink::HostDevice;
 pub use crate::libvirt::fuzz::network_xml;
 pub use crate::netlink::fuzz::stats as netlink_stats;
 pub use crate::netlink::fuzz::{link as netlink_link, neighbour as netlink_neigh};
+pub use crate::ovn::fuzz::sb_updates as ovn_sb_updates;
 pub use crate::ovsdb::fuzz::{datum as ovsdb_datum, messages as ovsdb_messages};
 pub use fleet::fleet_records;
 pub use http::http_router;
@@ -39,6 +40,7 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("netlink_stats", netlink_stats),
     ("ovsdb_messages", ovsdb_messages),
     ("ovsdb_datum", ovsdb_datum),
+    ("ovn_sb_updates", ovn_sb_updates),
     ("sse", sse),
     ("config_toml", config_toml),
     ("http_router", http_router),

@@ -8,6 +8,8 @@
 
 mod conditions;
 mod error;
+#[doc(hidden)]
+pub mod fuzz;
 mod remotes;
 mod rows;
 mod session;
