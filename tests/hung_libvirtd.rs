@@ -7,13 +7,12 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::daemon::Daemon;
 use common::http::get;
 use common::hung::{master_toggles, p99, Load, Stopped, WATCH_P99};
-use common::qemu::{Host, URI};
+use common::qemu::{script, Host, URI};
 use common::sse::Sse;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -23,19 +22,6 @@ use nix::unistd::Pid;
 const KEEPALIVE_WINDOW: Duration = Duration::from_secs(15);
 /// Changes (each an enslave or a release) measured while libvirtd hangs.
 const CHANGES: usize = 100;
-
-fn start_libvirtd() {
-    let path = format!("{}/scripts/start-libvirtd.sh", env!("CARGO_MANIFEST_DIR"));
-    let out = Command::new("bash")
-        .arg(&path)
-        .output()
-        .expect("run script");
-    assert!(
-        out.status.success(),
-        "start-libvirtd.sh: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 fn records_of(addr: std::net::SocketAddr, dom: &str) -> Vec<serde_json::Value> {
     let r = get(addr, &format!("/v1/domains/{dom}/interfaces"), &[]);
@@ -48,7 +34,7 @@ fn records_of(addr: std::net::SocketAddr, dom: &str) -> Vec<serde_json::Value> {
 
 #[test]
 fn a_hung_libvirtd_stalls_nothing_else_and_loses_nothing() {
-    start_libvirtd();
+    script("start-libvirtd.sh");
     let mut host = Host::new(5);
     let (dom, _) = host.create_domain(1, "");
     let tap = format!("tapvt{}-1", host.tag);
