@@ -168,6 +168,21 @@ requests = {
 for name, text in requests.items():
     seed("http_router", name, text)
 
+fleet_requests = {
+    "interfaces": "GET /v1/interfaces?host=compute-1&mac=fa:16:3e:01:02:03",
+    "hosts": "GET /v1/hosts",
+    "problems": "GET /v1/problems?host=compute-2",
+    "readyz": "GET /readyz",
+    "metrics": "GET /metrics\nAccept: application/openmetrics-text; version=1.0.0",
+    "watch": "GET /v1/watch?since=41",
+    "os-interface": f"GET /v2.1/servers/{server}/os-interface\nX-OpenStack-Nova-API-Version: 2.70",
+    "os-vifs-xml": f"GET /v2/servers/{server}/os-virtual-interfaces\nAccept: application/xml",
+    "token": "GET /v1/hosts\nAuthorization: Bearer fuzz-token",
+    "post": "POST /v1/interfaces\nContent-Type: application/json\n\n{}",
+}
+for name, text in fleet_requests.items():
+    seed("fleet_router", name, text)
+
 # The Southbound's <table-updates2>: the initial rows of a bound port (its datapath, its
 # chassis), a modify, a metadata port, a delete. The first byte routes each to a monitor
 # (bit i set: the i-th object goes to the metadata one).

@@ -53,6 +53,15 @@ impl FleetState {
         })
     }
 
+    /// A state serving `view`, as if etcd had been listed (for the fuzz harness of the
+    /// router: the daemon's views come from etcd).
+    pub fn with_view(view: FleetView) -> Arc<Self> {
+        let state = Self::new();
+        state.view.send_replace(Arc::new(view));
+        state.up.store(true, Ordering::SeqCst);
+        state
+    }
+
     /// The latest snapshot.
     pub fn current(&self) -> Arc<FleetView> {
         self.view.borrow().clone()

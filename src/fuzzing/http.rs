@@ -60,7 +60,8 @@ pub fn http_router(data: &[u8]) {
     });
 }
 
-async fn answer(app: Router, req: Request<Body>) {
+/// Sends `req` through `app`: never a 500, and a JSON or XML answer parses as such.
+pub(super) async fn answer(app: Router, req: Request<Body>) {
     let what = format!("{} {}", req.method(), req.uri());
     let resp = app.oneshot(req).await.expect("the router is infallible");
     assert_ne!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR, "{what}");
@@ -92,7 +93,7 @@ async fn answer(app: Router, req: Request<Body>) {
 
 /// The request the bytes describe; `None` for what hyper would not hand the router
 /// (a method or URI that does not parse, a header that is not one).
-fn request(data: &[u8]) -> Option<Request<Body>> {
+pub(super) fn request(data: &[u8]) -> Option<Request<Body>> {
     let split = data.windows(2).position(|w| w == b"\n\n");
     let (head, body) = match split {
         Some(i) => (&data[..i], &data[i + 2..]),
@@ -113,11 +114,16 @@ fn request(data: &[u8]) -> Option<Request<Body>> {
     req.body(Body::from(body.to_vec())).ok()
 }
 
-fn build() -> (tokio::runtime::Runtime, Router, Router) {
-    let rt = tokio::runtime::Builder::new_current_thread()
+/// The runtime each harness thread answers requests on.
+pub(super) fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .expect("a current-thread runtime starts");
+        .expect("a current-thread runtime starts")
+}
+
+/// The agent's view of a host running [`DOMAIN`], one of its taps present.
+pub(super) fn agent_view() -> View {
     let parsed = parse_domain_xml(DOMAIN).expect("the fixture domain parses");
     let snapshot = host::running(parsed);
     let tap = host::tap_with(
@@ -128,7 +134,12 @@ fn build() -> (tokio::runtime::Runtime, Router, Router) {
     );
     let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
     let corr = Correlation::new(snapshot, vec![tap], Default::default());
-    let shared = Shared::with_view(View::build(7, at, corr.everything()));
+    View::build(7, at, corr.everything())
+}
+
+fn build() -> (tokio::runtime::Runtime, Router, Router) {
+    let rt = runtime();
+    let shared = Shared::with_view(agent_view());
     let open = router(shared.clone(), RouterOptions::default());
     let guarded = router(
         shared,

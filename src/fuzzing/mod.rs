@@ -9,6 +9,7 @@
 //! the fuzz crate drive exactly what the daemon runs. Hidden from the docs: not an API.
 
 mod fleet;
+mod fleet_http;
 mod host;
 mod http;
 mod sse;
@@ -24,6 +25,7 @@ pub use crate::netlink::fuzz::{link as netlink_link, neighbour as netlink_neigh}
 pub use crate::ovn::fuzz::sb_updates as ovn_sb_updates;
 pub use crate::ovsdb::fuzz::{datum as ovsdb_datum, messages as ovsdb_messages};
 pub use fleet::fleet_records;
+pub use fleet_http::fleet_router;
 pub use http::http_router;
 pub use sse::sse;
 
@@ -45,6 +47,7 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("config_toml", config_toml),
     ("http_router", http_router),
     ("fleet_records", fleet_records),
+    ("fleet_router", fleet_router),
 ];
 
 /// A domain's XML as libvirt gives it (Nova metadata and all), correlated with a tap for
