@@ -6,26 +6,12 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::daemon::Daemon;
 use common::http::{get, status_of};
-use common::qemu::{Host, URI};
+use common::qemu::{script, Host, URI};
 use common::vifd_json;
-
-fn script(name: &str) {
-    let path = format!("{}/scripts/{name}", env!("CARGO_MANIFEST_DIR"));
-    let out = Command::new("bash")
-        .arg(&path)
-        .output()
-        .expect("run script");
-    assert!(
-        out.status.success(),
-        "{name}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 #[test]
 fn serve_survives_a_libvirtd_restart_stale_meanwhile_exact_after() {

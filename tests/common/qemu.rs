@@ -23,6 +23,21 @@ pub fn virsh(args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// Runs `scripts/NAME` (start-libvirtd.sh, stop-libvirtd.sh); panics with its stderr
+/// when it fails.
+pub fn script(name: &str) {
+    let path = format!("{}/scripts/{name}", env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new("bash")
+        .arg(&path)
+        .output()
+        .expect("run script");
+    assert!(
+        out.status.success(),
+        "{name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Whether libvirtd answers on [`URI`].
 pub fn libvirtd_answers() -> bool {
     Command::new("virsh")
