@@ -38,10 +38,12 @@ const DEFAULT_MINUTES: f64 = 2.0;
 /// 2-minute run on the shared machine stays well within these (fds move by the few
 /// requests in flight); one fd or thread leaked per step of the rarest churn (a libvirtd
 /// fault or a reload, about ten per daemon in the window) does not. RSS is the lenient
-/// one: a short run still includes the allocator's warm-up.
+/// one: B's whole warm-up climb (93 -> 175 MiB, levelling off by minute 10) can fall
+/// in a 2-minute run's window, so its bound is above that; the long run's MiB/h against
+/// the target is the real measure.
 const MAX_FDS: f64 = 6.0;
 const MAX_THREADS: f64 = 4.0;
-const MAX_RSS_MIB: f64 = 32.0;
+const MAX_RSS_MIB: f64 = 96.0;
 /// The target of issue 19 for a long run, reported (not asserted).
 const TARGET_MIB_PER_H: f64 = 1.0;
 
@@ -118,8 +120,32 @@ fn serve(name: &str, dir: &Path, args: &[&str]) -> (Daemon, PathBuf, PathBuf) {
     (d, config, log)
 }
 
-/// The paths of the HTTP load on one daemon (`server`: a domain UUID it serves).
-fn load_paths(addr: SocketAddr, server: &str, mac: &str) -> Vec<(SocketAddr, String)> {
+/// The ethernet tap of a guest as an os-vif port in Open vSwitch (the record's port id
+/// comes from there).
+fn plug(ovs: &OvsdbServer, tap: &str, mac: &str) {
+    let mac = format!("external_ids:attached-mac={mac}");
+    let id = "external_ids:iface-id=soak-port-0";
+    ovs.vsctl(&[
+        "add-port",
+        "br-soak",
+        tap,
+        "--",
+        "set",
+        "Interface",
+        tap,
+        id,
+        &mac,
+    ]);
+}
+
+/// The paths of the HTTP load on one daemon; the Compute ones ask for the server of the
+/// interface `mac`.
+fn load_paths(d: &Daemon, mac: &str) -> Vec<(SocketAddr, String)> {
+    let list = common::http::get(d.addr(), "/v1/interfaces", &[]).json();
+    let server = common::record_by_mac(&list, mac)["domain_uuid"]
+        .as_str()
+        .unwrap()
+        .to_string();
     [
         "/v1/interfaces".to_string(),
         format!("/v1/interfaces?mac={mac}"),
@@ -132,7 +158,7 @@ fn load_paths(addr: SocketAddr, server: &str, mac: &str) -> Vec<(SocketAddr, Str
         "/readyz".into(),
     ]
     .into_iter()
-    .map(|p| (addr, p))
+    .map(|p| (d.addr(), p))
     .collect()
 }
 
@@ -154,6 +180,23 @@ fn no_panic(name: &str, d: &mut Daemon, log: &Path) {
     let text = std::fs::read_to_string(log).unwrap();
     let panics: Vec<&str> = text.lines().filter(|l| l.contains("panicked")).collect();
     assert!(panics.is_empty(), "{name} panicked: {panics:#?}");
+}
+
+/// The table, and each daemon's RSS growth against the target.
+fn report(took: Duration, warmup: f64, tally: &common::soak::Tally, ga: &Growth, gb: &Growth) {
+    let daemons = [("A (libvirtd)", ga), ("B (1000 x 4)", gb)];
+    eprintln!("{}", table(took, warmup, tally, &daemons));
+    for (name, g) in daemons {
+        let verdict = if g.rss_mib_per_h <= TARGET_MIB_PER_H {
+            "met"
+        } else {
+            "NOT met"
+        };
+        eprintln!(
+            "{name}: RSS {:+.2} MiB/h against the target of <= {TARGET_MIB_PER_H} MiB/h: {verdict}",
+            g.rss_mib_per_h
+        );
+    }
 }
 
 fn assert_flat(name: &str, g: &Growth) {
@@ -178,17 +221,7 @@ fn served_state_stays_exact_and_resources_flat_under_churn() {
     let (probe, macs) = host.create_domain(1, "");
     host.create_domain(2, "");
     let eth_tap = format!("tapvt{}-1", host.tag);
-    ovs.vsctl(&[
-        "add-port",
-        "br-soak",
-        &eth_tap,
-        "--",
-        "set",
-        "Interface",
-        &eth_tap,
-        "external_ids:iface-id=soak-port-0",
-        &format!("external_ids:attached-mac={}", macs[2]),
-    ]);
+    plug(&ovs, &eth_tap, &macs[2]);
     let bench = bench_host();
     let dir = bench.dir.clone();
 
@@ -207,22 +240,8 @@ fn served_state_stays_exact_and_resources_flat_under_churn() {
     ];
     let (mut b, b_config, b_log) = serve("b", &dir, &b_args);
     let (ta, tb) = (a.target(), b.target());
-    let b_server = common::record_by_mac(
-        &common::http::get(b.addr(), "/v1/interfaces", &[]).json(),
-        &bench.taps[0].guest_mac,
-    )["domain_uuid"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let a_server = common::record_by_mac(
-        &common::http::get(a.addr(), "/v1/interfaces", &[]).json(),
-        &macs[0],
-    )["domain_uuid"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let mut load = load_paths(a.addr(), &a_server, &macs[0]);
-    load.extend(load_paths(b.addr(), &b_server, &bench.taps[0].guest_mac));
+    let mut load = load_paths(&a, &macs[0]);
+    load.extend(load_paths(&b, &bench.taps[0].guest_mac));
     let reloadable = vec![
         Reloadable {
             pid: a.child.pid(),
@@ -250,18 +269,7 @@ fn served_state_stays_exact_and_resources_flat_under_churn() {
     });
     let took = run.started.elapsed();
 
-    until_exact(
-        &a,
-        "A exact after the churn",
-        &[
-            &a_args[..],
-            &[
-                "--resolvers",
-                "ovn,ovsdb,libvirt-network,nova-metadata,linuxbridge,config",
-            ],
-        ]
-        .concat(),
-    );
+    until_exact(&a, "A exact after the churn", &a_args);
     until_exact(&b, "B exact after the churn", &b_args);
     etcd.until_changed(
         "/vifd/v1/",
@@ -271,26 +279,7 @@ fn served_state_stays_exact_and_resources_flat_under_churn() {
     );
     let warmup = (0.2 * length.as_secs_f64()).max(30.0);
     let (ga, gb) = (growth(&series[0], warmup), growth(&series[1], warmup));
-    eprintln!(
-        "{}",
-        table(
-            took,
-            warmup,
-            &run.tally,
-            &[("A (libvirtd)", &ga), ("B (1000 x 4)", &gb)]
-        )
-    );
-    for (name, g) in [("A", &ga), ("B", &gb)] {
-        let verdict = if g.rss_mib_per_h <= TARGET_MIB_PER_H {
-            "met"
-        } else {
-            "NOT met"
-        };
-        eprintln!(
-            "{name}: RSS {:+.2} MiB/h against the target of <= {TARGET_MIB_PER_H} MiB/h: {verdict}",
-            g.rss_mib_per_h
-        );
-    }
+    report(took, warmup, &run.tally, &ga, &gb);
 
     let tally = &run.tally;
     let errors = tally.errors.lock().unwrap().clone();
