@@ -49,16 +49,8 @@ fn served(d: &Daemon) -> BTreeMap<String, Value> {
     common::served_by_id(d.addr())
 }
 
-/// The records etcd holds for `host`, by id.
 fn published(etcd: &Etcd, host: &str) -> BTreeMap<String, Value> {
-    let vifs = format!("{}vifs/", prefix(host));
-    etcd.get_prefix(&vifs)
-        .into_iter()
-        .map(|(k, v)| {
-            let id = k.strip_prefix(&vifs).unwrap().to_string();
-            (id, serde_json::from_str(&v).unwrap())
-        })
-        .collect()
+    etcd.published(host)
 }
 
 /// Waits until etcd's keys make `ok` hold, woken by each change under /vifd/v1/.

@@ -324,6 +324,18 @@ impl Etcd {
             .collect()
     }
 
+    /// The records published for `host` (under `/vifd/v1/hosts/HOST/vifs/`), by id.
+    pub fn published(&self, host: &str) -> BTreeMap<String, serde_json::Value> {
+        let vifs = format!("/vifd/v1/hosts/{host}/vifs/");
+        self.get_prefix(&vifs)
+            .into_iter()
+            .map(|(k, v)| {
+                let id = k.strip_prefix(&vifs).unwrap().to_string();
+                (id, serde_json::from_str(&v).unwrap())
+            })
+            .collect()
+    }
+
     /// The lease id a key is attached to (0: none); `None` when the key is absent.
     pub fn lease_of(&self, key: &str) -> Option<i64> {
         let out = self.ctl(&["get", key, "-w", "json"]);

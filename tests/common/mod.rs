@@ -17,6 +17,8 @@ pub mod ovsdb;
 pub mod process;
 pub mod prometheus;
 pub mod qemu;
+pub mod soak;
+pub mod soak_churn;
 pub mod sse;
 pub mod tls;
 pub mod traffic;

@@ -74,6 +74,29 @@ impl NotifySocket {
         }
     }
 
+    /// Every datagram from now on, read by a thread of its own as it comes (until the
+    /// process exits): the daemon's send never blocks, so a datagram that finds the
+    /// socket's short queue full is lost, and a test that reads only now and then would
+    /// miss some. Nothing else may read the socket afterwards.
+    pub fn forward(&self) -> std::sync::mpsc::Receiver<String> {
+        let sock = self.sock.try_clone().expect("clone the notify socket");
+        sock.set_read_timeout(None).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = sock.recv(&mut buf) {
+                let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+                let exited = msg.starts_with(EXITED);
+                // Nobody listening any more is fine: keep draining.
+                let _ = tx.send(msg);
+                if exited {
+                    break;
+                }
+            }
+        });
+        rx
+    }
+
     /// Waits for `READY=1`; returns its datagram.
     pub fn ready(&self, limit: Duration) -> String {
         self.until("READY=1", limit).0

@@ -23,7 +23,8 @@ pub fn virsh(args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// Runs `scripts/NAME` (start-libvirtd.sh, stop-libvirtd.sh), which must succeed.
+/// Runs `scripts/NAME` (start-libvirtd.sh, stop-libvirtd.sh); panics with its stderr
+/// when it fails.
 pub fn script(name: &str) {
     let path = format!("{}/scripts/{name}", env!("CARGO_MANIFEST_DIR"));
     let out = Command::new("bash")

@@ -72,6 +72,12 @@ impl Sse {
             .unwrap_or_else(|| panic!("no SSE event within {limit:?}"))
     }
 
+    /// The next event within `limit`: `None` on timeout, `Some(None)` at the end of the
+    /// stream.
+    pub fn next_within(&mut self, limit: Duration) -> Option<Option<SseEvent>> {
+        self.try_next(limit)
+    }
+
     /// `None` on timeout, `Some(None)` at the end of the stream.
     fn try_next(&mut self, limit: Duration) -> Option<Option<SseEvent>> {
         let deadline = Instant::now() + limit;

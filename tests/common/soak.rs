@@ -1,0 +1,220 @@
+//! The soak's bookkeeping: what the churn did (counts), what the HTTP load got (statuses),
+//! and the daemons' resources sampled from /proc, fitted to a line after a warm-up so
+//! that growth reads as "per hour" whatever the run's length.
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// One count per kind of churn step or request outcome, shared by the churn threads.
+#[derive(Default)]
+pub struct Tally {
+    pub taps: AtomicU64,
+    pub guests: AtomicU64,
+    pub libvirtd_kills: AtomicU64,
+    pub libvirtd_stops: AtomicU64,
+    pub ovsdb_kills: AtomicU64,
+    pub reloads: AtomicU64,
+    pub watchers: AtomicU64,
+    pub watch_events: AtomicU64,
+    pub requests: AtomicU64,
+    /// 5xx on anything but `/readyz` (which answers 503 by design while libvirtd is down).
+    pub server_errors: AtomicU64,
+    pub readyz: AtomicU64,
+    pub readyz_503: AtomicU64,
+    /// Requests that got no response at all (refused, reset, timed out).
+    pub failed: AtomicU64,
+    /// The first few 5xx and failures, to show when the run fails.
+    pub errors: std::sync::Mutex<Vec<String>>,
+}
+
+pub fn bump(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+pub fn get(c: &AtomicU64) -> u64 {
+    c.load(Ordering::Relaxed)
+}
+
+impl Tally {
+    pub fn error(&self, what: String) {
+        let mut e = self.errors.lock().unwrap();
+        if e.len() < 20 {
+            e.push(what);
+        }
+    }
+
+    pub fn churn_lines(&self) -> Vec<(String, String)> {
+        [
+            ("taps deleted+recreated", &self.taps),
+            ("guests created+destroyed", &self.guests),
+            ("libvirtd SIGKILLed", &self.libvirtd_kills),
+            ("libvirtd SIGSTOPped", &self.libvirtd_stops),
+            ("ovsdb-server killed", &self.ovsdb_kills),
+            ("SIGHUP reloads", &self.reloads),
+            ("watch clients", &self.watchers),
+            ("watch events read", &self.watch_events),
+            ("HTTP requests", &self.requests),
+            ("HTTP 5xx (not /readyz)", &self.server_errors),
+            ("HTTP no response", &self.failed),
+            ("/readyz asked / 503", &self.readyz),
+        ]
+        .into_iter()
+        .map(|(k, c)| {
+            let v = if k.starts_with("/readyz") {
+                format!("{} / {}", get(c), get(&self.readyz_503))
+            } else {
+                get(c).to_string()
+            };
+            (k.to_string(), v)
+        })
+        .collect()
+    }
+}
+
+/// One reading of a process's resources.
+#[derive(Debug, Clone, Copy)]
+pub struct Sample {
+    /// Seconds since the run started.
+    pub t: f64,
+    pub rss_kib: f64,
+    pub fds: f64,
+    pub threads: f64,
+}
+
+/// RSS and threads from /proc/PID/status, open fds from /proc/PID/fd; `None` once the
+/// process is gone.
+pub fn sample(pid: u32, since: Instant) -> Option<Sample> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| -> Option<f64> {
+        let line = status.lines().find(|l| l.starts_with(name))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    };
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count();
+    Some(Sample {
+        t: since.elapsed().as_secs_f64(),
+        rss_kib: field("VmRSS:")?,
+        fds: fds as f64,
+        threads: field("Threads:")?,
+    })
+}
+
+/// The least-squares slope of `y` over `x`.
+pub fn slope(points: &[(f64, f64)]) -> f64 {
+    let n = points.len() as f64;
+    if n < 2.0 {
+        return 0.0;
+    }
+    let (mx, my) = points
+        .iter()
+        .fold((0.0, 0.0), |(a, b), (x, y)| (a + x / n, b + y / n));
+    let sxy: f64 = points.iter().map(|(x, y)| (x - mx) * (y - my)).sum();
+    let sxx: f64 = points.iter().map(|(x, _)| (x - mx) * (x - mx)).sum();
+    if sxx == 0.0 {
+        0.0
+    } else {
+        sxy / sxx
+    }
+}
+
+/// A daemon's resources over the run: the fit after the warm-up, and where they were.
+#[derive(Debug)]
+pub struct Growth {
+    pub samples: usize,
+    /// Seconds the fit covers.
+    pub window: f64,
+    pub rss_start_mib: f64,
+    pub rss_end_mib: f64,
+    pub rss_mib_per_h: f64,
+    pub fds_per_h: f64,
+    pub threads_per_h: f64,
+    /// What the fitted lines climb over the window (the per-hour figure of a short run
+    /// magnifies noise; this is what a short run can assert on).
+    pub rss_window_mib: f64,
+    pub fds_window: f64,
+    pub threads_window: f64,
+    pub fds_range: (f64, f64),
+    pub threads_range: (f64, f64),
+}
+
+/// Fits the samples taken after `warmup` (seconds since the start).
+pub fn growth(samples: &[Sample], warmup: f64) -> Growth {
+    let kept: Vec<&Sample> = samples.iter().filter(|s| s.t >= warmup).collect();
+    let fit = |f: fn(&Sample) -> f64| slope(&kept.iter().map(|s| (s.t, f(s))).collect::<Vec<_>>());
+    let window = match (kept.first(), kept.last()) {
+        (Some(a), Some(b)) => b.t - a.t,
+        _ => 0.0,
+    };
+    let range = |f: fn(&Sample) -> f64| {
+        kept.iter()
+            .map(|s| f(s))
+            .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)))
+    };
+    let (rss, fds, threads) = (fit(|s| s.rss_kib), fit(|s| s.fds), fit(|s| s.threads));
+    Growth {
+        samples: kept.len(),
+        window,
+        rss_start_mib: samples.first().map_or(0.0, |s| s.rss_kib / 1024.0),
+        rss_end_mib: samples.last().map_or(0.0, |s| s.rss_kib / 1024.0),
+        rss_mib_per_h: rss * 3600.0 / 1024.0,
+        fds_per_h: fds * 3600.0,
+        threads_per_h: threads * 3600.0,
+        rss_window_mib: rss * window / 1024.0,
+        fds_window: fds * window,
+        threads_window: threads * window,
+        fds_range: range(|s| s.fds),
+        threads_range: range(|s| s.threads),
+    }
+}
+
+/// How one row of the table shows a daemon's growth.
+type Figure = fn(&Growth) -> String;
+
+/// The report's table: one row per figure, one column per daemon.
+pub fn table(
+    duration: Duration,
+    warmup: f64,
+    tally: &Tally,
+    daemons: &[(&str, &Growth)],
+) -> String {
+    let mut rows: Vec<(String, Vec<String>)> = vec![(
+        "duration".into(),
+        vec![format!(
+            "{:.1} min (fit after {warmup:.0} s)",
+            duration.as_secs_f64() / 60.0
+        )],
+    )];
+    rows.extend(tally.churn_lines().into_iter().map(|(k, v)| (k, vec![v])));
+    rows.push((
+        "daemon".into(),
+        daemons.iter().map(|(n, _)| n.to_string()).collect(),
+    ));
+    let figures: [(&str, Figure); 7] = [
+        ("samples fitted", |g| {
+            format!("{} over {:.0} s", g.samples, g.window)
+        }),
+        ("RSS start / end MiB", |g| {
+            format!("{:.1} / {:.1}", g.rss_start_mib, g.rss_end_mib)
+        }),
+        ("RSS growth MiB/h", |g| format!("{:+.2}", g.rss_mib_per_h)),
+        ("open fds min..max", |g| {
+            format!("{:.0}..{:.0}", g.fds_range.0, g.fds_range.1)
+        }),
+        ("fds growth /h", |g| format!("{:+.1}", g.fds_per_h)),
+        ("threads min..max", |g| {
+            format!("{:.0}..{:.0}", g.threads_range.0, g.threads_range.1)
+        }),
+        ("threads growth /h", |g| format!("{:+.1}", g.threads_per_h)),
+    ];
+    for (name, f) in figures {
+        rows.push((name.into(), daemons.iter().map(|(_, g)| f(g)).collect()));
+    }
+    let mut out = String::from("\n== soak ==\n");
+    for (k, vs) in rows {
+        out.push_str(&format!(
+            "{k:<28} {}\n",
+            vs.iter().map(|v| format!("{v:<24}")).collect::<String>()
+        ));
+    }
+    out
+}
