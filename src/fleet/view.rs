@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use imbl::{OrdMap, OrdSet};
+use imbl::OrdMap;
 use serde::Deserialize;
 
 use super::codec::{DomainEntry, Meta};
@@ -16,6 +16,7 @@ use super::error::FleetError;
 use super::keys::{self, Entry, Key};
 use super::strict;
 use crate::mac::MacAddr;
+use index::{entries, lowercase, By, Indexes};
 
 /// The fields of a record the fleet server reads; the rest stays in its bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -88,11 +89,6 @@ impl Host {
     }
 }
 
-/// An index entry: (lowercase value, host, record id). The host is the `Arc` of the view's
-/// key and the id that of the host's record map: three strings allocated per entry made
-/// a third of the view's memory at 400,000 records.
-type Index = OrdSet<(Arc<str>, Arc<str>, Arc<str>)>;
-
 /// Every host, with indexes by server (domain) UUID, MAC and network.
 #[derive(Debug, Clone, Default)]
 pub struct FleetView {
@@ -102,43 +98,7 @@ pub struct FleetView {
     pub listed: bool,
     /// Hosts by name; the name is shared by its records and index entries.
     hosts: OrdMap<Arc<str>, Host>,
-    by_server: Index,
-    /// (domain UUID, host, "") of every host's `domains`.
-    domain_hosts: Index,
-    by_mac: Index,
-    by_net: Index,
-}
-
-/// The indexes.
-#[derive(Debug, Clone, Copy)]
-enum By {
-    Server,
-    Mac,
-    Net,
-}
-
-/// The index entries of a record: its server, its MACs (guest and host), its network.
-fn entries(f: &Fields) -> impl Iterator<Item = (By, Arc<str>)> {
-    let server = Some((By::Server, lowercase(&f.domain_uuid)));
-    let net = f.net_id.as_deref().map(|n| (By::Net, lowercase(n)));
-    let mac = f.mac_address.map(|m| (By::Mac, m.to_string().into()));
-    // A host MAC equal to the guest's is one entry.
-    let host_mac = f.host_mac.filter(|m| Some(*m) != f.mac_address);
-    let host_mac = host_mac.map(|m| (By::Mac, m.to_string().into()));
-    [server, net, mac, host_mac].into_iter().flatten()
-}
-
-/// `s` in ASCII lowercase, copied once (agents write UUIDs lowercase already).
-fn lowercase(s: &str) -> Arc<str> {
-    match s.bytes().any(|b| b.is_ascii_uppercase()) {
-        true => s.to_ascii_lowercase().into(),
-        false => s.into(),
-    }
-}
-
-/// Where the entries of `value` start in an index.
-fn first(value: &str) -> (Arc<str>, Arc<str>, Arc<str>) {
-    (value.into(), Arc::default(), Arc::default())
+    indexes: Indexes,
 }
 
 /// A server found in the fleet.
@@ -165,14 +125,28 @@ impl FleetView {
         kvs: impl IntoIterator<Item = (&'a str, &'a [u8])>,
         revision: i64,
     ) -> (Self, Vec<FleetError>) {
-        let mut view = FleetView::default();
+        let mut view = FleetView::listing();
         let errors = kvs
             .into_iter()
             .filter_map(|(k, v)| view.apply(Change::Put(k, v)).err())
             .collect();
-        view.revision = revision;
-        view.listed = true;
+        view.list_done(revision);
         (view, errors)
+    }
+
+    /// An empty view to apply a list's puts to, then [`FleetView::list_done`]: the
+    /// index entries are put in at once at the end (lookups miss them until then).
+    pub fn listing() -> Self {
+        let mut view = FleetView::default();
+        view.indexes.defer();
+        view
+    }
+
+    /// The list is in, as of `revision`.
+    pub fn list_done(&mut self, revision: i64) {
+        self.indexes.flush();
+        self.revision = revision;
+        self.listed = true;
     }
 
     /// Applies one change. A key vifd does not write is ignored; a value that cannot be
@@ -261,10 +235,10 @@ impl FleetView {
         let Some((name, new)) = name else { return };
         let entry = |d: &DomainEntry| (lowercase(&d.uuid), name.clone(), Arc::from(""));
         for d in old.iter() {
-            self.domain_hosts.remove(&entry(d));
+            self.indexes.remove(By::DomainHost, &entry(d));
         }
         for d in new.iter() {
-            self.domain_hosts.insert(entry(d));
+            self.indexes.insert(By::DomainHost, entry(d));
         }
     }
 
@@ -282,7 +256,7 @@ impl FleetView {
         });
         let Some(record) = record else { return };
         for (by, value) in entries(&record.fields) {
-            (self.index(by)).insert((value, record.host.clone(), id.clone()));
+            (self.indexes).insert(by, (value, record.host.clone(), id.clone()));
         }
     }
 
@@ -295,19 +269,11 @@ impl FleetView {
         };
         let (name, id, old) = (name.clone(), id.clone(), old.clone());
         for (by, value) in entries(&old.fields) {
-            (self.index(by)).remove(&(value, name.clone(), id.clone()));
+            (self.indexes).remove(by, &(value, name.clone(), id.clone()));
         }
         self.edit(host, |_, h| {
             h.vifs.remove(&id);
         });
-    }
-
-    fn index(&mut self, by: By) -> &mut Index {
-        match by {
-            By::Server => &mut self.by_server,
-            By::Mac => &mut self.by_mac,
-            By::Net => &mut self.by_net,
-        }
     }
 
     pub fn hosts(&self) -> impl Iterator<Item = (&Arc<str>, &Host)> {
@@ -327,10 +293,8 @@ impl FleetView {
         self.hosts.values().map(|h| h.vifs.len()).sum()
     }
 
-    fn lookup<'a>(&'a self, index: &'a Index, value: &str) -> Vec<&'a Arc<Record>> {
-        index
-            .range(first(value)..)
-            .take_while(|(v, _, _)| **v == *value)
+    fn lookup<'a>(&'a self, by: By, value: &str) -> Vec<&'a Arc<Record>> {
+        (self.indexes.get(by, value))
             .filter_map(|(_, host, id)| self.hosts.get(host)?.vifs.get(id))
             .collect()
     }
@@ -338,15 +302,14 @@ impl FleetView {
     /// The records of a server (domain) UUID, on whichever host: several only while a
     /// migration shows it on two.
     pub fn by_server(&self, uuid: &str) -> Vec<&Arc<Record>> {
-        self.lookup(&self.by_server, &uuid.to_ascii_lowercase())
+        self.lookup(By::Server, &uuid.to_ascii_lowercase())
     }
 
     /// A server (domain) wherever it is: on the host whose `domains` name it (an alive
     /// one first, while a migration shows it on two), else on the host of its records.
     pub fn server(&self, uuid: &str) -> Option<Server<'_>> {
         let uuid = uuid.to_ascii_lowercase();
-        let mut hosts: Vec<&str> = (self.domain_hosts.range(first(&uuid)..))
-            .take_while(|(u, _, _)| **u == *uuid)
+        let mut hosts: Vec<&str> = (self.indexes.get(By::DomainHost, &uuid))
             .map(|(_, h, _)| &**h)
             .collect();
         hosts.extend(self.by_server(&uuid).iter().map(|r| &*r.host));
@@ -369,14 +332,15 @@ impl FleetView {
 
     /// The records with this guest or host MAC.
     pub fn by_mac(&self, mac: MacAddr) -> Vec<&Arc<Record>> {
-        self.lookup(&self.by_mac, &mac.to_string())
+        self.lookup(By::Mac, &mac.to_string())
     }
 
     /// The records on this network (UUID, any case).
     pub fn by_net(&self, net_id: &str) -> Vec<&Arc<Record>> {
-        self.lookup(&self.by_net, &net_id.to_ascii_lowercase())
+        self.lookup(By::Net, &net_id.to_ascii_lowercase())
     }
 }
 
+mod index;
 #[cfg(test)]
 mod tests;
