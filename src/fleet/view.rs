@@ -14,7 +14,6 @@ use serde::Deserialize;
 use super::codec::{DomainEntry, Meta};
 use super::error::FleetError;
 use super::keys::{self, Entry, Key};
-use super::strict;
 use crate::mac::MacAddr;
 use index::{entries, lowercase, By, Indexes};
 
@@ -196,9 +195,8 @@ impl FleetView {
                 let Some(raw) = value else { return Ok(()) };
                 // Served as it is, so every member must read as JSON to a client: skipping
                 // the members Fields does not name, serde_json checks neither their UTF-8
-                // nor their escapes (a lone surrogate); reading the whole value does.
-                strict::check(raw).map_err(decode_err)?;
-                let fields: Fields = serde_json::from_slice(raw).map_err(decode_err)?;
+                // nor their escapes (a lone surrogate); `decode` checks them.
+                let fields = fields::decode(raw).map_err(decode_err)?;
                 self.insert_record(host, id, raw, fields);
                 Ok(())
             }
@@ -341,6 +339,7 @@ impl FleetView {
     }
 }
 
+mod fields;
 mod index;
 #[cfg(test)]
 mod tests;
