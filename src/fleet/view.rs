@@ -292,7 +292,7 @@ impl FleetView {
     }
 
     fn lookup<'a>(&'a self, by: By, value: &str) -> Vec<&'a Arc<Record>> {
-        (self.indexes.get(by, value))
+        (self.indexes.get(by, value).into_iter())
             .filter_map(|(_, host, id)| self.hosts.get(host)?.vifs.get(id))
             .collect()
     }
@@ -307,7 +307,7 @@ impl FleetView {
     /// one first, while a migration shows it on two), else on the host of its records.
     pub fn server(&self, uuid: &str) -> Option<Server<'_>> {
         let uuid = uuid.to_ascii_lowercase();
-        let mut hosts: Vec<&str> = (self.indexes.get(By::DomainHost, &uuid))
+        let mut hosts: Vec<&str> = (self.indexes.get(By::DomainHost, &uuid).into_iter())
             .map(|(_, h, _)| &**h)
             .collect();
         hosts.extend(self.by_server(&uuid).iter().map(|r| &*r.host));

@@ -131,6 +131,23 @@ fn assert_same(a: &FleetView, b: &FleetView) {
     };
     assert_eq!(hosts(a), hosts(b));
     assert_eq!(a.indexes, b.indexes);
+    // Lookups merge what was listed with what changed since, in (host, id) order.
+    let found = |r: Vec<&Arc<Record>>| {
+        r.iter()
+            .map(|r| (r.host.clone(), r.fields.id.clone()))
+            .collect::<Vec<_>>()
+    };
+    for net in ["net-1", "NET-2", "net-3"] {
+        assert_eq!(found(a.by_net(net)), found(b.by_net(net)));
+    }
+    let mac = "fe:54:00:00:00:01".parse().unwrap();
+    assert_eq!(found(a.by_mac(mac)), found(b.by_mac(mac)));
+    assert_eq!(found(a.by_server(SERVER)), found(b.by_server(SERVER)));
+    let server = |v: &FleetView| {
+        v.server(SERVER)
+            .map(|s| (s.host.to_string(), found(s.records)))
+    };
+    assert_eq!(server(a), server(b));
 }
 
 #[test]
@@ -155,8 +172,28 @@ fn a_list_builds_the_view_that_puts_one_by_one_build() {
         );
         view.apply(Change::Delete(&b.vif("r2"))).unwrap();
         put(view, &b.domains(), b"[]");
+        // Removed and put back: listed again.
+        let a = keys::HostKeys::new("hv-a");
+        view.apply(Change::Delete(&a.vif("r0"))).unwrap();
+        put(
+            view,
+            &a.vif("r0"),
+            &record("r0", "52:54:00:00:00:00", "NET-1"),
+        );
     }
     assert_same(&listed, &edited);
+    let ids = |net| {
+        listed
+            .by_net(net)
+            .iter()
+            .map(|r| format!("{}/{}", r.host, r.fields.id))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        ids("net-1"),
+        ["hv-a/r0", "hv-a/r2", "hv-a/r4", "hv-b/r0", "hv-b/r4", "hv-c/r0", "hv-c/r2", "hv-c/r4"]
+    );
+    assert_eq!(ids("net-3"), ["hv-b/r1"]);
 }
 
 #[test]
