@@ -32,7 +32,7 @@ impl<'de> Deserialize<'de> for Strict {
 }
 
 /// A member's name: one of [`Fields`]' (as the derive names them) or another.
-enum Name {
+enum Member {
     Id,
     DomainUuid,
     DomainName,
@@ -48,36 +48,36 @@ enum Name {
     Other,
 }
 
-impl<'de> Deserialize<'de> for Name {
+impl<'de> Deserialize<'de> for Member {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_identifier(NameVisitor)
+        d.deserialize_identifier(MemberVisitor)
     }
 }
 
-struct NameVisitor;
+struct MemberVisitor;
 
-impl Visitor<'_> for NameVisitor {
-    type Value = Name;
+impl Visitor<'_> for MemberVisitor {
+    type Value = Member;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a member name")
     }
 
-    fn visit_str<E>(self, name: &str) -> Result<Name, E> {
+    fn visit_str<E>(self, name: &str) -> Result<Member, E> {
         Ok(match name {
-            "id" => Name::Id,
-            "domain_uuid" => Name::DomainUuid,
-            "domain_name" => Name::DomainName,
-            "mac_address" => Name::MacAddress,
-            "host_mac" => Name::HostMac,
-            "net_id" => Name::NetId,
-            "port_id" => Name::PortId,
-            "device" => Name::Device,
-            "master" => Name::Master,
-            "operstate" => Name::Operstate,
-            "carrier" => Name::Carrier,
-            "problems" => Name::Problems,
-            _ => Name::Other,
+            "id" => Member::Id,
+            "domain_uuid" => Member::DomainUuid,
+            "domain_name" => Member::DomainName,
+            "mac_address" => Member::MacAddress,
+            "host_mac" => Member::HostMac,
+            "net_id" => Member::NetId,
+            "port_id" => Member::PortId,
+            "device" => Member::Device,
+            "master" => Member::Master,
+            "operstate" => Member::Operstate,
+            "carrier" => Member::Carrier,
+            "problems" => Member::Problems,
+            _ => Member::Other,
         })
     }
 }
@@ -109,22 +109,24 @@ impl<'de> Visitor<'de> for StrictVisitor {
         let (mut mac_address, mut host_mac, mut net_id, mut port_id) = (None, None, None, None);
         let (mut device, mut master, mut operstate) = (None, None, None);
         let (mut carrier, mut problems) = (None, None);
-        while let Some(name) = map.next_key::<Name>()? {
+        while let Some(name) = map.next_key::<Member>()? {
             let m = &mut map;
             match name {
-                Name::Id => take(m, &mut id, "id")?,
-                Name::DomainUuid => take(m, &mut domain_uuid, "domain_uuid")?,
-                Name::DomainName => take(m, &mut domain_name, "domain_name")?,
-                Name::MacAddress => take(m, &mut mac_address, "mac_address")?,
-                Name::HostMac => take(m, &mut host_mac, "host_mac")?,
-                Name::NetId => take(m, &mut net_id, "net_id")?,
-                Name::PortId => take(m, &mut port_id, "port_id")?,
-                Name::Device => take(m, &mut device, "device")?,
-                Name::Master => take(m, &mut master, "master")?,
-                Name::Operstate => take(m, &mut operstate, "operstate")?,
-                Name::Carrier => take(m, &mut carrier, "carrier")?,
-                Name::Problems => take(m, &mut problems, "problems")?,
-                Name::Other => drop(m.next_value::<Checked>()?),
+                Member::Id => take(m, &mut id, "id")?,
+                Member::DomainUuid => take(m, &mut domain_uuid, "domain_uuid")?,
+                Member::DomainName => take(m, &mut domain_name, "domain_name")?,
+                Member::MacAddress => take(m, &mut mac_address, "mac_address")?,
+                Member::HostMac => take(m, &mut host_mac, "host_mac")?,
+                Member::NetId => take(m, &mut net_id, "net_id")?,
+                Member::PortId => take(m, &mut port_id, "port_id")?,
+                Member::Device => take(m, &mut device, "device")?,
+                Member::Master => take(m, &mut master, "master")?,
+                Member::Operstate => take(m, &mut operstate, "operstate")?,
+                Member::Carrier => take(m, &mut carrier, "carrier")?,
+                Member::Problems => take(m, &mut problems, "problems")?,
+                Member::Other => {
+                    m.next_value::<Checked>()?;
+                }
             }
         }
         let required = |name| de::Error::missing_field(name);
@@ -166,7 +168,7 @@ mod tests {
                 "port_id":"p","device":"tap1","master":"br0","operstate":"up","carrier":true,
                 "problems":["a","b"],"extra":{{"x":[1,2.5,-3,true,null,"\u00e9"]}}}} "#
             ),
-            format!(r#"{{"i\u0064":"r1","domain_uuid":"U","domain_name":"web"}}"#),
+            r#"{"i\u0064":"r1","domain_uuid":"U","domain_name":"web"}"#.to_string(),
             format!(r#"{{{head},"id":"again"}}"#),
             format!(r#"{{{head},"extra":1,"extra":2}}"#),
             format!(r#"{{{head},"extra":"\ud800"}}"#),
