@@ -9,6 +9,7 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 
 use super::Fields;
 use crate::fleet::strict::{self, Checked};
+use crate::mac::MacAddr;
 
 /// A record's fields, the whole value checked as [`strict::check`] does: accepted and
 /// refused exactly as that check followed by `Fields`' derived decoding.
@@ -31,18 +32,16 @@ impl<'de> Deserialize<'de> for Strict {
     }
 }
 
-/// A member's name: one of [`Fields`]' (as the derive names them) or another.
+/// The members [`Fields`] names (as the derive names them), by type.
+const REQUIRED: [&str; 3] = ["id", "domain_uuid", "domain_name"];
+const MACS: [&str; 2] = ["mac_address", "host_mac"];
+const TEXTS: [&str; 5] = ["net_id", "port_id", "device", "master", "operstate"];
+
+/// A member's name: an index in one of the tables above, or another.
 enum Member {
-    Id,
-    DomainUuid,
-    DomainName,
-    MacAddress,
-    HostMac,
-    NetId,
-    PortId,
-    Device,
-    Master,
-    Operstate,
+    Required(usize),
+    Mac(usize),
+    Text(usize),
     Carrier,
     Problems,
     Other,
@@ -64,21 +63,15 @@ impl Visitor<'_> for MemberVisitor {
     }
 
     fn visit_str<E>(self, name: &str) -> Result<Member, E> {
-        Ok(match name {
-            "id" => Member::Id,
-            "domain_uuid" => Member::DomainUuid,
-            "domain_name" => Member::DomainName,
-            "mac_address" => Member::MacAddress,
-            "host_mac" => Member::HostMac,
-            "net_id" => Member::NetId,
-            "port_id" => Member::PortId,
-            "device" => Member::Device,
-            "master" => Member::Master,
-            "operstate" => Member::Operstate,
-            "carrier" => Member::Carrier,
-            "problems" => Member::Problems,
-            _ => Member::Other,
-        })
+        let at = |table: &[&str]| table.iter().position(|n| *n == name);
+        Ok((at(&REQUIRED).map(Member::Required))
+            .or_else(|| at(&MACS).map(Member::Mac))
+            .or_else(|| at(&TEXTS).map(Member::Text))
+            .unwrap_or(match name {
+                "carrier" => Member::Carrier,
+                "problems" => Member::Problems,
+                _ => Member::Other,
+            }))
     }
 }
 
@@ -105,23 +98,16 @@ impl<'de> Visitor<'de> for StrictVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields, A::Error> {
-        let (mut id, mut domain_uuid, mut domain_name) = (None, None, None);
-        let (mut mac_address, mut host_mac, mut net_id, mut port_id) = (None, None, None, None);
-        let (mut device, mut master, mut operstate) = (None, None, None);
+        let mut required: [Option<String>; 3] = Default::default();
+        let mut macs: [Option<Option<MacAddr>>; 2] = Default::default();
+        let mut texts: [Option<Option<String>>; 5] = Default::default();
         let (mut carrier, mut problems) = (None, None);
-        while let Some(name) = map.next_key::<Member>()? {
+        while let Some(member) = map.next_key::<Member>()? {
             let m = &mut map;
-            match name {
-                Member::Id => take(m, &mut id, "id")?,
-                Member::DomainUuid => take(m, &mut domain_uuid, "domain_uuid")?,
-                Member::DomainName => take(m, &mut domain_name, "domain_name")?,
-                Member::MacAddress => take(m, &mut mac_address, "mac_address")?,
-                Member::HostMac => take(m, &mut host_mac, "host_mac")?,
-                Member::NetId => take(m, &mut net_id, "net_id")?,
-                Member::PortId => take(m, &mut port_id, "port_id")?,
-                Member::Device => take(m, &mut device, "device")?,
-                Member::Master => take(m, &mut master, "master")?,
-                Member::Operstate => take(m, &mut operstate, "operstate")?,
+            match member {
+                Member::Required(i) => take(m, &mut required[i], REQUIRED[i])?,
+                Member::Mac(i) => take(m, &mut macs[i], MACS[i])?,
+                Member::Text(i) => take(m, &mut texts[i], TEXTS[i])?,
                 Member::Carrier => take(m, &mut carrier, "carrier")?,
                 Member::Problems => take(m, &mut problems, "problems")?,
                 Member::Other => {
@@ -129,19 +115,23 @@ impl<'de> Visitor<'de> for StrictVisitor {
                 }
             }
         }
-        let required = |name| de::Error::missing_field(name);
+        let [id, domain_uuid, domain_name] = required;
+        let required =
+            |value: Option<String>, i| value.ok_or_else(|| de::Error::missing_field(REQUIRED[i]));
         // A missing `Option` is `None`, a missing `problems` empty, as the derive has it.
+        let [mac_address, host_mac] = macs.map(Option::flatten);
+        let [net_id, port_id, device, master, operstate] = texts.map(Option::flatten);
         Ok(Fields {
-            id: id.ok_or_else(|| required("id"))?,
-            domain_uuid: domain_uuid.ok_or_else(|| required("domain_uuid"))?,
-            domain_name: domain_name.ok_or_else(|| required("domain_name"))?,
-            mac_address: mac_address.flatten(),
-            host_mac: host_mac.flatten(),
-            net_id: net_id.flatten(),
-            port_id: port_id.flatten(),
-            device: device.flatten(),
-            master: master.flatten(),
-            operstate: operstate.flatten(),
+            id: required(id, 0)?,
+            domain_uuid: required(domain_uuid, 1)?,
+            domain_name: required(domain_name, 2)?,
+            mac_address,
+            host_mac,
+            net_id,
+            port_id,
+            device,
+            master,
+            operstate,
             carrier: carrier.flatten(),
             problems: problems.unwrap_or_default(),
         })
