@@ -182,7 +182,7 @@ pub(super) async fn problems(
         out.extend(h.problems.iter().map(|p| {
             let mut p = p.clone();
             if let Some(o) = p.as_object_mut() {
-                o.insert("host".into(), name.as_str().into());
+                o.insert("host".into(), (**name).into());
             }
             ProblemEntry::Host(p)
         }));

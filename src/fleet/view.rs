@@ -8,14 +8,14 @@
 
 use std::sync::Arc;
 
-use imbl::{OrdMap, OrdSet};
+use imbl::OrdMap;
 use serde::Deserialize;
 
 use super::codec::{DomainEntry, Meta};
 use super::error::FleetError;
 use super::keys::{self, Entry, Key};
-use super::strict;
 use crate::mac::MacAddr;
+use index::{entries, lowercase, By, Indexes};
 
 /// The fields of a record the fleet server reads; the rest stays in its bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -68,8 +68,8 @@ impl Record {
 pub struct Host {
     /// `hosts/<host>/meta`, when present and readable.
     pub meta: Option<Meta>,
-    /// Records by id.
-    pub vifs: OrdMap<String, Arc<Record>>,
+    /// Records by id (the id shared with the indexes' entries).
+    pub vifs: OrdMap<Arc<str>, Arc<Record>>,
     /// `hosts/<host>/problems`: the host-level problems as published.
     pub problems: Arc<Vec<serde_json::Value>>,
     /// `hosts/<host>/domains`: its domains, with their volumes.
@@ -88,9 +88,6 @@ impl Host {
     }
 }
 
-/// An index entry: (lowercase value, host, record id).
-type Index = OrdSet<(String, String, String)>;
-
 /// Every host, with indexes by server (domain) UUID, MAC and network.
 #[derive(Debug, Clone, Default)]
 pub struct FleetView {
@@ -98,31 +95,9 @@ pub struct FleetView {
     pub revision: i64,
     /// The first list is in.
     pub listed: bool,
-    hosts: OrdMap<String, Host>,
-    by_server: Index,
-    /// (domain UUID, host, "") of every host's `domains`.
-    domain_hosts: Index,
-    by_mac: Index,
-    by_net: Index,
-}
-
-/// The indexes.
-#[derive(Debug, Clone, Copy)]
-enum By {
-    Server,
-    Mac,
-    Net,
-}
-
-/// The index entries of a record: its server, its MACs (guest and host), its network.
-fn entries(f: &Fields) -> Vec<(By, String)> {
-    let mut out = vec![(By::Server, f.domain_uuid.to_ascii_lowercase())];
-    out.extend(f.net_id.iter().map(|n| (By::Net, n.to_ascii_lowercase())));
-    out.extend(f.mac_address.map(|m| (By::Mac, m.to_string())));
-    // A host MAC equal to the guest's is one entry.
-    let host_mac = f.host_mac.filter(|m| Some(*m) != f.mac_address);
-    out.extend(host_mac.map(|m| (By::Mac, m.to_string())));
-    out
+    /// Hosts by name; the name is shared by its records and index entries.
+    hosts: OrdMap<Arc<str>, Host>,
+    indexes: Indexes,
 }
 
 /// A server found in the fleet.
@@ -149,14 +124,28 @@ impl FleetView {
         kvs: impl IntoIterator<Item = (&'a str, &'a [u8])>,
         revision: i64,
     ) -> (Self, Vec<FleetError>) {
-        let mut view = FleetView::default();
+        let mut view = FleetView::listing();
         let errors = kvs
             .into_iter()
             .filter_map(|(k, v)| view.apply(Change::Put(k, v)).err())
             .collect();
-        view.revision = revision;
-        view.listed = true;
+        view.list_done(revision);
         (view, errors)
+    }
+
+    /// An empty view to apply a list's puts to, then [`FleetView::list_done`]: the
+    /// index entries are put in at once at the end (lookups miss them until then).
+    pub fn listing() -> Self {
+        let mut view = FleetView::default();
+        view.indexes.defer();
+        view
+    }
+
+    /// The list is in, as of `revision`.
+    pub fn list_done(&mut self, revision: i64) {
+        self.indexes.flush();
+        self.revision = revision;
+        self.listed = true;
     }
 
     /// Applies one change. A key vifd does not write is ignored; a value that cannot be
@@ -174,7 +163,7 @@ impl FleetView {
         };
         let (host, entry) = match parsed {
             Key::Alive(host) => {
-                self.edit(host, |h| h.alive = value.is_some());
+                self.edit(host, |_, h| h.alive = value.is_some());
                 return Ok(());
             }
             Key::Host(host, entry) => (host, entry),
@@ -186,13 +175,13 @@ impl FleetView {
         match entry {
             Entry::Meta => {
                 let meta = value.map(serde_json::from_slice).transpose();
-                self.edit(host, |h| h.meta = meta.as_ref().ok().cloned().flatten());
+                self.edit(host, |_, h| h.meta = meta.as_ref().ok().cloned().flatten());
                 meta.map(drop).map_err(decode_err)
             }
             Entry::Problems => {
                 let list = value.map(serde_json::from_slice).transpose();
                 let kept = list.as_ref().ok().cloned().flatten().unwrap_or_default();
-                self.edit(host, |h| h.problems = Arc::new(kept));
+                self.edit(host, |_, h| h.problems = Arc::new(kept));
                 list.map(drop).map_err(decode_err)
             }
             Entry::Domains => {
@@ -206,15 +195,9 @@ impl FleetView {
                 let Some(raw) = value else { return Ok(()) };
                 // Served as it is, so every member must read as JSON to a client: skipping
                 // the members Fields does not name, serde_json checks neither their UTF-8
-                // nor their escapes (a lone surrogate); reading the whole value does.
-                strict::check(raw).map_err(decode_err)?;
-                let fields: Fields = serde_json::from_slice(raw).map_err(decode_err)?;
-                let record = Record {
-                    host: host.into(),
-                    raw: raw.into(),
-                    fields,
-                };
-                self.insert_record(host, id, record);
+                // nor their escapes (a lone surrogate); `decode` checks them.
+                let fields = fields::decode(raw).map_err(decode_err)?;
+                self.insert_record(host, id, raw, fields);
                 Ok(())
             }
             Entry::Other => Ok(()),
@@ -222,65 +205,76 @@ impl FleetView {
     }
 
     /// Changes a host, adding it first when new and dropping it when nothing is left.
-    fn edit(&mut self, host: &str, f: impl FnOnce(&mut Host)) {
-        // Taken out, not cloned: a clone shares the host's record map with the entry
-        // still in `hosts`, so each insert copied its nodes (40 record ids at 40 VIFs), for
-        // every record of a list. Taken out, a map nobody else holds changes in place; one
-        // a published snapshot shares is copied as before.
-        let mut h = self.hosts.remove(host).unwrap_or_default();
-        f(&mut h);
+    fn edit(&mut self, host: &str, f: impl FnOnce(&Arc<str>, &mut Host)) {
+        // Changed in place, not taken out and put back: that cost two walks of the map
+        // and a new key per record of a list. A host a published snapshot shares is
+        // copied by the map (copy on write), as before.
+        if let Some((name, h)) = self.hosts.get_key_value_mut(host) {
+            f(name, h);
+            if h.is_empty() {
+                self.hosts.remove(host);
+            }
+            return;
+        }
+        let (name, mut h) = (Arc::from(host), Host::default());
+        f(&name, &mut h);
         if !h.is_empty() {
-            self.hosts.insert(host.to_string(), h);
+            self.hosts.insert(name, h);
         }
     }
 
     fn set_domains(&mut self, host: &str, list: Vec<DomainEntry>) {
-        let entry =
-            |d: &DomainEntry| (d.uuid.to_ascii_lowercase(), host.to_string(), String::new());
-        if let Some(old) = self.hosts.get(host).map(|h| h.domains.clone()) {
-            for d in old.iter() {
-                self.domain_hosts.remove(&entry(d));
-            }
+        let mut old = Arc::default();
+        let mut name = None;
+        self.edit(host, |n, h| {
+            old = std::mem::replace(&mut h.domains, Arc::new(list));
+            name = Some((n.clone(), h.domains.clone()));
+        });
+        let Some((name, new)) = name else { return };
+        let entry = |d: &DomainEntry| (lowercase(&d.uuid), name.clone(), Arc::from(""));
+        for d in old.iter() {
+            self.indexes.remove(By::DomainHost, &entry(d));
         }
-        for d in &list {
-            self.domain_hosts.insert(entry(d));
+        for d in new.iter() {
+            self.indexes.insert(By::DomainHost, entry(d));
         }
-        self.edit(host, |h| h.domains = Arc::new(list));
     }
 
-    fn insert_record(&mut self, host: &str, id: &str, record: Record) {
-        for (by, value) in entries(&record.fields) {
-            self.index(by)
-                .insert((value, host.to_string(), id.to_string()));
-        }
-        let record = Arc::new(record);
-        self.edit(host, |h| {
-            h.vifs.insert(id.to_string(), record);
+    fn insert_record(&mut self, host: &str, id: &str, raw: &[u8], fields: Fields) {
+        let id: Arc<str> = id.into();
+        let mut record = None;
+        self.edit(host, |name, h| {
+            let r = Arc::new(Record {
+                host: name.clone(),
+                raw: raw.into(),
+                fields,
+            });
+            h.vifs.insert(id.clone(), r.clone());
+            record = Some(r);
         });
+        let Some(record) = record else { return };
+        for (by, value) in entries(&record.fields) {
+            (self.indexes).insert(by, (value, record.host.clone(), id.clone()));
+        }
     }
 
     fn remove_record(&mut self, host: &str, id: &str) {
-        let Some(old) = self.hosts.get(host).and_then(|h| h.vifs.get(id)).cloned() else {
+        let Some((name, h)) = self.hosts.get_key_value(host) else {
             return;
         };
+        let Some((id, old)) = h.vifs.get_key_value(id) else {
+            return;
+        };
+        let (name, id, old) = (name.clone(), id.clone(), old.clone());
         for (by, value) in entries(&old.fields) {
-            self.index(by)
-                .remove(&(value, host.to_string(), id.to_string()));
+            (self.indexes).remove(by, &(value, name.clone(), id.clone()));
         }
-        self.edit(host, |h| {
-            h.vifs.remove(id);
+        self.edit(host, |_, h| {
+            h.vifs.remove(&id);
         });
     }
 
-    fn index(&mut self, by: By) -> &mut Index {
-        match by {
-            By::Server => &mut self.by_server,
-            By::Mac => &mut self.by_mac,
-            By::Net => &mut self.by_net,
-        }
-    }
-
-    pub fn hosts(&self) -> impl Iterator<Item = (&String, &Host)> {
+    pub fn hosts(&self) -> impl Iterator<Item = (&Arc<str>, &Host)> {
         self.hosts.iter()
     }
 
@@ -297,11 +291,8 @@ impl FleetView {
         self.hosts.values().map(|h| h.vifs.len()).sum()
     }
 
-    fn lookup<'a>(&'a self, index: &'a Index, value: &str) -> Vec<&'a Arc<Record>> {
-        let from = (value.to_string(), String::new(), String::new());
-        index
-            .range(from..)
-            .take_while(|(v, _, _)| v == value)
+    fn lookup<'a>(&'a self, by: By, value: &str) -> Vec<&'a Arc<Record>> {
+        (self.indexes.get(by, value).into_iter())
             .filter_map(|(_, host, id)| self.hosts.get(host)?.vifs.get(id))
             .collect()
     }
@@ -309,17 +300,15 @@ impl FleetView {
     /// The records of a server (domain) UUID, on whichever host: several only while a
     /// migration shows it on two.
     pub fn by_server(&self, uuid: &str) -> Vec<&Arc<Record>> {
-        self.lookup(&self.by_server, &uuid.to_ascii_lowercase())
+        self.lookup(By::Server, &uuid.to_ascii_lowercase())
     }
 
     /// A server (domain) wherever it is: on the host whose `domains` name it (an alive
     /// one first, while a migration shows it on two), else on the host of its records.
     pub fn server(&self, uuid: &str) -> Option<Server<'_>> {
         let uuid = uuid.to_ascii_lowercase();
-        let from = (uuid.clone(), String::new(), String::new());
-        let mut hosts: Vec<&str> = (self.domain_hosts.range(from..))
-            .take_while(|(u, _, _)| *u == uuid)
-            .map(|(_, h, _)| h.as_str())
+        let mut hosts: Vec<&str> = (self.indexes.get(By::DomainHost, &uuid).into_iter())
+            .map(|(_, h, _)| &**h)
             .collect();
         hosts.extend(self.by_server(&uuid).iter().map(|r| &*r.host));
         let alive = |h: &&&str| self.hosts.get(**h).is_some_and(|h| h.alive);
@@ -334,21 +323,23 @@ impl FleetView {
             records: self
                 .by_server(&uuid)
                 .into_iter()
-                .filter(|r| &*r.host == name.as_str())
+                .filter(|r| r.host == *name)
                 .collect(),
         })
     }
 
     /// The records with this guest or host MAC.
     pub fn by_mac(&self, mac: MacAddr) -> Vec<&Arc<Record>> {
-        self.lookup(&self.by_mac, &mac.to_string())
+        self.lookup(By::Mac, &mac.to_string())
     }
 
     /// The records on this network (UUID, any case).
     pub fn by_net(&self, net_id: &str) -> Vec<&Arc<Record>> {
-        self.lookup(&self.by_net, &net_id.to_ascii_lowercase())
+        self.lookup(By::Net, &net_id.to_ascii_lowercase())
     }
 }
 
+mod fields;
+mod index;
 #[cfg(test)]
 mod tests;

@@ -172,7 +172,7 @@ const MAX_MESSAGE: usize = 256 << 20;
 async fn list(client: &Client) -> Result<(FleetView, Vec<FleetError>), etcd_client::Error> {
     let mut ranges = client.kv_client().max_decoding_message_size(MAX_MESSAGE);
     let end = prefix_end(ROOT);
-    let (mut view, mut errors) = FleetView::listed([], 0);
+    let (mut view, mut errors) = (FleetView::listing(), Vec::new());
     let mut from = ROOT.as_bytes().to_vec();
     loop {
         let mut opts = GetOptions::new().with_range(end.clone()).with_limit(PAGE);
@@ -190,7 +190,11 @@ async fn list(client: &Client) -> Result<(FleetView, Vec<FleetError>), etcd_clie
         match page.kvs().last() {
             // The next page starts right after the last key.
             Some(last) if page.more() => from = [last.key(), &[0]].concat(),
-            _ => return Ok((view, errors)),
+            _ => {
+                let revision = view.revision;
+                view.list_done(revision);
+                return Ok((view, errors));
+            }
         }
     }
 }

@@ -103,3 +103,118 @@ fn unreadable_values_and_foreign_keys() {
     view.apply(Change::Put("/elsewhere", b"1")).unwrap();
     assert_eq!(view.hosts().count(), 0);
 }
+
+/// Three hosts' keys as a list returns them (sorted), records on two networks.
+fn fleet() -> Vec<(String, Vec<u8>)> {
+    let mut kvs = Vec::new();
+    for (h, name) in ["hv-a", "hv-b", "hv-c"].into_iter().enumerate() {
+        let k = keys::HostKeys::new(name);
+        kvs.push((k.alive(), b"i".to_vec()));
+        for r in 0..5 {
+            let mac = format!("52:54:00:00:0{h}:0{r}");
+            let raw = record(&format!("r{r}"), &mac, ["NET-1", "net-2"][r % 2]);
+            kvs.push((k.vif(&format!("r{r}")), raw));
+        }
+        let domains = format!(r#"[{{"uuid":"{SERVER}","name":"web-1","volumes":[]}}]"#);
+        kvs.push((k.domains(), domains.into_bytes()));
+        kvs.push((k.problems(), b"[]".to_vec()));
+    }
+    kvs.sort();
+    kvs
+}
+
+fn assert_same(a: &FleetView, b: &FleetView) {
+    let hosts = |v: &FleetView| {
+        v.hosts()
+            .map(|(n, h)| (n.clone(), h.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(hosts(a), hosts(b));
+    assert_eq!(a.indexes, b.indexes);
+    // Lookups merge what was listed with what changed since, in (host, id) order.
+    let found = |r: Vec<&Arc<Record>>| {
+        r.iter()
+            .map(|r| (r.host.clone(), r.fields.id.clone()))
+            .collect::<Vec<_>>()
+    };
+    for net in ["net-1", "NET-2", "net-3"] {
+        assert_eq!(found(a.by_net(net)), found(b.by_net(net)));
+    }
+    let mac = "fe:54:00:00:00:01".parse().unwrap();
+    assert_eq!(found(a.by_mac(mac)), found(b.by_mac(mac)));
+    assert_eq!(found(a.by_server(SERVER)), found(b.by_server(SERVER)));
+    let server = |v: &FleetView| {
+        v.server(SERVER)
+            .map(|s| (s.host.to_string(), found(s.records)))
+    };
+    assert_eq!(server(a), server(b));
+}
+
+#[test]
+fn a_list_builds_the_view_that_puts_one_by_one_build() {
+    let kvs = fleet();
+    let pairs = || kvs.iter().map(|(k, v)| (k.as_str(), v.as_slice()));
+    let (mut listed, errors) = FleetView::listed(pairs(), 9);
+    assert!(errors.is_empty());
+    let mut edited = FleetView::default();
+    pairs().for_each(|(k, v)| put(&mut edited, k, v));
+    assert_same(&listed, &edited);
+    assert_eq!(listed.by_net("net-1").len(), 9);
+    assert_eq!(listed.server(SERVER).unwrap().records.len(), 5);
+
+    // Watched changes afterwards change both alike.
+    for view in [&mut listed, &mut edited] {
+        let b = keys::HostKeys::new("hv-b");
+        put(
+            view,
+            &b.vif("r1"),
+            &record("r1", "52:54:00:00:09:09", "net-3"),
+        );
+        view.apply(Change::Delete(&b.vif("r2"))).unwrap();
+        put(view, &b.domains(), b"[]");
+        // Removed and put back: listed again.
+        let a = keys::HostKeys::new("hv-a");
+        view.apply(Change::Delete(&a.vif("r0"))).unwrap();
+        put(
+            view,
+            &a.vif("r0"),
+            &record("r0", "52:54:00:00:00:00", "NET-1"),
+        );
+    }
+    assert_same(&listed, &edited);
+    let ids = |net| {
+        listed
+            .by_net(net)
+            .iter()
+            .map(|r| format!("{}/{}", r.host, r.fields.id))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        ids("net-1"),
+        ["hv-a/r0", "hv-a/r2", "hv-a/r4", "hv-b/r0", "hv-b/r4", "hv-c/r0", "hv-c/r2", "hv-c/r4"]
+    );
+    assert_eq!(ids("net-3"), ["hv-b/r1"]);
+}
+
+#[test]
+fn a_record_replaced_during_a_list_is_indexed_once() {
+    let a = keys::HostKeys::new("hv-a");
+    let (first, second) = (
+        record("r1", "52:54:00:00:00:01", "n-1"),
+        record("r1", "52:54:00:00:00:02", "n-2"),
+    );
+    let mut listing = FleetView::listing();
+    let mut edited = FleetView::default();
+    for view in [&mut listing, &mut edited] {
+        put(view, &a.vif("r1"), &first);
+        put(view, &a.vif("r1"), &second);
+        put(
+            view,
+            &a.vif("r2"),
+            &record("r2", "52:54:00:00:00:03", "n-1"),
+        );
+    }
+    listing.list_done(3);
+    assert_same(&listing, &edited);
+    assert!(listing.by_net("n-2").len() == 1 && listing.by_net("n-1").len() == 1);
+}
