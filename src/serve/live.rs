@@ -19,6 +19,8 @@ use crate::ovn::SbState;
 use crate::ovsdb::OvsState;
 
 mod ovn;
+#[cfg(test)]
+mod tests;
 
 use ovn::OvnSide;
 
@@ -136,9 +138,22 @@ impl Live {
 
     /// Links changed, by name.
     pub(super) fn apply_links(&mut self, changes: Vec<(String, Option<HostDevice>)>) {
-        let Some(c) = &mut self.corr else { return };
-        let deltas = c.set_devices(changes);
-        self.publish(deltas, None, false);
+        match &mut self.corr {
+            Some(c) => {
+                let deltas = c.set_devices(changes);
+                self.publish(deltas, None, false);
+            }
+            // The link table is in but libvirt's first read is not (it comes from a task of
+            // its own): the table must stay current until the correlation starts from it.
+            None => {
+                if let Some(devices) = &mut self.pending_devices {
+                    for (name, device) in changes {
+                        devices.retain(|d| d.name != name);
+                        devices.extend(device);
+                    }
+                }
+            }
+        }
     }
 
     /// ovsdb-server is gone or hangs (`why`): its last state, stale.
