@@ -9,32 +9,13 @@
 use std::sync::Arc;
 
 use imbl::OrdMap;
-use serde::Deserialize;
 
 use super::codec::{DomainEntry, Meta};
 use super::error::FleetError;
 use super::keys::{self, Entry, Key};
 use crate::mac::MacAddr;
+pub use fields::Fields;
 use index::{entries, lowercase, By, Indexes};
-
-/// The fields of a record the fleet server reads; the rest stays in its bytes.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct Fields {
-    pub id: String,
-    pub domain_uuid: String,
-    pub domain_name: String,
-    pub mac_address: Option<MacAddr>,
-    pub host_mac: Option<MacAddr>,
-    pub net_id: Option<String>,
-    pub port_id: Option<String>,
-    pub device: Option<String>,
-    pub master: Option<String>,
-    pub operstate: Option<String>,
-    pub carrier: Option<bool>,
-    /// Problem kinds by name (an agent newer than this server may name more).
-    #[serde(default)]
-    pub problems: Vec<String>,
-}
 
 /// One record of one host.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,10 +4,9 @@
 use std::cell::RefCell;
 use std::sync::Arc;
 
-use axum::http::header;
 use axum::Router;
 
-use super::http::{agent_view, answer, request, runtime, TOKEN};
+use super::http::{agent_view, dispatch, runtime, Apps, TOKEN};
 use crate::api::auth::Token;
 use crate::fleet::batch::Encoder;
 use crate::fleet::codec::{Meta, Stale};
@@ -16,29 +15,14 @@ use crate::fleet::view::FleetView;
 use crate::fleet::{router, FleetState};
 
 thread_local! {
-    /// Built once per thread: a runtime and the routers without and with a token.
-    static APP: RefCell<Option<(tokio::runtime::Runtime, Router, Router)>> =
-        const { RefCell::new(None) };
+    static APP: RefCell<Apps> = const { RefCell::new(None) };
 }
 
 /// The request as [`super::http_router`] reads it (with an `Authorization` header, to
 /// the router that requires [`TOKEN`]). No request may make the fleet API fail (a 500),
 /// and what it says is JSON or XML must parse as such.
 pub fn fleet_router(data: &[u8]) {
-    let Some(req) = request(data) else {
-        return;
-    };
-    let with_token = req.headers().contains_key(header::AUTHORIZATION);
-    APP.with(|app| {
-        let mut app = app.borrow_mut();
-        let (rt, open, guarded) = app.get_or_insert_with(build);
-        let app = if with_token {
-            guarded.clone()
-        } else {
-            open.clone()
-        };
-        rt.block_on(answer(app, req));
-    });
+    dispatch(&APP, build, data);
 }
 
 fn build() -> (tokio::runtime::Runtime, Router, Router) {

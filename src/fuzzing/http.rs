@@ -3,6 +3,7 @@
 
 use std::cell::RefCell;
 use std::sync::Arc;
+use std::thread::LocalKey;
 use std::time::{Duration, SystemTime};
 
 use axum::body::Body;
@@ -33,10 +34,11 @@ const DOMAIN: &str = "<domain type='kvm'><name>instance-0000002a</name>\
 <interface type='network'><mac address='fa:16:3e:04:05:06'/><source network='physnet'/>\
 <target dev='tap9c1e3a5c-7e'/></interface></devices></domain>";
 
+/// A runtime and the routers without and with a token, built once per thread.
+pub(super) type Apps = Option<(tokio::runtime::Runtime, Router, Router)>;
+
 thread_local! {
-    /// Built once per thread: a runtime and the routers without and with a token.
-    static APP: RefCell<Option<(tokio::runtime::Runtime, Router, Router)>> =
-        const { RefCell::new(None) };
+    static APP: RefCell<Apps> = const { RefCell::new(None) };
 }
 
 /// The request as text: `METHOD PATH` on the first line, `Name: value` header lines, a
@@ -44,11 +46,21 @@ thread_local! {
 /// requires [`TOKEN`]. No request may make the API fail (a 500), and what it says is
 /// JSON or XML must parse as such.
 pub fn http_router(data: &[u8]) {
+    dispatch(&APP, build, data);
+}
+
+/// Sends the request `data` describes to `apps`' router (built by `build` on first use):
+/// the one requiring [`TOKEN`] when it carries an `Authorization` header.
+pub(super) fn dispatch(
+    apps: &'static LocalKey<RefCell<Apps>>,
+    build: fn() -> (tokio::runtime::Runtime, Router, Router),
+    data: &[u8],
+) {
     let Some(req) = request(data) else {
         return;
     };
     let with_token = req.headers().contains_key(header::AUTHORIZATION);
-    APP.with(|app| {
+    apps.with(|app| {
         let mut app = app.borrow_mut();
         let (rt, open, guarded) = app.get_or_insert_with(build);
         let app = if with_token {

@@ -92,13 +92,8 @@ pub(super) fn read_domain(dom: &VirtDomain, agent: Option<&GuestAgent>) -> Optio
         _ => vec![],
     };
     Some(Domain {
-        uuid,
-        name: parsed.name.unwrap_or(name),
-        state,
-        interfaces: parsed.interfaces,
-        disks: parsed.disks,
-        nova: parsed.nova,
         guest_addresses,
+        ..parsed.into_domain(Some(uuid), Some(name), state)
     })
 }
 

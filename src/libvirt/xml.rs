@@ -7,7 +7,8 @@
 use roxmltree::{Document, Node};
 
 use super::domain::{
-    DomainDisk, DomainInterface, InterfaceSource, NovaInstance, NovaIp, NovaPort, Virtualport,
+    Domain, DomainDisk, DomainInterface, DomainState, InterfaceSource, NovaInstance, NovaIp,
+    NovaPort, Virtualport,
 };
 
 /// Namespaces of Nova's instance metadata start with this (versions 1.0, 1.1, ...).
@@ -32,6 +33,27 @@ pub struct ParsedDomain {
     pub nova: Option<NovaInstance>,
     /// The live XML shows the QEMU guest agent's channel connected: the agent can answer.
     pub agent_connected: bool,
+}
+
+impl ParsedDomain {
+    /// The domain in `state`, named and identified by its XML unless libvirt said
+    /// otherwise (`name`, `uuid` as listed); no guest-agent addresses.
+    pub fn into_domain(
+        self,
+        uuid: Option<String>,
+        name: Option<String>,
+        state: DomainState,
+    ) -> Domain {
+        Domain {
+            uuid: uuid.or(self.uuid).unwrap_or_default(),
+            name: self.name.or(name).unwrap_or_default(),
+            state,
+            interfaces: self.interfaces,
+            disks: self.disks,
+            nova: self.nova,
+            guest_addresses: vec![],
+        }
+    }
 }
 
 /// Parses a `<domain>` document.

@@ -31,6 +31,28 @@ pub struct HostDevice {
     pub stats: Option<LinkStats>,
 }
 
+impl HostDevice {
+    /// A tap that is up and held open, with nothing else known (no MAC, MTU, master or
+    /// counters): what the fuzz harnesses and tests correlate against.
+    pub fn up_tap(ifindex: u32, name: impl Into<String>) -> Self {
+        HostDevice {
+            ifindex,
+            name: name.into(),
+            kind: DeviceKind::Tap,
+            mac: None,
+            master: None,
+            operstate: "up".into(),
+            carrier: Some(true),
+            admin_up: true,
+            mtu: None,
+            link_ifindex: None,
+            link_netnsid: None,
+            lower: None,
+            stats: None,
+        }
+    }
+}
+
 /// A device's traffic counters as the kernel keeps them, from the host's side (what
 /// `ip -s link` shows): a tap's `rx` is what its guest sent, its `tx` what the guest got.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

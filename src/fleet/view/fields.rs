@@ -7,9 +7,27 @@ use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 
-use super::Fields;
 use crate::fleet::strict::{self, Checked};
 use crate::mac::MacAddr;
+
+/// The fields of a record the fleet server reads; the rest stays in its bytes.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct Fields {
+    pub id: String,
+    pub domain_uuid: String,
+    pub domain_name: String,
+    pub mac_address: Option<MacAddr>,
+    pub host_mac: Option<MacAddr>,
+    pub net_id: Option<String>,
+    pub port_id: Option<String>,
+    pub device: Option<String>,
+    pub master: Option<String>,
+    pub operstate: Option<String>,
+    pub carrier: Option<bool>,
+    /// Problem kinds by name (an agent newer than this server may name more).
+    #[serde(default)]
+    pub problems: Vec<String>,
+}
 
 /// A record's fields, the whole value checked as [`strict::check`] does: accepted and
 /// refused exactly as that check followed by `Fields`' derived decoding.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use imbl::OrdSet;
 
-use super::Fields;
+use super::fields::Fields;
 
 /// An entry: (lowercase value, host, record id). The host is the `Arc` of the view's
 /// key and the id that of the host's record map: three strings allocated per entry made

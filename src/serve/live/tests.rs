@@ -4,25 +4,11 @@ use std::time::Duration;
 use super::Live;
 use crate::correlate::CorrelateOptions;
 use crate::inventory::Shared;
-use crate::libvirt::{parse_domain_xml, Domain, DomainState, Snapshot};
-use crate::netlink::{DeviceKind, HostDevice};
+use crate::libvirt::{parse_domain_xml, DomainState, Snapshot};
+use crate::netlink::HostDevice;
 
 fn tap(name: &str, ifindex: u32) -> HostDevice {
-    HostDevice {
-        ifindex,
-        name: name.into(),
-        kind: DeviceKind::Tap,
-        mac: None,
-        master: None,
-        operstate: "up".into(),
-        carrier: Some(true),
-        admin_up: true,
-        mtu: None,
-        link_ifindex: None,
-        link_netnsid: None,
-        lower: None,
-        stats: None,
-    }
+    HostDevice::up_tap(ifindex, name)
 }
 
 /// A running domain with an ethernet NIC on each of `taps` (MACs 52:54:00:00:00:0N).
@@ -38,15 +24,7 @@ fn guests(taps: &[&str]) -> Snapshot {
          <devices>{nics}</devices></domain>"
     );
     let parsed = parse_domain_xml(&xml).unwrap();
-    let domain = Domain {
-        uuid: parsed.uuid.unwrap(),
-        name: parsed.name.unwrap(),
-        state: DomainState::Running,
-        interfaces: parsed.interfaces,
-        disks: parsed.disks,
-        nova: parsed.nova,
-        guest_addresses: vec![],
-    };
+    let domain = parsed.into_domain(None, None, DomainState::Running);
     Snapshot {
         domains: vec![domain],
         networks: vec![],
