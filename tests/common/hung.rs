@@ -4,7 +4,6 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -101,18 +100,11 @@ impl Load {
     }
 }
 
-/// Runs `ip ARGS` (in `netns` when given).
+/// Runs `ip ARGS`, in `netns` when given.
 fn ip(netns: Option<&str>, args: &[&str]) {
-    let mut cmd = Command::new("ip");
-    if let Some(ns) = netns {
-        cmd.args(["-n", ns]);
-    }
-    let out = cmd.args(args).output().expect("run ip");
-    assert!(
-        out.status.success(),
-        "ip {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let mut all = netns.map_or(vec![], |ns| vec!["-n", ns]);
+    all.extend_from_slice(args);
+    super::ip(&all);
 }
 
 /// Enslaves `dev` to `bridge` and frees it again, `n` times each, waiting each time
