@@ -344,17 +344,54 @@ pub fn load(run: &Run, targets: &[(SocketAddr, String)]) {
     }
 }
 
-/// The daemons' resources every two seconds until the run ends.
-pub fn sampler(run: &Run, pids: &[u32]) -> Vec<Vec<Sample>> {
-    let mut series = vec![Vec::new(); pids.len()];
+/// The daemon's served generation, or 0 when it does not answer (it always should; the
+/// load counts failures).
+fn generation_at(addr: SocketAddr) -> u64 {
+    let answer = TcpStream::connect_timeout(&addr, Duration::from_secs(10))
+        .ok()
+        .and_then(|s| {
+            s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+            http::raw(s, &http::request("GET", "/healthz", &[]))
+        });
+    answer
+        .and_then(|r| r.header("x-vifd-generation")?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The daemons' resources and generations every two seconds until the run ends.
+pub fn sampler(run: &Run, daemons: &[(u32, SocketAddr)]) -> Vec<Vec<Sample>> {
+    let mut series = vec![Vec::new(); daemons.len()];
     loop {
-        for (s, pid) in series.iter_mut().zip(pids) {
-            s.extend(super::soak::sample(*pid, run.started));
+        for (s, (pid, addr)) in series.iter_mut().zip(daemons) {
+            if let Some(mut sample) = super::soak::sample(*pid, run.started) {
+                sample.generation = generation_at(*addr);
+                s.push(sample);
+            }
         }
         if !run.going() {
             return series;
         }
         // The sampling interval.
         run.pace(Duration::from_secs(2));
+    }
+}
+
+/// Warms A up: takes tap `tap` down and up, one flip at a time, each waited on (a record
+/// event), until the daemon's generation passes `generation`, so that its change-feed log
+/// is full and the fit measures the daemon after it, not the log filling (A's other
+/// churn makes a few thousand events in 30 minutes; the log keeps 8,192). Ends with the
+/// tap up.
+pub fn fill_feed(run: &Run, t: &Target, tap: &str, generation: u64) {
+    let mut g = t.generation();
+    let mut up = true;
+    while run.going() && g < generation {
+        up = !up;
+        super::ip(&["link", "set", "dev", tap, if up { "up" } else { "down" }]);
+        bump(&run.tally.fill_flips);
+        t.try_until(STEP_LIMIT, || t.generation() > g);
+        g = t.generation();
+    }
+    if !up {
+        super::ip(&["link", "set", "dev", tap, "up"]);
     }
 }
