@@ -23,6 +23,7 @@ pub mod fleet;
 /// Fuzz harnesses, one per parser (see the `fuzz/` crate and `tests/fuzz_regressions.rs`).
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod heap;
 pub mod logging;
 pub mod output;
 pub mod serve;

@@ -257,15 +257,17 @@ fn served(d: &Daemon, mac: &str) -> Value {
 fn serve_follows_rows_and_survives_ovsdb_restarts() {
     let (ns, mut ovs) = setup();
     let (uri, addr) = (uri(), ovs.addr());
-    let d = Daemon::on_loopback(&[
+    let config = std::env::temp_dir().join(format!("vifd-ovsdb-serve-{}.toml", std::process::id()));
+    std::fs::write(&config, "refresh = 3600\n").unwrap();
+    let mut d = Daemon::on_loopback(&[
+        "--config",
+        config.to_str().unwrap(),
         "--libvirt-uri",
         &uri,
         "--netns",
         &ns.name,
         "--ovsdb",
         &addr,
-        "--refresh",
-        "3600",
     ]);
     let m1 = "fa:16:3e:20:00:01";
     d.until("the OVSDB values served", Duration::from_secs(20), || {
@@ -302,6 +304,17 @@ fn serve_follows_rows_and_survives_ovsdb_restarts() {
         "OVSDB down is not unready"
     );
 
+    // A reload that restarts the refresher while ovsdb-server is still gone: the new one
+    // starts from the last values read, still stale, instead of dropping them.
+    d.reload(&config, "refresh = 3599\n");
+    let r = served(&d, m1);
+    assert_eq!(
+        (r["net_id"].as_str(), r["port_id"].as_str()),
+        (Some(NET_B), Some(P1)),
+        "after the reload: {r:#}"
+    );
+    assert_eq!(r["stale_sources"], serde_json::json!(["ovsdb"]), "{r:#}");
+
     // Back, with a change made while it was away: current again by itself.
     ovs.start();
     let tap3 = tap_of(P3);
@@ -314,4 +327,5 @@ fn serve_follows_rows_and_survives_ovsdb_restarts() {
             && r3["vlan"] == 7
     });
     assert_eq!(served(&d, "fa:16:3e:20:00:03")["device"], tap3.as_str());
+    let _ = std::fs::remove_file(&config);
 }

@@ -146,17 +146,19 @@ fn serve_follows_a_clustered_southbound_through_leader_loss_and_outage() {
     let One { net, port, g, .. } = one_guest(&central, &mut chassis, "cluster");
     let uri = g.uri();
     let remotes = cluster.remotes();
+    let config = std::env::temp_dir().join(format!("vifd-ovn-serve-{}.toml", std::process::id()));
+    std::fs::write(&config, "refresh = 3600\n").unwrap();
     let args = [
+        "--config",
+        config.to_str().unwrap(),
         "--libvirt-uri",
         &uri,
         "--ovsdb",
         OVS,
         "--ovn-sb",
         &remotes,
-        "--refresh",
-        "3600",
     ];
-    let d = Daemon::on_loopback(&args);
+    let mut d = Daemon::on_loopback(&args);
     d.until("the binding served", LIMIT, || {
         interfaces(&d)
             .first()
@@ -181,10 +183,18 @@ fn serve_follows_a_clustered_southbound_through_leader_loss_and_outage() {
     });
     assert_eq!(interfaces(&d)[0]["net_id"], net.as_str());
     assert_eq!(ovn_up(&d), Some(false));
+    // A reload that restarts the refresher meanwhile: the new one starts from the last
+    // bindings read, stale, instead of losing them.
+    d.reload(&config, "refresh = 3599\n");
+    let r = interfaces(&d)[0].clone();
+    assert_eq!(r["net_id"], net.as_str(), "after the reload: {r:#}");
+    assert_eq!(r["stale_sources"], json!(["ovn"]), "{r:#}");
+    assert_eq!(ovn_up(&d), Some(false));
     cluster.start_all();
     cluster.wait_leader();
     d.until("current again", LIMIT, || {
         interfaces(&d)[0]["stale_sources"] == serde_json::json!([])
     });
     assert_eq!(ovn_up(&d), Some(true));
+    let _ = std::fs::remove_file(&config);
 }

@@ -2,9 +2,12 @@
 //! `SOAK_MIN` minutes (2 by default, as `make test` runs it; `make soak` runs 30).
 //!
 //! - A reads the real libvirtd (qemu:///system) with two paused QEMU guests, a private
-//!   ovsdb-server holding a port of one of them, and publishes to a real etcd. Its churn:
+//!   ovsdb-server holding a port of each (one an OVN port), an OVN Southbound of its own
+//!   (northd translating a private Northbound), and publishes to a real etcd. Its churn:
 //!   a third guest created and destroyed; libvirtd SIGKILLed and started again, or
-//!   SIGSTOPped for 4 s; ovsdb-server SIGKILLed and started again.
+//!   SIGSTOPped for 4 s; ovsdb-server SIGKILLed and started again; the Southbound
+//!   SIGSTOPped until its values turn stale; one tap flipped down and up until the change
+//!   feed's log is full (the warm-up).
 //! - B reads the 1000 x 4 test-driver host of bench/gen_node.py in a namespace of its
 //!   own. Its churn: taps deleted and made again.
 //! - Both: SIGHUP reloads (the refresh interval changed each time, so the refresher is
@@ -26,6 +29,7 @@ use std::time::Duration;
 
 use common::daemon::Daemon;
 use common::etcd::{self, Etcd};
+use common::ovn::OvnCentral;
 use common::ovsdb::OvsdbServer;
 use common::qemu::{self, Host, URI};
 use common::soak::{growth, log_full_at, table, Growth, Sample};
@@ -59,10 +63,13 @@ fn minutes() -> f64 {
 fn prerequisites() -> bool {
     let python = Command::new("python3").arg("--version").output();
     let found = python.is_ok_and(|o| o.status.success());
-    common::ovn::prerequisite("python3 (bench/gen_node.py)", found) && etcd::available() && {
-        qemu::script("start-libvirtd.sh");
-        common::ovn::prerequisite("libvirtd on qemu:///system", qemu::libvirtd_answers())
-    }
+    common::ovn::prerequisite("python3 (bench/gen_node.py)", found)
+        && etcd::available()
+        && common::ovn::available()
+        && {
+            qemu::script("start-libvirtd.sh");
+            common::ovn::prerequisite("libvirtd on qemu:///system", qemu::libvirtd_answers())
+        }
 }
 
 /// The 1000 x 4 test-driver host: its namespace (with every tap), node file and taps.
@@ -139,6 +146,43 @@ fn plug(ovs: &OvsdbServer, tap: &str, mac: &str) {
     ]);
 }
 
+/// The Neutron network and port of A's OVN port, and the chassis A's Open vSwitch says it is.
+const OVN_NET: &str = "50a00000-0000-4000-8000-000000000001";
+const OVN_PORT: &str = "50a00000-0000-4000-8000-000000000002";
+const CHASSIS: &str = "hv-soak-chassis";
+
+/// A's Southbound: network OVN_NET with port OVN_PORT (guest `uuid`'s tap `tap`, MAC
+/// `mac`) bound to A's chassis and up, and the tap on br-int with that iface-id,
+/// `ovn-installed`: the rows Neutron, northd and an ovn-controller would leave (none runs:
+/// the machine's own Open vSwitch is other tests').
+fn southbound(ovs: &OvsdbServer, tap: &str, mac: &str, uuid: &str) -> OvnCentral {
+    let central = OvnCentral::new();
+    central.add_network(OVN_NET, "soak-net");
+    central.add_port(OVN_NET, OVN_PORT, mac, "10.9.0.5/24", uuid, None);
+    central.sync_sb();
+    central.add_other_chassis(CHASSIS);
+    central.bind_elsewhere(OVN_PORT, CHASSIS);
+    central.sbctl(&["set", "Port_Binding", OVN_PORT, "up=true"]);
+    ovs.add_bridge("br-int", "netdev");
+    let system_id = format!("external_ids:system-id={CHASSIS}");
+    ovs.vsctl(&["set", "Open_vSwitch", ".", &system_id]);
+    let iface_id = format!("external_ids:iface-id={OVN_PORT}");
+    let attached = format!("external_ids:attached-mac={mac}");
+    ovs.vsctl(&[
+        "add-port",
+        "br-int",
+        tap,
+        "--",
+        "set",
+        "Interface",
+        tap,
+        &iface_id,
+        &attached,
+        "external_ids:ovn-installed=true",
+    ]);
+    central
+}
+
 /// The paths of the HTTP load on one daemon; the Compute ones ask for the server of the
 /// interface `mac`.
 fn load_paths(d: &Daemon, mac: &str) -> Vec<(SocketAddr, String)> {
@@ -183,19 +227,19 @@ fn no_panic(name: &str, d: &mut Daemon, log: &Path) {
     assert!(panics.is_empty(), "{name} panicked: {panics:#?}");
 }
 
-/// A daemon's fit: after the warm-up and after its change-feed log is full (until then
-/// its memory grows by design); from the warm-up alone, said so, when the log never
-/// filled.
+/// A daemon's fits: after the warm-up, and for memory also after its change-feed log is
+/// full (until then its memory grows by design); from the warm-up alone, said so, when
+/// the log never filled.
 fn fitted(name: &str, samples: &[Sample], warmup: f64) -> Growth {
     match log_full_at(samples, LOG_CAPACITY) {
         Some(full) => {
             eprintln!("{name}: change-feed log full ({LOG_CAPACITY} events) at {full:.0} s");
-            growth(samples, warmup.max(full))
+            growth(samples, warmup, full)
         }
         None => {
             let last = samples.last().map_or(0, |s| s.generation);
             eprintln!("{name}: change-feed log never full (generation {last}): RSS still includes it filling");
-            growth(samples, warmup)
+            growth(samples, warmup, warmup)
         }
     }
 }
@@ -237,14 +281,21 @@ fn served_state_stays_exact_and_resources_flat_under_churn() {
     ovs.add_bridge("br-soak", "netdev");
     let mut host = Host::new(8);
     let (probe, macs) = host.create_domain(1, "");
-    host.create_domain(2, "");
+    let (_, ovn_macs) = host.create_domain(2, "");
     let eth_tap = format!("tapvt{}-1", host.tag);
     plug(&ovs, &eth_tap, &macs[2]);
+    let ovn_tap = format!("tapvt{}-2", host.tag);
+    let ovn_uuid = format!(
+        "00000002-0000-4000-8000-{:012}",
+        host.tag.parse::<u64>().unwrap()
+    );
+    let central = southbound(&ovs, &ovn_tap, &ovn_macs[2], &ovn_uuid);
     let bench = bench_host();
     let dir = bench.dir.clone();
 
     let ovs_addr = ovs.addr();
-    let a_args = ["--libvirt-uri", URI, "--ovsdb", &ovs_addr];
+    let sb = central.sb_addr();
+    let a_args = ["--libvirt-uri", URI, "--ovsdb", &ovs_addr, "--ovn-sb", &sb];
     let fleet = ["--fleet-etcd", &etcd.client_url, "--fleet-host", "hv-soak"];
     let (mut a, a_config, a_log) = serve("a", &dir, &[&a_args[..], &fleet[..]].concat());
     // B reads no Open vSwitch: the machine's own (other tests') is none of its business.
@@ -274,7 +325,7 @@ fn served_state_stays_exact_and_resources_flat_under_churn() {
     ];
     let addrs = [a.addr(), b.addr()];
     let sampled = [(a.child.pid(), a.addr()), (b.child.pid(), b.addr())];
-    let fill_tap = format!("tapvt{}-2", host.tag);
+    let sb_pid = central.sb_pid();
 
     let run = Run::new(length);
     let series = std::thread::scope(|s| {
@@ -284,7 +335,8 @@ fn served_state_stays_exact_and_resources_flat_under_churn() {
         s.spawn(|| churn::reloads(&run, reloadable));
         s.spawn(|| churn::watchers(&run, &addrs));
         s.spawn(|| churn::load(&run, &load));
-        s.spawn(|| churn::fill_feed(&run, &ta, &fill_tap, LOG_CAPACITY as u64 + 500));
+        s.spawn(|| churn::southbound(&run, &ta, sb_pid, &ovn_macs[2], OVN_NET));
+        s.spawn(|| churn::fill_feed(&run, &ta, &ovn_tap, LOG_CAPACITY as u64 + 500));
         s.spawn(|| churn::sampler(&run, &sampled)).join().unwrap()
     });
     let took = run.started.elapsed();
@@ -340,10 +392,11 @@ fn the_growth_bounds_pass_noise_and_fail_a_leak_per_fault() {
                     fds: 18.0 + in_flight + leaked,
                     threads: 7.0,
                     generation: 10_000,
+                    heap_kib: 40_000.0,
                 }
             })
             .collect();
-        growth(&samples, 30.0)
+        growth(&samples, 30.0, 30.0)
     };
     let quiet = run(false);
     assert!(quiet.fds_window.abs() <= MAX_FDS, "{quiet:#?}");
@@ -363,10 +416,15 @@ fn the_fit_starts_once_the_feed_log_is_full() {
             fds: 18.0,
             threads: 7.0,
             generation: 400 * i as u64,
+            heap_kib: 40_000.0,
         })
         .collect();
     assert_eq!(log_full_at(&samples, 8192), Some(42.0));
-    assert_eq!(fitted("X", &samples, 30.0).fit_from, 42.0);
-    assert_eq!(fitted("X", &samples, 60.0).fit_from, 60.0);
-    assert_eq!(fitted("X", &samples[..10], 10.0).fit_from, 10.0);
+    let fit = |samples: &[Sample], warmup| {
+        let g = fitted("X", samples, warmup);
+        (g.fit_from, g.memory_from)
+    };
+    assert_eq!(fit(&samples, 30.0), (30.0, 42.0));
+    assert_eq!(fit(&samples, 60.0), (60.0, 60.0));
+    assert_eq!(fit(&samples[..10], 10.0), (10.0, 10.0));
 }

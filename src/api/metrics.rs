@@ -37,6 +37,10 @@
 //! - `vifd_inventory_duration_seconds`: wall time of the last successful full read of
 //!   libvirt (every domain's XML, networks and leases) plus correlating it with the link
 //!   table and publishing the view. No sample before the first one.
+//! - `vifd_heap_in_use_bytes`, `vifd_heap_free_bytes`: the allocator's (glibc's) count
+//!   of heap memory in use, and of memory freed but still held in its arenas (in RSS
+//!   unless its pages were returned: `vifd serve` returns them each time it grew by
+//!   8 MiB). A leak grows the first. No samples with another allocator.
 //! - `vifd_build_info{version}`.
 //!
 //! Counter labels: node_exporter names a device `device`; the libvirt exporters name the
@@ -77,6 +81,7 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
 use super::fault::Fault;
+use crate::heap::{self, HeapStats};
 use crate::inventory::{Shared, Sources, View};
 use labels::Esc;
 pub use negotiate::{Format, CLASSIC as CLASSIC_CONTENT_TYPE, OPEN_METRICS as CONTENT_TYPE};
@@ -162,13 +167,13 @@ fn in_format(openmetrics: String, format: Format) -> String {
 fn sources_text(sources: &Sources, format: Format) -> Result<String, fmt::Error> {
     let mut out = String::with_capacity(1024);
     let mut registry = Registry::default();
-    registry.register_collector(Box::new(SourceFamilies(*sources)));
+    registry.register_collector(Box::new(SourceFamilies(*sources, heap::stats())));
     prometheus_client::encoding::text::encode(&mut out, &registry)?;
     Ok(in_format(out, format))
 }
 
 #[derive(Debug)]
-struct SourceFamilies(Sources);
+struct SourceFamilies(Sources, Option<HeapStats>);
 
 impl Collector for SourceFamilies {
     fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
@@ -209,6 +214,16 @@ impl Collector for SourceFamilies {
                 MetricType::Counter,
             )?;
             ConstCounter::new(s.fleet_conflicts).encode(m)?;
+        }
+        if let Some(h) = self.1 {
+            let bytes = Unit::Bytes;
+            for (name, help, value) in [
+                ("vifd_heap_in_use", "Heap memory allocated and not freed (glibc malloc's count).", h.in_use),
+                ("vifd_heap_free", "Heap memory freed but still held by the allocator (in RSS unless its pages were returned to the kernel).", h.free),
+            ] {
+                let m = encoder.encode_descriptor(name, help, Some(&bytes), MetricType::Gauge)?;
+                ConstGauge::new(value as i64).encode(m)?;
+            }
         }
         let mut m = encoder.encode_descriptor(
             "vifd_build",

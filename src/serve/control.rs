@@ -11,8 +11,10 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
+use super::carry::Carry;
 use super::check::check_config;
 use super::config::{timing_of, ServeConfig};
+use super::memory;
 use super::notify::Notifier;
 use super::ready::ReadyFile;
 use super::refresh;
@@ -76,7 +78,13 @@ impl Control {
             "waiting for the first inventory; listening on {}",
             listening.join(", ")
         ));
-        let mut refresher = tokio::spawn(refresh::run(shared.clone(), cfg.source.clone(), timing));
+        let carry = Carry::default();
+        let mut refresher = tokio::spawn(refresh::run(
+            shared.clone(),
+            cfg.source.clone(),
+            timing,
+            carry.clone(),
+        ));
         let ready = Arc::new(Mutex::new(false));
         let status = tokio::spawn(report(
             shared.clone(),
@@ -84,6 +92,7 @@ impl Control {
             ready.clone(),
             ready_file.clone(),
         ));
+        let trimmer = tokio::spawn(memory::keep_trimmed());
         let pings = notifier
             .watchdog()
             .map(|every| tokio::spawn(ping(notifier.clone(), every)));
@@ -93,7 +102,7 @@ impl Control {
                 _ = hangup(&mut hup) => {
                     notifier.reloading();
                     if let Some(new) = self.reload(&cfg, token.as_deref()) {
-                        refresher = restart_if_changed(refresher, &shared, &cfg, &new).await;
+                        refresher = restart_if_changed(refresher, &shared, &carry, &cfg, &new).await;
                         cfg = new;
                     }
                     // Before the first inventory, READY=1 is still the reporter's to send
@@ -109,6 +118,7 @@ impl Control {
         }
         notifier.stopping();
         refresher.abort();
+        trimmer.abort();
         status.abort();
         // Done with the ready file before it is removed (it may be being written).
         let _ = status.await;
@@ -164,10 +174,12 @@ impl Control {
 }
 
 /// A new refresher when the sources or timings changed; the served view stays until
-/// the new one has read everything.
+/// the new one has read everything, and it starts from the old one's last OVSDB and
+/// Southbound states where it reads the same servers.
 async fn restart_if_changed(
     old_task: JoinHandle<()>,
     shared: &Arc<Shared>,
+    carry: &Carry,
     old: &ServeConfig,
     new: &ServeConfig,
 ) -> JoinHandle<()> {
@@ -178,10 +190,12 @@ async fn restart_if_changed(
     info!("sources or intervals changed; restarting the refresher");
     old_task.abort();
     let _ = old_task.await;
+    carry.keep_for(&old.source, &new.source);
     tokio::spawn(refresh::run(
         shared.clone(),
         new.source.clone(),
         timing_of(new),
+        carry.clone(),
     ))
 }
 

@@ -8,6 +8,7 @@ use tokio::time::Instant;
 
 use tracing::{debug, info};
 
+use super::carry::Carry;
 use super::guests::GuestUpdate;
 use crate::correlate::{CorrelateOptions, Correlation, Delta};
 use crate::identity::{Facts, OvsFacts};
@@ -44,11 +45,20 @@ pub(super) struct Live {
     /// The OVSDB monitor is connected; `None` while there is no server to watch.
     ovsdb_up: Option<bool>,
     ovn: OvnSide,
+    /// The last OVSDB and Southbound states, for the refresher after a reload.
+    carry: Carry,
 }
 
 impl Live {
-    pub(super) fn new(shared: Arc<Shared>, opts: CorrelateOptions, ovn_grace: Duration) -> Self {
-        Live {
+    /// Starts from what `carry` holds (a reload's predecessor's last OVSDB and Southbound
+    /// states), served stale until each is read again.
+    pub(super) fn new(
+        shared: Arc<Shared>,
+        opts: CorrelateOptions,
+        ovn_grace: Duration,
+        carry: Carry,
+    ) -> Self {
+        let mut live = Live {
             shared,
             opts,
             corr: None,
@@ -61,7 +71,20 @@ impl Live {
             links_ready: false,
             ovsdb_up: None,
             ovn: OvnSide::new(ovn_grace),
+            carry,
+        };
+        let last = live.carry.get();
+        if let Some(state) = last.ovs {
+            live.last_ovs = Some(state.clone());
+            live.pending_facts
+                .set_ovsdb(Some(OvsFacts { state, stale: true }));
         }
+        if let Some(sb) = last.sb {
+            let now = Instant::now();
+            live.ovn.resume(sb, now);
+            live.pending_facts.ovn = live.ovn.facts(live.last_ovs.as_ref(), now);
+        }
+        live
     }
 
     /// A full libvirt read. `reason` names why it counts as a resync for watchers.
@@ -171,6 +194,7 @@ impl Live {
             Some(s) => {
                 self.shared.set_degraded(DegradedSource::Ovsdb, None);
                 let s = Arc::new(s);
+                self.carry.set_ovs(&s);
                 self.last_ovs = Some(s.clone());
                 Some(OvsFacts {
                     state: s,
@@ -215,6 +239,7 @@ impl Live {
             self.shared.set_degraded(DegradedSource::Ovn, None);
         }
         self.ovn.set_state(state, Instant::now());
+        self.carry.set_sb(self.ovn.last());
         self.update_ovn();
     }
 
@@ -222,6 +247,7 @@ impl Live {
     pub(super) fn ovn_off(&mut self) {
         self.shared.set_degraded(DegradedSource::Ovn, None);
         self.ovn.off();
+        self.carry.set_sb(None);
         self.update_ovn();
     }
 

@@ -2,6 +2,7 @@
 
 mod activation;
 mod addr;
+mod carry;
 mod check;
 mod config;
 pub mod control;
@@ -10,6 +11,7 @@ mod fleet;
 mod guests;
 pub mod listen;
 mod live;
+mod memory;
 pub mod notify;
 mod ovn;
 mod ovs;

@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tracing::{debug, error, warn};
 
+use super::carry::Carry;
 use super::guests::{GuestTask, GuestTiming, GuestUpdate};
 use super::live::Live;
 use super::ovn::{OvnTask, OvnUpdate, Target};
@@ -36,8 +37,9 @@ pub struct Timing {
 
 /// Runs forever: never returns, never panics on libvirt, netlink or OVSDB trouble. Every
 /// source runs on a task of its own and only its results come here, so one that hangs
-/// stalls none of the others.
-pub async fn run(shared: Arc<Shared>, source: Source, timing: Timing) {
+/// stalls none of the others. It starts from the OVSDB and Southbound states in `carry`
+/// (what the refresher a reload replaced last read) and keeps them there.
+pub(super) async fn run(shared: Arc<Shared>, source: Source, timing: Timing, carry: Carry) {
     let rcvbuf = timing.netlink_rcvbuf;
     let guest_timing = GuestTiming {
         refresh: timing.refresh,
@@ -53,7 +55,7 @@ pub async fn run(shared: Arc<Shared>, source: Source, timing: Timing) {
     let mut ovn = source.ovn.as_ref().map(|_| OvnTask::spawn());
     let grace = source.ovn.as_ref().map_or(Duration::ZERO, |o| o.grace);
     let mut r = Refresher {
-        live: Live::new(shared, source.options.clone(), grace),
+        live: Live::new(shared, source.options.clone(), grace, carry),
         links_synced: false,
         poll: timing.poll,
     };

@@ -219,6 +219,24 @@ impl Daemon {
         self.target().until(what, limit, ok);
     }
 
+    /// Writes `text` to its configuration file `config` and sends SIGHUP; returns once the
+    /// refresher the reload restarted has served its first view (the watch's resync
+    /// "configuration reloaded"). The text must change a source or an interval.
+    pub fn reload(&mut self, config: &Path, text: &str) {
+        let since = self.target().generation();
+        let mut watch = super::sse::Sse::open(self.addr(), &format!("/v1/watch?since={since}"));
+        std::fs::write(config, text).expect("write the configuration");
+        self.child.signal(Signal::SIGHUP);
+        loop {
+            let ev = watch
+                .next(START_LIMIT)
+                .expect("the reloaded refresher's first view (a resync)");
+            if ev.kind == "resync" && ev.data["reason"] == "configuration reloaded" {
+                return;
+            }
+        }
+    }
+
     /// SIGTERM, then the exit status (within 15 s).
     pub fn stop(&mut self) -> ExitStatus {
         self.stop_within(Duration::from_secs(15))

@@ -16,6 +16,8 @@ pub struct Tally {
     pub libvirtd_kills: AtomicU64,
     pub libvirtd_stops: AtomicU64,
     pub ovsdb_kills: AtomicU64,
+    /// The OVN Southbound SIGSTOPped (and continued).
+    pub sb_stops: AtomicU64,
     pub reloads: AtomicU64,
     pub watchers: AtomicU64,
     pub watch_events: AtomicU64,
@@ -54,6 +56,7 @@ impl Tally {
             ("libvirtd SIGKILLed", &self.libvirtd_kills),
             ("libvirtd SIGSTOPped", &self.libvirtd_stops),
             ("ovsdb-server killed", &self.ovsdb_kills),
+            ("OVN Southbound hung", &self.sb_stops),
             ("SIGHUP reloads", &self.reloads),
             ("watch clients", &self.watchers),
             ("watch events read", &self.watch_events),
@@ -86,6 +89,8 @@ pub struct Sample {
     /// The daemon's served generation (one per change-feed event), 0 when it did not
     /// answer.
     pub generation: u64,
+    /// The allocator's heap in use (`vifd_heap_in_use_bytes`), KiB; 0 when not read.
+    pub heap_kib: f64,
 }
 
 /// RSS and threads from /proc/PID/status, open fds from /proc/PID/fd; `None` once the
@@ -103,6 +108,7 @@ pub fn sample(pid: u32, since: Instant) -> Option<Sample> {
         fds: fds as f64,
         threads: field("Threads:")?,
         generation: 0,
+        heap_kib: 0.0,
     })
 }
 
@@ -134,20 +140,30 @@ pub fn slope(points: &[(f64, f64)]) -> f64 {
     }
 }
 
-/// A daemon's resources over the run: the fit after the warm-up, and where they were.
+/// A daemon's resources over the run: the fits after the warm-up, and where they were.
 #[derive(Debug)]
 pub struct Growth {
-    /// Seconds since the start the fit begins at.
+    /// Seconds since the start the fds' and threads' fit begins at.
     pub fit_from: f64,
     pub samples: usize,
-    /// Seconds the fit covers.
+    /// Seconds that fit covers.
     pub window: f64,
+    /// Where the memory fit begins: no earlier than `fit_from`, and not before the change
+    /// feed's log is full (until then memory grows by design).
+    pub memory_from: f64,
+    pub memory_samples: usize,
+    pub memory_window: f64,
     pub rss_start_mib: f64,
     pub rss_end_mib: f64,
     pub rss_mib_per_h: f64,
+    /// The allocator's heap in use over the memory fit: a leak grows it, memory the
+    /// allocator keeps does not.
+    pub heap_start_mib: f64,
+    pub heap_end_mib: f64,
+    pub heap_mib_per_h: f64,
     pub fds_per_h: f64,
     pub threads_per_h: f64,
-    /// What the fitted lines climb over the window (the per-hour figure of a short run
+    /// What the fitted lines climb over their window (the per-hour figure of a short run
     /// magnifies noise; this is what a short run can assert on).
     pub rss_window_mib: f64,
     pub fds_window: f64,
@@ -156,30 +172,49 @@ pub struct Growth {
     pub threads_range: (f64, f64),
 }
 
-/// Fits the samples taken after `warmup` (seconds since the start).
-pub fn growth(samples: &[Sample], warmup: f64) -> Growth {
-    let kept: Vec<&Sample> = samples.iter().filter(|s| s.t >= warmup).collect();
-    let fit = |f: fn(&Sample) -> f64| slope(&kept.iter().map(|s| (s.t, f(s))).collect::<Vec<_>>());
+/// The samples taken from `from` (seconds since the start) on, and the seconds they span.
+fn from(samples: &[Sample], from: f64) -> (Vec<&Sample>, f64) {
+    let kept: Vec<&Sample> = samples.iter().filter(|s| s.t >= from).collect();
     let window = match (kept.first(), kept.last()) {
         (Some(a), Some(b)) => b.t - a.t,
         _ => 0.0,
     };
+    (kept, window)
+}
+
+fn fit(kept: &[&Sample], f: fn(&Sample) -> f64) -> f64 {
+    slope(&kept.iter().map(|s| (s.t, f(s))).collect::<Vec<_>>())
+}
+
+/// Fits fds and threads after `warmup`, RSS and the heap after `memory_from` too.
+pub fn growth(samples: &[Sample], warmup: f64, memory_from: f64) -> Growth {
+    let (kept, window) = from(samples, warmup);
+    let memory_from = memory_from.max(warmup);
+    let (memory, memory_window) = from(samples, memory_from);
     let range = |f: fn(&Sample) -> f64| {
         kept.iter()
             .map(|s| f(s))
             .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)))
     };
-    let (rss, fds, threads) = (fit(|s| s.rss_kib), fit(|s| s.fds), fit(|s| s.threads));
+    let (fds, threads) = (fit(&kept, |s| s.fds), fit(&kept, |s| s.threads));
+    let (rss, heap) = (fit(&memory, |s| s.rss_kib), fit(&memory, |s| s.heap_kib));
+    let heap_at = |s: Option<&&Sample>| s.map_or(0.0, |s| s.heap_kib / 1024.0);
     Growth {
         fit_from: warmup,
         samples: kept.len(),
         window,
+        memory_from,
+        memory_samples: memory.len(),
+        memory_window,
         rss_start_mib: samples.first().map_or(0.0, |s| s.rss_kib / 1024.0),
         rss_end_mib: samples.last().map_or(0.0, |s| s.rss_kib / 1024.0),
         rss_mib_per_h: rss * 3600.0 / 1024.0,
+        heap_start_mib: heap_at(memory.first()),
+        heap_end_mib: heap_at(memory.last()),
+        heap_mib_per_h: heap * 3600.0 / 1024.0,
         fds_per_h: fds * 3600.0,
         threads_per_h: threads * 3600.0,
-        rss_window_mib: rss * window / 1024.0,
+        rss_window_mib: rss * memory_window / 1024.0,
         fds_window: fds * window,
         threads_window: threads * window,
         fds_range: range(|s| s.fds),
@@ -201,15 +236,24 @@ pub fn table(duration: Duration, tally: &Tally, daemons: &[(&str, &Growth)]) -> 
         "daemon".into(),
         daemons.iter().map(|(n, _)| n.to_string()).collect(),
     ));
-    let figures: [(&str, Figure); 8] = [
-        ("fit from", |g| format!("{:.0} s", g.fit_from)),
-        ("samples fitted", |g| {
-            format!("{} over {:.0} s", g.samples, g.window)
+    let figures: [(&str, Figure); 10] = [
+        ("fds/threads fitted from", |g| {
+            format!("{:.0} s: {} over {:.0} s", g.fit_from, g.samples, g.window)
+        }),
+        ("memory fitted from", |g| {
+            format!(
+                "{:.0} s: {} over {:.0} s",
+                g.memory_from, g.memory_samples, g.memory_window
+            )
         }),
         ("RSS start / end MiB", |g| {
             format!("{:.1} / {:.1}", g.rss_start_mib, g.rss_end_mib)
         }),
         ("RSS growth MiB/h", |g| format!("{:+.2}", g.rss_mib_per_h)),
+        ("heap in use (fitted) MiB", |g| {
+            format!("{:.1} / {:.1}", g.heap_start_mib, g.heap_end_mib)
+        }),
+        ("heap growth MiB/h", |g| format!("{:+.2}", g.heap_mib_per_h)),
         ("open fds min..max", |g| {
             format!("{:.0}..{:.0}", g.fds_range.0, g.fds_range.1)
         }),

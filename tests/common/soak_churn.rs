@@ -14,6 +14,7 @@ use nix::unistd::Pid;
 use serde_json::Value;
 
 use super::http::{self, Target};
+use super::hung::Stopped;
 use super::ovsdb::OvsdbServer;
 use super::qemu::{self, Host};
 use super::soak::{bump, Sample, Tally};
@@ -244,6 +245,29 @@ pub fn ovsdb(run: &Run, t: &Target, ovs: &mut OvsdbServer, tap: &str, mac: &str)
     }
 }
 
+fn stale_ovn(r: &Value) -> bool {
+    r["stale_sources"]
+        .as_array()
+        .is_some_and(|s| s.iter().any(|v| v == "ovn"))
+}
+
+/// The Southbound hung (SIGSTOPped) for a while: the network of `mac`, which it holds,
+/// goes stale once the session's probe goes unanswered; after SIGCONT, current again.
+pub fn southbound(run: &Run, t: &Target, sb_pid: u32, mac: &str, net: &str) {
+    let current = |r: &Value| r["net_id"] == net && !stale_ovn(r);
+    until_record(t, mac, "the network read from the Southbound", current);
+    while run.going() {
+        let hung = Stopped::new(sb_pid);
+        bump(&run.tally.sb_stops);
+        until_record(t, mac, "the Southbound hang noticed", |r| {
+            stale_ovn(r) && r["net_id"] == net
+        });
+        drop(hung);
+        until_record(t, mac, "the Southbound current again", current);
+        run.pace(Duration::from_secs(5));
+    }
+}
+
 /// A daemon to reload: its pid, its notifications (see
 /// [`super::notify::NotifySocket::forward`]), its
 /// configuration file.
@@ -344,27 +368,31 @@ pub fn load(run: &Run, targets: &[(SocketAddr, String)]) {
     }
 }
 
-/// The daemon's served generation, or 0 when it does not answer (it always should; the
-/// load counts failures).
-fn generation_at(addr: SocketAddr) -> u64 {
-    let answer = TcpStream::connect_timeout(&addr, Duration::from_secs(10))
-        .ok()
-        .and_then(|s| {
-            s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
-            http::raw(s, &http::request("GET", "/healthz", &[]))
-        });
-    answer
-        .and_then(|r| r.header("x-vifd-generation")?.parse().ok())
-        .unwrap_or(0)
+/// GET `path`, with timeouts; `None` when nothing answered (the load counts failures).
+fn fetch(addr: SocketAddr, path: &str) -> Option<http::Resp> {
+    let s = TcpStream::connect_timeout(&addr, Duration::from_secs(10)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+    http::raw(s, &http::request("GET", path, &[]))
 }
 
-/// The daemons' resources and generations every two seconds until the run ends.
+/// The value of the sample line `name` in a `/metrics` text.
+fn metric(text: &str, name: &str) -> Option<f64> {
+    let line = text.lines().find(|l| l.starts_with(name))?;
+    line[name.len()..].trim().parse().ok()
+}
+
+/// The daemons' resources, generations and heaps every two seconds until the run ends.
 pub fn sampler(run: &Run, daemons: &[(u32, SocketAddr)]) -> Vec<Vec<Sample>> {
     let mut series = vec![Vec::new(); daemons.len()];
     loop {
         for (s, (pid, addr)) in series.iter_mut().zip(daemons) {
             if let Some(mut sample) = super::soak::sample(*pid, run.started) {
-                sample.generation = generation_at(*addr);
+                let healthz = fetch(*addr, "/healthz");
+                let generation = healthz.and_then(|r| r.header("x-vifd-generation")?.parse().ok());
+                sample.generation = generation.unwrap_or(0);
+                let metrics = fetch(*addr, "/metrics");
+                let heap = metrics.and_then(|r| metric(&r.body, "vifd_heap_in_use_bytes "));
+                sample.heap_kib = heap.unwrap_or(0.0) / 1024.0;
                 s.push(sample);
             }
         }

@@ -83,6 +83,18 @@ impl OvnSide {
         }
     }
 
+    /// The last state read, if any.
+    pub(super) fn last(&self) -> Option<&Arc<SbState>> {
+        self.last.as_ref()
+    }
+
+    /// Starts from a state read before (by the refresher a reload replaced), with the
+    /// session down until it is read again: served stale, the grace clocks stopped now.
+    pub(super) fn resume(&mut self, last: Arc<SbState>, now: Instant) {
+        self.namespaces = Arc::new(named_namespaces());
+        (self.last, self.up, self.down_since) = (Some(last), Some(false), Some(now));
+    }
+
     /// The host stopped being an OVN chassis.
     pub(super) fn off(&mut self) {
         (self.up, self.last, self.down_since) = (None, None, None);

@@ -35,7 +35,7 @@ fn guests(taps: &[&str]) -> Snapshot {
 fn link_changes_before_libvirts_first_read_are_kept() {
     let shared = Shared::new();
     let opts = CorrelateOptions::default();
-    let mut live = Live::new(shared.clone(), opts, Duration::ZERO);
+    let mut live = Live::new(shared.clone(), opts, Duration::ZERO, Default::default());
     live.apply_devices(vec![tap("tap-a", 1)], None);
     // libvirt reads on a task of its own: links may change before its first read is in.
     live.apply_links(vec![
