@@ -26,6 +26,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("mac.rs", 0),
     ("xml_text.rs", 0),
     ("backoff.rs", 0),
+    ("heap.rs", 0),
     // Sources: what libvirt, the kernel and Open vSwitch say.
     ("libvirt/", 1),
     ("netlink/", 1),
