@@ -409,8 +409,8 @@ impl Normaliser {
         out
     }
 
-    /// Metrics text (either format) with counters, the inventory duration, the generation and the
-    /// build version replaced.
+    /// Metrics text (either format) with counters, the inventory duration, the heap's
+    /// bytes, the generation and the build version replaced.
     fn metrics(&self, text: &str, generation: u64) -> String {
         let mut out = String::with_capacity(text.len());
         for line in text.split_inclusive('\n') {
@@ -430,6 +430,8 @@ impl Normaliser {
                 Some(format!("{series} {COUNTER}"))
             } else if series == "vifd_inventory_duration_seconds" && value.parse::<f64>().is_ok() {
                 Some(format!("{series} <duration>"))
+            } else if series.starts_with("vifd_heap_") && value.parse::<u64>().is_ok() {
+                Some(format!("{series} <bytes>"))
             } else if series == "vifd_generation" && value == generation.to_string() {
                 Some(format!("{series} {GENERATION}"))
             } else if series == build {
