@@ -389,6 +389,7 @@ fn the_growth_bounds_pass_noise_and_fail_a_leak_per_fault() {
                 common::soak::Sample {
                     t,
                     rss_kib: 90_000.0 + (i % 3) as f64 * 2048.0,
+                    anon_kib: 50_000.0,
                     fds: 18.0 + in_flight + leaked,
                     threads: 7.0,
                     generation: 10_000,
@@ -413,6 +414,7 @@ fn the_fit_starts_once_the_feed_log_is_full() {
         .map(|i| Sample {
             t: 2.0 * i as f64,
             rss_kib: 90_000.0,
+            anon_kib: 50_000.0,
             fds: 18.0,
             threads: 7.0,
             generation: 400 * i as u64,

@@ -84,6 +84,9 @@ pub struct Sample {
     /// Seconds since the run started.
     pub t: f64,
     pub rss_kib: f64,
+    /// The anonymous part of RSS (heap, stacks): RSS less the binary's and libraries'
+    /// pages, which grow as code runs for the first time and are no leak.
+    pub anon_kib: f64,
     pub fds: f64,
     pub threads: f64,
     /// The daemon's served generation (one per change-feed event), 0 when it did not
@@ -105,6 +108,7 @@ pub fn sample(pid: u32, since: Instant) -> Option<Sample> {
     Some(Sample {
         t: since.elapsed().as_secs_f64(),
         rss_kib: field("VmRSS:")?,
+        anon_kib: field("RssAnon:")?,
         fds: fds as f64,
         threads: field("Threads:")?,
         generation: 0,
@@ -156,6 +160,7 @@ pub struct Growth {
     pub rss_start_mib: f64,
     pub rss_end_mib: f64,
     pub rss_mib_per_h: f64,
+    pub anon_mib_per_h: f64,
     /// The allocator's heap in use over the memory fit: a leak grows it, memory the
     /// allocator keeps does not.
     pub heap_start_mib: f64,
@@ -198,6 +203,7 @@ pub fn growth(samples: &[Sample], warmup: f64, memory_from: f64) -> Growth {
     };
     let (fds, threads) = (fit(&kept, |s| s.fds), fit(&kept, |s| s.threads));
     let (rss, heap) = (fit(&memory, |s| s.rss_kib), fit(&memory, |s| s.heap_kib));
+    let anon = fit(&memory, |s| s.anon_kib);
     let heap_at = |s: Option<&&Sample>| s.map_or(0.0, |s| s.heap_kib / 1024.0);
     Growth {
         fit_from: warmup,
@@ -209,6 +215,7 @@ pub fn growth(samples: &[Sample], warmup: f64, memory_from: f64) -> Growth {
         rss_start_mib: samples.first().map_or(0.0, |s| s.rss_kib / 1024.0),
         rss_end_mib: samples.last().map_or(0.0, |s| s.rss_kib / 1024.0),
         rss_mib_per_h: rss * 3600.0 / 1024.0,
+        anon_mib_per_h: anon * 3600.0 / 1024.0,
         heap_start_mib: heap_at(memory.first()),
         heap_end_mib: heap_at(memory.last()),
         heap_mib_per_h: heap * 3600.0 / 1024.0,
@@ -236,7 +243,7 @@ pub fn table(duration: Duration, tally: &Tally, daemons: &[(&str, &Growth)]) -> 
         "daemon".into(),
         daemons.iter().map(|(n, _)| n.to_string()).collect(),
     ));
-    let figures: [(&str, Figure); 10] = [
+    let figures: [(&str, Figure); 11] = [
         ("fds/threads fitted from", |g| {
             format!("{:.0} s: {} over {:.0} s", g.fit_from, g.samples, g.window)
         }),
@@ -250,6 +257,9 @@ pub fn table(duration: Duration, tally: &Tally, daemons: &[(&str, &Growth)]) -> 
             format!("{:.1} / {:.1}", g.rss_start_mib, g.rss_end_mib)
         }),
         ("RSS growth MiB/h", |g| format!("{:+.2}", g.rss_mib_per_h)),
+        ("RssAnon growth MiB/h", |g| {
+            format!("{:+.2}", g.anon_mib_per_h)
+        }),
         ("heap in use (fitted) MiB", |g| {
             format!("{:.1} / {:.1}", g.heap_start_mib, g.heap_end_mib)
         }),
