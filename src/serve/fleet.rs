@@ -13,6 +13,7 @@ use super::addr::ListenAddr;
 use super::check::{check_access, Checked};
 use super::error::ServeError;
 use super::listen::{self, Bound};
+use super::memory;
 use super::notify::Notifier;
 use super::ready::ReadyFile;
 use crate::fleet::{router, FleetConfig, FleetState, Watcher};
@@ -79,6 +80,8 @@ impl FleetServer {
             .map(|b| tokio::spawn(b.serve(limit.clone(), stop_rx.clone())))
             .collect();
         let watcher = Watcher::spawn(self.etcd, self.state.clone());
+        // A list of the whole fleet frees as much as it keeps: give it back.
+        let trimmer = tokio::spawn(memory::keep_trimmed());
         let mut views = self.state.subscribe();
         let announce = async {
             let revision = match views.wait_for(|v| v.listed).await {
@@ -96,6 +99,7 @@ impl FleetServer {
             () = announce => {}
         }
         info!("shutting down");
+        trimmer.abort();
         drop(watcher);
         self.state.close();
         let _ = stop_tx.send(true);

@@ -1,7 +1,8 @@
-//! Gives the allocator's free memory back to the kernel now and then. After a reload's
-//! full read, a resync or a burst of watch snapshots, glibc keeps the freed chunks in its
-//! arenas, between chunks still in use, and RSS stays up although nothing leaks; only
-//! `malloc_trim` returns those pages.
+//! Gives the allocator's free memory back to the kernel now and then (`vifd serve` and
+//! `vifd fleet serve`). After a reload's full read, a resync, a burst of watch snapshots
+//! or a list of the whole fleet, glibc keeps the freed chunks in its arenas, between
+//! chunks still in use, and RSS stays up although nothing leaks; only `malloc_trim`
+//! returns those pages.
 
 use std::time::Duration;
 
