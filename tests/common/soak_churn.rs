@@ -224,10 +224,10 @@ pub fn ovsdb(run: &Run, t: &Target, ovs: &mut OvsdbServer, tap: &str, mac: &str)
     while run.going() {
         ovs.stop();
         bump(&run.tally.ovsdb_kills);
-        // Marked stale; or gone, when a reload restarted the refresher meanwhile (a new
-        // refresher has no last values to keep).
+        // Marked stale, the port kept: also when a reload restarts the refresher meanwhile
+        // (the new one starts from the last values read).
         until_record(t, mac, "OVSDB gone noticed", |r| {
-            stale_ovsdb(r) || r["port_id"].is_null()
+            stale_ovsdb(r) && r["port_id"].is_string()
         });
         ovs.start();
         let port = format!("soak-port-{k}");
