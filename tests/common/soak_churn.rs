@@ -333,9 +333,7 @@ pub fn watchers(run: &Run, addrs: &[SocketAddr]) {
 
 /// GET `path` at `addr` with timeouts; the status, or `None` when nothing answered.
 fn status(addr: SocketAddr, path: &str) -> Option<u16> {
-    let s = TcpStream::connect_timeout(&addr, Duration::from_secs(10)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(60))).ok()?;
-    http::raw(s, &http::request("GET", path, &[])).map(|r| r.status)
+    fetch(addr, path).map(|r| r.status)
 }
 
 /// HTTP load: `targets` round and round; `/readyz` on each daemon counted apart.
@@ -371,7 +369,7 @@ pub fn load(run: &Run, targets: &[(SocketAddr, String)]) {
 /// GET `path`, with timeouts; `None` when nothing answered (the load counts failures).
 fn fetch(addr: SocketAddr, path: &str) -> Option<http::Resp> {
     let s = TcpStream::connect_timeout(&addr, Duration::from_secs(10)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(60))).ok()?;
     http::raw(s, &http::request("GET", path, &[]))
 }
 
