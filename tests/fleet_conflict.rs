@@ -46,7 +46,7 @@ fn conflicts_counted(a: &Agent) -> u64 {
 /// Waits until the fleet serves `want` for the host, checking that every state it shows
 /// meanwhile is one agent's whole state (one of `seen`), never a mix.
 fn until_serves(fleet: &FleetServer, want: &Records, seen: &[Records], what: &str) {
-    common::fleet::until_within(what, LIMIT, || {
+    common::wakes::until_seen(what, LIMIT, [fleet.addr], || {
         let now = fleet.records(HOST);
         assert!(
             now.is_empty() || now == *want || seen.contains(&now),
@@ -88,7 +88,7 @@ fn two_agents_with_one_host_name_are_shown_and_never_interleave() {
     let a_after = common::served_by_id(a.daemon.addr());
     let seen = vec![a_before, b_before.clone()];
     until_serves(&fleet, &a_after, &seen, "A's records again");
-    common::fleet::until_within("the conflict in /v1/hosts", LIMIT, || {
+    common::wakes::until_seen("the conflict in /v1/hosts", LIMIT, [fleet.addr], || {
         fleet
             .host(HOST)
             .is_some_and(|h| h["conflict"]["instance"] == *b_instance)
@@ -110,7 +110,7 @@ fn two_agents_with_one_host_name_are_shown_and_never_interleave() {
     let b_after = common::served_by_id(b.daemon.addr());
     let seen = vec![a_after.clone(), b_before];
     until_serves(&fleet, &b_after, &seen, "B's records again");
-    common::fleet::until_within("B's conflict in /v1/hosts", LIMIT, || {
+    common::wakes::until_seen("B's conflict in /v1/hosts", LIMIT, [fleet.addr], || {
         fleet
             .host(HOST)
             .is_some_and(|h| h["conflict"]["instance"] == *a_instance)

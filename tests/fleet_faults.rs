@@ -8,8 +8,9 @@
 //! changes meanwhile; a fleet server restarted; history compacted under a fleet server
 //! whose watch is behind (it lists again).
 //!
-//! Every wait is a question asked again under a deadline. The two sleeps are faults (a
-//! member stopped for 20 s, etcd down for 30 s), not synchronisation.
+//! Every wait asks again at each event of the daemons' watches (`/v1/watch` of every
+//! agent and fleet server). The two sleeps are faults (a member stopped for 20 s, etcd
+//! down for 30 s), not synchronisation.
 
 mod common;
 
@@ -17,7 +18,8 @@ use std::time::{Duration, Instant};
 
 use common::agents::Agent;
 use common::etcd::{self, Etcd};
-use common::fleet::{host_name, in_sync, served, until_within, FleetServer};
+use common::fleet::{addrs, host_name, in_sync, served, FleetServer};
+use common::wakes::{until_seen, Wakes};
 use nix::sys::signal::Signal;
 
 /// How long the fleet may take to show a host at first, or an agent to see a tap change.
@@ -50,9 +52,17 @@ impl Fleet {
     fn change(&self, agent: usize, mtu: u32) {
         let a = &self.agents[agent];
         a.ns.batch(&format!("link set tq{}d0n0 mtu {mtu}\n", a.index));
-        until_within("the agent serving its new MTU", LIMIT, || {
-            served(a).values().any(|r| r["mtu"] == mtu)
-        });
+        until_seen(
+            "the agent serving its new MTU",
+            LIMIT,
+            [a.daemon.addr()],
+            || served(a).values().any(|r| r["mtu"] == mtu),
+        );
+    }
+
+    /// Every agent and fleet server: what a wait on them watches.
+    fn addrs(&self) -> Vec<std::net::SocketAddr> {
+        addrs(&self.servers, &self.agents)
     }
 
     fn exact(&self) -> bool {
@@ -67,18 +77,15 @@ impl Fleet {
 
     /// As [`exact_within`](Self::exact_within), by `ended` + `limit`.
     fn exact_by(&self, fault: &str, ended: Instant, limit: Duration) {
-        let deadline = ended + limit;
-        while !self.exact() {
-            if Instant::now() >= deadline {
-                for (i, f) in self.servers.iter().enumerate() {
-                    for a in &self.agents {
-                        let (ours, theirs) = (f.records(&host_name(a)), served(a));
-                        assert_eq!(ours, theirs, "{fault}: fleet server {i}, {}", host_name(a));
-                    }
+        let wakes = Wakes::on(self.addrs());
+        let left = (ended + limit).saturating_duration_since(Instant::now());
+        if !wakes.wait(left, || self.exact()) {
+            for (i, f) in self.servers.iter().enumerate() {
+                for a in &self.agents {
+                    let (ours, theirs) = (f.records(&host_name(a)), served(a));
+                    assert_eq!(ours, theirs, "{fault}: fleet server {i}, {}", host_name(a));
                 }
             }
-            // Pacing of the question asked again, not synchronisation.
-            std::thread::sleep(Duration::from_millis(20));
         }
         let took = ended.elapsed();
         eprintln!("fleet_faults: {fault}: exact {took:?} after the fault ended");
@@ -87,12 +94,18 @@ impl Fleet {
 
     /// Every host is alive in every fleet server (its agent holds a lease again).
     fn all_alive(&self, fault: &str) {
-        until_within(&format!("{fault}: every host alive"), LIMIT, || {
-            (self.servers.iter()).all(|f| {
-                (self.agents.iter())
-                    .all(|a| f.host(&host_name(a)).is_some_and(|h| h["alive"] == true))
-            })
-        });
+        let servers = self.servers.iter().map(|f| f.addr);
+        until_seen(
+            &format!("{fault}: every host alive"),
+            LIMIT,
+            servers,
+            || {
+                (self.servers.iter()).all(|f| {
+                    (self.agents.iter())
+                        .all(|a| f.host(&host_name(a)).is_some_and(|h| h["alive"] == true))
+                })
+            },
+        );
     }
 }
 
@@ -113,7 +126,12 @@ fn start() -> Fleet {
         agents,
         servers,
     };
-    until_within("every host in both fleet servers", LIMIT, || fleet.exact());
+    until_seen(
+        "every host in both fleet servers",
+        LIMIT,
+        fleet.addrs(),
+        || fleet.exact(),
+    );
     fleet.all_alive("start");
     fleet
 }

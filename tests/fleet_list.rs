@@ -8,8 +8,9 @@ mod common;
 use std::time::Duration;
 
 use common::etcd::{self, Etcd};
-use common::fleet::{until_within, FleetServer};
+use common::fleet::FleetServer;
 use common::http::get;
+use common::wakes::until_seen;
 use etcd_client::{Client, Txn, TxnOp};
 use serde_json::json;
 
@@ -84,7 +85,7 @@ fn a_fleet_larger_than_a_page_and_a_message_is_listed_whole() {
         let key = "/vifd/v1/hosts/big-119/vifs/port-119-89";
         client.put(key, record(119, 89, 1400), None).await.unwrap();
     });
-    until_within("the change after the list", LIMIT, || {
+    until_seen("the change after the list", LIMIT, [addr], || {
         mtu_of(119, "port-119-89") == 1400
     });
 }

@@ -58,16 +58,6 @@ fn until_etcd(etcd: &Etcd, what: &str, ok: impl FnMut() -> bool) {
     etcd.until_changed("/vifd/v1/", what, LIMIT, ok);
 }
 
-/// Asks `ok` again until it holds; panics after `LIMIT`. Only for `/metrics`, whose
-/// values move with no event a client can wait on (pacing, not synchronisation).
-fn until(what: &str, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + LIMIT;
-    while !ok() {
-        assert!(Instant::now() < deadline, "{what}: not within {LIMIT:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 fn in_sync(etcd: &Etcd, host: &str, d: &Daemon) -> bool {
     published(etcd, host) == served(d)
 }
@@ -139,7 +129,9 @@ fn keys_are_repaired_once_etcd_is_back_and_the_api_never_waits() {
     };
 
     etcd.stop();
-    until("vifd_source_up{source=\"fleet\"} 0", || {
+    // The gauge is set before the warning is logged.
+    let what = "vifd_source_up{source=\"fleet\"} 0";
+    d.until_logged(what, "cannot publish to etcd", LIMIT, || {
         fleet_up(&d) == Some(0)
     });
     ns.batch(ADD_DB1);

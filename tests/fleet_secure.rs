@@ -65,7 +65,8 @@ fn agents_and_the_fleet_server_use_client_certificates() {
     assert_eq!(fleet_up(&a), Some(1));
 
     let fleet = FleetServer::start_with(&etcd.client_url, "tls", &tls);
-    common::fleet::until_within("the TLS agent in the fleet", LIMIT, || {
+    let watched = common::fleet::addrs([&fleet], [&a]);
+    common::wakes::until_seen("the TLS agent in the fleet", LIMIT, watched, || {
         fleet.records("hv-tls") == common::served_by_id(a.daemon.addr())
     });
 
@@ -121,7 +122,8 @@ fn agents_and_the_fleet_server_log_in_as_an_etcd_user() {
 
     let l: Vec<&str> = good_login.iter().map(String::as_str).collect();
     let fleet = FleetServer::start_with(&etcd.client_url, "auth", &l);
-    common::fleet::until_within("the agent in the fleet", LIMIT, || {
+    let watched = common::fleet::addrs([&fleet], [&a]);
+    common::wakes::until_seen("the agent in the fleet", LIMIT, watched, || {
         fleet.records("hv-auth") == common::served_by_id(a.daemon.addr())
     });
 

@@ -6,7 +6,8 @@
 //! after its lease and keeps its records until `vifd fleet forget`; a restarted fleet
 //! server lists again; the Compute views of a server are its agent's.
 //!
-//! Every wait is a question asked again under a deadline, never a sleep.
+//! Every wait asks again at each event of the watches of the daemons it reads (agents' and
+//! fleet servers' `/v1/watch`, or etcd's own watch), never after a sleep.
 
 mod common;
 
@@ -15,9 +16,10 @@ use std::time::{Duration, Instant};
 
 use common::agents::Agent;
 use common::etcd::{self, Etcd};
-use common::fleet::{host_name, in_sync, served, until_within, FleetServer};
+use common::fleet::{addrs, host_name, in_sync, served, FleetServer};
 use common::http::get;
 use common::sse::{Sse, SseEvent};
+use common::wakes::until_seen;
 use serde_json::Value;
 
 /// How long the fleet may take to show what an agent serves.
@@ -27,9 +29,10 @@ const CHANGE_LIMIT: Duration = Duration::from_secs(2);
 /// The agent's lease (30 s) and some room for etcd to expire it.
 const LEASE_LIMIT: Duration = Duration::from_secs(45);
 
-/// Asks `ok` again (pacing, not synchronisation) until it holds; panics after `LIMIT`.
-fn until(what: &str, ok: impl FnMut() -> bool) {
-    until_within(what, LIMIT, ok)
+/// Waits until `f`'s records of `a`'s host are what `a` serves, woken by both watches;
+/// panics after `LIMIT`.
+fn until_in_sync(what: &str, f: &FleetServer, a: &Agent) {
+    until_seen(what, LIMIT, addrs([f], [a]), || in_sync(f, a));
 }
 
 fn agent(index: u8, etcd: &Etcd) -> Agent {
@@ -49,9 +52,7 @@ fn the_fleet_serves_every_agents_records_and_follows_them() {
     let (a, mut b) = (agent(41, &etcd), agent(42, &etcd));
     let fleet = FleetServer::start(&etcd.client_url, "one");
     for ag in [&a, &b] {
-        until(&format!("{} in the fleet", host_name(ag)), || {
-            in_sync(&fleet, ag)
-        });
+        until_in_sync(&format!("{} in the fleet", host_name(ag)), &fleet, ag);
     }
     for ag in [&a, &b] {
         let h = fleet.host(&host_name(ag)).expect("listed");
@@ -127,11 +128,14 @@ fn the_fleet_serves_every_agents_records_and_follows_them() {
     // A tap change on A reaches the fleet within 2 s.
     a.ns.batch("link set tq41d0n0 mtu 1400\n");
     let changed = Instant::now();
-    until_within("the mtu change in the fleet", CHANGE_LIMIT, || {
-        fleet.records("hv-41").values().any(|r| r["mtu"] == 1400)
-    });
+    until_seen(
+        "the mtu change in the fleet",
+        CHANGE_LIMIT,
+        [fleet.addr],
+        || fleet.records("hv-41").values().any(|r| r["mtu"] == 1400),
+    );
     assert!(changed.elapsed() <= CHANGE_LIMIT);
-    until("A in sync again", || in_sync(&fleet, &a));
+    until_in_sync("A in sync again", &fleet, &a);
     let is_change =
         |e: &SseEvent| e.kind == "record" && e.data["host"] == "hv-41" && e.data["mtu"] == 1400;
     let live = sse.until(LIMIT, "the mtu change on the watch", is_change);
@@ -175,13 +179,13 @@ fn the_fleet_serves_every_agents_records_and_follows_them() {
     // A second fleet server lists the same.
     let second = FleetServer::start(&etcd.client_url, "two");
     for ag in [&a, &b] {
-        until("the second fleet server in sync", || in_sync(&second, ag));
+        until_in_sync("the second fleet server in sync", &second, ag);
     }
 
     // B killed: its lease lapses, it stays listed with its records, not alive.
     let before = fleet.records("hv-42");
     b.daemon.child.kill();
-    until_within("B not alive", LEASE_LIMIT, || {
+    until_seen("B not alive", LEASE_LIMIT, [fleet.addr], || {
         fleet.host("hv-42").is_some_and(|h| h["alive"] == false)
     });
     assert_eq!(fleet.records("hv-42"), before, "its last state is kept");
@@ -220,7 +224,7 @@ fn the_fleet_serves_every_agents_records_and_follows_them() {
         String::from_utf8_lossy(&out.stderr)
     );
     for f in [&fleet, &second] {
-        until("B forgotten", || {
+        until_seen("B forgotten", LIMIT, [f.addr], || {
             f.host("hv-42").is_none() && f.records("hv-42").is_empty()
         });
     }
@@ -235,17 +239,18 @@ fn a_restarted_fleet_server_lists_again() {
     let etcd = Etcd::start("fleetrst");
     let a = agent(43, &etcd);
     let mut fleet = FleetServer::start(&etcd.client_url, "rst");
-    until("A in the fleet", || in_sync(&fleet, &a));
+    until_in_sync("A in the fleet", &fleet, &a);
     fleet.child.kill();
     // Changed while no fleet server runs.
     a.ns.batch("link set tq43d1n1 mtu 1300\n");
-    until("the change in etcd", || {
-        etcd.get_prefix("/vifd/v1/hosts/hv-43/vifs/")
+    let prefix = "/vifd/v1/hosts/hv-43/vifs/";
+    etcd.until_changed(prefix, "the change in etcd", LIMIT, || {
+        etcd.get_prefix(prefix)
             .values()
             .any(|v| v.contains("\"mtu\":1300"))
     });
     let fleet = FleetServer::start(&etcd.client_url, "rst2");
-    until("A in the restarted fleet", || in_sync(&fleet, &a));
+    until_in_sync("A in the restarted fleet", &fleet, &a);
     assert_eq!(fleet.host("hv-43").unwrap()["alive"], true);
 }
 

@@ -88,10 +88,11 @@ impl FleetServer {
                 Ok(v) => v.revision,
                 Err(_) => return std::future::pending().await,
             };
-            Notifier::from_env().ready(&format!("serving the fleet at revision {revision}"));
+            // The file first, as `vifd serve` does: whoever READY=1 wakes may read it.
             if let Some(r) = &ready {
                 r.announce(u64::try_from(revision).unwrap_or(0));
             }
+            Notifier::from_env().ready(&format!("serving the fleet at revision {revision}"));
             std::future::pending::<()>().await
         };
         tokio::select! {

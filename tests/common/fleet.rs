@@ -6,12 +6,13 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
 use super::agents::Agent;
 use super::http::get;
+use super::notify::NotifySocket;
 use super::process::Reaped;
 
 /// How long a fleet server may take to list etcd after it was started.
@@ -21,16 +22,8 @@ pub const START_LIMIT: Duration = Duration::from_secs(30);
 pub struct FleetServer {
     pub child: Reaped,
     pub addr: SocketAddr,
-    _dir: Dir,
-}
-
-/// A directory removed on drop.
-struct Dir(PathBuf);
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+    /// Its NOTIFY_SOCKET; the directory also holds its ready file.
+    _notify: NotifySocket,
 }
 
 impl FleetServer {
@@ -40,12 +33,11 @@ impl FleetServer {
         Self::start_with(endpoints, tag, &[])
     }
 
-    /// As [`start`](Self::start), with more arguments (TLS, user).
+    /// As [`start`](Self::start), with more arguments (TLS, user). `tag` names it in a
+    /// failure.
     pub fn start_with(endpoints: &str, tag: &str, extra: &[&str]) -> Self {
-        let dir = std::env::temp_dir().join(format!("vifd-fleet-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let ready: PathBuf = dir.join("ready.json");
+        let notify = NotifySocket::bind();
+        let ready: PathBuf = notify.dir().join("ready.json");
         let child = Command::new(env!("CARGO_BIN_EXE_vifd"))
             .args(["fleet", "serve", "--listen", "127.0.0.1:0"])
             .args(["--fleet-etcd", endpoints])
@@ -53,24 +45,20 @@ impl FleetServer {
             .arg("--ready-file")
             .arg(&ready)
             .env_remove("VIFD_CONFIG")
-            .env_remove("NOTIFY_SOCKET")
+            .env("NOTIFY_SOCKET", &notify.path)
             .stdin(Stdio::null())
             .spawn()
             .expect("start vifd fleet serve");
-        let child = Reaped::new(child);
-        // The ready file appears once etcd is listed: asked again under a deadline.
-        let mut doc = None;
-        until_within("the fleet server's ready file", START_LIMIT, || {
-            doc = std::fs::read(&ready)
-                .ok()
-                .and_then(|b| serde_json::from_slice::<Value>(&b).ok());
-            doc.is_some()
-        });
-        let addr = doc.unwrap()["listen"][0].as_str().unwrap().parse().unwrap();
+        let child = Reaped::with_notice(child, Some(notify.path.clone()));
+        // READY=1 once etcd is listed, after the ready file is written.
+        let (msg, _) = notify.until("READY=1", START_LIMIT);
+        let doc: Value = serde_json::from_slice(&std::fs::read(&ready).unwrap())
+            .unwrap_or_else(|e| panic!("fleet server {tag}: its ready file ({e}); {msg}"));
+        let addr = doc["listen"][0].as_str().unwrap().parse().unwrap();
         FleetServer {
             child,
             addr,
-            _dir: Dir(dir),
+            _notify: notify,
         }
     }
 
@@ -129,11 +117,14 @@ pub fn in_sync(f: &FleetServer, a: &Agent) -> bool {
     !theirs.is_empty() && f.records(&host_name(a)) == theirs
 }
 
-/// Asks `ok` again (pacing, not synchronisation) until it holds; panics after `limit`.
-pub fn until_within(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !ok() {
-        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+/// The addresses of `servers` and `agents`: what a wait comparing them watches (see
+/// [`super::wakes`]).
+pub fn addrs<'a>(
+    servers: impl IntoIterator<Item = &'a FleetServer>,
+    agents: impl IntoIterator<Item = &'a Agent>,
+) -> Vec<SocketAddr> {
+    let servers = servers.into_iter().map(|f| f.addr);
+    servers
+        .chain(agents.into_iter().map(|a| a.daemon.addr()))
+        .collect()
 }

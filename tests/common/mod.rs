@@ -22,6 +22,7 @@ pub mod soak_churn;
 pub mod sse;
 pub mod tls;
 pub mod traffic;
+pub mod wakes;
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};

@@ -33,21 +33,37 @@ impl Sse {
 
     /// As [`open`](Self::open), with extra request headers.
     pub fn open_with(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Sse {
-        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+        Self::opened(addr, path, headers).unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
+    /// As [`open`](Self::open); `None` when the daemon cannot be reached or its answer
+    /// does not come (it is stopped or gone).
+    pub fn try_open(addr: SocketAddr, path: &str) -> Option<Sse> {
+        Self::opened(addr, path, &[]).ok()
+    }
+
+    /// The connection itself, for a reader that only needs to know bytes arrive.
+    pub fn into_stream(self) -> TcpStream {
+        self.reader.into_inner()
+    }
+
+    fn opened(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> std::io::Result<Sse> {
+        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+        s.set_read_timeout(Some(Duration::from_secs(10)))?;
         let mut req = format!("GET {path} HTTP/1.1\r\nHost: test\r\nAccept: text/event-stream\r\n");
         for (k, v) in headers {
             req.push_str(&format!("{k}: {v}\r\n"));
         }
         req.push_str("\r\n");
-        s.write_all(req.as_bytes()).unwrap();
+        s.write_all(req.as_bytes())?;
         let mut reader = BufReader::new(s);
         let mut status = String::new();
-        reader.read_line(&mut status).unwrap();
+        reader.read_line(&mut status)?;
         assert!(status.contains(" 200 "), "GET {path}: {status}");
         let mut headers = Vec::new();
         loop {
             let mut line = String::new();
-            reader.read_line(&mut line).unwrap();
+            reader.read_line(&mut line)?;
             let line = line.trim_end();
             if line.is_empty() {
                 break;
@@ -58,12 +74,13 @@ impl Sse {
         }
         let ct = headers.iter().find(|(k, _)| k == "content-type");
         assert_eq!(ct.map(|(_, v)| v.as_str()), Some("text/event-stream"));
-        Sse {
+        reader.get_ref().set_read_timeout(None)?;
+        Ok(Sse {
             reader,
             pending: String::new(),
             seen: Vec::new(),
             headers,
-        }
+        })
     }
 
     /// The next event within `limit`; `None` when the server ended the stream.
