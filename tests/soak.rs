@@ -350,6 +350,8 @@ fn served_state_stays_exact_and_resources_flat_under_churn() {
         || etcd.published("hv-soak") == common::served_by_id(a.addr()),
     );
     let warmup = (0.2 * length.as_secs_f64()).max(30.0);
+    common::soak::write_csv("A", &series[0]);
+    common::soak::write_csv("B", &series[1]);
     let (ga, gb) = (
         fitted("A", &series[0], warmup),
         fitted("B", &series[1], warmup),
@@ -394,6 +396,7 @@ fn the_growth_bounds_pass_noise_and_fail_a_leak_per_fault() {
                     threads: 7.0,
                     generation: 10_000,
                     heap_kib: 40_000.0,
+                    free_kib: 0.0,
                 }
             })
             .collect();
@@ -419,6 +422,7 @@ fn the_fit_starts_once_the_feed_log_is_full() {
             threads: 7.0,
             generation: 400 * i as u64,
             heap_kib: 40_000.0,
+            free_kib: 0.0,
         })
         .collect();
     assert_eq!(log_full_at(&samples, 8192), Some(42.0));

@@ -94,6 +94,9 @@ pub struct Sample {
     pub generation: u64,
     /// The allocator's heap in use (`vifd_heap_in_use_bytes`), KiB; 0 when not read.
     pub heap_kib: f64,
+    /// What the allocator holds free (`vifd_heap_free_bytes`, trimmed pages included),
+    /// KiB; 0 when not read.
+    pub free_kib: f64,
 }
 
 /// RSS and threads from /proc/PID/status, open fds from /proc/PID/fd; `None` once the
@@ -113,7 +116,26 @@ pub fn sample(pid: u32, since: Instant) -> Option<Sample> {
         threads: field("Threads:")?,
         generation: 0,
         heap_kib: 0.0,
+        free_kib: 0.0,
     })
+}
+
+/// With `SOAK_CSV=DIR`, writes `DIR/NAME.csv`: every sample, for a look at the shape of
+/// what the fit sums up.
+pub fn write_csv(name: &str, samples: &[Sample]) {
+    let Some(dir) = std::env::var_os("SOAK_CSV") else {
+        return;
+    };
+    let mut text = String::from("t,generation,rss_kib,anon_kib,heap_kib,free_kib,fds,threads\n");
+    for s in samples {
+        text.push_str(&format!(
+            "{:.1},{},{},{},{:.0},{:.0},{},{}\n",
+            s.t, s.generation, s.rss_kib, s.anon_kib, s.heap_kib, s.free_kib, s.fds, s.threads
+        ));
+    }
+    let path = std::path::Path::new(&dir).join(format!("{name}.csv"));
+    std::fs::create_dir_all(&dir).expect("create SOAK_CSV");
+    std::fs::write(&path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
 }
 
 /// When the daemon's change-feed log (`LOG_CAPACITY` events, one per generation) was

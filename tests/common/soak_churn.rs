@@ -389,8 +389,9 @@ pub fn sampler(run: &Run, daemons: &[(u32, SocketAddr)]) -> Vec<Vec<Sample>> {
                 let generation = healthz.and_then(|r| r.header("x-vifd-generation")?.parse().ok());
                 sample.generation = generation.unwrap_or(0);
                 let metrics = fetch(*addr, "/metrics");
-                let heap = metrics.and_then(|r| metric(&r.body, "vifd_heap_in_use_bytes "));
-                sample.heap_kib = heap.unwrap_or(0.0) / 1024.0;
+                let heap = |name| metrics.as_ref().and_then(|r| metric(&r.body, name));
+                sample.heap_kib = heap("vifd_heap_in_use_bytes ").unwrap_or(0.0) / 1024.0;
+                sample.free_kib = heap("vifd_heap_free_bytes ").unwrap_or(0.0) / 1024.0;
                 s.push(sample);
             }
         }
