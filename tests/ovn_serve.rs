@@ -61,6 +61,27 @@ fn one_guest(central: &OvnCentral, chassis: &mut OvnChassis, tag: &str) -> One {
     One { net, port, g }
 }
 
+/// A port on br-int with no device behind it, whose iface-id [`other_port_churn`] changes.
+const OTHER_PORT: &str = "vifdt-other";
+
+/// Sets [`OTHER_PORT`]'s iface-id anew every 2 s until `quit` is dropped: the local ports
+/// the Southbound is asked for change, as they do while guests start and stop.
+fn other_port_churn(quit: std::sync::mpsc::Receiver<()>) {
+    let vsctl = common::ovn::chassis::vsctl;
+    vsctl(&["--may-exist", "add-port", "br-int", OTHER_PORT]);
+    let mut n = 0;
+    loop {
+        let iface_id = format!("external_ids:iface-id={}", id(&format!("other-{n}")));
+        vsctl(&["set", "Interface", OTHER_PORT, &iface_id]);
+        n += 1;
+        // The churn's pace; the wait ends at once when the test is done.
+        match quit.recv_timeout(Duration::from_secs(2)) {
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            _ => return,
+        }
+    }
+}
+
 #[test]
 fn serve_follows_bindings_and_raises_a_fault_when_its_grace_expires() {
     if !ovn::available() {
@@ -112,15 +133,28 @@ fn serve_follows_bindings_and_raises_a_fault_when_its_grace_expires() {
     });
 
     // The Southbound hangs (its socket still accepts, nothing answers): vifd's echo goes
-    // unanswered and the bindings turn stale, /readyz naming it and staying 200.
+    // unanswered and the bindings turn stale, /readyz naming it and staying 200. Meanwhile
+    // the local ports change more often than the echo's 5 s (another port's iface-id set
+    // anew every 2 s), each change asking the hung Southbound for other rows: that must
+    // not put off finding it hung.
     let stopped = Stopped::new(central.sb_pid());
-    d.until("stale bindings, named by /readyz", LIMIT, || {
-        let ready = get(d.addr(), "/readyz", &[]);
-        ready.status == 200
-            && ready.json()["degraded"][0]["source"] == "ovn"
-            && interfaces(&d)[0]["stale_sources"] == json!(["ovn"])
+    let (done, quit) = std::sync::mpsc::channel::<()>();
+    std::thread::scope(|s| {
+        s.spawn(|| other_port_churn(quit));
+        d.until("stale bindings, named by /readyz", LIMIT, || {
+            let ready = get(d.addr(), "/readyz", &[]);
+            ready.status == 200
+                && ready.json()["degraded"][0]["source"] == "ovn"
+                && interfaces(&d)[0]["stale_sources"] == json!(["ovn"])
+        });
+        drop(done);
     });
-    eprintln!("Southbound stopped -> stale: {:?}", stopped.since.elapsed());
+    let took = stopped.since.elapsed();
+    eprintln!("Southbound stopped -> stale: {took:?}");
+    // The echo after 5 s of silence, unanswered 5 s later, and a failover attempt
+    // (OVN_TIMEOUT) on the only member.
+    assert!(took < Duration::from_secs(30), "{took:?}");
+    chassis.vsctl(&["--if-exists", "del-port", "br-int", OTHER_PORT]);
     assert_eq!(
         interfaces(&d)[0]["net_id"],
         net.as_str(),

@@ -9,6 +9,8 @@
 use std::ops::Range;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UnixStream};
@@ -50,8 +52,10 @@ pub(crate) struct Conn {
     scan: Scanner,
     wbuf: Vec<u8>,
     wpos: usize,
-    /// vifd's `echo` is out and nothing has arrived since.
-    probing: bool,
+    /// When something last arrived (or the connection opened).
+    heard: Instant,
+    /// When vifd's `echo` went out, if nothing has arrived since.
+    probed: Option<Instant>,
 }
 
 impl Conn {
@@ -78,7 +82,8 @@ impl Conn {
             scan: Scanner::default(),
             wbuf: Vec::new(),
             wpos: 0,
-            probing: false,
+            heard: Instant::now(),
+            probed: None,
         })
     }
 
@@ -143,30 +148,42 @@ impl Conn {
             Ok(0) => Err(OvsdbError::Closed {
                 addr: self.addr.clone(),
             }),
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                (self.heard, self.probed) = (Instant::now(), None);
+                Ok(())
+            }
             Err(e) => Err(self.io(e)),
         }
     }
 
-    /// Like [`fill`](Self::fill), for a kept session that may be silent: after `silent`
-    /// with nothing received it sends an `echo` (id `vifd-probe`, whose reply the caller
-    /// reads like any message it does not expect), and after as long again it fails. A
-    /// server that hangs (stopped, deadlocked) or a host that died sends no reset: without
-    /// this its last state would be served as current forever. Cancel-safe.
+    /// Like [`fill`](Self::fill), for a kept session that may be silent: once nothing has
+    /// been received for `silent` it sends an `echo` (id `vifd-probe`, whose reply the
+    /// caller reads like any message it does not expect), and `silent` after that it
+    /// fails. A server that hangs (stopped, deadlocked) or a host that died sends no
+    /// reset: without this its last state would be served as current forever. Cancel-safe,
+    /// and the deadlines count from the last byte and the probe, not from the call: a
+    /// caller that cancels it more often than `silent` (to ask for other rows) still
+    /// finds a hung server out.
     pub(crate) async fn fill_or_probe(&mut self, silent: Duration) -> Result<(), OvsdbError> {
-        match tokio::time::timeout(silent, self.fill()).await {
-            Ok(read) => {
-                self.probing = false;
-                read
-            }
-            Err(_) if self.probing => Err(OvsdbError::Unanswered {
+        let deadline = self.probed.unwrap_or(self.heard) + silent;
+        match tokio::time::timeout_at(deadline, self.fill()).await {
+            Ok(read) => read,
+            Err(_) if self.probed.is_some() => Err(OvsdbError::Unanswered {
                 addr: self.addr.clone(),
                 silent,
             }),
             Err(_) => {
-                self.probing = true;
+                let now = Instant::now();
+                self.probed = Some(now);
                 self.queue(&serde_json::json!({"id": PROBE_ID, "method": "echo", "params": []}));
-                self.flush().await
+                // A peer that stopped reading must not hold the probe either.
+                match tokio::time::timeout_at(now + silent, self.flush()).await {
+                    Ok(sent) => sent,
+                    Err(_) => Err(OvsdbError::Unanswered {
+                        addr: self.addr.clone(),
+                        silent,
+                    }),
+                }
             }
         }
     }
@@ -239,7 +256,36 @@ impl Scanner {
 
 #[cfg(test)]
 mod tests {
-    use super::Scanner;
+    use super::{Conn, Duration, Instant, OvsdbAddr, OvsdbError, Scanner};
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hung_server_is_found_out_though_the_wait_is_cancelled_often() {
+        // Accepts, then says nothing: a SIGSTOPped ovsdb-server.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = OvsdbAddr::Tcp(listener.local_addr().unwrap().to_string());
+        let mut conn = Conn::open(&addr).await.unwrap();
+        let _peer = listener.accept().await.unwrap();
+        let silent = Duration::from_secs(5);
+        let started = Instant::now();
+        let err = loop {
+            // Cancelled every second, as a session is that asks for other rows (the
+            // clock is the test's own: paused, advanced by tokio when all wait).
+            tokio::select! {
+                read = conn.fill_or_probe(silent) => if let Err(e) = read { break e },
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+            assert!(
+                started.elapsed() < 10 * silent,
+                "a hung server never found out"
+            );
+        };
+        assert!(matches!(err, OvsdbError::Unanswered { .. }), "{err}");
+        let took = started.elapsed();
+        assert!(
+            took >= 2 * silent && took < 2 * silent + Duration::from_secs(1),
+            "{took:?}"
+        );
+    }
 
     fn split(chunks: &[&str]) -> Vec<String> {
         let (mut buf, mut scan, mut out) = (Vec::new(), Scanner::default(), Vec::new());

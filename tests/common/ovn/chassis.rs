@@ -152,9 +152,7 @@ impl OvnChassis {
     /// `ovs-vsctl --timeout=30 ARGS` on the default socket (waiting for ovs-vswitchd to
     /// apply the change); its stdout, or a panic with its stderr.
     pub fn vsctl(&self, args: &[&str]) -> String {
-        let mut all = vec!["--timeout=30"];
-        all.extend_from_slice(args);
-        run_within("ovs-vsctl", &all, Duration::from_secs(60))
+        vsctl(args)
     }
 
     /// Starts ovn-controller (a child; its log in the temp dir). Registration is awaited
@@ -300,4 +298,11 @@ impl Drop for OvnChassis {
             let _ = std::fs::remove_file(Path::new(OVS_RUN).join(file));
         }
     }
+}
+
+/// [`OvnChassis::vsctl`], for a thread of its own (the chassis stays on the test's).
+pub fn vsctl(args: &[&str]) -> String {
+    let mut all = vec!["--timeout=30"];
+    all.extend_from_slice(args);
+    run_within("ovs-vsctl", &all, Duration::from_secs(60))
 }
