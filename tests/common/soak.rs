@@ -166,6 +166,28 @@ pub fn slope(points: &[(f64, f64)]) -> f64 {
     }
 }
 
+/// The standard error of [`slope`]: how far the fitted slope may be from the true one
+/// when the points scatter about a line (memory in flight at the sampled instant).
+pub fn slope_error(points: &[(f64, f64)]) -> f64 {
+    let n = points.len() as f64;
+    if n < 3.0 {
+        return 0.0;
+    }
+    let b = slope(points);
+    let (mx, my) = points
+        .iter()
+        .fold((0.0, 0.0), |(a, c), (x, y)| (a + x / n, c + y / n));
+    let sxx: f64 = points.iter().map(|(x, _)| (x - mx) * (x - mx)).sum();
+    let residuals: f64 = (points.iter())
+        .map(|(x, y)| (y - my - b * (x - mx)).powi(2))
+        .sum();
+    if sxx == 0.0 {
+        0.0
+    } else {
+        (residuals / (n - 2.0) / sxx).sqrt()
+    }
+}
+
 /// A daemon's resources over the run: the fits after the warm-up, and where they were.
 #[derive(Debug)]
 pub struct Growth {
@@ -182,6 +204,8 @@ pub struct Growth {
     pub rss_start_mib: f64,
     pub rss_end_mib: f64,
     pub rss_mib_per_h: f64,
+    /// The standard error of `rss_mib_per_h`.
+    pub rss_error_mib_per_h: f64,
     pub anon_mib_per_h: f64,
     /// The allocator's heap in use over the memory fit: a leak grows it, memory the
     /// allocator keeps does not.
@@ -237,6 +261,10 @@ pub fn growth(samples: &[Sample], warmup: f64, memory_from: f64) -> Growth {
         rss_start_mib: samples.first().map_or(0.0, |s| s.rss_kib / 1024.0),
         rss_end_mib: samples.last().map_or(0.0, |s| s.rss_kib / 1024.0),
         rss_mib_per_h: rss * 3600.0 / 1024.0,
+        rss_error_mib_per_h: slope_error(
+            &memory.iter().map(|s| (s.t, s.rss_kib)).collect::<Vec<_>>(),
+        ) * 3600.0
+            / 1024.0,
         anon_mib_per_h: anon * 3600.0 / 1024.0,
         heap_start_mib: heap_at(memory.first()),
         heap_end_mib: heap_at(memory.last()),
@@ -278,7 +306,9 @@ pub fn table(duration: Duration, tally: &Tally, daemons: &[(&str, &Growth)]) -> 
         ("RSS start / end MiB", |g| {
             format!("{:.1} / {:.1}", g.rss_start_mib, g.rss_end_mib)
         }),
-        ("RSS growth MiB/h", |g| format!("{:+.2}", g.rss_mib_per_h)),
+        ("RSS growth MiB/h", |g| {
+            format!("{:+.2} ± {:.2}", g.rss_mib_per_h, g.rss_error_mib_per_h)
+        }),
         ("RssAnon growth MiB/h", |g| {
             format!("{:+.2}", g.anon_mib_per_h)
         }),
