@@ -270,7 +270,7 @@ impl Etcd {
         prefix: &str,
         what: &str,
         limit: Duration,
-        mut ok: impl FnMut() -> bool,
+        ok: impl FnMut() -> bool,
     ) {
         let from = (self.revision() + 1).to_string();
         let mut watch = Command::new("etcdctl")
@@ -292,16 +292,7 @@ impl Etcd {
                 }
             }
         });
-        let deadline = Instant::now() + limit;
-        let held = loop {
-            if ok() {
-                break true;
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() || rx.recv_timeout(left).is_err() {
-                break ok();
-            }
-        };
+        let held = super::wakes::woken(&rx, limit, ok);
         let _ = watch.kill();
         let _ = watch.wait();
         assert!(held, "{what}: not within {limit:?}");

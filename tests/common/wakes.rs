@@ -51,19 +51,26 @@ impl Wakes {
 
     /// Asks `ok` now and after each wake-up until it holds (true) or `limit` has passed
     /// (false, `ok` asked a last time).
-    pub fn wait(&self, limit: Duration, mut ok: impl FnMut() -> bool) -> bool {
-        let deadline = Instant::now() + limit;
-        while !ok() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.rx.recv_timeout(left) {
-                // Several wake-ups queued are one question.
-                Ok(()) => while self.rx.try_recv().is_ok() {},
-                // Disconnected: every stream ended; nothing it reads changes any more.
-                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => return ok(),
-            }
-        }
-        true
+    pub fn wait(&self, limit: Duration, ok: impl FnMut() -> bool) -> bool {
+        woken(&self.rx, limit, ok)
     }
+}
+
+/// Asks `ok` now and after each wake-up on `rx` until it holds (true) or `limit` has
+/// passed (false, `ok` asked a last time). Whoever sends on `rx` sends at each change of
+/// what `ok` reads.
+pub fn woken(rx: &Receiver<()>, limit: Duration, mut ok: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while !ok() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            // Several wake-ups queued are one question.
+            Ok(()) => while rx.try_recv().is_ok() {},
+            // Disconnected: every sender ended; nothing it reads changes any more.
+            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => return ok(),
+        }
+    }
+    true
 }
 
 impl Drop for Wakes {
