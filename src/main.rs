@@ -54,6 +54,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // The server answers on every core; the one-shot commands need only one thread.
     let rt = match command {
         Command::Serve(_) | Command::Demo(_) | Command::Fleet(FleetCommand::Serve(_)) => {
+            vifd::heap::tune_for_daemon();
             tokio::runtime::Builder::new_multi_thread()
         }
         _ => tokio::runtime::Builder::new_current_thread(),

@@ -39,8 +39,9 @@
 //!   table and publishing the view. No sample before the first one.
 //! - `vifd_heap_in_use_bytes`, `vifd_heap_free_bytes`: the allocator's (glibc's) count
 //!   of heap memory in use, and of memory freed but still held in its arenas (in RSS
-//!   unless its pages were returned: `vifd serve` returns them each time it grew by
-//!   256 KiB; so does `vifd fleet serve`). A leak grows the first. No samples with another allocator.
+//!   unless its pages were returned: `vifd serve` and `vifd fleet serve` return them
+//!   once resident memory beyond the heap in use has grown by 1 MiB). A leak grows the
+//!   first. No samples with another allocator.
 //! - `vifd_build_info{version}`.
 //!
 //! Counter labels: node_exporter names a device `device`; the libvirt exporters name the

@@ -10,14 +10,13 @@ use tracing::debug;
 
 use crate::heap;
 
-/// How often the allocator's free memory is looked at.
-const EVERY: Duration = Duration::from_secs(10);
-/// Free memory that may build up between trims. Also what RSS may drift up by: trimmed
-/// pages come back as chunks are reused and stay when freed again, until the free memory
-/// has grown by this much (8 MiB let a 4,000-record host's RSS climb 5.5 MiB in 24
-/// minutes of soak with its heap flat; 1 MiB still read as +1.35 MiB/h on a small host
-/// whose heap in use fell). A trim takes milliseconds.
-const KEEP: u64 = 256 << 10;
+/// How often resident memory is compared with the heap in use: a trim comes at most
+/// this long after a burst has been freed.
+const EVERY: Duration = Duration::from_secs(2);
+/// Resident memory beyond the heap in use that may build up between trims, over what
+/// stays after a trim (stacks, fragments). It bounds what RSS may drift above the heap
+/// in use: no slow climb is left for a trim to miss. A trim takes milliseconds.
+const KEEP: u64 = 1 << 20;
 
 /// Runs until aborted; returns at once with an allocator that has no counts.
 pub(super) async fn keep_trimmed() {
@@ -28,41 +27,55 @@ pub(super) async fn keep_trimmed() {
         tick.tick().await;
         // The allocator's locks are taken for a moment: off the async workers.
         let done = tokio::task::spawn_blocking(move || {
-            let free = heap::stats()?.free;
-            let trim = policy.trim(free);
-            if trim {
-                heap::trim();
+            let over = unused_resident()?;
+            if !policy.trim(over) {
+                return Some((policy, None));
             }
-            Some((policy, trim.then_some(free)))
+            heap::trim();
+            policy.trimmed(unused_resident()?);
+            Some((policy, Some(over)))
         })
         .await;
         let Ok(Some((next, trimmed))) = done else {
             return;
         };
         policy = next;
-        if let Some(free) = trimmed {
-            debug!(free, "returned the allocator's free pages to the kernel");
+        if let Some(over) = trimmed {
+            debug!(over, "returned the allocator's free pages to the kernel");
         }
     }
 }
 
-/// When to trim: once the free memory has grown by [`KEEP`] since the last trim. The
-/// allocator still counts trimmed pages as free (they are its chunks, without pages
-/// behind them), so the amount alone would trim again at every look.
+/// Resident anonymous memory the heap does not use: freed chunks' pages (and stacks).
+fn unused_resident() -> Option<u64> {
+    let in_use = heap::stats()?.in_use;
+    Some(heap::resident_anon()?.saturating_sub(in_use))
+}
+
+/// When to trim: once resident memory beyond the heap in use has grown by [`KEEP`]
+/// over what a trim leaves. The allocator's own free count cannot say it: trimmed
+/// chunks stay counted as free, and a burst that reuses them and frees them again
+/// between two looks leaves the count where it was, with the pages resident again.
 #[derive(Debug, Default, Clone, Copy)]
 struct Policy {
-    /// Free bytes at the last trim, or lower since (memory reused).
-    base: u64,
+    /// Unused resident bytes just after the last trim, or lower since; none before the
+    /// first.
+    floor: Option<u64>,
 }
 
 impl Policy {
-    fn trim(&mut self, free: u64) -> bool {
-        self.base = self.base.min(free);
-        if free <= self.base + KEEP {
-            return false;
+    fn trim(&mut self, over: u64) -> bool {
+        match self.floor {
+            Some(floor) if over <= floor + KEEP => {
+                self.floor = Some(floor.min(over));
+                false
+            }
+            _ => true,
         }
-        self.base = free;
-        true
+    }
+
+    fn trimmed(&mut self, over: u64) {
+        self.floor = Some(over);
     }
 }
 
@@ -71,15 +84,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn trims_once_per_growth_of_free_memory() {
+    fn trims_when_unused_resident_memory_grows_past_the_allowance() {
         let mut p = Policy::default();
         let mib = 1 << 20;
-        assert!(!p.trim(KEEP / 2), "below the allowance");
-        assert!(p.trim(20 * mib), "grown past it");
-        assert!(!p.trim(20 * mib), "the same free memory, already trimmed");
-        assert!(!p.trim(20 * mib + KEEP / 2));
-        // Reused, then freed again: trimmed again once it grows past the allowance.
-        assert!(!p.trim(10 * mib));
-        assert!(p.trim(10 * mib + 2 * KEEP));
+        assert!(p.trim(3 * mib), "the first look trims");
+        p.trimmed(2 * mib);
+        assert!(!p.trim(2 * mib + KEEP / 2), "within the allowance");
+        assert!(p.trim(40 * mib), "a burst freed");
+        p.trimmed(2 * mib);
+        assert!(!p.trim(2 * mib), "nothing new since the trim");
+        // Less left behind than after the trim (stacks shrank): the floor follows.
+        assert!(!p.trim(mib));
+        assert!(p.trim(mib + KEEP + 1));
     }
 }
