@@ -6,7 +6,7 @@ CARGO ?= cargo
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 VIFD       := $(TARGET_DIR)/release/vifd
 
-.PHONY: all deps services venv build demo test lint unit fuzz soak bench bench-serve bench-watch bench-change bench-identity bench-ovn bench-metrics bench-query bench-actions bench-recovery bench-fleet deb rpm clean-demo
+.PHONY: all deps services venv build demo test lint unit fuzz soak bench bench-serve bench-watch bench-change bench-identity bench-ovn bench-metrics bench-query bench-actions bench-recovery bench-fleet bench-inflight deb rpm clean-demo
 
 all: build
 
@@ -126,6 +126,11 @@ bench-recovery: build services
 ## a local etcd (data on tmpfs), read by `vifd fleet serve` (QUICK=1: 500 hosts).
 bench-fleet: build
 	bash bench/fleet.sh
+
+## The memory-in-flight benchmark: how far `vifd serve`'s RSS swings on the 1000 x 4 host
+## under the soak's churn (BASELINE=another vifd binary to compare with, in the same run).
+bench-inflight: build
+	bash bench/inflight.sh
 
 ## The Debian package ($(TARGET_DIR)/debian/vifd_<version>_<arch>.deb).
 deb: build

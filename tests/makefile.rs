@@ -15,7 +15,7 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Every target that runs the binary or writes an artifact.
-const TARGETS: [&str; 14] = [
+const TARGETS: [&str; 15] = [
     "demo",
     "clean-demo",
     "bench",
@@ -27,6 +27,7 @@ const TARGETS: [&str; 14] = [
     "bench-actions",
     "bench-metrics",
     "bench-query",
+    "bench-inflight",
     "soak",
     "deb",
     "rpm",
