@@ -13,6 +13,7 @@ report: prints one line per result file and the ratios to the first (the baselin
 """
 import argparse
 import json
+import os
 import signal
 import statistics
 import subprocess
@@ -71,7 +72,7 @@ class Churn:
             k += 1
             with open(self.a.config, "w") as f:
                 f.write("refresh = %d\n" % (30 + k % 2))
-            subprocess.run(["kill", "-HUP", str(self.a.pid)], check=True)
+            os.kill(self.a.pid, signal.SIGHUP)
             self.bump("reloads")
 
     def taps_churn(self):
@@ -160,7 +161,6 @@ def main():
     r = sub.add_parser("report")
     r.add_argument("results", nargs="+")
     a = ap.parse_args()
-    signal.signal(signal.SIGINT, signal.default_int_handler)
     measure(a) if a.cmd == "measure" else report(a)
 
 

@@ -41,21 +41,21 @@ pub fn stats() -> Option<HeapStats> {
 }
 
 /// Sets the allocator up for a long-running daemon: big blocks mapped apart, few arenas.
-/// Call before the runtime's threads start; false when an option was refused.
+/// Call before the runtime's threads start. A refused option leaves glibc's default,
+/// which only costs memory: nothing to report.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-pub fn tune_for_daemon() -> bool {
+pub fn tune_for_daemon() {
     use nix::libc::{mallopt, M_ARENA_MAX, M_MMAP_THRESHOLD};
     // SAFETY: mallopt only sets the allocator's parameters, under its own lock; both
     // values are in the ranges glibc documents (the threshold below its 32 MiB maximum).
     unsafe {
-        mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1 && mallopt(M_ARENA_MAX, ARENA_MAX) == 1
+        mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD);
+        mallopt(M_ARENA_MAX, ARENA_MAX);
     }
 }
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-pub fn tune_for_daemon() -> bool {
-    false
-}
+pub fn tune_for_daemon() {}
 
 /// The process's resident anonymous memory (`RssAnon`), in bytes: the heap's pages,
 /// in use or not yet given back, and the threads' stacks.
